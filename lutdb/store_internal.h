@@ -1,0 +1,77 @@
+/*
+ * store_internal.h - limits and the open-database structure shared by the
+ * store's source files (reader, verify, export).  Not installed.
+ */
+#ifndef LUTDB_STORE_INTERNAL_H
+#define LUTDB_STORE_INTERNAL_H
+
+#include <lmdb.h>
+#include <stdatomic.h>
+#include <stdint.h>
+
+#include "config.h"
+#include "lutdb.h"
+#include "lutdb_format.h"
+
+/* Tokens per table record unless the caller chooses (spec/FORMAT.md,
+ * "Choosing the record granularity", has the measurements). */
+#define LUTDB_DEFAULT_BLOCK_TOKENS 16
+/* A table record is kept below this many payload bytes (blocks shrink). */
+#define LUTDB_MAX_BLOCK_BYTES (256ull << 20)
+/* LMDB 0.9 stores value sizes in 32 bits. */
+#define LUTDB_MAX_RECORD (0xFFFFFFFFull - 65536)
+/* Caps on what an untrusted file may make the reader allocate. */
+#define LUTDB_MAX_TENSORS 1000000u
+#define LUTDB_MAX_META 64u
+
+typedef struct lutdb_meta_ent {
+	char name[LUTDB_NAME_MAX + 1];
+	const uint8_t *rec;
+	size_t len;
+} lutdb_meta_ent;
+
+typedef struct lutdb_tensor_ent {
+	char name[LUTDB_NAME_MAX + 1];
+	const uint8_t *rec;
+	size_t len;
+	lutdb_tensor_hdr th;
+} lutdb_tensor_ent;
+
+typedef struct lutdb_block_ent {
+	const uint8_t *rec;
+	size_t len;
+	uint32_t token_first, token_count;
+} lutdb_block_ent;
+
+struct lutdb_db {
+	char *path;
+	unsigned flags;
+	MDB_env *env;
+	MDB_txn *txn;
+	const uint8_t *map;
+	uint64_t file_size;
+	lutdb_file_hdr hdr;
+	lutdb_config cfg;
+	lutdb_info info;
+	size_t nmeta;
+	lutdb_meta_ent meta[LUTDB_MAX_META];
+	size_t ntensors;
+	lutdb_tensor_ent *tensors;          /* name order */
+	_Atomic uint8_t *tensor_checked;
+	uint32_t nblocks;
+	lutdb_block_ent *blocks;            /* block b holds tokens of global block
+					       (token_begin / bt) + b */
+	_Atomic uint8_t *block_checked;
+	_Atomic uint64_t *row_checked;      /* bit per token in [token_begin, token_end) */
+};
+
+/* Finds the meta record name; NULL if absent. */
+const lutdb_meta_ent *lutdb_meta_find(const lutdb_db *db, const char *name);
+
+/* Parses and (once) checks block b's header; fills *th. */
+int lutdb_block_header(lutdb_db *db, uint32_t b, int force_check, lutdb_rec *rec, lutdb_table_hdr *th);
+
+/* Validates what LMDB trusts before LMDB reads the file (lmdb_check.c). */
+int lutdb_lmdb_validate(const char *path, int fd, uint64_t file_size);
+
+#endif
