@@ -1,9 +1,20 @@
 """lutdb_ref: independent pure-PyTorch reference for MoLE / MoLKV models.
 
-This is the reference the C runtime is checked against.  It follows the model
-definition in tests/ref/README.md (MoLE as in JieShibo/MoLE modeling_mole.py /
-reparameterize.py, and the MoLKV variant).  Everything is computed in float32
-from weights upcast from their stored dtype; nothing here is optimised.
+This is the reference the C runtime is checked against.  It follows the
+project's MoLE definition (JieShibo/MoLE modeling_mole.py / reparameterize.py)
+and its MoLKV variant:
+
+  per layer:  h += Attn(RMSNorm_in(h));  x = RMSNorm_post(h)
+              m = down(GELU_erf(up(x)))
+              MoLE:  E = sum_n softmax(router x)_n * slot[id_t][l][n]
+              MoLKV: E = per-head softmax over (s<=t within window W, n) of
+                     (Wq x)_h . key[id_s][l][n]_h / sqrt(dk/H), times value
+              h = (h + m) + E
+  slot[i][l][n] = expert_n(RMSNorm_expert_ln(embed[i])) (value), and for
+  MoLKV also key = (expert_keys RMSNorm_expert_ln(embed[i]))[n*dk:(n+1)*dk].
+
+Everything is computed in float32 from weights upcast from their stored
+dtype; nothing here is optimised.  Fixture layout: tests/ref/README.md.
 
 Run with /usr/bin/python3 (Debian python with torch + numpy).
 

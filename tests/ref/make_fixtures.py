@@ -206,7 +206,10 @@ def main(argv):
             fail("unknown case %r (known: %s)" % (w, ", ".join(known)))
     torch.set_num_threads(1)
     torch.manual_seed(0)
-    os.makedirs(outdir, exist_ok=True)
+    try:
+        os.makedirs(outdir, exist_ok=True)
+    except OSError as e:
+        fail("cannot create %s: %s" % (outdir, e))
     t0 = time.time()
     for name, family, form, dtype, ck, ex in CASES:
         if want and name not in want:
@@ -220,9 +223,12 @@ def main(argv):
         except (R.RefError, OSError, ValueError) as e:
             fail("%s: %s" % (name, e))
         sys.stderr.write("  %-20s %.2fs\n" % (name, time.time() - t))
-    cases = sorted(d for d in os.listdir(outdir) if os.path.isdir(os.path.join(outdir, d)))
-    write_text(os.path.join(outdir, "cases.txt"), "".join(c + "\n" for c in cases))
-    manifest(outdir)
+    cases = sorted(d for d in os.listdir(outdir) if d in known and os.path.isdir(os.path.join(outdir, d)))
+    try:
+        write_text(os.path.join(outdir, "cases.txt"), "".join(c + "\n" for c in cases))
+        manifest(outdir)
+    except OSError as e:
+        fail(str(e))
     sys.stderr.write("make_fixtures: %d cases in %s (%.1fs)\n" % (len(cases), outdir, time.time() - t0))
     return 0
 
