@@ -39,7 +39,6 @@ import struct
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 # ---------------------------------------------------------------------------
 # dtypes
