@@ -34,8 +34,8 @@ AVX512FLAGS := -mavx512f -mavx512bw -mavx512vl -mavx512dq -mfma -mf16c -mavx2
 
 LIB_SRC := $(wildcard format/*.c) $(wildcard lutdb/*.c) $(wildcard runtime/*.c)
 CLI_SRC := $(wildcard cli/*.c)
-LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/%.o)
-CLI_OBJ := $(CLI_SRC:%.c=$(BUILD)/%.o)
+LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/obj/%.o)
+CLI_OBJ := $(CLI_SRC:%.c=$(BUILD)/obj/%.o)
 UNIT_SRC := $(wildcard tests/unit/test_*.c)
 UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 TOOL_SRC := $(wildcard tests/tools/*.c)
@@ -47,7 +47,7 @@ HEADERS := format/lutdb_err.h lutdb/lutdb.h $(wildcard runtime/lutdb_*.h)
 
 all: $(BUILD)/lutdb $(BUILD)/liblutdb.a $(BUILD)/liblutdb.so $(BUILD)/lutdb.pc
 
-$(BUILD)/%.o: %.c
+$(BUILD)/obj/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(CC) $(ALLCFLAGS) $(if $(findstring _avx512,$<),$(AVX512FLAGS),$(if $(findstring _avx2,$<),$(AVX2FLAGS))) -c $< -o $@
 

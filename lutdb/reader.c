@@ -376,10 +376,10 @@ void lutdb_close(lutdb_db *db)
 	if (db->env)
 		mdb_env_close(db->env);
 	free(db->tensors);
-	free((void *)db->tensor_checked);
+	free((void *)(uintptr_t)db->tensor_checked);
 	free(db->blocks);
-	free((void *)db->block_checked);
-	free((void *)db->row_checked);
+	free((void *)(uintptr_t)db->block_checked);
+	free((void *)(uintptr_t)db->row_checked);
 	free(db->path);
 	free(db);
 }

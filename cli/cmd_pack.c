@@ -1,0 +1,83 @@
+/* cmd_pack.c - lutdb pack SRC OUT [--dtype ...] [--codec ...] [--threads N] [--quiet] */
+#include <getopt.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "cli.h"
+#include "lutdb_format.h"
+#include "lutdb_pack.h"
+
+static const char help[] =
+	"usage: lutdb pack SRC OUT [--dtype f16|bf16|f32] [--codec none|lz4|shuffle-lz4] [--threads N]\n"
+	"                  [--tokenizer PATH] [--block-tokens N] [--quiet]\n\n"
+	"Packs the Hugging Face checkpoint directory SRC (config.json and model.safetensors, or\n"
+	"model.safetensors.index.json and its shards; MoLE or MoLKV, training or reparameterized\n"
+	"form) into the database file OUT.  A training-form checkpoint is reparameterized: its\n"
+	"lookup table is computed in float32.  OUT appears only when the pack succeeded.\n\n"
+	"  --dtype T         storage dtype of the table and dense weights (default: f16 for a\n"
+	"                    training-form source, the source's own dtypes for a rep source)\n"
+	"  --codec C         table codec: none (default, zero-copy reads), lz4, shuffle-lz4\n"
+	"  --threads N       threads for the reparameterization (default: all cores)\n"
+	"  --tokenizer PATH  store this tokenizer.json instead of the checkpoint's\n"
+	"  --block-tokens N  tokens per table record (default 16; see spec/FORMAT.md)\n"
+	"  --quiet           no progress bar\n";
+
+int cmd_pack(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{"dtype", required_argument, 0, 'd'}, {"codec", required_argument, 0, 'c'},
+		{"threads", required_argument, 0, 't'}, {"tokenizer", required_argument, 0, 'k'},
+		{"block-tokens", required_argument, 0, 'b'}, {"quiet", no_argument, 0, 'q'},
+		{"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
+	lutdb_pack_opts o;
+	cli_progress pr;
+	uint64_t v;
+	int quiet = 0, c, rc;
+
+	memset(&o, 0, sizeof o);
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "qh", opts, NULL)) != -1) {
+		switch (c) {
+		case 'd':
+			if (!(o.dtype = cli_parse_dtype(optarg)))
+				return cli_usage_error("pack", "--dtype must be f16, bf16 or f32, not '%s'", optarg);
+			break;
+		case 'c':
+			if (!strcmp(optarg, "none"))
+				o.codec = LUTDB_CODEC_NONE;
+			else if (!strcmp(optarg, "lz4"))
+				o.codec = LUTDB_CODEC_LZ4;
+			else if (!strcmp(optarg, "shuffle-lz4"))
+				o.codec = LUTDB_CODEC_SHUFFLE_LZ4;
+			else
+				return cli_usage_error("pack", "--codec must be none, lz4 or shuffle-lz4, not '%s'", optarg);
+			break;
+		case 't':
+			if (cli_parse_uint(optarg, 1, 1024, &v))
+				return cli_usage_error("pack", "--threads must be an integer from 1 to 1024");
+			o.threads = (int)v;
+			break;
+		case 'k': o.tokenizer = optarg; break;
+		case 'b':
+			if (cli_parse_uint(optarg, 1, 251, &v))
+				return cli_usage_error("pack", "--block-tokens must be an integer from 1 to 251");
+			o.block_tokens = (uint32_t)v;
+			break;
+		case 'q': quiet = 1; break;
+		case 'h': fputs(help, stdout); return 0;
+		default: return cli_usage_error("pack", "bad option");
+		}
+	}
+	if (argc - optind != 2)
+		return cli_usage_error("pack", "expected SRC and OUT");
+	cli_progress_init(&pr, "pack", "rows", quiet);
+	o.progress = cli_progress_cb;
+	o.progress_ctx = &pr;
+	rc = lutdb_pack(argv[optind], argv[optind + 1], &o);
+	cli_progress_done(&pr);
+	if (rc)
+		return cli_fail("pack", rc);
+	if (!quiet && pr.enabled)
+		fprintf(stderr, "packed %s in %.1f s\n", argv[optind + 1], cli_now() - pr.start);
+	return 0;
+}

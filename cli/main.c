@@ -1,0 +1,46 @@
+/* main.c - the lutdb command: dispatch to one file per subcommand. */
+#include <stdio.h>
+#include <string.h>
+
+#include "cli.h"
+
+static const cli_cmd commands[] = {
+	{"pack", cmd_pack, "pack a Hugging Face checkpoint directory into a database"},
+	{"info", cmd_info, "describe a database: model, sizes, overhead, provenance"},
+	{"verify", cmd_verify, "check every checksum and invariant of a database"},
+	{"get", cmd_get, "print one layer's table row of one token"},
+	{"export", cmd_export, "write the reparameterized checkpoint back out"},
+};
+
+static void usage(FILE *f)
+{
+	fprintf(f, "usage: lutdb COMMAND [ARGS]   (lutdb COMMAND --help for details)\n\n"
+		   "lutdb " LUTDB_VERSION " - lookup-table database for Mixture-of-Lookup-Experts models\n\n"
+		   "commands:\n");
+	for (size_t i = 0; i < sizeof commands / sizeof *commands; i++)
+		fprintf(f, "  %-11s %s\n", commands[i].name, commands[i].summary);
+	fprintf(f, "\noptions:\n  --version   print the version\n  --help      this text\n");
+}
+
+int main(int argc, char **argv)
+{
+	if (argc < 2) {
+		usage(stderr);
+		return 2;
+	}
+	if (!strcmp(argv[1], "--version") || !strcmp(argv[1], "version")) {
+		printf("lutdb %s (format %d.%d)\n", LUTDB_VERSION, 1, 0);
+		return 0;
+	}
+	if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help")) {
+		usage(stdout);
+		return 0;
+	}
+	for (size_t i = 0; i < sizeof commands / sizeof *commands; i++)
+		if (!strcmp(argv[1], commands[i].name)) {
+			cli_install_signals();
+			return commands[i].run(argc - 1, argv + 1);
+		}
+	fprintf(stderr, "lutdb: unknown command '%s' (see 'lutdb --help')\n", argv[1]);
+	return 2;
+}

@@ -1,0 +1,49 @@
+/* pack_internal.h - state shared by pack.c, reparam.c and pack_tokenizer.c. */
+#ifndef LUTDB_PACK_INTERNAL_H
+#define LUTDB_PACK_INTERNAL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "checkpoint.h"
+#include "lutdb_pack.h"
+#include "schema.h"
+
+struct lk_pool;
+
+typedef struct packer {
+	const lutdb_pack_opts *o;
+	lutdb_ckpt *ck;
+	const lutdb_config *cfg;
+	int family, form;
+	lutdb_schema_ent *schema; /* of the source form */
+	size_t nschema;
+	int table_dtype;
+	uint32_t layer_row_elems;
+	size_t token_row_elems;   /* layers * layer_row_elems */
+	size_t row_bytes;         /* token row in the storage dtype */
+	uint32_t block;           /* tokens per computed/copied block */
+	void *rows;               /* block of rows in the storage dtype */
+	char *tok_override;       /* --tokenizer file contents */
+	size_t tok_override_len;
+	lutdb_writer *w;
+	/* reparam.c */
+	struct lk_pool *pool;
+	float *rows_f32;          /* block of rows in float32 */
+	float *emb, *u, *h;       /* block embeddings, normed, expert hidden */
+	float *w_up, *w_down, *w_keys; /* one expert's weights as float32 */
+} packer;
+
+int lutdb_reparam_init(packer *p);
+/* Computes rows_f32 for tokens [t0, t0 + nt). */
+int lutdb_reparam_block(packer *p, uint32_t t0, uint32_t nt);
+void lutdb_reparam_free(packer *p);
+
+/* Rejects non-finite values, naming layer, token and expert. */
+int lutdb_pack_check_rows(const packer *p, uint32_t t0, uint32_t nt, const void *rows);
+
+/* Tokenizer checks (pack_tokenizer.c): executable, ids inside V. */
+int lutdb_pack_check_tokenizer(packer *p);
+int lutdb_pack_read_file(const char *path, char **data, size_t *len);
+
+#endif
