@@ -39,7 +39,10 @@ const char *lutdb_dtype_name(int dtype);
 int lutdb_dtype_from_name(const char *name);
 
 /* Scalar conversions.  float -> F16/BF16 rounds to nearest, ties to even,
- * overflowing to infinity, exactly as torch's Tensor.to(). NaN stays NaN. */
+ * overflowing to infinity, exactly as torch's Tensor.to(). NaN stays NaN,
+ * canonicalised bit for bit as torch's CPU tensor kernels do: F16 0x7E00 |
+ * sign, BF16 0xFFFF.  F16 -> F32 quiets a NaN (payload kept); BF16 -> F32
+ * is an exact shift. */
 uint16_t lutdb_f32_to_f16(float f);
 float lutdb_f16_to_f32(uint16_t h);
 uint16_t lutdb_f32_to_bf16(float f);
@@ -201,7 +204,8 @@ int lutdb_table_hdr_parse(const lutdb_rec *rec, lutdb_table_hdr *out);
 /* -- LHDR: the file header, meta key "lutdb"; payload 256 bytes -------------
  *    0  8 signature    "LUTDB\r\n\x1a"
  *    8  4 byte_order   0x01020304 (reads 04 03 02 01 on disk: little-endian)
- *   12  2 major        16 2 minor ... (see struct; spec/FORMAT.md has the table)
+ *   12  2 major        14 2 minor   16 4 page_size ... (see struct and
+ *   spec/FORMAT.md for the full table; the struct is in on-disk order)
  */
 #define LUTDB_HEADER_PAYLOAD 256
 #define LUTDB_SIGNATURE "LUTDB\r\n\x1a"
