@@ -1,0 +1,481 @@
+/*
+ * kern_avx512.c - AVX-512 (F/BW/VL/DQ) + FMA + F16C kernels.
+ *
+ * Reduction order (fixed, see kernels.h): a dot product keeps ONE 16-lane
+ * accumulator per output, fed acc = fma(w[c..c+16), x[c..c+16), acc) for
+ * c = 0, 16, 32, ... with the last partial chunk loaded zero-masked, then
+ * reduced by the fixed tree hsum16 (256-bit halves, 128-bit halves, lanes
+ * 0+2/1+3, lanes 0+1).  matvec (rows in blocks of 8) and matmul (4x6 register
+ * tiles of rows x tokens) use that same per-output sequence, so they agree
+ * bitwise with each other and with lk_dot whatever the blocking.
+ */
+#include "kernels.h"
+
+#include <immintrin.h>
+#include <math.h>
+#include <string.h>
+
+#define INL static inline __attribute__((always_inline))
+#define UNROLL _Pragma("GCC unroll 16")
+
+#define DT_F32 LUTDB_DTYPE_F32
+#define DT_F16 LUTDB_DTYPE_F16
+#define DT_BF16 LUTDB_DTYPE_BF16
+
+/* ---- loads ----------------------------------------------------------------- */
+INL __m512 ldw(int dt, const unsigned char *p)
+{
+	if (dt == DT_F32)
+		return _mm512_loadu_ps(p);
+	__m256i h = _mm256_loadu_si256((const __m256i *)p);
+	if (dt == DT_F16)
+		return _mm512_cvtph_ps(h);
+	return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16));
+}
+
+INL __m512 ldw_mask(int dt, const unsigned char *p, __mmask16 m)
+{
+	if (dt == DT_F32)
+		return _mm512_maskz_loadu_ps(m, p);
+	__m256i h = _mm256_maskz_loadu_epi16(m, p);
+	if (dt == DT_F16)
+		return _mm512_cvtph_ps(h);
+	return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16));
+}
+
+INL size_t esz_of(int dt)
+{
+	return dt == DT_F32 ? 4 : 2;
+}
+
+INL __mmask16 tail_mask(size_t n)
+{
+	return (__mmask16)((1u << n) - 1u);
+}
+
+/* Mask of min(rem, 16) low lanes. */
+INL __mmask16 rem_mask(size_t rem)
+{
+	return rem >= 16 ? (__mmask16)0xffff : tail_mask(rem);
+}
+
+INL float hsum16(__m512 v)
+{
+	__m256 a = _mm256_add_ps(_mm512_castps512_ps256(v), _mm512_extractf32x8_ps(v, 1));
+	__m128 b = _mm_add_ps(_mm256_castps256_ps128(a), _mm256_extractf128_ps(a, 1));
+	__m128 c = _mm_add_ps(b, _mm_movehl_ps(b, b));
+	__m128 d = _mm_add_ss(c, _mm_movehdup_ps(c));
+	return _mm_cvtss_f32(d);
+}
+
+/* ---- the shared dot-product tile -------------------------------------------
+ * MR rows of W (ldb bytes apart) times NT vectors of X (ldx floats apart):
+ * Y[t*ldy + i] = dot(W_i, X_t).  MR and NT are compile-time constants after
+ * inlining; each output's arithmetic does not depend on them. */
+INL void tile(int dt, int MR, int NT, const unsigned char *W, size_t ldb, const float *X,
+	      size_t ldx, size_t cols, float *Y, size_t ldy)
+{
+	__m512 acc[8][6];
+	const size_t esz = esz_of(dt);
+	UNROLL for (int i = 0; i < MR; i++)
+		UNROLL for (int t = 0; t < NT; t++)
+			acc[i][t] = _mm512_setzero_ps();
+	size_t c = 0;
+	for (; c + 16 <= cols; c += 16) {
+		__m512 w[8];
+		UNROLL for (int i = 0; i < MR; i++)
+			w[i] = ldw(dt, W + (size_t)i * ldb + c * esz);
+		UNROLL for (int t = 0; t < NT; t++) {
+			__m512 xv = _mm512_loadu_ps(X + (size_t)t * ldx + c);
+			UNROLL for (int i = 0; i < MR; i++)
+				acc[i][t] = _mm512_fmadd_ps(w[i], xv, acc[i][t]);
+		}
+	}
+	if (c < cols) {
+		__mmask16 m = tail_mask(cols - c);
+		__m512 w[8];
+		UNROLL for (int i = 0; i < MR; i++)
+			w[i] = ldw_mask(dt, W + (size_t)i * ldb + c * esz, m);
+		UNROLL for (int t = 0; t < NT; t++) {
+			__m512 xv = _mm512_maskz_loadu_ps(m, X + (size_t)t * ldx + c);
+			UNROLL for (int i = 0; i < MR; i++)
+				acc[i][t] = _mm512_fmadd_ps(w[i], xv, acc[i][t]);
+		}
+	}
+	UNROLL for (int t = 0; t < NT; t++)
+		UNROLL for (int i = 0; i < MR; i++)
+			Y[(size_t)t * ldy + (size_t)i] = hsum16(acc[i][t]);
+}
+
+/* ---- matvec ------------------------------------------------------------------ */
+#define MV_ROWS 8
+
+INL void matvec_impl(int dt, const void *W, size_t ld, size_t rows, size_t cols, const float *x,
+		     float *y)
+{
+	const unsigned char *w = W;
+	size_t ldb = ld * esz_of(dt), r = 0;
+	for (; r + MV_ROWS <= rows; r += MV_ROWS)
+		tile(dt, MV_ROWS, 1, w + r * ldb, ldb, x, 0, cols, y + r, 0);
+	for (; r < rows; r++)
+		tile(dt, 1, 1, w + r * ldb, ldb, x, 0, cols, y + r, 0);
+}
+
+static void matvec_f32(const void *W, size_t ld, size_t rows, size_t cols, const float *x, float *y)
+{
+	matvec_impl(DT_F32, W, ld, rows, cols, x, y);
+}
+static void matvec_f16(const void *W, size_t ld, size_t rows, size_t cols, const float *x, float *y)
+{
+	matvec_impl(DT_F16, W, ld, rows, cols, x, y);
+}
+static void matvec_bf16(const void *W, size_t ld, size_t rows, size_t cols, const float *x,
+			float *y)
+{
+	matvec_impl(DT_BF16, W, ld, rows, cols, x, y);
+}
+
+static void v_matvec(int dtype, const void *W, size_t ld, size_t rows, size_t cols,
+		     const float *x, float *y)
+{
+	switch (dtype) {
+	case DT_F32: matvec_f32(W, ld, rows, cols, x, y); break;
+	case DT_F16: matvec_f16(W, ld, rows, cols, x, y); break;
+	case DT_BF16: matvec_bf16(W, ld, rows, cols, x, y); break;
+	default: lk_bad_dtype("lk_matvec", dtype);
+	}
+}
+
+static float v_dot(int dtype, const void *a, const float *b, size_t n)
+{
+	float r;
+	switch (dtype) {
+	case DT_F32: tile(DT_F32, 1, 1, a, 0, b, 0, n, &r, 0); break;
+	case DT_F16: tile(DT_F16, 1, 1, a, 0, b, 0, n, &r, 0); break;
+	case DT_BF16: tile(DT_BF16, 1, 1, a, 0, b, 0, n, &r, 0); break;
+	default: lk_bad_dtype("lk_dot", dtype);
+	}
+	return r;
+}
+
+/* ---- matmul -------------------------------------------------------------------
+ * Tokens in blocks whose X slice fits in L2; within a block every 4-row W
+ * panel is converted in registers and used against 6 tokens at a time. */
+#define MM_MR 4
+#define MM_NT 6
+#define MM_XBLOCK_BYTES (384u * 1024u)
+
+INL void matmul_impl(int dt, const void *W, size_t ld, size_t rows, size_t cols, const float *X,
+		     size_t T, size_t ldx, float *Y, size_t ldy)
+{
+	const unsigned char *w = W;
+	size_t ldb = ld * esz_of(dt);
+	size_t tb = cols ? MM_XBLOCK_BYTES / (cols * sizeof(float)) : T;
+	tb = tb / MM_NT * MM_NT;
+	if (tb < MM_NT)
+		tb = MM_NT;
+	for (size_t t0 = 0; t0 < T; t0 += tb) {
+		size_t t1 = T - t0 < tb ? T : t0 + tb;
+		size_t r = 0;
+		for (; r + MM_MR <= rows; r += MM_MR) {
+			size_t t = t0;
+			for (; t + MM_NT <= t1; t += MM_NT)
+				tile(dt, MM_MR, MM_NT, w + r * ldb, ldb, X + t * ldx, ldx, cols,
+				     Y + t * ldy + r, ldy);
+			for (; t < t1; t++)
+				tile(dt, MM_MR, 1, w + r * ldb, ldb, X + t * ldx, ldx, cols,
+				     Y + t * ldy + r, ldy);
+		}
+		for (; r < rows; r++) {
+			size_t t = t0;
+			for (; t + MM_NT <= t1; t += MM_NT)
+				tile(dt, 1, MM_NT, w + r * ldb, ldb, X + t * ldx, ldx, cols,
+				     Y + t * ldy + r, ldy);
+			for (; t < t1; t++)
+				tile(dt, 1, 1, w + r * ldb, ldb, X + t * ldx, ldx, cols,
+				     Y + t * ldy + r, ldy);
+		}
+	}
+}
+
+static void matmul_f32(const void *W, size_t ld, size_t rows, size_t cols, const float *X,
+		       size_t T, size_t ldx, float *Y, size_t ldy)
+{
+	matmul_impl(DT_F32, W, ld, rows, cols, X, T, ldx, Y, ldy);
+}
+static void matmul_f16(const void *W, size_t ld, size_t rows, size_t cols, const float *X,
+		       size_t T, size_t ldx, float *Y, size_t ldy)
+{
+	matmul_impl(DT_F16, W, ld, rows, cols, X, T, ldx, Y, ldy);
+}
+static void matmul_bf16(const void *W, size_t ld, size_t rows, size_t cols, const float *X,
+			size_t T, size_t ldx, float *Y, size_t ldy)
+{
+	matmul_impl(DT_BF16, W, ld, rows, cols, X, T, ldx, Y, ldy);
+}
+
+static void v_matmul(int dtype, const void *W, size_t ld, size_t rows, size_t cols,
+		     const float *X, size_t T, size_t ldx, float *Y, size_t ldy)
+{
+	switch (dtype) {
+	case DT_F32: matmul_f32(W, ld, rows, cols, X, T, ldx, Y, ldy); break;
+	case DT_F16: matmul_f16(W, ld, rows, cols, X, T, ldx, Y, ldy); break;
+	case DT_BF16: matmul_bf16(W, ld, rows, cols, X, T, ldx, Y, ldy); break;
+	default: lk_bad_dtype("lk_matmul", dtype);
+	}
+}
+
+/* ---- elementwise ------------------------------------------------------------- */
+INL void to_f32_impl(int dt, const unsigned char *s, float *d, size_t n)
+{
+	size_t esz = esz_of(dt), i = 0;
+	for (; i + 16 <= n; i += 16)
+		_mm512_storeu_ps(d + i, ldw(dt, s + i * esz));
+	if (i < n) {
+		__mmask16 m = tail_mask(n - i);
+		_mm512_mask_storeu_ps(d + i, m, ldw_mask(dt, s + i * esz, m));
+	}
+}
+
+static void v_to_f32(int dtype, const void *src, float *dst, size_t n)
+{
+	switch (dtype) {
+	case DT_F32: memmove(dst, src, n * sizeof(float)); break;
+	case DT_F16: to_f32_impl(DT_F16, src, dst, n); break;
+	case DT_BF16: to_f32_impl(DT_BF16, src, dst, n); break;
+	default: lk_bad_dtype("lk_to_f32", dtype);
+	}
+}
+
+INL void axpy_impl(int dt, float alpha, const unsigned char *s, float *y, size_t n)
+{
+	size_t esz = esz_of(dt), i = 0;
+	__m512 a = _mm512_set1_ps(alpha);
+	for (; i + 32 <= n; i += 32) {
+		__m512 y0 = _mm512_fmadd_ps(a, ldw(dt, s + i * esz), _mm512_loadu_ps(y + i));
+		__m512 y1 = _mm512_fmadd_ps(a, ldw(dt, s + (i + 16) * esz), _mm512_loadu_ps(y + i + 16));
+		_mm512_storeu_ps(y + i, y0);
+		_mm512_storeu_ps(y + i + 16, y1);
+	}
+	for (; i < n; i += 16) {
+		__mmask16 m = rem_mask(n - i);
+		__m512 v = _mm512_fmadd_ps(a, ldw_mask(dt, s + i * esz, m), _mm512_maskz_loadu_ps(m, y + i));
+		_mm512_mask_storeu_ps(y + i, m, v);
+	}
+}
+
+static void v_axpy(int dtype, float alpha, const void *x, float *y, size_t n)
+{
+	switch (dtype) {
+	case DT_F32: axpy_impl(DT_F32, alpha, x, y, n); break;
+	case DT_F16: axpy_impl(DT_F16, alpha, x, y, n); break;
+	case DT_BF16: axpy_impl(DT_BF16, alpha, x, y, n); break;
+	default: lk_bad_dtype("lk_axpy", dtype);
+	}
+}
+
+/* Sum of x[i]^2: chunk j of 16 goes to accumulator j % 4 (the partial last
+ * chunk zero-masked), then (a0+a1)+(a2+a3), then hsum16. */
+INL float sumsq(const float *x, size_t n)
+{
+	__m512 a0 = _mm512_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
+	size_t i = 0;
+	for (; i + 64 <= n; i += 64) {
+		__m512 v0 = _mm512_loadu_ps(x + i), v1 = _mm512_loadu_ps(x + i + 16);
+		__m512 v2 = _mm512_loadu_ps(x + i + 32), v3 = _mm512_loadu_ps(x + i + 48);
+		a0 = _mm512_fmadd_ps(v0, v0, a0);
+		a1 = _mm512_fmadd_ps(v1, v1, a1);
+		a2 = _mm512_fmadd_ps(v2, v2, a2);
+		a3 = _mm512_fmadd_ps(v3, v3, a3);
+	}
+	/* At most 4 chunks are left: the next accumulators in turn. */
+#define SUMSQ_STEP(A)                                                        \
+	if (i < n) {                                                         \
+		__m512 v = _mm512_maskz_loadu_ps(rem_mask(n - i), x + i);    \
+		A = _mm512_fmadd_ps(v, v, A);                                \
+		i += 16;                                                     \
+	}
+	SUMSQ_STEP(a0)
+	SUMSQ_STEP(a1)
+	SUMSQ_STEP(a2)
+	SUMSQ_STEP(a3)
+#undef SUMSQ_STEP
+	return hsum16(_mm512_add_ps(_mm512_add_ps(a0, a1), _mm512_add_ps(a2, a3)));
+}
+
+INL void rmsnorm_impl(int dt, float *out, const float *x, const unsigned char *w, size_t n,
+		      float eps)
+{
+	float mean = sumsq(x, n) / (float)n;
+	__m512 r = _mm512_set1_ps(1.0f / sqrtf(mean + eps));
+	size_t esz = esz_of(dt);
+	for (size_t i = 0; i < n; i += 16) {
+		__mmask16 m = rem_mask(n - i);
+		__m512 xv = _mm512_maskz_loadu_ps(m, x + i);
+		__m512 wv = ldw_mask(dt, w + i * esz, m);
+		_mm512_mask_storeu_ps(out + i, m, _mm512_mul_ps(wv, _mm512_mul_ps(xv, r)));
+	}
+}
+
+static void v_rmsnorm(float *out, const float *x, int wdtype, const void *w, size_t n, float eps)
+{
+	if (n == 0) {
+		if (wdtype < DT_F32 || wdtype > DT_BF16)
+			lk_bad_dtype("lk_rmsnorm", wdtype);
+		return;
+	}
+	switch (wdtype) {
+	case DT_F32: rmsnorm_impl(DT_F32, out, x, w, n, eps); break;
+	case DT_F16: rmsnorm_impl(DT_F16, out, x, w, n, eps); break;
+	case DT_BF16: rmsnorm_impl(DT_BF16, out, x, w, n, eps); break;
+	default: lk_bad_dtype("lk_rmsnorm", wdtype);
+	}
+}
+
+/* ---- exp, GELU ------------------------------------------------------------- */
+static const float gelu_small_c[LKG_SMALL_N] = LKG_SMALL_C;
+static const float gelu_big_c[LKG_BIG_N] = LKG_BIG_C;
+static const float exp_c[LKG_EXP_N] = LKG_EXP_C;
+
+INL __m512 horner(const float *c, int n, __m512 s)
+{
+	__m512 p = _mm512_set1_ps(c[0]);
+	UNROLL for (int i = 1; i < n; i++)
+		p = _mm512_fmadd_ps(p, s, _mm512_set1_ps(c[i]));
+	return p;
+}
+
+/* e^y for y <= 0; y < LKG_EXP_MIN or NaN gives 0. */
+INL __m512 exp_neg(__m512 y)
+{
+	__mmask16 ok = _mm512_cmp_ps_mask(y, _mm512_set1_ps(LKG_EXP_MIN), _CMP_GE_OQ);
+	y = _mm512_max_ps(y, _mm512_set1_ps(LKG_EXP_MIN));
+	__m512 n = _mm512_roundscale_ps(_mm512_mul_ps(y, _mm512_set1_ps(LKG_LOG2E)),
+					_MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+	__m512 r = _mm512_fnmadd_ps(n, _mm512_set1_ps(LKG_LN2_HI), y);
+	r = _mm512_fnmadd_ps(n, _mm512_set1_ps(LKG_LN2_LO), r);
+	__m512 p = horner(exp_c, LKG_EXP_N, r);
+	__m512i e = _mm512_slli_epi32(_mm512_add_epi32(_mm512_cvtps_epi32(n), _mm512_set1_epi32(127)), 23);
+	return _mm512_maskz_mul_ps(ok, p, _mm512_castsi512_ps(e));
+}
+
+INL __m512 gelu16(__m512 x)
+{
+	__m512 t = _mm512_abs_ps(x);
+	__m512 s = _mm512_mul_ps(x, x);
+	__m512 gs = _mm512_fmadd_ps(s, horner(gelu_small_c, LKG_SMALL_N, s),
+				    _mm512_mul_ps(x, _mm512_set1_ps(0.5f)));
+	__mmask16 small = _mm512_cmp_ps_mask(t, _mm512_set1_ps(LKG_SPLIT), _CMP_LT_OQ);
+	if (small == 0xffff)
+		return gs;
+	__m512 tc = _mm512_min_ps(t, _mm512_set1_ps(LKG_CUT)); /* NaN -> CUT */
+	__m512 rr = horner(gelu_big_c, LKG_BIG_N, tc);
+	__m512 y = _mm512_fmadd_ps(_mm512_mul_ps(tc, _mm512_set1_ps(-0.5f)), tc, rr);
+	__m512 q = exp_neg(y);
+	__mmask16 pos = _mm512_cmp_ps_mask(x, _mm512_setzero_ps(), _CMP_GT_OQ);
+	__m512 gb = _mm512_mask_blend_ps(pos, _mm512_mul_ps(x, q), _mm512_fnmadd_ps(x, q, x));
+	__mmask16 far = _mm512_cmp_ps_mask(t, _mm512_set1_ps(LKG_CUT), _CMP_GT_OQ);
+	gb = _mm512_mask_blend_ps(far, gb, _mm512_mask_blend_ps(pos, _mm512_set1_ps(-0.0f), x));
+	return _mm512_mask_blend_ps(small, gb, gs);
+}
+
+static void v_gelu_erf(float *x, size_t n)
+{
+	size_t i = 0;
+	for (; i + 16 <= n; i += 16)
+		_mm512_storeu_ps(x + i, gelu16(_mm512_loadu_ps(x + i)));
+	if (i < n) {
+		__mmask16 m = tail_mask(n - i);
+		_mm512_mask_storeu_ps(x + i, m, gelu16(_mm512_maskz_loadu_ps(m, x + i)));
+	}
+}
+
+/* ---- softmax ------------------------------------------------------------------ */
+static void v_softmax(float *x, size_t n)
+{
+	if (n == 0)
+		return;
+	const __m512 ninf = _mm512_set1_ps(-INFINITY);
+	__m512 vm = ninf;
+	__mmask16 nan = 0;
+	size_t i = 0;
+	for (; i + 16 <= n; i += 16) {
+		__m512 v = _mm512_loadu_ps(x + i);
+		nan |= _mm512_cmp_ps_mask(v, v, _CMP_UNORD_Q);
+		vm = _mm512_max_ps(vm, v);
+	}
+	if (i < n) {
+		__m512 v = _mm512_mask_loadu_ps(ninf, tail_mask(n - i), x + i);
+		nan |= _mm512_cmp_ps_mask(v, v, _CMP_UNORD_Q);
+		vm = _mm512_max_ps(vm, v);
+	}
+	float m = _mm512_reduce_max_ps(vm);
+	__m512 mv = _mm512_set1_ps(m);
+	/* exp and sum: chunk j to accumulator j % 4, as sumsq(). */
+	__m512 a0 = _mm512_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
+	i = 0;
+	for (; i + 64 <= n; i += 64) {
+		__m512 e0 = exp_neg(_mm512_sub_ps(_mm512_loadu_ps(x + i), mv));
+		__m512 e1 = exp_neg(_mm512_sub_ps(_mm512_loadu_ps(x + i + 16), mv));
+		__m512 e2 = exp_neg(_mm512_sub_ps(_mm512_loadu_ps(x + i + 32), mv));
+		__m512 e3 = exp_neg(_mm512_sub_ps(_mm512_loadu_ps(x + i + 48), mv));
+		_mm512_storeu_ps(x + i, e0);
+		_mm512_storeu_ps(x + i + 16, e1);
+		_mm512_storeu_ps(x + i + 32, e2);
+		_mm512_storeu_ps(x + i + 48, e3);
+		a0 = _mm512_add_ps(a0, e0);
+		a1 = _mm512_add_ps(a1, e1);
+		a2 = _mm512_add_ps(a2, e2);
+		a3 = _mm512_add_ps(a3, e3);
+	}
+#define SOFTMAX_STEP(A)                                                                  \
+	if (i < n) {                                                                     \
+		__mmask16 k = rem_mask(n - i);                                           \
+		__m512 e = exp_neg(_mm512_sub_ps(_mm512_mask_loadu_ps(ninf, k, x + i), mv)); \
+		_mm512_mask_storeu_ps(x + i, k, e);                                      \
+		A = _mm512_add_ps(A, e);                                                 \
+		i += 16;                                                                 \
+	}
+	SOFTMAX_STEP(a0)
+	SOFTMAX_STEP(a1)
+	SOFTMAX_STEP(a2)
+	SOFTMAX_STEP(a3)
+#undef SOFTMAX_STEP
+	float s = hsum16(_mm512_add_ps(_mm512_add_ps(a0, a1), _mm512_add_ps(a2, a3)));
+	if (nan || m == INFINITY || m == -INFINITY)
+		s = NAN;
+	__m512 sv = _mm512_set1_ps(s);
+	for (i = 0; i < n; i += 16) {
+		__mmask16 k = rem_mask(n - i);
+		_mm512_mask_storeu_ps(x + i, k, _mm512_div_ps(_mm512_maskz_loadu_ps(k, x + i), sv));
+	}
+}
+
+/* ---- RoPE ------------------------------------------------------------------------ */
+static void v_rope(float *v, size_t head_dim, const float *cos, const float *sin)
+{
+	size_t h = head_dim / 2;
+	for (size_t i = 0; i < h; i += 16) {
+		__mmask16 m = rem_mask(h - i);
+		__m512 a = _mm512_maskz_loadu_ps(m, v + i), b = _mm512_maskz_loadu_ps(m, v + h + i);
+		__m512 p0 = _mm512_mul_ps(a, _mm512_maskz_loadu_ps(m, cos + i));
+		__m512 p1 = _mm512_mul_ps(b, _mm512_maskz_loadu_ps(m, sin + i));
+		__m512 p2 = _mm512_mul_ps(b, _mm512_maskz_loadu_ps(m, cos + h + i));
+		__m512 p3 = _mm512_mul_ps(a, _mm512_maskz_loadu_ps(m, sin + h + i));
+		_mm512_mask_storeu_ps(v + i, m, _mm512_sub_ps(p0, p1));
+		_mm512_mask_storeu_ps(v + h + i, m, _mm512_add_ps(p2, p3));
+	}
+}
+
+const lk_kernels lk_kernels_avx512 = {
+	.name = "avx512",
+	.matvec = v_matvec,
+	.matmul = v_matmul,
+	.dot = v_dot,
+	.axpy = v_axpy,
+	.to_f32 = v_to_f32,
+	.rmsnorm = v_rmsnorm,
+	.gelu_erf = v_gelu_erf,
+	.softmax = v_softmax,
+	.rope = v_rope,
+};

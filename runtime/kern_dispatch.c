@@ -1,0 +1,271 @@
+/*
+ * kern_dispatch.c - run-time choice of the kernel table, the lk_* entry
+ * points, the multi-threaded matvec/matmul helpers and lk_rope_table.
+ */
+#include "kernels.h"
+
+#include <math.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "lutdb_err.h"
+#include "pool.h"
+
+static int cpu_has(int isa)
+{
+#if defined(__x86_64__) || defined(__i386__)
+	switch (isa) {
+	case LK_ISA_SCALAR: return 1;
+	case LK_ISA_AVX2:
+		__builtin_cpu_init();
+		return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
+		       __builtin_cpu_supports("f16c");
+	case LK_ISA_AVX512:
+		__builtin_cpu_init();
+		return cpu_has(LK_ISA_AVX2) && __builtin_cpu_supports("avx512f") &&
+		       __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl") &&
+		       __builtin_cpu_supports("avx512dq");
+	default: return 0;
+	}
+#else
+	return isa == LK_ISA_SCALAR;
+#endif
+}
+
+static const lk_kernels *table_of(int isa)
+{
+	switch (isa) {
+	case LK_ISA_SCALAR: return &lk_kernels_scalar;
+#if defined(__x86_64__) || defined(__i386__)
+	case LK_ISA_AVX2: return &lk_kernels_avx2;
+	case LK_ISA_AVX512: return &lk_kernels_avx512;
+#endif
+	default: return NULL;
+	}
+}
+
+int lk_isa_supported(int isa)
+{
+	return isa >= 0 && isa < LK_ISA_COUNT && table_of(isa) && cpu_has(isa);
+}
+
+int lk_isa_best(void)
+{
+	for (int isa = LK_ISA_COUNT - 1; isa > 0; isa--)
+		if (lk_isa_supported(isa))
+			return isa;
+	return LK_ISA_SCALAR;
+}
+
+const char *lk_isa_name(int isa)
+{
+	static const char *const names[LK_ISA_COUNT] = {"scalar", "avx2", "avx512"};
+	return isa >= 0 && isa < LK_ISA_COUNT ? names[isa] : NULL;
+}
+
+const lk_kernels *lk_kernels_for(int isa)
+{
+	return lk_isa_supported(isa) ? table_of(isa) : NULL;
+}
+
+static _Atomic int g_isa = -1;
+static const lk_kernels *_Atomic g_active;
+
+int lk_isa_from_env(const char *env)
+{
+	int isa = lk_isa_best();
+	if (env && *env) {
+		for (int i = 0; i < LK_ISA_COUNT; i++)
+			if (strcmp(env, lk_isa_name(i)) == 0) {
+				/* An ISA the CPU lacks: the best one below it. */
+				for (int j = i; j >= 0; j--)
+					if (lk_isa_supported(j))
+						return j < isa ? j : isa;
+			}
+	}
+	return isa;
+}
+
+static const lk_kernels *init_active(void)
+{
+	int isa = lk_isa_from_env(getenv("LUTDB_ISA"));
+	/* Racing first calls compute the same answer: benign. */
+	atomic_store(&g_isa, isa);
+	atomic_store(&g_active, table_of(isa));
+	return table_of(isa);
+}
+
+const lk_kernels *lk_kernels_active(void)
+{
+	const lk_kernels *k = atomic_load_explicit(&g_active, memory_order_acquire);
+	return k ? k : init_active();
+}
+
+int lk_isa_active(void)
+{
+	lk_kernels_active();
+	return atomic_load(&g_isa);
+}
+
+int lk_set_isa(int isa)
+{
+	if (isa < 0 || isa >= LK_ISA_COUNT)
+		return LUTDB_EINVAL;
+	if (!lk_isa_supported(isa))
+		return LUTDB_EUNSUPPORTED;
+	atomic_store(&g_isa, isa);
+	atomic_store(&g_active, table_of(isa));
+	return 0;
+}
+
+void lk_bad_dtype(const char *where, int dtype)
+{
+	fprintf(stderr, "lutdb: %s: invalid dtype code %d (internal error)\n", where, dtype);
+	abort();
+}
+
+/* ---- entry points ---------------------------------------------------------- */
+void lk_matvec(int dtype, const void *W, size_t ld, size_t rows, size_t cols, const float *x,
+	       float *y)
+{
+	lk_kernels_active()->matvec(dtype, W, ld, rows, cols, x, y);
+}
+
+void lk_matmul(int dtype, const void *W, size_t ld, size_t rows, size_t cols, const float *X,
+	       size_t T, size_t ldx, float *Y, size_t ldy)
+{
+	lk_kernels_active()->matmul(dtype, W, ld, rows, cols, X, T, ldx, Y, ldy);
+}
+
+float lk_dot(int dtype, const void *a, const float *b, size_t n)
+{
+	return lk_kernels_active()->dot(dtype, a, b, n);
+}
+
+void lk_axpy(int dtype, float alpha, const void *x, float *y, size_t n)
+{
+	lk_kernels_active()->axpy(dtype, alpha, x, y, n);
+}
+
+void lk_to_f32(int dtype, const void *src, float *dst, size_t n)
+{
+	lk_kernels_active()->to_f32(dtype, src, dst, n);
+}
+
+void lk_rmsnorm(float *out, const float *x, int wdtype, const void *w, size_t n, float eps)
+{
+	lk_kernels_active()->rmsnorm(out, x, wdtype, w, n, eps);
+}
+
+void lk_gelu_erf(float *x, size_t n)
+{
+	lk_kernels_active()->gelu_erf(x, n);
+}
+
+void lk_softmax(float *x, size_t n)
+{
+	lk_kernels_active()->softmax(x, n);
+}
+
+void lk_rope(float *v, size_t head_dim, const float *cos, const float *sin)
+{
+	lk_kernels_active()->rope(v, head_dim, cos, sin);
+}
+
+void lk_rope_table(float *cos, float *sin, size_t head_dim, float theta, uint32_t pos)
+{
+	size_t h = head_dim / 2;
+	for (size_t i = 0; i < h; i++) {
+		/* torch.arange(0, dim, 2).float() / dim, then base ** that, 1.0 / that */
+		float e = (float)(2 * i) / (float)head_dim;
+		float inv = 1.0f / powf(theta, e);
+		float ang = (float)pos * inv;
+		float c = cosf(ang), s = sinf(ang);
+		cos[i] = cos[i + h] = c;
+		sin[i] = sin[i + h] = s;
+	}
+}
+
+/* ---- multi-threaded helpers ------------------------------------------------ */
+#define LK_MT_ALIGN 16
+/* Below this many weight elements per task, threading costs more than it
+ * saves (pool round trip ~ a few us). */
+#define LK_MT_MIN_ELEMS 32768
+
+struct mt_job {
+	const lk_kernels *k;
+	int dtype;
+	const unsigned char *W;
+	size_t ld, rows, cols, esz;
+	const float *X;
+	size_t T, ldx;
+	float *Y;
+	size_t ldy;
+};
+
+static void mt_matvec_task(void *ctx, int task, int ntasks)
+{
+	const struct mt_job *j = ctx;
+	size_t b, e;
+	lk_split_range(j->rows, ntasks, task, LK_MT_ALIGN, &b, &e);
+	if (b < e)
+		j->k->matvec(j->dtype, j->W + b * j->ld * j->esz, j->ld, e - b, j->cols, j->X,
+			     j->Y + b);
+}
+
+static void mt_matmul_task(void *ctx, int task, int ntasks)
+{
+	const struct mt_job *j = ctx;
+	size_t b, e;
+	lk_split_range(j->rows, ntasks, task, LK_MT_ALIGN, &b, &e);
+	if (b < e)
+		j->k->matmul(j->dtype, j->W + b * j->ld * j->esz, j->ld, e - b, j->cols, j->X, j->T,
+			     j->ldx, j->Y + b, j->ldy);
+}
+
+static int mt_tasks(lk_pool *pool, size_t rows, size_t work)
+{
+	int n = lk_pool_threads(pool);
+	if (n <= 1 || rows < 2 * LK_MT_ALIGN || work < (size_t)LK_MT_MIN_ELEMS * 2)
+		return 1;
+	size_t maxn = rows / LK_MT_ALIGN;
+	if ((size_t)n > maxn)
+		n = (int)maxn;
+	return n;
+}
+
+static size_t esz_of(int dtype, const char *where)
+{
+	switch (dtype) {
+	case LUTDB_DTYPE_F32: return 4;
+	case LUTDB_DTYPE_F16:
+	case LUTDB_DTYPE_BF16: return 2;
+	default: lk_bad_dtype(where, dtype);
+	}
+}
+
+void lk_matvec_mt(lk_pool *pool, int dtype, const void *W, size_t ld, size_t rows, size_t cols,
+		  const float *x, float *y)
+{
+	struct mt_job j = {lk_kernels_active(), dtype, W, ld, rows, cols, esz_of(dtype, "lk_matvec"),
+			   x, 1, 0, y, 0};
+	int n = mt_tasks(pool, rows, rows * cols);
+	if (n <= 1)
+		j.k->matvec(dtype, W, ld, rows, cols, x, y);
+	else
+		lk_pool_run(pool, mt_matvec_task, &j, n);
+}
+
+void lk_matmul_mt(lk_pool *pool, int dtype, const void *W, size_t ld, size_t rows, size_t cols,
+		  const float *X, size_t T, size_t ldx, float *Y, size_t ldy)
+{
+	struct mt_job j = {lk_kernels_active(), dtype, W, ld, rows, cols, esz_of(dtype, "lk_matmul"),
+			   X, T, ldx, Y, ldy};
+	int n = mt_tasks(pool, rows, rows * cols * (T ? T : 1));
+	if (n <= 1)
+		j.k->matmul(dtype, W, ld, rows, cols, X, T, ldx, Y, ldy);
+	else
+		lk_pool_run(pool, mt_matmul_task, &j, n);
+}

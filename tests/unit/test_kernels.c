@@ -1,0 +1,828 @@
+/*
+ * test_kernels.c - every kernel of every ISA this CPU has, against plain
+ * double-precision loops written here, for all dtypes, odd sizes, unaligned
+ * pointers; plus the determinism contract of kernels.h (bitwise equality
+ * across row splits, pointer offsets, matvec/matmul/dot and thread counts).
+ */
+#include <check.h>
+#include <float.h>
+#include <math.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "kernels.h"
+#include "lutdb_err.h"
+#include "pool.h"
+
+static const size_t SIZES[] = {1, 7, 15, 16, 17, 63, 65, 768, 3072 + 5};
+#define NSIZES (sizeof SIZES / sizeof SIZES[0])
+static const int DTYPES[] = {LUTDB_DTYPE_F32, LUTDB_DTYPE_F16, LUTDB_DTYPE_BF16};
+static const double U = 1.0 / 16777216.0; /* 2^-24, float32 unit roundoff */
+
+/* ---- helpers ---------------------------------------------------------------- */
+static uint64_t rng_state = 0x9e3779b97f4a7c15ull;
+static uint64_t rnd(void)
+{
+	uint64_t z = (rng_state += 0x9e3779b97f4a7c15ull);
+	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+	z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+	return z ^ (z >> 31);
+}
+static float rndf(float lo, float hi)
+{
+	return lo + (hi - lo) * (float)((double)(rnd() >> 40) / 16777216.0);
+}
+
+static size_t esz(int dt)
+{
+	return dt == LUTDB_DTYPE_F32 ? 4 : 2;
+}
+
+static double half_ref(uint16_t h)
+{
+	int e = (h >> 10) & 31, m = h & 1023;
+	double s = (h & 0x8000) ? -1.0 : 1.0;
+	if (e == 0)
+		return s * ldexp(m, -24);
+	if (e == 31)
+		return m ? (double)NAN : s * (double)INFINITY;
+	return s * ldexp(1024 + m, e - 25);
+}
+
+static double bf16_ref(uint16_t b)
+{
+	uint32_t u = (uint32_t)b << 16;
+	float f;
+	memcpy(&f, &u, 4);
+	return f;
+}
+
+/* Element i of a dtype array, as double (exact). */
+static double wval(int dt, const void *p, size_t i)
+{
+	const unsigned char *b = p;
+	if (dt == LUTDB_DTYPE_F32) {
+		float f;
+		memcpy(&f, b + 4 * i, 4);
+		return f;
+	}
+	uint16_t h;
+	memcpy(&h, b + 2 * i, 2);
+	return dt == LUTDB_DTYPE_F16 ? half_ref(h) : bf16_ref(h);
+}
+
+/* A random weight in roughly [-2, 2] (exactly representable in dt). */
+static void wset_random(int dt, void *p, size_t i)
+{
+	unsigned char *b = p;
+	uint64_t r = rnd();
+	if (dt == LUTDB_DTYPE_F32) {
+		float f = rndf(-2.0f, 2.0f);
+		memcpy(b + 4 * i, &f, 4);
+	} else if (dt == LUTDB_DTYPE_F16) {
+		uint16_t h = (uint16_t)(((r & 1) << 15) | ((10 + (r >> 1) % 7) << 10) | ((r >> 8) & 1023));
+		memcpy(b + 2 * i, &h, 2);
+	} else {
+		uint16_t h = (uint16_t)(((r & 1) << 15) | ((120 + (r >> 1) % 9) << 7) | ((r >> 8) & 127));
+		memcpy(b + 2 * i, &h, 2);
+	}
+}
+
+/* Writes the value v (exactly representable) as dt. */
+static void wset_exact(int dt, void *p, size_t i, float v)
+{
+	unsigned char *b = p;
+	uint32_t u;
+	memcpy(&u, &v, 4);
+	if (dt == LUTDB_DTYPE_F32) {
+		memcpy(b + 4 * i, &v, 4);
+	} else if (dt == LUTDB_DTYPE_BF16) {
+		uint16_t h = (uint16_t)(u >> 16);
+		memcpy(b + 2 * i, &h, 2);
+	} else {
+		/* normal halves only */
+		int e = (int)((u >> 23) & 255) - 127 + 15;
+		uint16_t h = (uint16_t)(((u >> 16) & 0x8000) | ((unsigned)e << 10) | ((u >> 13) & 1023));
+		if (v == 0.0f)
+			h = 0;
+		memcpy(b + 2 * i, &h, 2);
+	}
+}
+
+/* Buffer with its data at a chosen byte offset from a 64-byte boundary. */
+typedef struct {
+	void *base;
+	unsigned char *p;
+} obuf;
+
+static obuf obuf_new(size_t bytes, size_t off)
+{
+	obuf b;
+	b.base = aligned_alloc(64, ((bytes + off + 64) + 63) / 64 * 64);
+	ck_assert_ptr_nonnull(b.base);
+	b.p = (unsigned char *)b.base + off;
+	return b;
+}
+
+static int nisas(int *isas)
+{
+	int n = 0;
+	for (int i = 0; i < LK_ISA_COUNT; i++)
+		if (lk_isa_supported(i))
+			isas[n++] = i;
+	return n;
+}
+
+static int same_bits(float a, float b)
+{
+	return memcmp(&a, &b, 4) == 0;
+}
+
+/* ---- dispatch ------------------------------------------------------------------ */
+START_TEST(test_dispatch)
+{
+	ck_assert(lk_isa_supported(LK_ISA_SCALAR));
+	ck_assert(!lk_isa_supported(-1));
+	ck_assert(!lk_isa_supported(LK_ISA_COUNT));
+	ck_assert_str_eq(lk_isa_name(LK_ISA_SCALAR), "scalar");
+	ck_assert_str_eq(lk_isa_name(LK_ISA_AVX2), "avx2");
+	ck_assert_str_eq(lk_isa_name(LK_ISA_AVX512), "avx512");
+	ck_assert_ptr_null(lk_isa_name(7));
+	int best = lk_isa_best();
+	ck_assert(lk_isa_supported(best));
+	ck_assert_ptr_nonnull(lk_kernels_for(best));
+	ck_assert_ptr_null(lk_kernels_for(99));
+	ck_assert_int_eq(lk_set_isa(99), LUTDB_EINVAL);
+	for (int i = 0; i < LK_ISA_COUNT; i++) {
+		if (lk_isa_supported(i)) {
+			ck_assert_int_eq(lk_set_isa(i), 0);
+			ck_assert_int_eq(lk_isa_active(), i);
+			ck_assert_ptr_eq(lk_kernels_active(), lk_kernels_for(i));
+			ck_assert_str_eq(lk_kernels_active()->name, lk_isa_name(i));
+		} else {
+			ck_assert_int_eq(lk_set_isa(i), LUTDB_EUNSUPPORTED);
+		}
+	}
+	/* LUTDB_ISA parsing: known names, fallback for unknown words */
+	ck_assert_int_eq(lk_isa_from_env("scalar"), LK_ISA_SCALAR);
+	ck_assert_int_eq(lk_isa_from_env(NULL), best);
+	ck_assert_int_eq(lk_isa_from_env(""), best);
+	ck_assert_int_eq(lk_isa_from_env("sse9"), best);
+	ck_assert_int_eq(lk_isa_from_env("avx512"), best);
+	if (lk_isa_supported(LK_ISA_AVX2))
+		ck_assert_int_eq(lk_isa_from_env("avx2"), LK_ISA_AVX2);
+	ck_assert_int_eq(lk_set_isa(best), 0);
+}
+END_TEST
+
+/* ---- to_f32 ----------------------------------------------------------------------- */
+START_TEST(test_to_f32_all_patterns)
+{
+	int isas[LK_ISA_COUNT], n = nisas(isas);
+	uint16_t *h = malloc(65536 * 2 + 2);
+	float *out = malloc(65537 * 4);
+	for (int dti = 1; dti < 3; dti++) {
+		int dt = DTYPES[dti];
+		for (int off = 0; off < 2; off++) {
+			unsigned char *p = (unsigned char *)h + off;
+			for (uint32_t i = 0; i < 65536; i++) {
+				uint16_t v = (uint16_t)i;
+				memcpy(p + 2 * i, &v, 2);
+			}
+			for (int k = 0; k < n; k++) {
+				const lk_kernels *K = lk_kernels_for(isas[k]);
+				out[65536] = 12345.0f;
+				K->to_f32(dt, p, out, 65535); /* odd length: a tail */
+				for (uint32_t i = 0; i < 65535; i++) {
+					double ref = wval(dt, p, i);
+					if (isnan(ref))
+						ck_assert_msg(isnan(out[i]), "%s dt %d pattern %04x", K->name, dt, i);
+					else
+						ck_assert_msg((double)out[i] == ref && !signbit(out[i]) == !signbit(ref),
+							      "%s dt %d pattern %04x: %g vs %g", K->name, dt, i,
+							      (double)out[i], ref);
+				}
+				ck_assert(out[65536] == 12345.0f); /* no write past n */
+			}
+		}
+	}
+	/* F32 (and n = 0) */
+	float src[37], dst[38];
+	for (int i = 0; i < 37; i++)
+		src[i] = rndf(-5, 5);
+	for (int k = 0; k < n; k++) {
+		const lk_kernels *K = lk_kernels_for(isas[k]);
+		dst[37] = 7.0f;
+		K->to_f32(LUTDB_DTYPE_F32, src, dst, 37);
+		ck_assert(memcmp(src, dst, sizeof src) == 0 && dst[37] == 7.0f);
+		K->to_f32(LUTDB_DTYPE_F16, src, dst, 0);
+		ck_assert(dst[0] == src[0]);
+	}
+	free(h);
+	free(out);
+}
+END_TEST
+
+/* ---- matvec / dot ------------------------------------------------------------------ */
+static double dot_ref(int dt, const void *w, const float *x, size_t n, double *absum)
+{
+	double s = 0, a = 0;
+	for (size_t i = 0; i < n; i++) {
+		double p = wval(dt, w, i) * (double)x[i];
+		s += p;
+		a += fabs(p);
+	}
+	*absum = a;
+	return s;
+}
+
+/* Error bound of a float32 dot product of length n whose partial sums run in
+ * chains of at most n/8 + 1 terms followed by a short tree. */
+static double dot_tol(size_t n, double absum)
+{
+	return ((double)n / 8.0 + 10.0) * U * absum + 1e-30;
+}
+
+START_TEST(test_matvec_vs_reference)
+{
+	int isas[LK_ISA_COUNT], n = nisas(isas);
+	static const size_t ROWS[] = {1, 3, 8, 9, 17};
+	for (size_t d = 0; d < 3; d++) {
+		int dt = DTYPES[d];
+		for (size_t si = 0; si < NSIZES; si++) {
+			size_t cols = SIZES[si];
+			for (size_t ri = 0; ri < sizeof ROWS / sizeof ROWS[0]; ri++) {
+				size_t rows = ROWS[ri], ld = cols + (ri & 1) * 3;
+				size_t woff = (si + ri) % 4 + 1; /* never aligned, odd too */
+				obuf wb = obuf_new(rows * ld * esz(dt), woff);
+				obuf xb = obuf_new((cols + 1) * 4, 4 * ((si % 3) + 1));
+				float *x = (float *)(void *)xb.p;
+				for (size_t i = 0; i < rows * ld; i++)
+					wset_random(dt, wb.p, i);
+				for (size_t i = 0; i < cols; i++)
+					x[i] = rndf(-1, 1);
+				float *y = malloc((rows + 1) * 4);
+				for (int k = 0; k < n; k++) {
+					const lk_kernels *K = lk_kernels_for(isas[k]);
+					y[rows] = 42.0f;
+					K->matvec(dt, wb.p, ld, rows, cols, x, y);
+					ck_assert(y[rows] == 42.0f);
+					for (size_t r = 0; r < rows; r++) {
+						double a, ref = dot_ref(dt, wb.p + r * ld * esz(dt), x, cols, &a);
+						ck_assert_msg(fabs((double)y[r] - ref) <= dot_tol(cols, a),
+							      "%s dt %d %zux%zu row %zu: %.9g vs %.9g", K->name,
+							      dt, rows, cols, r, (double)y[r], ref);
+						float dv = K->dot(dt, wb.p + r * ld * esz(dt), x, cols);
+						ck_assert_msg(same_bits(dv, y[r]), "%s dot != matvec row", K->name);
+					}
+				}
+				free(y);
+				free(wb.base);
+				free(xb.base);
+			}
+		}
+	}
+}
+END_TEST
+
+/* A single nonzero weight at every position of a row: exactly w*x (catches
+ * dropped, doubled or misplaced tail elements, which tolerances could hide). */
+START_TEST(test_matvec_onehot)
+{
+	int isas[LK_ISA_COUNT], n = nisas(isas);
+	for (size_t d = 0; d < 3; d++) {
+		int dt = DTYPES[d];
+		for (size_t cols = 1; cols <= 70; cols++) {
+			unsigned char *w = calloc(cols + 1, 4);
+			float *x = malloc(cols * 4);
+			for (size_t i = 0; i < cols; i++)
+				x[i] = (float)(i + 1);
+			for (size_t pos = 0; pos < cols; pos++) {
+				memset(w, 0, (cols + 1) * 4);
+				wset_exact(dt, w + 1, pos, -1.5f);
+				for (int k = 0; k < n; k++) {
+					const lk_kernels *K = lk_kernels_for(isas[k]);
+					float y = K->dot(dt, w + 1, x, cols);
+					ck_assert_msg(y == -1.5f * (float)(pos + 1), "%s dt %d cols %zu pos %zu: %g",
+						      K->name, dt, cols, pos, (double)y);
+				}
+			}
+			free(w);
+			free(x);
+		}
+	}
+}
+END_TEST
+
+/* Same values at different alignments, and any row split: bitwise equal. */
+START_TEST(test_matvec_determinism)
+{
+	int isas[LK_ISA_COUNT], n = nisas(isas);
+	const size_t rows = 37, cols = 3072 + 5;
+	for (size_t d = 0; d < 3; d++) {
+		int dt = DTYPES[d];
+		size_t bytes = rows * cols * esz(dt);
+		obuf w0 = obuf_new(bytes, 0);
+		for (size_t i = 0; i < rows * cols; i++)
+			wset_random(dt, w0.p, i);
+		float *x0 = malloc((cols + 16) * 4);
+		for (size_t i = 0; i < cols; i++)
+			x0[i] = rndf(-1, 1);
+		float ref[37], y[37];
+		for (int k = 0; k < n; k++) {
+			const lk_kernels *K = lk_kernels_for(isas[k]);
+			K->matvec(dt, w0.p, cols, rows, cols, x0, ref);
+			for (size_t off = 1; off < 8; off++) {
+				obuf w1 = obuf_new(bytes, off);
+				memcpy(w1.p, w0.p, bytes);
+				float *x1 = x0 + 16 - off % 16;
+				memmove(x1, x0, cols * 4);
+				K->matvec(dt, w1.p, cols, rows, cols, x1, y);
+				memmove(x0, x1, cols * 4);
+				ck_assert_msg(memcmp(ref, y, sizeof y) == 0, "%s dt %d offset %zu", K->name, dt,
+					      off);
+				free(w1.base);
+			}
+			for (size_t split = 0; split <= rows; split++) {
+				memset(y, 0, sizeof y);
+				K->matvec(dt, w0.p, cols, split, cols, x0, y);
+				K->matvec(dt, w0.p + split * cols * esz(dt), cols, rows - split, cols, x0,
+					  y + split);
+				ck_assert_msg(memcmp(ref, y, sizeof y) == 0, "%s dt %d split %zu", K->name, dt,
+					      split);
+			}
+			/* the dispatching and multi-threaded entry points */
+			ck_assert_int_eq(lk_set_isa(isas[k]), 0);
+			lk_matvec(dt, w0.p, cols, rows, cols, x0, y);
+			ck_assert(memcmp(ref, y, sizeof y) == 0);
+			for (int th = 1; th <= 3; th++) {
+				lk_pool *pool = lk_pool_new(th);
+				ck_assert_ptr_nonnull(pool);
+				memset(y, 0, sizeof y);
+				lk_matvec_mt(pool, dt, w0.p, cols, rows, cols, x0, y);
+				ck_assert_msg(memcmp(ref, y, sizeof y) == 0, "%s mt %d", K->name, th);
+				lk_pool_free(pool);
+			}
+		}
+		free(w0.base);
+		free(x0);
+	}
+	ck_assert_int_eq(lk_set_isa(lk_isa_best()), 0);
+}
+END_TEST
+
+/* Larger shapes through the multi-threaded path (where it really splits). */
+START_TEST(test_matvec_mt_large)
+{
+	const size_t rows = 1000, cols = 768;
+	lk_pool *pool = lk_pool_new(2);
+	int isas[LK_ISA_COUNT], n = nisas(isas);
+	for (size_t d = 0; d < 3; d++) {
+		int dt = DTYPES[d];
+		unsigned char *w = malloc(rows * cols * esz(dt));
+		for (size_t i = 0; i < rows * cols; i++)
+			wset_random(dt, w, i);
+		float *x = malloc(cols * 4), *a = malloc(rows * 4), *b = malloc(rows * 4);
+		for (size_t i = 0; i < cols; i++)
+			x[i] = rndf(-1, 1);
+		for (int k = 0; k < n; k++) {
+			ck_assert_int_eq(lk_set_isa(isas[k]), 0);
+			lk_matvec(dt, w, cols, rows, cols, x, a);
+			lk_matvec_mt(pool, dt, w, cols, rows, cols, x, b);
+			ck_assert(memcmp(a, b, rows * 4) == 0);
+		}
+		free(w);
+		free(x);
+		free(a);
+		free(b);
+	}
+	lk_pool_free(pool);
+	ck_assert_int_eq(lk_set_isa(lk_isa_best()), 0);
+}
+END_TEST
+
+/* ---- matmul ------------------------------------------------------------------------ */
+START_TEST(test_matmul_equals_matvec)
+{
+	int isas[LK_ISA_COUNT], n = nisas(isas);
+	static const size_t TS[] = {1, 2, 5, 6, 7, 13, 25};
+	static const size_t RS[] = {1, 3, 4, 5, 11, 16};
+	static const size_t CS[] = {1, 15, 17, 65, 768};
+	for (size_t d = 0; d < 3; d++) {
+		int dt = DTYPES[d];
+		for (size_t ci = 0; ci < sizeof CS / sizeof CS[0]; ci++)
+			for (size_t ri = 0; ri < sizeof RS / sizeof RS[0]; ri++)
+				for (size_t ti = 0; ti < sizeof TS / sizeof TS[0]; ti++) {
+					size_t cols = CS[ci], rows = RS[ri], T = TS[ti];
+					size_t ld = cols + ci % 2, ldx = cols + 1 + ti % 3, ldy = rows + ri % 2;
+					obuf wb = obuf_new(rows * ld * esz(dt), 1 + ti % 3);
+					for (size_t i = 0; i < rows * ld; i++)
+						wset_random(dt, wb.p, i);
+					float *X = malloc(T * ldx * 4), *Y = malloc((T * ldy + 1) * 4);
+					float *y = malloc(rows * 4);
+					for (size_t i = 0; i < T * ldx; i++)
+						X[i] = rndf(-1, 1);
+					for (int k = 0; k < n; k++) {
+						const lk_kernels *K = lk_kernels_for(isas[k]);
+						for (size_t i = 0; i <= T * ldy; i++)
+							Y[i] = -777.0f;
+						K->matmul(dt, wb.p, ld, rows, cols, X, T, ldx, Y, ldy);
+						ck_assert(Y[T * ldy] == -777.0f);
+						for (size_t t = 0; t < T; t++) {
+							K->matvec(dt, wb.p, ld, rows, cols, X + t * ldx, y);
+							for (size_t r = 0; r < rows; r++) {
+								ck_assert_msg(same_bits(Y[t * ldy + r], y[r]),
+									      "%s dt %d %zux%zu T=%zu t=%zu r=%zu: %.9g vs %.9g",
+									      K->name, dt, rows, cols, T, t, r,
+									      (double)Y[t * ldy + r], (double)y[r]);
+							}
+							for (size_t r = rows; r < ldy && t + 1 < T; r++)
+								ck_assert(Y[t * ldy + r] == -777.0f);
+						}
+					}
+					free(wb.base);
+					free(X);
+					free(Y);
+					free(y);
+				}
+	}
+}
+END_TEST
+
+START_TEST(test_matmul_vs_reference_mt)
+{
+	/* A prefill-like shape across block boundaries, against float64, and
+	 * the threaded entry point bitwise equal to the plain one. */
+	const size_t rows = 70, cols = 3072 + 5, T = 29;
+	lk_pool *pool = lk_pool_new(2);
+	int isas[LK_ISA_COUNT], n = nisas(isas);
+	for (size_t d = 0; d < 3; d++) {
+		int dt = DTYPES[d];
+		unsigned char *w = malloc(rows * cols * esz(dt));
+		for (size_t i = 0; i < rows * cols; i++)
+			wset_random(dt, w, i);
+		float *X = malloc(T * cols * 4), *A = malloc(T * rows * 4), *B = malloc(T * rows * 4);
+		for (size_t i = 0; i < T * cols; i++)
+			X[i] = rndf(-1, 1);
+		for (int k = 0; k < n; k++) {
+			ck_assert_int_eq(lk_set_isa(isas[k]), 0);
+			lk_matmul(dt, w, cols, rows, cols, X, T, cols, A, rows);
+			lk_matmul_mt(pool, dt, w, cols, rows, cols, X, T, cols, B, rows);
+			ck_assert(memcmp(A, B, T * rows * 4) == 0);
+			for (size_t t = 0; t < T; t += 7)
+				for (size_t r = 0; r < rows; r++) {
+					double a, ref = dot_ref(dt, w + r * cols * esz(dt), X + t * cols, cols, &a);
+					ck_assert(fabs((double)A[t * rows + r] - ref) <= dot_tol(cols, a));
+				}
+		}
+		free(w);
+		free(X);
+		free(A);
+		free(B);
+	}
+	lk_pool_free(pool);
+	ck_assert_int_eq(lk_set_isa(lk_isa_best()), 0);
+}
+END_TEST
+
+/* ---- axpy ---------------------------------------------------------------------------- */
+START_TEST(test_axpy)
+{
+	int isas[LK_ISA_COUNT], n = nisas(isas);
+	for (size_t d = 0; d < 3; d++) {
+		int dt = DTYPES[d];
+		for (size_t si = 0; si < NSIZES; si++) {
+			size_t len = SIZES[si];
+			obuf xb = obuf_new(len * esz(dt), 1 + si % 3);
+			for (size_t i = 0; i < len; i++)
+				wset_random(dt, xb.p, i);
+			float *y0 = malloc((len + 1) * 4), *y = malloc((len + 1) * 4);
+			for (size_t i = 0; i < len; i++)
+				y0[i] = rndf(-3, 3);
+			float alpha = rndf(-2, 2);
+			for (int k = 0; k < n; k++) {
+				const lk_kernels *K = lk_kernels_for(isas[k]);
+				memcpy(y, y0, len * 4);
+				y[len] = 9.0f;
+				K->axpy(dt, alpha, xb.p, y, len);
+				ck_assert(y[len] == 9.0f);
+				for (size_t i = 0; i < len; i++) {
+					double p = (double)alpha * wval(dt, xb.p, i);
+					double ref = (double)y0[i] + p;
+					ck_assert_msg(fabs((double)y[i] - ref) <= 2 * U * (fabs(y0[i]) + fabs(p)) + 1e-37,
+						      "%s dt %d n %zu i %zu", K->name, dt, len, i);
+				}
+			}
+			free(xb.base);
+			free(y0);
+			free(y);
+		}
+	}
+}
+END_TEST
+
+/* ---- rmsnorm ----------------------------------------------------------------------- */
+START_TEST(test_rmsnorm)
+{
+	int isas[LK_ISA_COUNT], n = nisas(isas);
+	const float eps = 1e-6f;
+	for (size_t d = 0; d < 3; d++) {
+		int dt = DTYPES[d];
+		for (size_t si = 0; si < NSIZES; si++) {
+			size_t len = SIZES[si];
+			obuf wb = obuf_new(len * esz(dt), 3);
+			for (size_t i = 0; i < len; i++)
+				wset_random(dt, wb.p, i);
+			float *x = malloc(len * 4), *out = malloc((len + 1) * 4), *inpl = malloc(len * 4);
+			for (size_t i = 0; i < len; i++)
+				x[i] = rndf(-4, 4);
+			double ss = 0;
+			for (size_t i = 0; i < len; i++)
+				ss += (double)x[i] * (double)x[i];
+			double r = 1.0 / sqrt(ss / (double)len + (double)eps);
+			for (int k = 0; k < n; k++) {
+				const lk_kernels *K = lk_kernels_for(isas[k]);
+				out[len] = 5.0f;
+				K->rmsnorm(out, x, dt, wb.p, len, eps);
+				ck_assert(out[len] == 5.0f);
+				memcpy(inpl, x, len * 4);
+				K->rmsnorm(inpl, inpl, dt, wb.p, len, eps); /* in place */
+				ck_assert(memcmp(inpl, out, len * 4) == 0);
+				for (size_t i = 0; i < len; i++) {
+					double ref = wval(dt, wb.p, i) * (double)x[i] * r;
+					double tol = ((double)len / 8.0 + 12.0) * U * fabs(ref) + 1e-30;
+					ck_assert_msg(fabs((double)out[i] - ref) <= tol, "%s dt %d n %zu i %zu: %.9g vs %.9g",
+						      K->name, dt, len, i, (double)out[i], ref);
+				}
+			}
+			free(wb.base);
+			free(x);
+			free(out);
+			free(inpl);
+		}
+	}
+	/* zeros: finite (eps), all zero out */
+	float z[5] = {0}, w[5] = {1, 1, 1, 1, 1}, o[5];
+	for (int k = 0; k < n; k++) {
+		lk_kernels_for(isas[k])->rmsnorm(o, z, LUTDB_DTYPE_F32, w, 5, 1e-6f);
+		for (int i = 0; i < 5; i++)
+			ck_assert(o[i] == 0.0f);
+	}
+}
+END_TEST
+
+/* ---- GELU ------------------------------------------------------------------------------ */
+static double gelu_ref(double x)
+{
+	/* x * Phi(x), with erfc where 1 + erf would cancel */
+	return x < 0 ? 0.5 * x * erfc(-x / sqrt(2.0)) : 0.5 * x * (1.0 + erf(x / sqrt(2.0)));
+}
+
+START_TEST(test_gelu)
+{
+	int isas[LK_ISA_COUNT], n = nisas(isas);
+	const size_t N = 400001; /* [-10, 10] step 5e-5 */
+	float *x0 = malloc((N + 64) * 4), *x = malloc((N + 64) * 4);
+	size_t m = 0;
+	for (size_t i = 0; i < N; i++)
+		x0[m++] = (float)(-10.0 + 20.0 * (double)i / (double)(N - 1));
+	const float special[] = {0.0f, -0.0f, 1e-30f, -1e-30f, 1e-40f, -1e-40f, 0.999999f, 1.0f,
+				 -1.0f, 1.0000001f, -1.0000001f, 5.999999f, 6.0f, 6.0000005f,
+				 -6.0f, -6.0000005f, 13.0f, -13.0f, 100.0f, -100.0f, 1e10f,
+				 -1e10f, 1e30f, -1e30f, FLT_MAX, -FLT_MAX};
+	for (size_t i = 0; i < sizeof special / sizeof special[0]; i++)
+		x0[m++] = special[i];
+	for (int k = 0; k < n; k++) {
+		const lk_kernels *K = lk_kernels_for(isas[k]);
+		memcpy(x, x0, m * 4);
+		K->gelu_erf(x, m);
+		double worst = 0;
+		float wx = 0;
+		for (size_t i = 0; i < m; i++) {
+			double ref = gelu_ref(x0[i]);
+			double err = fabs((double)x[i] - ref) / fmax(1.0, fabs((double)x0[i]));
+			ck_assert_msg(err <= 2e-7, "%s gelu(%.9g) = %.9g, want %.9g (err %.3g)", K->name,
+				      (double)x0[i], (double)x[i], ref, err);
+			if (err > worst) {
+				worst = err;
+				wx = x0[i];
+			}
+		}
+		fprintf(stderr, "gelu %s: max err %.3g * max(1,|x|) at x = %.9g\n", K->name, worst,
+			(double)wx);
+		/* specials */
+		float s[5] = {INFINITY, -INFINITY, NAN, -NAN, 0.0f};
+		K->gelu_erf(s, 5);
+		ck_assert(s[0] == INFINITY);
+		ck_assert(s[1] == 0.0f);
+		ck_assert(isnan(s[2]) && isnan(s[3]));
+		ck_assert(s[4] == 0.0f);
+		/* every length (tails) and offset: element-wise, so equal to the big run */
+		for (size_t len = 0; len < 40; len++)
+			for (size_t off = 0; off < 3; off++) {
+				float buf[48];
+				memcpy(buf + off, x0 + 1000 * len, len * 4);
+				buf[off + len] = 3.0f;
+				K->gelu_erf(buf + off, len);
+				ck_assert(buf[off + len] == 3.0f);
+				memcpy(x, x0 + 1000 * len, len * 4);
+				K->gelu_erf(x, len);
+				ck_assert(memcmp(buf + off, x, len * 4) == 0);
+			}
+	}
+	free(x0);
+	free(x);
+}
+END_TEST
+
+/* ---- softmax --------------------------------------------------------------------------- */
+START_TEST(test_softmax)
+{
+	int isas[LK_ISA_COUNT], n = nisas(isas);
+	for (size_t si = 0; si < NSIZES; si++) {
+		size_t len = SIZES[si];
+		float *x0 = malloc(len * 4), *x = malloc((len + 1) * 4);
+		for (size_t i = 0; i < len; i++)
+			x0[i] = rndf(-30, 30);
+		if (len > 5)
+			x0[3] = -INFINITY;
+		double m = -INFINITY, s = 0;
+		for (size_t i = 0; i < len; i++)
+			m = fmax(m, x0[i]);
+		for (size_t i = 0; i < len; i++)
+			s += exp((double)x0[i] - m);
+		for (int k = 0; k < n; k++) {
+			const lk_kernels *K = lk_kernels_for(isas[k]);
+			memcpy(x, x0, len * 4);
+			x[len] = 2.0f;
+			K->softmax(x, len);
+			ck_assert(x[len] == 2.0f);
+			double tot = 0;
+			for (size_t i = 0; i < len; i++) {
+				double ref = exp((double)x0[i] - m) / s;
+				tot += (double)x[i];
+				/* exp of (x - m) rounded: relative error ~ |x - m| * u */
+				double tol = ref == 0 ? 1e-37 : (8.0 + fabs((double)x0[i] - m) + (double)len / 8.0) * U * ref + 1e-37;
+				ck_assert_msg(fabs((double)x[i] - ref) <= tol, "%s n %zu i %zu: %.9g vs %.9g", K->name,
+					      len, i, (double)x[i], ref);
+			}
+			ck_assert(fabs(tot - 1.0) < 1e-5);
+		}
+		free(x0);
+		free(x);
+	}
+	for (int k = 0; k < n; k++) {
+		const lk_kernels *K = lk_kernels_for(isas[k]);
+		float a[3] = {-INFINITY, -INFINITY, -INFINITY};
+		K->softmax(a, 3);
+		ck_assert(isnan(a[0]) && isnan(a[2]));
+		float b[20] = {0};
+		b[17] = NAN;
+		K->softmax(b, 20);
+		ck_assert(isnan(b[0]));
+		float c[1] = {123.0f};
+		K->softmax(c, 1);
+		ck_assert(c[0] == 1.0f);
+		float d[18] = {0};
+		d[9] = 1000.0f; /* the others underflow to exactly 0 */
+		K->softmax(d, 18);
+		ck_assert(d[9] == 1.0f && d[0] == 0.0f && d[17] == 0.0f);
+	}
+}
+END_TEST
+
+/* ---- RoPE ---------------------------------------------------------------------------------- */
+START_TEST(test_rope)
+{
+	int isas[LK_ISA_COUNT], n = nisas(isas);
+	static const size_t HD[] = {2, 8, 14, 32, 34, 64, 80, 128, 256};
+	for (size_t hi = 0; hi < sizeof HD / sizeof HD[0]; hi++) {
+		size_t hd = HD[hi], h = hd / 2;
+		float *cs = malloc(hd * 4), *sn = malloc(hd * 4), *v0 = malloc(hd * 4), *v = malloc((hd + 1) * 4);
+		float *want = malloc(hd * 4);
+		for (uint32_t pos = 0; pos < 3000; pos += 997) {
+			lk_rope_table(cs, sn, hd, 10000.0f, pos);
+			for (size_t i = 0; i < h; i++) {
+				/* the PyTorch float32 steps */
+				float e = (float)(2 * i) / (float)hd;
+				float inv = 1.0f / powf(10000.0f, e);
+				float ang = (float)pos * inv;
+				ck_assert(same_bits(cs[i], cosf(ang)) && same_bits(cs[i + h], cosf(ang)));
+				ck_assert(same_bits(sn[i], sinf(ang)) && same_bits(sn[i + h], sinf(ang)));
+				/* and close to the exact angle */
+				double ea = (double)pos * pow(10000.0, -(double)(2 * i) / (double)hd);
+				ck_assert(fabs(cos(ea) - (double)cs[i]) <= 2e-7 + fabs(ea) * 10 * U);
+			}
+			if (pos == 0)
+				for (size_t i = 0; i < hd; i++)
+					ck_assert(cs[i] == 1.0f && sn[i] == 0.0f);
+			for (size_t i = 0; i < hd; i++)
+				v0[i] = rndf(-3, 3);
+			/* v*cos + rotate_half(v)*sin, each product rounded, then the sum */
+			for (size_t i = 0; i < hd; i++) {
+				float rot = i < h ? -v0[i + h] : v0[i - h];
+				float p0 = v0[i] * cs[i], p1 = rot * sn[i];
+				want[i] = p0 + p1;
+			}
+			for (int k = 0; k < n; k++) {
+				const lk_kernels *K = lk_kernels_for(isas[k]);
+				memcpy(v, v0, hd * 4);
+				v[hd] = 4.0f;
+				K->rope(v, hd, cs, sn);
+				ck_assert(v[hd] == 4.0f);
+				ck_assert_msg(memcmp(v, want, hd * 4) == 0, "%s hd %zu pos %u", K->name, hd, pos);
+			}
+		}
+		free(cs);
+		free(sn);
+		free(v0);
+		free(v);
+		free(want);
+	}
+}
+END_TEST
+
+/* ---- dispatching entry points ------------------------------------------------------- */
+START_TEST(test_entry_points)
+{
+	int isas[LK_ISA_COUNT], n = nisas(isas);
+	float w[19], x[19], y0[19], y1[19];
+	for (int i = 0; i < 19; i++) {
+		w[i] = rndf(-1, 1);
+		x[i] = rndf(-1, 1);
+	}
+	for (int k = 0; k < n; k++) {
+		const lk_kernels *K = lk_kernels_for(isas[k]);
+		ck_assert_int_eq(lk_set_isa(isas[k]), 0);
+		ck_assert(same_bits(lk_dot(LUTDB_DTYPE_F32, w, x, 19), K->dot(LUTDB_DTYPE_F32, w, x, 19)));
+		memcpy(y0, x, sizeof x);
+		memcpy(y1, x, sizeof x);
+		lk_axpy(LUTDB_DTYPE_F32, 0.5f, w, y0, 19);
+		K->axpy(LUTDB_DTYPE_F32, 0.5f, w, y1, 19);
+		ck_assert(memcmp(y0, y1, sizeof y0) == 0);
+		lk_to_f32(LUTDB_DTYPE_F32, w, y0, 19);
+		ck_assert(memcmp(y0, w, sizeof w) == 0);
+		lk_rmsnorm(y0, x, LUTDB_DTYPE_F32, w, 19, 1e-5f);
+		K->rmsnorm(y1, x, LUTDB_DTYPE_F32, w, 19, 1e-5f);
+		ck_assert(memcmp(y0, y1, sizeof y0) == 0);
+		memcpy(y0, x, sizeof x);
+		memcpy(y1, x, sizeof x);
+		lk_gelu_erf(y0, 19);
+		K->gelu_erf(y1, 19);
+		ck_assert(memcmp(y0, y1, sizeof y0) == 0);
+		memcpy(y0, x, sizeof x);
+		memcpy(y1, x, sizeof x);
+		lk_softmax(y0, 19);
+		K->softmax(y1, 19);
+		ck_assert(memcmp(y0, y1, sizeof y0) == 0);
+		memcpy(y0, x, 18 * 4);
+		memcpy(y1, x, 18 * 4);
+		lk_rope(y0, 18, w, w);
+		K->rope(y1, 18, w, w);
+		ck_assert(memcmp(y0, y1, 18 * 4) == 0);
+		lk_matvec(LUTDB_DTYPE_F32, w, 19, 1, 19, x, y0);
+		lk_matmul(LUTDB_DTYPE_F32, w, 19, 1, 19, x, 1, 19, y1, 1);
+		ck_assert(same_bits(y0[0], y1[0]));
+	}
+	ck_assert_int_eq(lk_set_isa(lk_isa_best()), 0);
+}
+END_TEST
+
+static Suite *kernels_suite(void)
+{
+	Suite *s = suite_create("kernels");
+	TCase *tc = tcase_create("core");
+	tcase_set_timeout(tc, 600);
+	tcase_add_test(tc, test_dispatch);
+	tcase_add_test(tc, test_to_f32_all_patterns);
+	tcase_add_test(tc, test_matvec_vs_reference);
+	tcase_add_test(tc, test_matvec_onehot);
+	tcase_add_test(tc, test_matvec_determinism);
+	tcase_add_test(tc, test_matvec_mt_large);
+	tcase_add_test(tc, test_matmul_equals_matvec);
+	tcase_add_test(tc, test_matmul_vs_reference_mt);
+	tcase_add_test(tc, test_axpy);
+	tcase_add_test(tc, test_rmsnorm);
+	tcase_add_test(tc, test_gelu);
+	tcase_add_test(tc, test_softmax);
+	tcase_add_test(tc, test_rope);
+	tcase_add_test(tc, test_entry_points);
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+int main(void)
+{
+	int isas[LK_ISA_COUNT], n = nisas(isas);
+	fprintf(stderr, "kernels: testing ISAs:");
+	for (int k = 0; k < n; k++)
+		fprintf(stderr, " %s", lk_isa_name(isas[k]));
+	fprintf(stderr, "\n");
+	SRunner *sr = srunner_create(kernels_suite());
+	srunner_run_all(sr, CK_NORMAL);
+	int failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
