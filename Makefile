@@ -63,11 +63,11 @@ $(BUILD)/lutdb: $(CLI_OBJ) $(BUILD)/liblutdb.a
 
 $(BUILD)/tests/%: tests/unit/%.c $(BUILD)/liblutdb.a
 	@mkdir -p $(dir $@)
-	$(CC) $(ALLCFLAGS) -Itests/unit $< -o $@ $(BUILD)/liblutdb.a $(LIBS) $(CHECKLIBS) $(EXTRA_LDFLAGS)
+	$(CC) $(ALLCFLAGS) -Wno-format-truncation -Wno-double-promotion -Itests/unit $< -o $@ $(BUILD)/liblutdb.a $(LIBS) $(CHECKLIBS) $(EXTRA_LDFLAGS)
 
 $(BUILD)/tests/tools/%: tests/tools/%.c $(BUILD)/liblutdb.a
 	@mkdir -p $(dir $@)
-	$(CC) $(ALLCFLAGS) $< -o $@ $(BUILD)/liblutdb.a $(LIBS) $(EXTRA_LDFLAGS)
+	$(CC) $(ALLCFLAGS) -Wno-format-truncation -Wno-double-promotion -Itests/unit $< -o $@ $(BUILD)/liblutdb.a $(LIBS) $(EXTRA_LDFLAGS)
 
 $(BUILD)/lutdb.pc: Makefile
 	@mkdir -p $(BUILD)

@@ -248,7 +248,7 @@ static int walk_db(walker *w, const db_rec *d, const char *name, int is_main)
 	return LUTDB_OK;
 }
 
-int lutdb_lmdb_validate(const char *path, int fd, uint64_t file_size)
+int lutdb_lmdb_validate(const char *path, int fd, uint64_t file_size, uint64_t *main_root)
 {
 	uint8_t meta[2][160];
 	walker w;
@@ -272,8 +272,9 @@ int lutdb_lmdb_validate(const char *path, int fd, uint64_t file_size)
 			return LUTDB_CORRUPT_BKPT("%s: LMDB data version %u is not supported", path,
 						  rd32(meta[i] + 20));
 		if (i == 0) {
-			w.psize = rd32(meta[0] + META_DBS_OFF); /* mm_psize = mm_dbs[0].md_pad */
-			if (w.psize < 4096 || w.psize > 65536 || (w.psize & (w.psize - 1)))
+			/* mm_psize = mm_dbs[0].md_pad; lutdb files use 4 KiB pages. */
+			w.psize = rd32(meta[0] + META_DBS_OFF);
+			if (w.psize != LUTDB_PAGE_SIZE)
 				return LUTDB_CORRUPT_BKPT("%s: page size %llu is not supported", path,
 							  (unsigned long long)w.psize);
 		}
@@ -284,6 +285,11 @@ int lutdb_lmdb_validate(const char *path, int fd, uint64_t file_size)
 		return LUTDB_CORRUPT_BKPT("%s: the meta page claims %llu pages but the file holds %llu (truncated?)",
 					  path, (unsigned long long)w.npages, (unsigned long long)(file_size / w.psize));
 	read_db(meta[pick] + META_DBS_OFF + MDB_DB_SIZE, &main_db);
+	/* The main database holds the three sub-database records: one page. */
+	if (main_db.depth != 1 || main_db.root == P_INVALID_V)
+		return LUTDB_CORRUPT_BKPT("%s: main database has depth %u (a lutdb file has one page)", path,
+					  main_db.depth);
+	*main_root = main_db.root;
 	w.seen = calloc((size_t)(w.npages + 7) / 8, 1);
 	if (!w.seen)
 		return lutdb_fail(LUTDB_ENOMEM, "%s: validation bitmap", path);

@@ -268,14 +268,34 @@ static void fill_info(lutdb_db *db)
 	i->page_size = h->page_size;
 }
 
+/* LMDB does not tell where it mapped the file (mdb_env_info's me_mapaddr is
+ * the fixed-map address, NULL here).  The main database is one validated
+ * page, root: a key LMDB returns from it lies inside that page, and the map
+ * is page-aligned, so the map starts root pages before that page. */
+static int find_map(lutdb_db *db, uint64_t root)
+{
+	MDB_cursor *c;
+	MDB_val k, v;
+	int rc = mdb_cursor_open(db->txn, 1 /* MAIN_DBI */, &c);
+
+	if (rc)
+		return mdb_fail(rc, db->path, "main database");
+	rc = mdb_cursor_get(c, &k, &v, MDB_FIRST);
+	mdb_cursor_close(c);
+	if (rc)
+		return mdb_fail(rc, db->path, "main database");
+	db->map = (const uint8_t *)((uintptr_t)k.mv_data & ~(uintptr_t)(LUTDB_PAGE_SIZE - 1)) - root * LUTDB_PAGE_SIZE;
+	return LUTDB_OK;
+}
+
 int lutdb_open(const char *path, unsigned flags, lutdb_db **out)
 {
 	lutdb_db *db = NULL;
 	MDB_dbi dmeta, dtab, dten;
-	MDB_envinfo ei;
 	struct stat st;
 	const uint8_t *p;
 	size_t len;
+	uint64_t main_root = 0;
 	int fd = -1, rc;
 
 	*out = NULL;
@@ -289,7 +309,7 @@ int lutdb_open(const char *path, unsigned flags, lutdb_db **out)
 		close(fd);
 		return lutdb_fail(LUTDB_EINVAL, "%s: not a regular file", path);
 	}
-	rc = lutdb_lmdb_validate(path, fd, (uint64_t)st.st_size);
+	rc = lutdb_lmdb_validate(path, fd, (uint64_t)st.st_size, &main_root);
 	close(fd);
 	if (rc)
 		return rc;
@@ -309,8 +329,8 @@ int lutdb_open(const char *path, unsigned flags, lutdb_db **out)
 		rc = mdb_fail(rc, path, "cannot open LMDB environment");
 		goto fail;
 	}
-	mdb_env_info(db->env, &ei);
-	db->map = ei.me_mapaddr;
+	if ((rc = find_map(db, main_root)))
+		goto fail;
 	if ((rc = mdb_dbi_open(db->txn, LUTDB_DB_META, 0, &dmeta)) ||
 	    (rc = mdb_dbi_open(db->txn, LUTDB_DB_TABLE, 0, &dtab)) ||
 	    (rc = mdb_dbi_open(db->txn, LUTDB_DB_TENSORS, 0, &dten))) {

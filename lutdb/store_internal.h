@@ -72,6 +72,9 @@ const lutdb_meta_ent *lutdb_meta_find(const lutdb_db *db, const char *name);
 int lutdb_block_header(lutdb_db *db, uint32_t b, int force_check, lutdb_rec *rec, lutdb_table_hdr *th);
 
 /* Validates what LMDB trusts before LMDB reads the file (lmdb_check.c). */
-int lutdb_lmdb_validate(const char *path, int fd, uint64_t file_size);
+int lutdb_lmdb_validate(const char *path, int fd, uint64_t file_size, uint64_t *main_root);
+
+/* LMDB page size of every lutdb file (format 1). */
+#define LUTDB_PAGE_SIZE 4096u
 
 #endif

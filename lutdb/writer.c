@@ -30,7 +30,7 @@
 #include "lutdb_format.h"
 #include "store_internal.h"
 
-#define WRITER_PAGE 4096u
+#define WRITER_PAGE LUTDB_PAGE_SIZE
 /* Offset of MDB_meta.mm_mapsize in a meta page (16-byte page header, then
  * mm_magic, mm_version, mm_address).  Checked by the store tests. */
 #define MDB_META_MAPSIZE_OFF (16 + 4 + 4 + sizeof(void *))

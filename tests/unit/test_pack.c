@@ -1,0 +1,271 @@
+/*
+ * test_pack.c - pack -> verify -> get -> export on the PyTorch reference
+ * fixtures (tests/ref/make_fixtures.py), every case.
+ */
+#include <jansson.h>
+#include <math.h>
+
+#include "checkpoint.h"
+#include "lutdb.h"
+#include "lutdb_format.h"
+#include "lutdb_pack.h"
+#include "testutil.h"
+
+typedef struct fcase {
+	char name[64];
+	char dir[4096];
+	json_t *meta;
+} fcase;
+
+static fcase cases[32];
+static int ncases;
+
+static void load_cases(void)
+{
+	char p[4096];
+	size_t len;
+	if (ncases)
+		return;
+	snprintf(p, sizeof p, "%s/cases.txt", fixtures_dir());
+	char *txt = read_all(p, &len), *save, *line;
+	for (line = strtok_r(txt, "\n", &save); line && ncases < 32; line = strtok_r(NULL, "\n", &save)) {
+		fcase *c = &cases[ncases++];
+		snprintf(c->name, sizeof c->name, "%s", line);
+		snprintf(c->dir, sizeof c->dir, "%s/%s", fixtures_dir(), line);
+		snprintf(p, sizeof p, "%s/ref/meta.json", c->dir);
+		c->meta = json_load_file(p, 0, NULL);
+		ck_assert_ptr_nonnull(c->meta);
+	}
+	free(txt);
+	ck_assert_int_ge(ncases, 11);
+}
+
+static long long mi(const fcase *c, const char *k)
+{
+	return json_integer_value(json_object_get(c->meta, k));
+}
+
+static const char *ms(const fcase *c, const char *k)
+{
+	return json_string_value(json_object_get(c->meta, k));
+}
+
+static char *tmp;
+
+static void setup(void)
+{
+	load_cases();
+	tmp = scratch_dir();
+}
+
+static void teardown(void)
+{
+	rm_rf(tmp);
+	free(tmp);
+}
+
+static void pack(const fcase *c, const char *sub, int dtype, const char *out)
+{
+	char src[4200];
+	lutdb_pack_opts o = {.dtype = dtype, .threads = 2};
+	snprintf(src, sizeof src, "%s/%s", c->dir, sub);
+	int rc = lutdb_pack(src, out, &o);
+	ck_assert_msg(rc == LUTDB_OK, "%s: pack failed: %s (%s)", c->name, lutdb_errdetail(), lutdb_strerror(rc));
+}
+
+/* Max abs difference of the stored table (all tokens, all layers) from the
+ * reference table.f32; also counts values that differ at all. */
+static double table_diff(const fcase *c, lutdb_db *db, size_t *ndiff)
+{
+	char p[4200];
+	size_t len;
+	snprintf(p, sizeof p, "%s/ref/table.f32", c->dir);
+	float *ref = read_all(p, &len);
+	const lutdb_info *in = lutdb_get_info(db);
+	size_t per = (size_t)in->layers * in->layer_row_elems;
+	ck_assert_uint_eq(len, (size_t)in->vocab * per * 4);
+	float *got = malloc(per * 4);
+	double worst = 0;
+	*ndiff = 0;
+	for (uint32_t t = 0; t < in->vocab; t++) {
+		lutdb_row r;
+		ck_assert_int_eq(lutdb_token_row(db, t, LUTDB_READ_VERIFY, NULL, 0, &r), LUTDB_OK);
+		lutdb_convert(LUTDB_F32, got, r.dtype, r.data, per);
+		for (size_t i = 0; i < per; i++) {
+			double d = fabs((double)got[i] - (double)ref[(size_t)t * per + i]);
+			if (d > worst)
+				worst = d;
+			if (d != 0)
+				(*ndiff)++;
+		}
+	}
+	free(got);
+	free(ref);
+	return worst;
+}
+
+/* Every case packs with defaults, verifies, and its info matches meta.json. */
+START_TEST(pack_defaults_every_case)
+{
+	for (int k = 0; k < ncases; k++) {
+		const fcase *c = &cases[k];
+		char out[4200];
+		lutdb_db *db;
+		size_t ndiff;
+		snprintf(out, sizeof out, "%s/%s.lutdb", tmp, c->name);
+		pack(c, "ckpt", 0, out);
+		ck_assert_int_eq(lutdb_open(out, 0, &db), LUTDB_OK);
+		ck_assert_msg(lutdb_verify(db, NULL, NULL) == LUTDB_OK, "%s: verify: %s", c->name, lutdb_errdetail());
+		const lutdb_info *in = lutdb_get_info(db);
+		ck_assert_int_eq(in->family, !strcmp(ms(c, "family"), "molkv") ? 2 : 1);
+		ck_assert_int_eq(in->source_form, !strcmp(ms(c, "form"), "rep") ? 2 : 1);
+		ck_assert_int_eq(in->vocab, mi(c, "V"));
+		ck_assert_int_eq(in->hidden, mi(c, "d"));
+		ck_assert_int_eq(in->layers, mi(c, "L"));
+		ck_assert_int_eq(in->experts, mi(c, "N"));
+		ck_assert_int_eq(in->kv_heads, mi(c, "kv_heads"));
+		ck_assert_int_eq(in->kv_dim, mi(c, "dk"));
+		ck_assert_int_eq(in->kv_window, mi(c, "W"));
+		ck_assert_int_eq(in->tied, json_is_true(json_object_get(c->meta, "tied")));
+		double worst = table_diff(c, db, &ndiff);
+		if (!strcmp(ms(c, "form"), "rep")) {
+			/* A rep checkpoint packs bit-exactly in its own dtype. */
+			ck_assert_msg(worst == 0, "%s: rep table differs by %g", c->name, worst);
+			ck_assert_int_eq(in->table_dtype, lutdb_dtype_from_name(ms(c, "dtype")));
+		} else {
+			/* Default F16, as the official conversion: one F16 rounding of
+			 * a float32 table that agrees with the reference to 1e-5. */
+			ck_assert_int_eq(in->table_dtype, LUTDB_F16);
+			ck_assert_msg(worst < 2e-3, "%s: F16 table differs by %g", c->name, worst);
+		}
+		lutdb_close(db);
+	}
+}
+END_TEST
+
+/* Training form with --dtype f32 equals the float32 reference to 1e-5. */
+START_TEST(training_f32_exact)
+{
+	for (int k = 0; k < ncases; k++) {
+		const fcase *c = &cases[k];
+		char out[4200];
+		lutdb_db *db;
+		size_t ndiff;
+		if (strcmp(ms(c, "form"), "training"))
+			continue;
+		snprintf(out, sizeof out, "%s/%s-f32.lutdb", tmp, c->name);
+		pack(c, "ckpt", LUTDB_F32, out);
+		ck_assert_int_eq(lutdb_open(out, 0, &db), LUTDB_OK);
+		double worst = table_diff(c, db, &ndiff);
+		ck_assert_msg(worst <= 1e-5, "%s: table differs from the float32 reference by %g", c->name, worst);
+		lutdb_tensor t;
+		ck_assert_int_eq(lutdb_tensor_get(db, "model.norm.weight", &t), LUTDB_OK);
+		ck_assert_int_eq(t.dtype, LUTDB_F32);
+		lutdb_close(db);
+	}
+}
+END_TEST
+
+/* The official conversion's F16 rep checkpoint and our F16 pack of the
+ * training checkpoint agree to one F16 rounding step. */
+START_TEST(training_f16_matches_official_rep)
+{
+	for (int k = 0; k < ncases; k++) {
+		const fcase *c = &cases[k];
+		char out[4200], repdb[4200];
+		lutdb_db *a, *b;
+		if (strcmp(ms(c, "form"), "training"))
+			continue;
+		snprintf(out, sizeof out, "%s/%s.lutdb", tmp, c->name);
+		snprintf(repdb, sizeof repdb, "%s/%s-rep.lutdb", tmp, c->name);
+		pack(c, "ckpt", 0, out);
+		pack(c, "ref/rep_ckpt", 0, repdb);
+		ck_assert_int_eq(lutdb_open(out, 0, &a), LUTDB_OK);
+		ck_assert_int_eq(lutdb_open(repdb, 0, &b), LUTDB_OK);
+		const lutdb_info *in = lutdb_get_info(a);
+		size_t per = (size_t)in->layers * in->layer_row_elems, same = 0, total = 0;
+		for (uint32_t t = 0; t < in->vocab; t++) {
+			lutdb_row ra, rb;
+			ck_assert_int_eq(lutdb_token_row(a, t, 0, NULL, 0, &ra), LUTDB_OK);
+			ck_assert_int_eq(lutdb_token_row(b, t, 0, NULL, 0, &rb), LUTDB_OK);
+			const uint16_t *x = ra.data, *y = rb.data;
+			for (size_t i = 0; i < per; i++, total++) {
+				int dx = (int)x[i] - (int)y[i];
+				ck_assert_msg(dx >= -1 && dx <= 1, "%s: token %u elem %zu: %04x vs %04x", c->name, t, i,
+					      x[i], y[i]);
+				same += dx == 0;
+			}
+		}
+		ck_assert_msg(same * 1000 >= total * 999, "%s: only %zu of %zu F16 values identical", c->name, same,
+			      total);
+		lutdb_close(a);
+		lutdb_close(b);
+	}
+}
+END_TEST
+
+/* Export of a rep pack gives back every source tensor bit-identically. */
+START_TEST(export_rep_bit_identical)
+{
+	for (int k = 0; k < ncases; k++) {
+		const fcase *c = &cases[k];
+		char out[4200], exp[4200], src[4200];
+		lutdb_db *db;
+		lutdb_ckpt *ca, *cb;
+		const char *srcsub = !strcmp(ms(c, "form"), "rep") ? "ckpt" : "ref/rep_ckpt";
+		snprintf(out, sizeof out, "%s/%s.lutdb", tmp, c->name);
+		snprintf(exp, sizeof exp, "%s/%s-export", tmp, c->name);
+		snprintf(src, sizeof src, "%s/%s", c->dir, srcsub);
+		pack(c, srcsub, 0, out);
+		ck_assert_int_eq(lutdb_open(out, 0, &db), LUTDB_OK);
+		/* A small shard size forces several files and an index. */
+		ck_assert_int_eq(lutdb_export(db, exp, k % 2 ? 40000 : 0, NULL, NULL), LUTDB_OK);
+		/* Exporting again into the same directory refuses to overwrite. */
+		ck_assert_int_eq(lutdb_export(db, exp, 0, NULL, NULL), LUTDB_EEXIST);
+		lutdb_close(db);
+		ck_assert_int_eq(lutdb_ckpt_open(src, &ca), LUTDB_OK);
+		ck_assert_msg(lutdb_ckpt_open(exp, &cb) == LUTDB_OK, "%s: %s", c->name, lutdb_errdetail());
+		ck_assert_int_eq(lutdb_ckpt_tensor_count(ca), lutdb_ckpt_tensor_count(cb));
+		for (size_t i = 0; i < lutdb_ckpt_tensor_count(ca); i++) {
+			lutdb_ckpt_tensor ta, tb;
+			lutdb_ckpt_tensor_at(ca, i, &ta);
+			lutdb_ckpt_tensor_at(cb, i, &tb);
+			ck_assert_str_eq(ta.name, tb.name);
+			ck_assert_int_eq(ta.dtype, tb.dtype);
+			ck_assert_int_eq(ta.ndim, tb.ndim);
+			ck_assert_int_eq(memcmp(ta.dims, tb.dims, sizeof ta.dims), 0);
+			ck_assert_uint_eq(ta.nbytes, tb.nbytes);
+			ck_assert_msg(!memcmp(ta.data, tb.data, ta.nbytes), "%s: %s differs", c->name, ta.name);
+		}
+		size_t la, lb;
+		char pa[4300], pb[4300];
+		snprintf(pa, sizeof pa, "%s/config.json", src);
+		snprintf(pb, sizeof pb, "%s/config.json", exp);
+		char *xa = read_all(pa, &la), *xb = read_all(pb, &lb);
+		ck_assert(la == lb && !memcmp(xa, xb, la));
+		free(xa);
+		free(xb);
+		lutdb_ckpt_close(ca);
+		lutdb_ckpt_close(cb);
+	}
+}
+END_TEST
+
+static Suite *suite(void)
+{
+	Suite *s = suite_create("pack");
+	TCase *tc = tcase_create("fixtures");
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_set_timeout(tc, 300);
+	tcase_add_test(tc, pack_defaults_every_case);
+	tcase_add_test(tc, training_f32_exact);
+	tcase_add_test(tc, training_f16_matches_official_rep);
+	tcase_add_test(tc, export_rep_bit_identical);
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+int main(void)
+{
+	return run_suite(suite());
+}
