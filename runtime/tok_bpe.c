@@ -1,0 +1,403 @@
+/*
+ * tok_bpe.c - the BPE model, as `tokenizers` models::bpe (merge_word and
+ * Word::merge_all): the word's chars become symbols (with unk / byte
+ * fallback), then merges are applied lowest rank first, leftmost first on
+ * ties, through a binary heap with the same stale-entry checks.
+ */
+#include "tok_internal.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+struct hent {
+	uint32_t rank, pos, nid;
+};
+
+struct tok_bpe_scratch {
+	uint32_t *c, *len;
+	int32_t *prev, *next;
+	size_t cap;
+	struct hent *heap;
+	size_t hn, hcap;
+	struct tok_buf tmp;
+};
+
+int tok_bpe_scratch_new(struct tok_bpe_scratch **out)
+{
+	*out = calloc(1, sizeof **out);
+	return *out ? LUTDB_OK : lutdb_fail(LUTDB_ENOMEM, "tokenizer: out of memory (BPE)");
+}
+
+void tok_bpe_scratch_free(struct tok_bpe_scratch *s)
+{
+	if (!s)
+		return;
+	free(s->c);
+	free(s->len);
+	free(s->prev);
+	free(s->next);
+	free(s->heap);
+	tok_buf_free(&s->tmp);
+	free(s);
+}
+
+static int scratch_reserve(struct tok_bpe_scratch *s, size_t n)
+{
+	size_t nc;
+
+	if (n <= s->cap)
+		return LUTDB_OK;
+	nc = s->cap ? s->cap : 64;
+	while (nc < n)
+		nc *= 2;
+	{
+		uint32_t *c = realloc(s->c, nc * sizeof *c);
+		uint32_t *l;
+		int32_t *p, *q;
+
+		if (!c)
+			return lutdb_fail(LUTDB_ENOMEM, "tokenizer: out of memory (BPE)");
+		s->c = c;
+		l = realloc(s->len, nc * sizeof *l);
+		if (!l)
+			return lutdb_fail(LUTDB_ENOMEM, "tokenizer: out of memory (BPE)");
+		s->len = l;
+		p = realloc(s->prev, nc * sizeof *p);
+		if (!p)
+			return lutdb_fail(LUTDB_ENOMEM, "tokenizer: out of memory (BPE)");
+		s->prev = p;
+		q = realloc(s->next, nc * sizeof *q);
+		if (!q)
+			return lutdb_fail(LUTDB_ENOMEM, "tokenizer: out of memory (BPE)");
+		s->next = q;
+	}
+	s->cap = nc;
+	return LUTDB_OK;
+}
+
+/* ---- merges map ----------------------------------------------------------- */
+
+static size_t mhash(uint64_t k, size_t mask)
+{
+	k ^= k >> 31;
+	k *= 0x9e3779b97f4a7c15ull;
+	k ^= k >> 29;
+	return (size_t)k & mask;
+}
+
+int tok_bpe_build_merges(struct tok_bpe *b, size_t expect)
+{
+	size_t ns = 16;
+
+	while (ns < expect * 2 + 2)
+		ns *= 2;
+	b->mkeys = malloc(ns * sizeof *b->mkeys);
+	b->mrank = malloc(ns * sizeof *b->mrank);
+	b->mnew = malloc(ns * sizeof *b->mnew);
+	if (!b->mkeys || !b->mrank || !b->mnew)
+		return lutdb_fail(LUTDB_ENOMEM, "tokenizer: out of memory (merges)");
+	memset(b->mkeys, 0xff, ns * sizeof *b->mkeys);
+	b->mslots = ns;
+	b->nmerges = 0;
+	return LUTDB_OK;
+}
+
+/* Inserts or replaces (a Rust HashMap collect keeps the last duplicate). */
+int tok_bpe_add_merge(struct tok_bpe *b, uint32_t a, uint32_t c, uint32_t rank, uint32_t nid)
+{
+	uint64_t k = ((uint64_t)a << 32) | c;
+	size_t i = mhash(k, b->mslots - 1);
+
+	if ((b->nmerges + 1) * 2 > b->mslots)
+		return lutdb_fail(LUTDB_EINTERNAL, "tokenizer: merges map full");
+	while (b->mkeys[i] != UINT64_MAX && b->mkeys[i] != k)
+		i = (i + 1) & (b->mslots - 1);
+	if (b->mkeys[i] == UINT64_MAX)
+		b->nmerges++;
+	b->mkeys[i] = k;
+	b->mrank[i] = rank;
+	b->mnew[i] = nid;
+	return LUTDB_OK;
+}
+
+static inline int merge_get(const struct tok_bpe *b, uint32_t a, uint32_t c, uint32_t *rank,
+			    uint32_t *nid)
+{
+	uint64_t k = ((uint64_t)a << 32) | c;
+	size_t i = mhash(k, b->mslots - 1);
+
+	for (;;) {
+		uint64_t x = b->mkeys[i];
+
+		if (x == k) {
+			*rank = b->mrank[i];
+			*nid = b->mnew[i];
+			return 1;
+		}
+		if (x == UINT64_MAX)
+			return 0;
+		i = (i + 1) & (b->mslots - 1);
+	}
+}
+
+/* ---- heap ------------------------------------------------------------------ */
+
+static inline int hless(const struct hent *x, const struct hent *y)
+{
+	return x->rank < y->rank || (x->rank == y->rank && x->pos < y->pos);
+}
+
+static int heap_push(struct tok_bpe_scratch *s, uint32_t rank, uint32_t pos, uint32_t nid)
+{
+	size_t i;
+
+	if (s->hn == s->hcap) {
+		size_t nc = s->hcap ? s->hcap * 2 : 64;
+		struct hent *h = realloc(s->heap, nc * sizeof *h);
+
+		if (!h)
+			return lutdb_fail(LUTDB_ENOMEM, "tokenizer: out of memory (BPE heap)");
+		s->heap = h;
+		s->hcap = nc;
+	}
+	i = s->hn++;
+	s->heap[i].rank = rank;
+	s->heap[i].pos = pos;
+	s->heap[i].nid = nid;
+	while (i > 0) {
+		size_t p = (i - 1) / 2;
+		struct hent t;
+
+		if (!hless(&s->heap[i], &s->heap[p]))
+			break;
+		t = s->heap[i];
+		s->heap[i] = s->heap[p];
+		s->heap[p] = t;
+		i = p;
+	}
+	return LUTDB_OK;
+}
+
+static struct hent heap_pop(struct tok_bpe_scratch *s)
+{
+	struct hent top = s->heap[0];
+	size_t i = 0, n = --s->hn;
+
+	s->heap[0] = s->heap[n];
+	for (;;) {
+		size_t l = 2 * i + 1, r = l + 1, m = i;
+		struct hent t;
+
+		if (l < n && hless(&s->heap[l], &s->heap[m]))
+			m = l;
+		if (r < n && hless(&s->heap[r], &s->heap[m]))
+			m = r;
+		if (m == i)
+			break;
+		t = s->heap[i];
+		s->heap[i] = s->heap[m];
+		s->heap[m] = t;
+		i = m;
+	}
+	return top;
+}
+
+/* ---- model ----------------------------------------------------------------- */
+
+static int vocab_get(const struct tok_bpe *b, const char *s, size_t n, uint32_t *id)
+{
+	if (n == 1 && (unsigned char)s[0] < 128) {
+		*id = b->ascii_id[(unsigned char)s[0]];
+		return *id != TOK_NO_ID;
+	}
+	return tok_strmap_get(&b->vocab, s, n, id);
+}
+
+static int out_push(uint32_t **ids, size_t *n, size_t *cap, uint32_t id)
+{
+	if (*n == *cap) {
+		size_t nc = *cap ? *cap * 2 : 64;
+		uint32_t *p = realloc(*ids, nc * sizeof *p);
+
+		if (!p)
+			return lutdb_fail(LUTDB_ENOMEM, "tokenizer: out of memory (ids)");
+		*ids = p;
+		*cap = nc;
+	}
+	(*ids)[(*n)++] = id;
+	return LUTDB_OK;
+}
+
+static int add_sym(struct tok_bpe_scratch *s, size_t *ns, uint32_t c, uint32_t len)
+{
+	int rc = scratch_reserve(s, *ns + 1);
+
+	if (rc)
+		return rc;
+	s->c[*ns] = c;
+	s->len[*ns] = len;
+	s->prev[*ns] = (int32_t)*ns - 1;
+	s->next[*ns] = -1;
+	if (*ns)
+		s->next[*ns - 1] = (int32_t)*ns;
+	(*ns)++;
+	return LUTDB_OK;
+}
+
+int tok_bpe_tokenize(const struct tok_bpe *b, struct tok_bpe_scratch *s, const char *w,
+		     size_t n, uint32_t **ids, size_t *nids, size_t *cap)
+{
+	size_t i = 0, ns = 0, k;
+	uint32_t id, unk_id = TOK_NO_ID, unk_len = 0;
+	int rc, have_unk = 0;
+
+	if (n == 0)
+		return LUTDB_OK;
+	if (n > UINT32_MAX / 2)
+		return lutdb_fail(LUTDB_ETOOBIG, "tokenizer: word too long");
+	if (b->ignore_merges && vocab_get(b, w, n, &id))
+		return out_push(ids, nids, cap, id);
+	while (i < n) {
+		size_t l = tok_utf8_valid_len((const unsigned char *)w + i, n - i);
+		const char *cs = w + i;
+		size_t csn;
+
+		if (!l)
+			l = 1;
+		csn = l;
+		if ((i > 0 && b->prefix) || (i + l == n && b->suffix)) {
+			s->tmp.len = 0;
+			rc = 0;
+			if (i > 0 && b->prefix)
+				rc = tok_buf_put(&s->tmp, b->prefix, b->prefix_len);
+			if (!rc)
+				rc = tok_buf_put(&s->tmp, w + i, l);
+			if (!rc && i + l == n && b->suffix)
+				rc = tok_buf_put(&s->tmp, b->suffix, b->suffix_len);
+			if (rc)
+				return rc;
+			cs = s->tmp.p;
+			csn = s->tmp.len;
+		}
+		if (vocab_get(b, cs, csn, &id)) {
+			if (have_unk) {
+				rc = add_sym(s, &ns, unk_id, unk_len);
+				if (rc)
+					return rc;
+				have_unk = 0;
+			}
+			rc = add_sym(s, &ns, id, (uint32_t)l);
+			if (rc)
+				return rc;
+			i += l;
+			continue;
+		}
+		if (b->byte_fallback) {
+			for (k = 0; k < csn; k++)
+				if (b->byte_fb[(unsigned char)cs[k]] == TOK_NO_ID)
+					break;
+			if (k == csn) {
+				for (k = 0; k < csn; k++) {
+					rc = add_sym(s, &ns, b->byte_fb[(unsigned char)cs[k]], 1);
+					if (rc)
+						return rc;
+				}
+				i += l;
+				continue;
+			}
+		}
+		if (b->unk) {
+			uint32_t u;
+
+			if (!tok_strmap_get(&b->vocab, b->unk, b->unk_len, &u))
+				return lutdb_fail(LUTDB_ETOKENIZER,
+						  "tokenizer.json: model: unk_token \"%s\" is not in the vocab",
+						  b->unk);
+			if (have_unk && b->fuse_unk) {
+				unk_len += (uint32_t)l;
+			} else {
+				if (have_unk) {
+					rc = add_sym(s, &ns, unk_id, unk_len);
+					if (rc)
+						return rc;
+				}
+				unk_id = u;
+				unk_len = (uint32_t)l;
+				have_unk = 1;
+			}
+		}
+		i += l;
+	}
+	if (have_unk) {
+		rc = add_sym(s, &ns, unk_id, unk_len);
+		if (rc)
+			return rc;
+	}
+
+	/* merge_all */
+	s->hn = 0;
+	for (k = 0; k + 1 < ns; k++) {
+		uint32_t rank, nid;
+
+		if (merge_get(b, s->c[k], s->c[k + 1], &rank, &nid)) {
+			rc = heap_push(s, rank, (uint32_t)k, nid);
+			if (rc)
+				return rc;
+		}
+	}
+	while (s->hn) {
+		struct hent top = heap_pop(s);
+		uint32_t p = top.pos, rank, nid;
+		int32_t nx;
+
+		if (s->len[p] == 0 || s->next[p] == -1)
+			continue;
+		nx = s->next[p];
+		if (!merge_get(b, s->c[p], s->c[nx], &rank, &nid) || nid != top.nid)
+			continue;
+		s->c[p] = top.nid;
+		s->len[p] += s->len[nx];
+		s->next[p] = s->next[nx];
+		s->len[nx] = 0;
+		if (s->next[nx] > -1 && (size_t)s->next[nx] < ns)
+			s->prev[s->next[nx]] = (int32_t)p;
+		if (s->prev[p] >= 0) {
+			uint32_t pp = (uint32_t)s->prev[p];
+
+			if (merge_get(b, s->c[pp], s->c[p], &rank, &nid)) {
+				rc = heap_push(s, rank, pp, nid);
+				if (rc)
+					return rc;
+			}
+		}
+		if (s->next[p] >= 0 && (size_t)s->next[p] < ns) {
+			if (merge_get(b, s->c[p], s->c[s->next[p]], &rank, &nid)) {
+				rc = heap_push(s, rank, p, nid);
+				if (rc)
+					return rc;
+			}
+		}
+	}
+	for (k = 0; k < ns; k++) {
+		if (s->len[k] == 0)
+			continue;
+		rc = out_push(ids, nids, cap, s->c[k]);
+		if (rc)
+			return rc;
+	}
+	return LUTDB_OK;
+}
+
+void tok_bpe_free(struct tok_bpe *b)
+{
+	tok_strmap_free(&b->vocab);
+	free(b->id_str); /* the strings live in the vocab map */
+	free(b->id_len);
+	free(b->mkeys);
+	free(b->mrank);
+	free(b->mnew);
+	free(b->unk);
+	free(b->prefix);
+	free(b->suffix);
+	memset(b, 0, sizeof *b);
+}

@@ -1,0 +1,250 @@
+/*
+ * tok_encode.c - the public tokenizer API: load / free, encode (the HF
+ * pipeline: added tokens, normalizer, added normalized tokens,
+ * pre-tokenizer, model, post-processor) and the information getters.
+ */
+#include "tok_internal.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+int lutdb_tokenizer_load(const char *json, size_t len, lutdb_tokenizer **out)
+{
+	struct lutdb_tokenizer *t;
+	int rc;
+
+	if (!out)
+		return lutdb_fail(LUTDB_EINVAL, "lutdb_tokenizer_load: NULL argument");
+	*out = NULL;
+	if (!json)
+		return lutdb_fail(LUTDB_EINVAL, "lutdb_tokenizer_load: NULL text");
+	t = calloc(1, sizeof *t);
+	if (!t)
+		return lutdb_fail(LUTDB_ENOMEM, "tokenizer: out of memory");
+	t->trie_raw.empty = t->trie_norm.empty = 1;
+	rc = tok_load_json(t, json, len);
+	if (rc) {
+		lutdb_tokenizer_free(t);
+		return rc;
+	}
+	*out = t;
+	return LUTDB_OK;
+}
+
+void lutdb_tokenizer_free(lutdb_tokenizer *t)
+{
+	size_t i;
+
+	if (!t)
+		return;
+	tok_bpe_free(&t->bpe);
+	if (t->norm)
+		for (i = 0; i < t->nnorm; i++)
+			tok_norm_free(&t->norm[i]);
+	if (t->pre)
+		for (i = 0; i < t->npre; i++)
+			tok_pre_free(&t->pre[i]);
+	if (t->dec)
+		for (i = 0; i < t->ndec; i++)
+			tok_dec_free(&t->dec[i]);
+	if (t->post)
+		for (i = 0; i < t->npost; i++)
+			tok_post_free(&t->post[i]);
+	free(t->norm);
+	free(t->pre);
+	free(t->dec);
+	free(t->post);
+	for (i = 0; i < t->nadded; i++) {
+		free(t->added[i].content);
+		free(t->added[i].norm);
+	}
+	free(t->added);
+	tok_trie_free(&t->trie_raw);
+	tok_trie_free(&t->trie_norm);
+	tok_strmap_free(&t->added_map);
+	tok_strmap_free(&t->special_set);
+	tok_regex_free(&t->gpt2_re);
+	free(t);
+}
+
+int lutdb_tokenizer_encode(const lutdb_tokenizer *t, const char *text, size_t len,
+			   int add_special_tokens, uint32_t **ids, size_t *n)
+{
+	struct tok_match_ctx m;
+	struct tok_work a = {0}, b = {0};
+	struct tok_buf fixed = {0}, nb = {0};
+	struct tok_bpe_scratch *bs = NULL;
+	uint32_t *raw = NULL;
+	size_t nraw = 0, craw = 0, i;
+	int rc;
+
+	if (ids)
+		*ids = NULL;
+	if (n)
+		*n = 0;
+	if (!t || !ids || !n || (len && !text))
+		return lutdb_fail(LUTDB_EINVAL, "lutdb_tokenizer_encode: NULL argument");
+	if (len > TOK_MAX_INPUT)
+		return lutdb_fail(LUTDB_ETOOBIG, "lutdb_tokenizer_encode: input of %zu bytes (limit %zu)",
+				  len, (size_t)TOK_MAX_INPUT);
+	rc = tok_match_ctx_init(&m);
+	if (rc)
+		return rc;
+	rc = tok_bpe_scratch_new(&bs);
+	if (rc)
+		goto out;
+	if (!text)
+		text = "";
+	if (!tok_utf8_is_valid(text, len)) {
+		rc = tok_utf8_lossy(&fixed, text, len);
+		if (rc)
+			goto out;
+		text = fixed.p;
+		len = fixed.len;
+	}
+	/* 1. added tokens matched on the raw text */
+	rc = tok_added_split(t, &m, &t->trie_raw, text, len,
+			     (uint32_t)tok_utf8_valid_len((const unsigned char *)text, len), 1, &a);
+	if (rc)
+		goto out;
+	/* 2. normalize the other pieces, then match the normalized added tokens */
+	for (i = 0; i < a.n; i++) {
+		const struct tok_piece *p = &a.pc[i];
+		uint32_t z = p->zlen;
+
+		if (p->id != TOK_NO_ID) {
+			rc = tok_work_push(&b, a.buf.p + p->off, p->len, p->id, p->zlen, p->at0);
+			if (rc)
+				goto out;
+			continue;
+		}
+		nb.len = 0;
+		rc = tok_normalize(t, &m, a.buf.p + p->off, p->len, &nb, &z);
+		if (!rc)
+			rc = tok_buf_put(&nb, "", 0);
+		if (!rc)
+			rc = tok_added_split(t, &m, &t->trie_norm, nb.p, nb.len, z, p->at0, &b);
+		if (rc)
+			goto out;
+	}
+	/* 3. pre-tokenize: b -> a */
+	rc = tok_pretokenize(t, &m, &b, &a);
+	if (rc)
+		goto out;
+	/* 4. model */
+	for (i = 0; i < a.n; i++) {
+		const struct tok_piece *p = &a.pc[i];
+
+		if (p->id != TOK_NO_ID) {
+			if (nraw == craw) {
+				size_t nc = craw ? craw * 2 : 64;
+				uint32_t *q = realloc(raw, nc * sizeof *q);
+
+				if (!q) {
+					rc = lutdb_fail(LUTDB_ENOMEM, "tokenizer: out of memory (ids)");
+					goto out;
+				}
+				raw = q;
+				craw = nc;
+			}
+			raw[nraw++] = p->id;
+			continue;
+		}
+		rc = tok_bpe_tokenize(&t->bpe, bs, a.buf.p + p->off, p->len, &raw, &nraw, &craw);
+		if (rc)
+			goto out;
+	}
+	/* 5. post-process */
+	if (t->npost) {
+		rc = tok_post_process(t, raw, nraw, add_special_tokens, ids, n);
+		if (rc)
+			goto out;
+		if (*n == 0) {
+			free(*ids);
+			*ids = NULL;
+		}
+	} else {
+		*ids = nraw ? raw : NULL;
+		*n = nraw;
+		if (nraw)
+			raw = NULL;
+	}
+out:
+	free(raw);
+	tok_bpe_scratch_free(bs);
+	tok_work_free(&a);
+	tok_work_free(&b);
+	tok_buf_free(&fixed);
+	tok_buf_free(&nb);
+	tok_match_ctx_free(&m);
+	return rc;
+}
+
+size_t lutdb_tokenizer_vocab_size(const lutdb_tokenizer *t)
+{
+	return t ? t->vocab_size : 0;
+}
+
+uint32_t lutdb_tokenizer_max_id(const lutdb_tokenizer *t)
+{
+	return t ? t->max_id : 0;
+}
+
+const char *lutdb_tokenizer_model_type(const lutdb_tokenizer *t)
+{
+	return t ? t->model_type : "";
+}
+
+size_t lutdb_tokenizer_added_count(const lutdb_tokenizer *t)
+{
+	return t ? t->nadded : 0;
+}
+
+int lutdb_tokenizer_added_token(const lutdb_tokenizer *t, size_t i, uint32_t *id,
+				const char **content, size_t *len, int *special)
+{
+	if (!t || i >= t->nadded)
+		return lutdb_fail(LUTDB_EINVAL, "lutdb_tokenizer_added_token: index %zu out of range", i);
+	if (id)
+		*id = t->added[i].id;
+	if (content)
+		*content = t->added[i].content;
+	if (len)
+		*len = t->added[i].len;
+	if (special)
+		*special = t->added[i].special;
+	return LUTDB_OK;
+}
+
+uint32_t lutdb_tokenizer_bos_id(const lutdb_tokenizer *t)
+{
+	return t ? t->bos_id : LUTDB_TOKEN_NONE;
+}
+
+uint32_t lutdb_tokenizer_eos_id(const lutdb_tokenizer *t)
+{
+	return t ? t->eos_id : LUTDB_TOKEN_NONE;
+}
+
+int lutdb_tokenizer_token_to_id(const lutdb_tokenizer *t, const char *tok, size_t len,
+				uint32_t *id)
+{
+	if (!t || (!tok && len) || !id)
+		return lutdb_fail(LUTDB_EINVAL, "lutdb_tokenizer_token_to_id: NULL argument");
+	if (!tok)
+		tok = "";
+	if (tok_strmap_get(&t->added_map, tok, len, id) || tok_strmap_get(&t->bpe.vocab, tok, len, id))
+		return LUTDB_OK;
+	return lutdb_fail(LUTDB_ENOENT, "tokenizer: token \"%.*s\" is not in the vocab",
+			  (int)(len > 64 ? 64 : len), tok);
+}
+
+const char *lutdb_tokenizer_id_to_token(const lutdb_tokenizer *t, uint32_t id, size_t *len)
+{
+	size_t l = 0;
+	const char *s = t ? tok_id_to_token(t, id, &l) : NULL;
+
+	if (len)
+		*len = s ? l : 0;
+	return s;
+}
