@@ -6,6 +6,8 @@
  */
 #include "tok_internal.h"
 
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -204,10 +206,16 @@ static struct hent heap_pop(struct tok_bpe_scratch *s)
 
 /* ---- model ----------------------------------------------------------------- */
 
-static int vocab_get(const struct tok_bpe *b, const char *s, size_t n, uint32_t *id)
+static inline int vocab_get(const struct tok_bpe *b, const char *s, size_t n, uint32_t *id)
 {
-	if (n == 1 && (unsigned char)s[0] < 128) {
-		*id = b->ascii_id[(unsigned char)s[0]];
+	const unsigned char *u = (const unsigned char *)s;
+
+	if (n == 1 && u[0] < 0x80) {
+		*id = b->small_id[u[0]];
+		return *id != TOK_NO_ID;
+	}
+	if (n == 2 && (u[0] & 0xE0) == 0xC0) {
+		*id = b->small_id[((u[0] & 0x1Fu) << 6) | (u[1] & 0x3Fu)];
 		return *id != TOK_NO_ID;
 	}
 	return tok_strmap_get(&b->vocab, s, n, id);
@@ -244,8 +252,8 @@ static int add_sym(struct tok_bpe_scratch *s, size_t *ns, uint32_t c, uint32_t l
 	return LUTDB_OK;
 }
 
-int tok_bpe_tokenize(const struct tok_bpe *b, struct tok_bpe_scratch *s, const char *w,
-		     size_t n, uint32_t **ids, size_t *nids, size_t *cap)
+static int bpe_word(const struct tok_bpe *b, struct tok_bpe_scratch *s, const char *w,
+		    size_t n, uint32_t **ids, size_t *nids, size_t *cap)
 {
 	size_t i = 0, ns = 0, k;
 	uint32_t id, unk_id = TOK_NO_ID, unk_len = 0;
@@ -388,6 +396,122 @@ int tok_bpe_tokenize(const struct tok_bpe *b, struct tok_bpe_scratch *s, const c
 	return LUTDB_OK;
 }
 
+/* ---- per-thread word cache ----------------------------------------------------
+ * Words repeat, so each thread keeps the ids of the words it tokenized last
+ * (for one tokenizer at a time, keyed by its load serial; cleared when full).
+ * The tokenizer itself stays immutable.
+ */
+
+#define CACHE_SLOTS    (1u << 17)
+#define CACHE_MAX_ENT  (CACHE_SLOTS / 2)
+#define CACHE_MAX_WORD 64
+#define CACHE_MAX_IDS  (CACHE_MAX_ENT * 8)
+
+struct wcache {
+	uint64_t owner;
+	uint32_t slots[CACHE_SLOTS];       /* entry + 1 */
+	struct went {
+		uint32_t koff, ids_off;
+		uint16_t klen, nids;
+		uint32_t h;
+	} ent[CACHE_MAX_ENT];
+	size_t n;
+	char keys[CACHE_MAX_ENT * 16];
+	size_t klen;
+	uint32_t ids[CACHE_MAX_IDS];
+	size_t nids;
+};
+
+static pthread_key_t cache_key;
+static pthread_once_t cache_once = PTHREAD_ONCE_INIT;
+static int cache_ok;
+
+static void cache_init(void)
+{
+	cache_ok = pthread_key_create(&cache_key, free) == 0;
+}
+
+static void cache_clear(struct wcache *c, uint64_t owner)
+{
+	c->owner = owner;
+	memset(c->slots, 0, sizeof c->slots);
+	c->n = c->klen = c->nids = 0;
+}
+
+static struct wcache *cache_get(uint64_t owner)
+{
+	struct wcache *c;
+
+	pthread_once(&cache_once, cache_init);
+	if (!cache_ok)
+		return NULL;
+	c = pthread_getspecific(cache_key);
+	if (!c) {
+		c = malloc(sizeof *c);
+		if (!c || pthread_setspecific(cache_key, c)) {
+			free(c);
+			return NULL;
+		}
+		cache_clear(c, owner);
+	}
+	if (c->owner != owner)
+		cache_clear(c, owner);
+	return c;
+}
+
+int tok_bpe_tokenize(const struct tok_bpe *b, struct tok_bpe_scratch *s, const char *w,
+		     size_t n, uint32_t **ids, size_t *nids, size_t *cap)
+{
+	struct wcache *c;
+	uint32_t h, e;
+	size_t i, before;
+	int rc;
+
+	if (n == 0 || n > CACHE_MAX_WORD || !(c = cache_get(b->serial)))
+		return bpe_word(b, s, w, n, ids, nids, cap);
+	h = (uint32_t)tok_hash(w, n);
+	i = h & (CACHE_SLOTS - 1);
+	while ((e = c->slots[i]) != 0) {
+		const struct went *x = &c->ent[e - 1];
+
+		if (x->h == h && x->klen == n && !memcmp(c->keys + x->koff, w, n)) {
+			size_t k;
+
+			for (k = 0; k < x->nids; k++) {
+				rc = out_push(ids, nids, cap, c->ids[x->ids_off + k]);
+				if (rc)
+					return rc;
+			}
+			return LUTDB_OK;
+		}
+		i = (i + 1) & (CACHE_SLOTS - 1);
+	}
+	before = *nids;
+	rc = bpe_word(b, s, w, n, ids, nids, cap);
+	if (rc)
+		return rc;
+	if (c->n >= CACHE_MAX_ENT || c->klen + n > sizeof c->keys ||
+	    c->nids + (*nids - before) > CACHE_MAX_IDS) {
+		cache_clear(c, b->serial);
+		i = h & (CACHE_SLOTS - 1);
+	}
+	{
+		struct went *x = &c->ent[c->n];
+
+		x->koff = (uint32_t)c->klen;
+		x->klen = (uint16_t)n;
+		x->h = h;
+		x->ids_off = (uint32_t)c->nids;
+		x->nids = (uint16_t)(*nids - before);
+		memcpy(c->keys + c->klen, w, n);
+		c->klen += n;
+		memcpy(c->ids + c->nids, *ids + before, (*nids - before) * sizeof **ids);
+		c->nids += *nids - before;
+		c->slots[i] = (uint32_t)++c->n;
+	}
+	return LUTDB_OK;
+}
+
 void tok_bpe_free(struct tok_bpe *b)
 {
 	tok_strmap_free(&b->vocab);
@@ -400,4 +524,11 @@ void tok_bpe_free(struct tok_bpe *b)
 	free(b->prefix);
 	free(b->suffix);
 	memset(b, 0, sizeof *b);
+}
+
+uint64_t tok_bpe_next_serial(void)
+{
+	static atomic_uint_fast64_t serial;
+
+	return (uint64_t)atomic_fetch_add(&serial, 1) + 1;
 }

@@ -214,7 +214,8 @@ struct tok_bpe {
 	size_t prefix_len, suffix_len;
 	int fuse_unk, byte_fallback, ignore_merges;
 	uint32_t byte_fb[256];        /* <0xXX> ids or TOK_NO_ID */
-	uint32_t ascii_id[128];       /* vocab id of each 1-byte token (fast path) */
+	uint32_t small_id[0x800];     /* vocab id of each one-char token below U+0800 */
+	uint64_t serial;              /* unique per load: keys the per-thread word cache */
 };
 
 struct lutdb_tokenizer {
@@ -275,6 +276,7 @@ void tok_bpe_scratch_free(struct tok_bpe_scratch *s);
 int tok_bpe_tokenize(const struct tok_bpe *b, struct tok_bpe_scratch *s, const char *w,
 		     size_t n, uint32_t **ids, size_t *nids, size_t *cap);
 void tok_bpe_free(struct tok_bpe *b);
+uint64_t tok_bpe_next_serial(void);
 int tok_bpe_build_merges(struct tok_bpe *b, size_t expect);
 int tok_bpe_add_merge(struct tok_bpe *b, uint32_t a, uint32_t c, uint32_t rank, uint32_t nid);
 

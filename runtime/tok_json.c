@@ -543,6 +543,7 @@ static int load_model(struct lutdb_tokenizer *t, const json_t *m)
 	if (strcmp(ty, "BPE"))
 		return FAIL("model type \"%s\" is not supported (only BPE)", ty);
 	strcpy(t->model_type, "BPE");
+	b->serial = tok_bpe_next_serial();
 	dropout = json_object_get(m, "dropout");
 	if (dropout && !json_is_null(dropout) &&
 	    !(json_is_number(dropout) && json_number_value(dropout) == 0.0))
@@ -609,11 +610,12 @@ static int load_model(struct lutdb_tokenizer *t, const json_t *m)
 		b->id_str[id] = b->vocab.keys.p + b->vocab.eoff[i];
 		b->id_len[id] = b->vocab.elen[i];
 	}
-	for (i = 0; i < 128; i++) {
-		char c = (char)i;
+	for (i = 0; i < 0x800; i++) {
+		char c[4];
+		size_t l = tok_utf8_encode((uint32_t)i, c);
 
-		if (!tok_strmap_get(&b->vocab, &c, 1, &b->ascii_id[i]))
-			b->ascii_id[i] = TOK_NO_ID;
+		if (!tok_strmap_get(&b->vocab, c, l, &b->small_id[i]))
+			b->small_id[i] = TOK_NO_ID;
 	}
 	for (i = 0; i < 256; i++) {
 		char name[8];

@@ -32,29 +32,22 @@ uint32_t tok_byte_to_cp(uint8_t b)
 	return 256 + n;
 }
 
-int tok_cp_to_byte(uint32_t cp)
-{
-	unsigned i, n = 0;
-
-	if (cp < 256)
-		return byte_is_direct(cp) ? (int)cp : -1;
-	if (cp >= 256 + 68)
-		return -1;
-	for (i = 0; i < 256; i++)
-		if (!byte_is_direct(i) && 256 + n++ == cp)
-			return (int)i;
-	return -1;
-}
 
 /* UTF-8 of the char of each byte: built once (idempotent, race-free: every
  * thread writes the same bytes before publishing through the flag). */
 static struct {
 	char s[256][2];
 	uint8_t len[256];
+	int16_t cp2b[324];
 } bmap;
 static void bmap_init(void)
 {
 	unsigned b;
+
+	for (b = 0; b < 324; b++)
+		bmap.cp2b[b] = -1;
+	for (b = 0; b < 256; b++)
+		bmap.cp2b[tok_byte_to_cp((uint8_t)b)] = (int16_t)b;
 
 	for (b = 0; b < 256; b++) {
 		char tmp[4];
@@ -68,6 +61,12 @@ static void bmap_init(void)
 
 #include <pthread.h>
 static pthread_once_t bmap_once = PTHREAD_ONCE_INIT;
+
+int tok_cp_to_byte(uint32_t cp)
+{
+	pthread_once(&bmap_once, bmap_init);
+	return cp < 324 ? bmap.cp2b[cp] : -1;
+}
 
 /* ---- splitting ---------------------------------------------------------- */
 

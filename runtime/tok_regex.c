@@ -201,7 +201,7 @@ int tok_regex_compile(struct tok_regex *re, const char *pat, size_t len, int lit
 	pcre2_compile_context *cc = NULL;
 	int err = 0, rc;
 	PCRE2_SIZE eoff = 0;
-	uint32_t opts = PCRE2_UTF | PCRE2_UCP | PCRE2_NO_UTF_CHECK;
+	uint32_t opts = PCRE2_UTF | PCRE2_NO_UTF_CHECK;
 
 	memset(re, 0, sizeof *re);
 	if (len > TOK_MAX_REGEX_LEN) {
@@ -217,7 +217,7 @@ int tok_regex_compile(struct tok_regex *re, const char *pat, size_t len, int lit
 		opts |= PCRE2_LITERAL;
 		rc = tok_buf_put(&o, pat, len);
 	} else {
-		opts |= PCRE2_MULTILINE; /* Ruby syntax: ^ and $ are line anchors */
+		opts |= PCRE2_UCP | PCRE2_MULTILINE; /* Ruby syntax: ^ and $ are line anchors */
 		rc = tok_buf_put(&o, "", 0);
 		if (!rc)
 			rc = translate(pat, len, &o, what);
