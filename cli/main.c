@@ -10,6 +10,8 @@ static const cli_cmd commands[] = {
 	{"verify", cmd_verify, "check every checksum and invariant of a database"},
 	{"get", cmd_get, "print one layer's table row of one token"},
 	{"export", cmd_export, "write the reparameterized checkpoint back out"},
+	{"run", cmd_run, "generate token ids from a prompt"},
+	{"eval", cmd_eval, "loss and perplexity of a token sequence"},
 };
 
 static void usage(FILE *f)

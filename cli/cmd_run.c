@@ -1,0 +1,230 @@
+/* cmd_run.c - lutdb run DB --prompt-ids IDS [-n N] [sampling] [--threads N] [--dump-logits FILE] */
+#include <errno.h>
+#include <getopt.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+#include "lutdb_runtime.h"
+
+static const char help[] =
+	"usage: lutdb run DB --prompt-ids IDS [-n N] [--greedy | --temp T [--top-k K] [--top-p P] [--seed S]]\n"
+	"                 [--threads N] [--dump-logits FILE] [--quiet]\n\n"
+	"Feeds the prompt through the model and generates up to N token ids.  The ids are\n"
+	"printed comma-separated as the last line of stdout (as they are generated);\n"
+	"statistics go to stderr.  Generation stops after an eos id (which is printed).\n\n"
+	"  --prompt-ids IDS    prompt token ids, separated by commas and/or whitespace,\n"
+	"                      used as given (no BOS is added)\n"
+	"  -n, --tokens N      ids to generate at most (default 32; 0: none)\n"
+	"  --greedy            pick the most likely id (the default)\n"
+	"  --temp T            sample at temperature T (0: greedy)\n"
+	"  --top-k K           with --temp: keep the K most likely ids (default 0: all)\n"
+	"  --top-p P           with --temp: keep the most likely ids up to probability P\n"
+	"                      (default 1: all)\n"
+	"  --seed S            with --temp: random seed (default 0; same seed, same ids)\n"
+	"  --threads N         compute threads (default: all cores); results do not\n"
+	"                      depend on it\n"
+	"  --dump-logits FILE  write float32 little-endian logits, one row of vocab_size per\n"
+	"                      position fed: the prompt's, then each generated id fed back\n"
+	"  --quiet             no statistics on stderr\n\n"
+	"The prompt plus the generated ids must fit in max_position_embeddings: when the\n"
+	"context fills up, the ids generated so far are printed and the command fails.\n";
+
+/* Where the prompt comes from; --prompt TEXT, --prompt -, --prompt-file FILE
+ * (through the tokenizer) add a field here and a case in load_prompt(). */
+typedef struct prompt_src {
+	const char *ids; /* --prompt-ids */
+} prompt_src;
+
+static int load_prompt(const prompt_src *src, lutdb_db *db, uint32_t **ids, size_t *n)
+{
+	(void)db; /* the tokenizer will need it */
+	if (src->ids) {
+		int rc = lutdb_ids_parse(src->ids, strlen(src->ids), ids, n);
+		return rc ? lutdb_fail_prefix(rc, "--prompt-ids: ") : LUTDB_OK;
+	}
+	return lutdb_fail(LUTDB_EINVAL, "no prompt");
+}
+
+struct run_out {
+	FILE *dump;
+	const char *dump_path;
+	size_t printed;
+	int io_error;
+};
+
+static int on_token(void *ctx, uint32_t id)
+{
+	struct run_out *o = ctx;
+	if (printf("%s%u", o->printed ? "," : "", id) < 0 || fflush(stdout)) {
+		o->io_error = 1;
+		return lutdb_fail(LUTDB_EIO, "stdout: write error");
+	}
+	o->printed++;
+	return cli_stop ? lutdb_fail(LUTDB_EINTR, "interrupted") : 0;
+}
+
+static int on_logits(void *ctx, uint32_t pos, const float *logits, uint32_t vocab)
+{
+	struct run_out *o = ctx;
+	if (fwrite(logits, sizeof *logits, vocab, o->dump) != vocab)
+		return lutdb_fail(LUTDB_EIO, "%s: write error: %s", o->dump_path, strerror(errno));
+	return cli_stop ? lutdb_fail(LUTDB_EINTR, "interrupted") : 0;
+}
+
+static int parse_float(const char *s, float lo, float hi, float *out)
+{
+	char *end;
+	errno = 0;
+	float v = strtof(s, &end);
+	if (!*s || *end || errno || !isfinite(v) || v < lo || v > hi)
+		return -1;
+	*out = v;
+	return 0;
+}
+
+int cmd_run(int argc, char **argv)
+{
+	enum { O_PROMPT_IDS = 256, O_GREEDY, O_TEMP, O_TOPK, O_TOPP, O_SEED, O_THREADS, O_DUMP, O_QUIET };
+	static const struct option opts[] = {
+		{"prompt-ids", required_argument, 0, O_PROMPT_IDS}, {"tokens", required_argument, 0, 'n'},
+		{"greedy", no_argument, 0, O_GREEDY},               {"temp", required_argument, 0, O_TEMP},
+		{"top-k", required_argument, 0, O_TOPK},            {"top-p", required_argument, 0, O_TOPP},
+		{"seed", required_argument, 0, O_SEED},             {"threads", required_argument, 0, O_THREADS},
+		{"dump-logits", required_argument, 0, O_DUMP},      {"quiet", no_argument, 0, O_QUIET},
+		{"help", no_argument, 0, 'h'},                      {0, 0, 0, 0}};
+	prompt_src src = {0};
+	lutdb_sampling smp = {.temperature = 0.0f, .top_k = 0, .top_p = 1.0f, .seed = 0};
+	int greedy = 0, have_temp = 0, have_sampling_opt = 0, threads = 0, quiet = 0, c, rc;
+	uint64_t v, ntok = 32;
+	const char *dump_path = NULL;
+
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "n:h", opts, NULL)) != -1) {
+		switch (c) {
+		case O_PROMPT_IDS: src.ids = optarg; break;
+		case 'n':
+			if (cli_parse_uint(optarg, 0, 1u << 30, &ntok))
+				return cli_usage_error("run", "-n must be a non-negative integer, not '%s'", optarg);
+			break;
+		case O_GREEDY: greedy = 1; break;
+		case O_TEMP:
+			if (parse_float(optarg, 0.0f, 1e6f, &smp.temperature))
+				return cli_usage_error("run", "--temp must be a number >= 0, not '%s'", optarg);
+			have_temp = 1;
+			break;
+		case O_TOPK:
+			if (cli_parse_uint(optarg, 0, UINT32_MAX, &v))
+				return cli_usage_error("run", "--top-k must be a non-negative integer, not '%s'", optarg);
+			smp.top_k = (uint32_t)v;
+			have_sampling_opt = 1;
+			break;
+		case O_TOPP:
+			if (parse_float(optarg, 0.0f, 1.0f, &smp.top_p) || smp.top_p <= 0.0f)
+				return cli_usage_error("run", "--top-p must be a number in (0, 1], not '%s'", optarg);
+			have_sampling_opt = 1;
+			break;
+		case O_SEED:
+			if (cli_parse_uint(optarg, 0, UINT64_MAX, &v))
+				return cli_usage_error("run", "--seed must be a non-negative integer, not '%s'", optarg);
+			smp.seed = v;
+			have_sampling_opt = 1;
+			break;
+		case O_THREADS:
+			if (cli_parse_uint(optarg, 1, 1024, &v))
+				return cli_usage_error("run", "--threads must be an integer from 1 to 1024");
+			threads = (int)v;
+			break;
+		case O_DUMP: dump_path = optarg; break;
+		case O_QUIET: quiet = 1; break;
+		case 'h': fputs(help, stdout); return 0;
+		default: return cli_usage_error("run", "bad option");
+		}
+	}
+	if (argc - optind != 1)
+		return cli_usage_error("run", argc - optind < 1 ? "expected DB" : "unexpected argument '%s'",
+				       argv[optind + (argc - optind > 1)]);
+	if (!src.ids)
+		return cli_usage_error("run", "expected a prompt: --prompt-ids IDS");
+	if (greedy && have_temp)
+		return cli_usage_error("run", "--greedy and --temp exclude each other");
+	if (have_sampling_opt && !have_temp)
+		return cli_usage_error("run", "--top-k, --top-p and --seed need --temp");
+
+	uint32_t *prompt = NULL;
+	size_t np = 0, ngen = 0;
+	uint32_t *gen = NULL;
+	lutdb_db *db = NULL;
+	lutdb_model *model = NULL;
+	lutdb_session *sess = NULL;
+	struct run_out out = {0};
+	lutdb_generate_stats st;
+
+	if ((rc = load_prompt(&src, NULL, &prompt, &np)))
+		return cli_fail("run", rc);
+	if (!np) {
+		free(prompt);
+		return cli_usage_error("run", "empty prompt: --prompt-ids holds no ids");
+	}
+	if ((rc = cli_open("run", argv[optind], 0, &db)))
+		goto out_free;
+	lutdb_model_opts mo = {.threads = threads};
+	if ((rc = lutdb_model_new(db, &mo, &model)))
+		goto fail;
+	const lutdb_info *in = lutdb_model_info(model);
+	/* the prompt plus every generated id but the last is fed */
+	uint64_t need = (uint64_t)np + (ntok ? ntok - 1 : 0);
+	lutdb_session_opts so = {.capacity = (uint32_t)(need < in->max_position ? need : in->max_position)};
+	if ((rc = lutdb_session_new(model, &so, &sess)))
+		goto fail;
+	if (ntok && !(gen = malloc(ntok * sizeof *gen))) {
+		rc = lutdb_fail(LUTDB_ENOMEM, "run");
+		goto fail;
+	}
+	if (dump_path) {
+		if (!(out.dump = fopen(dump_path, "wb"))) {
+			rc = lutdb_fail(LUTDB_EIO, "%s: %s", dump_path, strerror(errno));
+			goto fail;
+		}
+		out.dump_path = dump_path;
+	}
+	lutdb_generate_opts go = {.max_tokens = (uint32_t)ntok,
+				  .sampling = have_temp ? &smp : NULL,
+				  .on_logits = out.dump ? on_logits : NULL,
+				  .logits_ctx = &out,
+				  .on_token = on_token,
+				  .token_ctx = &out};
+	rc = lutdb_generate(sess, prompt, np, &go, gen, &ngen, &st);
+	if (!out.io_error && (!rc || out.printed) && (printf("\n") < 0 || fflush(stdout)) && !rc)
+		rc = lutdb_fail(LUTDB_EIO, "stdout: write error");
+	if (out.dump) {
+		if (fclose(out.dump) && !rc)
+			rc = lutdb_fail(LUTDB_EIO, "%s: write error: %s", dump_path, strerror(errno));
+		out.dump = NULL;
+	}
+	if (!quiet && (st.fed || st.generated)) {
+		double dt = st.decode_seconds, pt = st.prefill_seconds;
+		fprintf(stderr,
+			"lutdb run: prompt %u tokens in %.1f ms (%.1f tok/s); generated %u in %.1f ms "
+			"(%.1f tok/s); %d threads\n",
+			st.prompt_tokens, pt * 1e3, pt > 0 ? st.prompt_tokens / pt : 0.0, st.generated, dt * 1e3,
+			dt > 0 && st.generated > 1 ? (st.generated - 1) / dt : 0.0, lutdb_model_threads(model));
+	}
+	if (rc)
+		goto fail;
+	goto out_close;
+fail:
+	rc = cli_fail("run", rc);
+out_close:
+	if (out.dump)
+		fclose(out.dump);
+	lutdb_session_free(sess);
+	lutdb_model_free(model);
+	lutdb_close(db);
+out_free:
+	free(gen);
+	free(prompt);
+	return rc;
+}

@@ -1,0 +1,218 @@
+/*
+ * lutdb_runtime.h - the decoding engine: runs a MoLE or MoLKV model straight
+ * from an open lutdb database.
+ *
+ * Objects and lifecycle
+ *   lutdb_db      (lutdb.h) the open store.  Must outlive every model made
+ *                 from it.
+ *   lutdb_model   made once per database by lutdb_model_new(): resolves every
+ *                 dense weight to a pointer into the database map (checked
+ *                 against the config, checksum verified on first lookup unless
+ *                 the database was opened with LUTDB_OPEN_NOVERIFY) and owns
+ *                 the compute thread pool.  Weights are never copied.
+ *                 Immutable afterwards; free with lutdb_model_free() after its
+ *                 sessions.
+ *   lutdb_session one sequence being decoded: a KV cache preallocated for a
+ *                 fixed capacity of positions (<= max_position_embeddings),
+ *                 the table-row pointers of every position (MoLKV reads the
+ *                 key/value experts of earlier tokens from them), and the
+ *                 logits of the last position.  Many sessions may share one
+ *                 model; one session must be used by one thread at a time.
+ *   lutdb_sampler turns logits into a token id (greedy or temperature/top-k/
+ *                 top-p with a seeded generator).
+ *
+ * Numerics
+ *   float32 compute; weights and table rows are upcast from their stored
+ *   dtype in registers.  Logits are bit-identical from run to run, for any
+ *   thread count, and whether a prompt is fed at once or one token at a time
+ *   (every output has a fixed reduction order; see runtime/kernels.h).  They
+ *   are not bit-identical across instruction sets (LUTDB_ISA).
+ *
+ * Errors
+ *   Every fallible call returns LUTDB_OK or a negative code of lutdb_err.h
+ *   with context in lutdb_errdetail().  Input errors (bad id, context full,
+ *   bad argument) are detected before any state changes.
+ */
+#ifndef LUTDB_RUNTIME_H
+#define LUTDB_RUNTIME_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "lutdb.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct lutdb_model lutdb_model;
+typedef struct lutdb_session lutdb_session;
+typedef struct lutdb_sampler lutdb_sampler;
+
+/* ---- model ------------------------------------------------------------------ */
+typedef struct lutdb_model_opts {
+	int threads; /* compute threads including the caller; <= 0: one per online CPU */
+} lutdb_model_opts;
+
+/* Makes a model over db (opts may be NULL: defaults).  db must hold the whole
+ * model (every layer and token: LUTDB_ESHARD for a single shard).  A missing
+ * or misshapen tensor is LUTDB_ECORRUPT; a damaged one LUTDB_ECHECKSUM.
+ * eos ids come from generation_config.json when stored, else config.json.
+ * db stays owned by the caller and must stay open until lutdb_model_free().
+ * On failure *out is NULL. */
+int lutdb_model_new(lutdb_db *db, const lutdb_model_opts *opts, lutdb_model **out);
+
+/* Frees the model and its threads (not the db).  Free its sessions first.
+ * NULL is a no-op. */
+void lutdb_model_free(lutdb_model *m);
+
+/* The database's model description (owned by the db). */
+const lutdb_info *lutdb_model_info(const lutdb_model *m);
+
+/* Compute threads (>= 1). */
+int lutdb_model_threads(const lutdb_model *m);
+
+/* The eos ids: *ids points into m (valid until lutdb_model_free); returns how
+ * many (0: the model has none and generation never stops early). */
+size_t lutdb_model_eos(const lutdb_model *m, const uint32_t **ids);
+
+/* 1 when id is one of the eos ids. */
+int lutdb_model_is_eos(const lutdb_model *m, uint32_t id);
+
+/* Bytes of dense weights one decode step reads (all projections, the lm head,
+ * norms and one embedding row), table rows excluded. */
+uint64_t lutdb_model_dense_bytes(const lutdb_model *m);
+
+/* ---- session ---------------------------------------------------------------- */
+/* Session flags. */
+#define LUTDB_SESSION_NO_EXPERTS 0x1u /* benchmarks only: skip the expert term
+					 (no table reads; logits are wrong) */
+
+typedef struct lutdb_session_opts {
+	uint32_t capacity; /* positions to allocate; 0: max_position_embeddings */
+	unsigned flags;    /* LUTDB_SESSION_* */
+} lutdb_session_opts;
+
+/* A fresh session (position 0) over m.  opts may be NULL.  A capacity above
+ * max_position_embeddings is LUTDB_ECONTEXT.  Everything it needs is
+ * allocated here (KV cache of capacity positions).  m must outlive it.
+ * On failure *out is NULL. */
+int lutdb_session_new(lutdb_model *m, const lutdb_session_opts *opts, lutdb_session **out);
+
+/* Frees the session.  NULL is a no-op. */
+void lutdb_session_free(lutdb_session *s);
+
+/* Back to position 0 (an empty context); also clears a failed state. */
+void lutdb_session_reset(lutdb_session *s);
+
+/* Positions fed so far / allocated. */
+uint32_t lutdb_session_position(const lutdb_session *s);
+uint32_t lutdb_session_capacity(const lutdb_session *s);
+
+/* Receives the logits (vocab floats, valid only during the call) of position
+ * pos.  Returning nonzero stops the feed, which then returns that value if
+ * it is a negative lutdb code, else LUTDB_EINTR. */
+typedef int (*lutdb_logits_fn)(void *ctx, uint32_t pos, const float *logits, uint32_t vocab);
+
+/* Feeds n >= 1 token ids at the next positions: a batched prefill (prompt)
+ * or a one-token decode step, same results either way.  Each id's table row
+ * is prefetched as soon as the call starts.  With fn, the logits of every
+ * fed position are computed and passed to fn in position order; without,
+ * only the last position's.  Afterwards lutdb_session_logits() holds the
+ * last position's logits.
+ *   LUTDB_EINVAL    n == 0, or the session failed before and was not reset
+ *   LUTDB_ERANGE    an id >= vocab (nothing is fed)
+ *   LUTDB_ECONTEXT  position + n exceeds the capacity / max_position_embeddings
+ *                   (nothing is fed)
+ * Any other failure (a damaged table row, fn stopping) leaves the session
+ * failed: call lutdb_session_reset() before using it again. */
+int lutdb_session_feed(lutdb_session *s, const uint32_t *ids, size_t n, lutdb_logits_fn fn, void *ctx);
+
+/* Logits (vocab floats) of the last fed position, owned by s and valid until
+ * the next feed/reset/free; NULL before the first successful feed. */
+const float *lutdb_session_logits(const lutdb_session *s);
+
+/* ---- sampling --------------------------------------------------------------- */
+typedef struct lutdb_sampling {
+	float temperature; /* <= 0: greedy (argmax, ties to the lowest id) */
+	uint32_t top_k;    /* keep the k most likely ids; 0: all */
+	float top_p;       /* keep the smallest set of most likely ids whose
+			      probability reaches top_p; >= 1 (or <= 0): all */
+	uint64_t seed;     /* random generator seed: same seed, same logits ->
+			      same ids */
+} lutdb_sampling;
+
+/* A sampler for vocab ids (p NULL: greedy).  Temperature, then top-k, then
+ * top-p, then a draw from the renormalised distribution (ties in order go to
+ * the lower id).  Free with lutdb_sampler_free(). */
+int lutdb_sampler_new(const lutdb_sampling *p, uint32_t vocab, lutdb_sampler **out);
+void lutdb_sampler_free(lutdb_sampler *sp);
+
+/* Picks the next id from logits (vocab floats; not modified). */
+uint32_t lutdb_sampler_next(lutdb_sampler *sp, const float *logits);
+
+/* Index of the largest of n values, the lowest on ties (NaN never wins). */
+uint32_t lutdb_argmax(const float *v, uint32_t n);
+
+/* ---- generation ------------------------------------------------------------- */
+/* Receives every generated id as soon as it is chosen (before it is fed
+ * back).  Returning nonzero stops generation (as lutdb_logits_fn). */
+typedef int (*lutdb_token_fn)(void *ctx, uint32_t id);
+
+typedef struct lutdb_generate_opts {
+	uint32_t max_tokens;            /* ids to generate at most */
+	const lutdb_sampling *sampling; /* NULL: greedy */
+	int ignore_eos;                 /* 0: stop after an eos id (it is output) */
+	lutdb_logits_fn on_logits;      /* optional: logits of every fed position
+					   (the prompt's, then each generated id
+					   fed back; the last id is not fed) */
+	void *logits_ctx;
+	lutdb_token_fn on_token;        /* optional */
+	void *token_ctx;
+} lutdb_generate_opts;
+
+typedef struct lutdb_generate_stats {
+	uint32_t prompt_tokens, generated, fed;
+	double prefill_seconds; /* prompt feed, up to the first id */
+	double decode_seconds;  /* the rest: decode steps and sampling */
+} lutdb_generate_stats;
+
+/* Feeds prompt (n ids, n may be 0 to continue from the session's last
+ * logits) then generates up to max_tokens ids into out (room for
+ * max_tokens), stopping after an eos id unless ignore_eos.  *n_out (and
+ * stats, optional) say how far it got, also on failure.  When the context
+ * fills up before max_tokens ids, the ids that fit are output and the call
+ * returns LUTDB_ECONTEXT. */
+int lutdb_generate(lutdb_session *s, const uint32_t *prompt, size_t n, const lutdb_generate_opts *o,
+		   uint32_t *out, size_t *n_out, lutdb_generate_stats *stats);
+
+/* ---- evaluation ------------------------------------------------------------- */
+typedef struct lutdb_eval_result {
+	double loss;      /* mean negative log-likelihood, nats */
+	double ppl;       /* exp(loss) */
+	uint64_t tokens;  /* predicted tokens */
+	uint32_t windows; /* windows scored */
+} lutdb_eval_result;
+
+/* Scores ids (n of them) with teacher forcing: consecutive non-overlapping
+ * windows of `window` tokens (0: max_position_embeddings), each independent
+ * (fresh context, positions from 0); a window of k tokens predicts k - 1.
+ * Per-token NLL from float32 logits, summed in float64.  progress (optional)
+ * gets windows done / total and may cancel (LUTDB_EINTR).  LUTDB_EINVAL when
+ * nothing is predicted (n < 2); LUTDB_ERANGE for an id >= vocab. */
+int lutdb_eval(lutdb_model *m, const uint32_t *ids, size_t n, uint32_t window, lutdb_progress_fn progress,
+	       void *progress_ctx, lutdb_eval_result *out);
+
+/* ---- token id lists -------------------------------------------------------- */
+/* Parses decimal token ids separated by commas and/or whitespace ("1,2, 3",
+ * "1 2\n3"; at most one comma between two ids, leading/trailing separators
+ * allowed) from text (len bytes, NUL not needed).  *ids is malloc'd (free()
+ * it; NULL when *n == 0).  Anything else - signs, letters, empty items
+ * ("1,,2"), a value above 2^32-1 - is LUTDB_EINVAL naming the item and its
+ * byte offset.  Ids are not checked against a vocabulary (feeding does). */
+int lutdb_ids_parse(const char *text, size_t len, uint32_t **ids, size_t *n);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* LUTDB_RUNTIME_H */
