@@ -197,7 +197,13 @@ static int dec_step(const struct tok_dec *d, struct tok_match_ctx *m, struct tok
 			}
 			a = cut_start;
 			cut_stop = n;
-			for (k = 0, j = n; k < d->stop && k < nch && j > 0; k++) {
+			if (d->stop > nch) {
+				/* `tokenizers` indexes before the token start and panics */
+				rc = lutdb_fail(LUTDB_ETOKENIZER, "tokenizer: decoder Strip: stop %zu is "
+						"longer than a token of %zu chars", d->stop, nch);
+				break;
+			}
+			for (k = 0, j = n; k < d->stop && j > 0; k++) {
 				size_t c = j - 1;
 
 				while (c > 0 && ((unsigned char)s[c] & 0xC0) == 0x80)
@@ -208,7 +214,12 @@ static int dec_step(const struct tok_dec *d, struct tok_match_ctx *m, struct tok
 				cut_stop = c;
 			}
 			e = cut_stop;
-			rc = toks_push(out, s + a, e > a ? e - a : 0);
+			if (e < a) {
+				rc = lutdb_fail(LUTDB_ETOKENIZER, "tokenizer: decoder Strip: the cuts overlap "
+						"in a token of %zu chars", nch);
+				break;
+			}
+			rc = toks_push(out, s + a, e - a);
 		}
 		break;
 	case TD_REPLACE:
