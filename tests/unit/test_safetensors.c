@@ -411,9 +411,14 @@ END_TEST
 START_TEST(tensor_cap)
 {
 	size_t n = LUTDB_ST_MAX_TENSORS + 1, cap = n * 64 + 64, pos = 0;
-	char *json = malloc(cap);
+	char *json;
 	lutdb_st_file f;
 
+	if (getenv("LUTDB_VALGRIND")) { /* minutes under memcheck; trivial logic */
+		printf("tensor_cap skipped under valgrind\n");
+		return;
+	}
+	json = malloc(cap);
 	json[pos++] = '{';
 	for (size_t i = 0; i < n; i++)
 		pos += (size_t)snprintf(json + pos, cap - pos, "%s\"t%zu\":{\"dtype\":\"F32\",\"shape\":[0],\"data_offsets\":[0,0]}",
