@@ -165,13 +165,10 @@ float lutdb_bf16_to_f32(uint16_t b)
 static int have_simd(void)
 {
 #if defined(__GNUC__) && (defined(__x86_64__) || defined(__i386__))
-	static int cached = -1; /* benign race: every thread computes the same */
-
-	if (cached < 0) {
-		__builtin_cpu_init();
-		cached = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("f16c");
-	}
-	return cached;
+	/* No cache (it would be a data race): these read libgcc's CPU model,
+	 * filled once; __builtin_cpu_init returns at once after the first call. */
+	__builtin_cpu_init();
+	return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("f16c");
 #else
 	return 0;
 #endif
