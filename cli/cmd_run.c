@@ -204,7 +204,7 @@ int cmd_run(int argc, char **argv)
 			rc = lutdb_fail(LUTDB_EIO, "%s: write error: %s", dump_path, strerror(errno));
 		out.dump = NULL;
 	}
-	if (!quiet && (st.fed || st.generated)) {
+	if (!quiet && !rc && (st.fed || st.generated)) {
 		double dt = st.decode_seconds, pt = st.prefill_seconds;
 		fprintf(stderr,
 			"lutdb run: prompt %u tokens in %.1f ms (%.1f tok/s); generated %u in %.1f ms "

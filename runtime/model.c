@@ -38,7 +38,7 @@ static int get_mat(lutdb_db *db, const char *name, uint32_t rows, uint32_t cols,
 	}
 	out->dtype = t.dtype;
 	out->data = t.data;
-	out->rows = rows;
+	out->rows = cols ? rows : 1; /* a 1-D vector is one row */
 	out->cols = cols ? cols : rows;
 	return LUTDB_OK;
 }
