@@ -61,7 +61,7 @@ int lutdb_fail_prefix(int code, const char *fmt, ...)
 	va_end(ap);
 	n = strlen(detail);
 	if (old[0] != '\0' && n + 2 < sizeof detail)
-		snprintf(detail + n, sizeof detail - n, ": %s", old);
+		snprintf(detail + n, sizeof detail - n, ": %.*s", (int)(sizeof detail - n - 3), old);
 	return code;
 }
 

@@ -617,7 +617,10 @@ int lutdb_writer_commit(lutdb_writer *w)
 			goto fail;
 		}
 	}
-	if (fsync(w->fd) != 0) {
+	/* mkstemp creates 0600; a published database is a normal file. */
+	mode_t um = umask(0);
+	umask(um);
+	if (fchmod(w->fd, 0666 & ~um) != 0 || fsync(w->fd) != 0) {
 		rc = sys_err(errno, "cannot sync", w->tmp_path);
 		goto fail;
 	}
