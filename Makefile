@@ -25,7 +25,7 @@ ALLCFLAGS = -std=c11 $(WARNINGS) -fPIC -pthread -MMD -MP $(CPPFLAGS) $(CFLAGS) $
 
 PKGS     := liblmdb-dev libxxhash-dev liblz4-dev check libjansson-dev \
             libopenblas-dev libpcre2-dev libutf8proc-dev pkg-config
-TESTPKGS := python3-torch python3-numpy fortunes nodejs npm valgrind clang
+TESTPKGS := python3-torch python3-numpy fortunes valgrind clang bc
 LIBS     := -llmdb -lxxhash -llz4 -ljansson -lopenblas -lpcre2-8 -lutf8proc -lm -lpthread
 CHECKLIBS:= $(shell pkg-config --libs check 2>/dev/null || echo -lcheck -lsubunit -lrt -lm)
 
