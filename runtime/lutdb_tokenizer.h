@@ -21,6 +21,10 @@
  * intersections, \b, \B and other constructs whose semantics differ are
  * rejected.
  *
+ * Environment: LUTDB_TOKENIZER_NO_JIT=1 (read when a tokenizer is loaded)
+ * runs the regexes without PCRE2's JIT: same results, slower; for valgrind,
+ * which cannot follow JIT code.
+ *
  * Thread safety: a loaded tokenizer is immutable.  Every function taking a
  * `const lutdb_tokenizer *` may be called from any number of threads at once
  * (all scratch is per call).  A stream decoder belongs to one thread at a

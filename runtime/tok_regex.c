@@ -241,7 +241,14 @@ int tok_regex_compile(struct tok_regex *re, const char *pat, size_t len, int lit
 				(const char *)msg, (size_t)eoff);
 		goto out;
 	}
-	re->jit = pcre2_jit_compile(re->code, PCRE2_JIT_COMPLETE) == 0;
+	/* LUTDB_TOKENIZER_NO_JIT=1: interpreted matching (same results), for
+	 * memcheck, which cannot follow JIT code */
+	{
+		const char *nj = getenv("LUTDB_TOKENIZER_NO_JIT");
+
+		re->jit = !(nj && *nj && strcmp(nj, "0")) &&
+			  pcre2_jit_compile(re->code, PCRE2_JIT_COMPLETE) == 0;
+	}
 	rc = LUTDB_OK;
 out:
 	pcre2_compile_context_free(cc);
@@ -373,7 +380,7 @@ static void cls_init(void)
 	for (i = 0; i < 2; i++) {
 		cls_code[i] = pcre2_compile((PCRE2_SPTR)pats[i], PCRE2_ZERO_TERMINATED,
 					    PCRE2_UTF | PCRE2_UCP | PCRE2_ANCHORED, &err, &eoff, NULL);
-		if (cls_code[i])
+		if (cls_code[i] && !getenv("LUTDB_TOKENIZER_NO_JIT"))
 			pcre2_jit_compile(cls_code[i], PCRE2_JIT_COMPLETE);
 	}
 }

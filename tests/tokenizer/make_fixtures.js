@@ -341,6 +341,65 @@ async function buildTokenizers() {
     alt: ['@huggingface/tokenizers'],
   });
 
+  // continuing_subword_prefix / end_of_word_suffix: the GPT-2 merges
+  // rewritten for "##" continuation pieces (BERT-style BPE) and for "</w>"
+  // word ends (CLIP-style BPE).
+  {
+    const vocab = {};
+    let next = 0;
+    const add = (t) => {
+      if (!(t in vocab)) vocab[t] = next++;
+    };
+    for (const t of Object.keys(g.vocab)) add(t);
+    for (const t of Object.keys(g.vocab)) add('##' + t);
+    const merges = [];
+    for (const m of g.merges) {
+      const [a, b] = m.split(' ');
+      merges.push([a, '##' + b], ['##' + a, '##' + b]);
+    }
+    list.push({
+      name: 'gpt2-prefix',
+      roundtrip: false,
+      json: tokJson({
+        pre_tokenizer: byteLevel(false, true),
+        decoder: byteLevel(false, true),
+        model: bpeModel(vocab, merges, { continuing_subword_prefix: '##' }),
+      }),
+      alt: ['@huggingface/tokenizers'],
+    });
+  }
+  {
+    const vocab = {};
+    let next = 0;
+    const add = (t) => {
+      if (!(t in vocab)) vocab[t] = next++;
+    };
+    for (const t of Object.keys(g.vocab)) add(t);
+    for (const t of Object.keys(g.vocab)) add(t + '</w>');
+    const merges = [];
+    for (const m of g.merges) {
+      const [a, b] = m.split(' ');
+      merges.push([a, b], [a, b + '</w>']);
+    }
+    list.push({
+      name: 'gpt2-suffix',
+      roundtrip: false,
+      json: tokJson({
+        normalizer: { type: 'Sequence', normalizers: [{ type: 'NFC' }, { type: 'Replace', pattern: { Regex: '\\s+' }, content: ' ' }] },
+        pre_tokenizer: byteLevel(false, true),
+        decoder: {
+          type: 'Sequence',
+          decoders: [
+            { type: 'Replace', pattern: { Regex: '</w>$' }, content: ' ' },
+            byteLevel(false, true),
+          ],
+        },
+        model: bpeModel(vocab, merges, { end_of_word_suffix: '</w>' }),
+      }),
+      alt: ['@huggingface/tokenizers'],
+    });
+  }
+
   // cl100k from js-tiktoken ranks, as transformers converts tiktoken files.
   {
     const ranks = (await importPkg('js-tiktoken/ranks/cl100k_base')).default;
@@ -464,9 +523,11 @@ async function buildTokenizers() {
           type: 'Sequence',
           decoders: [
             { type: 'ByteFallback' },
-            // before Metaspace: tokens are never empty here (HF's Strip panics
-            // when stop is past the start of a token)
-            { type: 'Strip', content: '\u2581', start: 1, stop: 1 },
+            // HF's Strip panics when its cuts cross (stop past the start of a
+            // token, or start and stop meeting): stop only on never-empty
+            // tokens, then start only
+            { type: 'Strip', content: 's', start: 0, stop: 1 },
+            { type: 'Strip', content: '\u2581', start: 1, stop: 0 },
             { type: 'Metaspace', replacement: '\u2581', prepend_scheme: 'always', split: true },
           ],
         },
