@@ -36,8 +36,11 @@ static void attn_range(lutdb_session *s, void *ctx, int task, size_t b, size_t e
 		uint32_t i = (uint32_t)(idx / m->heads), j = (uint32_t)(idx % m->heads);
 		uint32_t t = a->p0 + i, kh = j / group;
 		const float *q = s->q + (size_t)i * m->qd + (size_t)j * hd;
+		/* q . k_s for every s <= t: one matvec over the cache rows
+		 * (row r of lk_matvec == lk_dot bitwise) */
+		lk_matvec(LUTDB_F32, Kl + (size_t)kh * hd, kvd, (size_t)t + 1, hd, q, sc);
 		for (uint32_t sp = 0; sp <= t; sp++)
-			sc[sp] = lk_dot(LUTDB_F32, Kl + sp * kvd + (size_t)kh * hd, q, hd) / scale;
+			sc[sp] = sc[sp] / scale;
 		lk_softmax(sc, (size_t)t + 1);
 		float *o = s->att + (size_t)i * m->qd + (size_t)j * hd;
 		memset(o, 0, hd * sizeof *o);
@@ -77,11 +80,13 @@ static void molkv_range(lutdb_session *s, void *ctx, int task, size_t b, size_t 
 		const float *qh = s->g + (size_t)i * m->dk + (size_t)hh * ck;
 		size_t k = 0;
 		for (uint32_t sp = s0; sp <= t; sp++) {
+			/* the N keys' head-hh chunks: rows of stride dk */
 			const unsigned char *row = s->rows[sp] + a->l * m->layer_row_bytes;
-			for (uint32_t n = 0; n < N; n++)
-				sc[k++] = lk_dot(m->tdt, row + ((size_t)n * m->dk + (size_t)hh * ck) * es, qh, ck) /
-					  scale;
+			lk_matvec(m->tdt, row + (size_t)hh * ck * es, m->dk, N, ck, qh, sc + k);
+			k += N;
 		}
+		for (size_t z = 0; z < k; z++)
+			sc[z] = sc[z] / scale;
 		lk_softmax(sc, k);
 		float *o = s->ex + (size_t)i * m->d + (size_t)hh * cv;
 		memset(o, 0, cv * sizeof *o);
