@@ -97,8 +97,7 @@ valgrind: test-deps
 
 FUZZ_SECONDS ?= 60
 fuzz: test-deps
-	@$(MAKE) --no-print-directory -C . fuzz-build
-	@bash fuzz/run.sh $(FUZZ_SECONDS)
+	@bash fuzz/build.sh && bash fuzz/run.sh $(FUZZ_SECONDS)
 
 bench: test-deps
 	@$(MAKE) --no-print-directory all tests-build
