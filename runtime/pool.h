@@ -4,8 +4,13 @@
  * lk_pool_run() hands ntasks task indices to the pool's threads (the calling
  * thread takes part) and returns when every task has run.  It is cheap enough
  * to call a few dozen times per decoded token: idle workers spin briefly on
- * the job counter, then sleep on a futex; the caller likewise spins, then
- * sleeps, until the last task finishes.  Which thread runs which task is not
+ * the job counter (100 us, yielding the CPU after the first 10 us), then
+ * sleep on a futex; the caller likewise spins, then sleeps, until the last
+ * task finishes.  The environment variable LUTDB_POOL_SPIN_US (read by
+ * lk_pool_new) sets the spin time; 0 sleeps at once, which suits a machine
+ * shared with other busy processes.  A worker that arrives after the caller
+ * has claimed every task stays out of the job, so a descheduled worker never
+ * delays lk_pool_run.  Which thread runs which task is not
  * fixed, so a task must compute the same thing whichever thread runs it (all
  * lutdb kernels do: see kernels.h).
  *

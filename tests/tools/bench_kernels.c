@@ -1,0 +1,398 @@
+/*
+ * bench_kernels - throughput of the decode/prefill kernels on this machine.
+ *
+ *   bench_kernels [--quick] [--isa scalar|avx2|avx512] [--section mv,mm,gelu,pool]
+ *
+ * matvec: GB/s of weights streamed at the decoder's shapes, per dtype and
+ *   1/2 threads, as a fraction of the read bandwidth (the streaming sum of
+ *   bench_membw) measured in this same run, interleaved with the matvec
+ *   runs so that both see the same machine load.  "cold": the weights
+ *   rotate through >= 512 MiB of copies, so every byte comes from DRAM, as in
+ *   decoding a model larger than the cache; "hot": one copy, cache-resident.
+ * matmul: GFLOP/s of prefill (T = 256 tokens) for lk_matmul against OpenBLAS
+ *   cblas_sgemm on an F32 copy of W (the F16/BF16 -> F32 conversion timed
+ *   too), and SGEMM's own peak on a 2048^3 product.
+ * gelu: ns/element, cache-resident and streamed, next to memcpy.
+ * pool: lk_pool_run round trip with empty tasks, back to back and after the
+ *   workers went to sleep.
+ * Figures are medians of repeated runs.  GB = 1e9 bytes.
+ */
+#include <cblas.h>
+#include <immintrin.h>
+#include <math.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "kernels.h"
+#include "pool.h"
+
+static double now(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+	return x < y ? -1 : x > y;
+}
+
+static double median(double *v, int n)
+{
+	qsort(v, (size_t)n, sizeof *v, cmp_double);
+	return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+}
+
+static int g_quick;
+
+/* ---- read bandwidth (same loop as bench_membw) ------------------------------ */
+__attribute__((target("avx2"))) static uint64_t sum_avx2(const unsigned char *p, size_t n)
+{
+	__m256i a0 = _mm256_setzero_si256(), a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0, a6 = a0,
+		a7 = a0;
+	for (size_t i = 0; i + 256 <= n; i += 256) {
+		a0 = _mm256_add_epi64(a0, _mm256_loadu_si256((const __m256i *)(const void *)(p + i)));
+		a1 = _mm256_add_epi64(a1, _mm256_loadu_si256((const __m256i *)(const void *)(p + i + 32)));
+		a2 = _mm256_add_epi64(a2, _mm256_loadu_si256((const __m256i *)(const void *)(p + i + 64)));
+		a3 = _mm256_add_epi64(a3, _mm256_loadu_si256((const __m256i *)(const void *)(p + i + 96)));
+		a4 = _mm256_add_epi64(a4, _mm256_loadu_si256((const __m256i *)(const void *)(p + i + 128)));
+		a5 = _mm256_add_epi64(a5, _mm256_loadu_si256((const __m256i *)(const void *)(p + i + 160)));
+		a6 = _mm256_add_epi64(a6, _mm256_loadu_si256((const __m256i *)(const void *)(p + i + 192)));
+		a7 = _mm256_add_epi64(a7, _mm256_loadu_si256((const __m256i *)(const void *)(p + i + 224)));
+	}
+	a0 = _mm256_add_epi64(_mm256_add_epi64(_mm256_add_epi64(a0, a1), _mm256_add_epi64(a2, a3)),
+			      _mm256_add_epi64(_mm256_add_epi64(a4, a5), _mm256_add_epi64(a6, a7)));
+	uint64_t l[4];
+	_mm256_storeu_si256((__m256i *)(void *)l, a0);
+	return l[0] + l[1] + l[2] + l[3];
+}
+
+struct bw_job {
+	const unsigned char *buf;
+	size_t len;
+	volatile uint64_t sink;
+};
+
+static void bw_task(void *ctx, int t, int nt)
+{
+	struct bw_job *j = ctx;
+	size_t b, e;
+	lk_split_range(j->len, nt, t, 4096, &b, &e);
+	j->sink += sum_avx2(j->buf + b, e - b);
+}
+
+/* One timed streaming sum over len bytes: GB/s. */
+static double membw_once(lk_pool *pool, const unsigned char *buf, size_t len)
+{
+	struct bw_job j = {buf, len, 0};
+	double t0 = now();
+	lk_pool_run(pool, bw_task, &j, lk_pool_threads(pool));
+	return (double)len / (now() - t0) / 1e9;
+}
+
+/* ---- matvec ----------------------------------------------------------------------- */
+#define ARENA_BYTES (1024ul << 20)
+
+static const char *dt_name(int dt)
+{
+	return dt == LUTDB_DTYPE_F32 ? "F32" : dt == LUTDB_DTYPE_F16 ? "F16" : "BF16";
+}
+
+static size_t dt_size(int dt)
+{
+	return dt == LUTDB_DTYPE_F32 ? 4 : 2;
+}
+
+static void bench_matvec(lk_pool *pools[2], unsigned char *arena)
+{
+	static const size_t SH[][2] = {{768, 768}, {3072, 768}, {768, 3072}, {50304, 768}};
+	static const int DT[] = {LUTDB_DTYPE_F32, LUTDB_DTYPE_F16, LUTDB_DTYPE_BF16};
+	const int reps = g_quick ? 5 : 11;
+	double bw_samples[2][64];
+	int nbw[2] = {0, 0};
+	struct {
+		double cold, hot;
+	} res[4][3][2];
+	float *x = malloc(8192 * sizeof(float)), *y = malloc(65536 * sizeof(float));
+	for (int i = 0; i < 8192; i++)
+		x[i] = (float)(i % 17) * 0.01f;
+	for (int th = 0; th < 2; th++) {
+		lk_pool *pool = pools[th];
+		for (int s = 0; s < 4; s++)
+			for (int d = 0; d < 3; d++) {
+				size_t rows = SH[s][0], cols = SH[s][1], bytes = rows * cols * dt_size(DT[d]);
+				size_t copies = (ARENA_BYTES / 2) / bytes;
+				if (copies < 2)
+					copies = 2;
+				if (copies * bytes > ARENA_BYTES)
+					copies = ARENA_BYTES / bytes;
+				if (nbw[th] < 64)
+					bw_samples[th][nbw[th]++] = membw_once(pool, arena, ARENA_BYTES);
+				double v[32];
+				for (int r = 0; r < reps; r++) {
+					double t0 = now();
+					for (size_t c = 0; c < copies; c++)
+						lk_matvec_mt(pool, DT[d], arena + c * bytes, cols, rows, cols, x, y);
+					v[r] = (double)(copies * bytes) / (now() - t0) / 1e9;
+				}
+				res[s][d][th].cold = median(v, reps);
+				/* hot: one matrix, repeated (L2/L3 resident when it fits) */
+				size_t iters = (256ul << 20) / bytes + 1;
+				for (int r = 0; r < reps; r++) {
+					double t0 = now();
+					for (size_t c = 0; c < iters; c++)
+						lk_matvec_mt(pool, DT[d], arena, cols, rows, cols, x, y);
+					v[r] = (double)(iters * bytes) / (now() - t0) / 1e9;
+				}
+				res[s][d][th].hot = median(v, reps);
+			}
+	}
+	double bw[2] = {median(bw_samples[0], nbw[0]), median(bw_samples[1], nbw[1])};
+	printf("\nread bandwidth (streaming sum, 1 GiB, median of %d/%d samples interleaved): "
+	       "1 thread %.1f GB/s, 2 threads %.1f GB/s\n",
+	       nbw[0], nbw[1], bw[0], bw[1]);
+	printf("\nmatvec (lk_matvec_mt, isa %s): GB/s of weights, %% of read bandwidth\n",
+	       lk_isa_name(lk_isa_active()));
+	printf("%-12s %-5s | %8s %5s %8s %5s | %8s %8s\n", "rows x cols", "dtype", "1T cold", "%bw",
+	       "2T cold", "%bw", "1T hot", "2T hot");
+	for (int s = 0; s < 4; s++)
+		for (int d = 0; d < 3; d++) {
+			char shp[32];
+			snprintf(shp, sizeof shp, "%zux%zu", SH[s][0], SH[s][1]);
+			printf("%-12s %-5s | %8.1f %4.0f%% %8.1f %4.0f%% | %8.1f %8.1f\n", shp, dt_name(DT[d]),
+			       res[s][d][0].cold, 100 * res[s][d][0].cold / bw[0], res[s][d][1].cold,
+			       100 * res[s][d][1].cold / bw[1], res[s][d][0].hot, res[s][d][1].hot);
+		}
+	free(x);
+	free(y);
+}
+
+/* ---- matmul ------------------------------------------------------------------------- */
+static double gflops(size_t m, size_t n, size_t k, double sec)
+{
+	return 2.0 * (double)m * (double)n * (double)k / sec / 1e9;
+}
+
+static void bench_matmul(lk_pool *pools[2], unsigned char *arena)
+{
+	static const size_t SH[][2] = {{768, 768}, {3072, 768}, {768, 3072}, {50304, 768}};
+	static const int DT[] = {LUTDB_DTYPE_F32, LUTDB_DTYPE_F16, LUTDB_DTYPE_BF16};
+	const size_t T = 256;
+	const int reps = g_quick ? 3 : 5;
+	float *X = malloc(T * 3072 * sizeof(float));
+	float *Y = malloc(T * 50304 * sizeof(float)), *Y2 = malloc(T * 50304 * sizeof(float));
+	float *Wf = malloc(50304 * 768 * sizeof(float));
+	for (size_t i = 0; i < T * 3072; i++)
+		X[i] = (float)((i * 7) % 23) * 0.01f - 0.1f;
+
+	/* SGEMM peak */
+	double peak[2];
+	{
+		const size_t n = 2048;
+		float *A = malloc(n * n * 4), *B = malloc(n * n * 4), *C = malloc(n * n * 4);
+		for (size_t i = 0; i < n * n; i++)
+			A[i] = B[i] = (float)(i % 13) * 0.1f;
+		for (int th = 0; th < 2; th++) {
+			openblas_set_num_threads(th + 1);
+			double v[8];
+			for (int r = 0; r < reps; r++) {
+				double t0 = now();
+				cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)n, (int)n, (int)n, 1.0f, A,
+					    (int)n, B, (int)n, 0.0f, C, (int)n);
+				v[r] = gflops(n, n, n, now() - t0);
+			}
+			peak[th] = median(v, reps);
+		}
+		free(A);
+		free(B);
+		free(C);
+	}
+	printf("\nmatmul, prefill T=%zu (GFLOP/s; SGEMM peak on 2048^3: 1T %.1f, 2T %.1f)\n", T, peak[0],
+	       peak[1]);
+	printf("  lutdb = lk_matmul_mt; sgemm+cvt = lk_to_f32(W) + cblas_sgemm (OpenBLAS %s)\n",
+	       openblas_get_corename());
+	printf("%-12s %-5s | %7s %6s %9s | %7s %6s %9s | %s\n", "rows x cols", "dtype", "1T lutdb", "%peak",
+	       "sgemm+cvt", "2T lutdb", "%peak", "sgemm+cvt", "max rel diff");
+	for (int s = 0; s < 4; s++)
+		for (int d = 0; d < 3; d++) {
+			size_t rows = SH[s][0], cols = SH[s][1];
+			const unsigned char *W = arena;
+			double mine[2], blas[2], maxd = 0;
+			for (int th = 0; th < 2; th++) {
+				double v[8];
+				openblas_set_num_threads(1);
+				for (int r = 0; r < reps; r++) {
+					double t0 = now();
+					lk_matmul_mt(pools[th], DT[d], W, cols, rows, cols, X, T, cols, Y, rows);
+					v[r] = gflops(T, rows, cols, now() - t0);
+				}
+				mine[th] = median(v, reps);
+				openblas_set_num_threads(th + 1);
+				for (int r = 0; r < reps; r++) {
+					double t0 = now();
+					const float *wf = (const float *)(const void *)W;
+					if (DT[d] != LUTDB_DTYPE_F32) {
+						lk_to_f32(DT[d], W, Wf, rows * cols);
+						wf = Wf;
+					}
+					cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)T, (int)rows,
+						    (int)cols, 1.0f, X, (int)cols, wf, (int)cols, 0.0f, Y2, (int)rows);
+					v[r] = gflops(T, rows, cols, now() - t0);
+				}
+				blas[th] = median(v, reps);
+			}
+			for (size_t i = 0; i < T * rows; i++) {
+				double dd = fabs((double)Y[i] - (double)Y2[i]) / (fabs((double)Y2[i]) + 1e-3);
+				maxd = dd > maxd ? dd : maxd;
+			}
+			char shp[32];
+			snprintf(shp, sizeof shp, "%zux%zu", rows, cols);
+			printf("%-12s %-5s | %7.1f %5.0f%% %9.1f | %7.1f %5.0f%% %9.1f | %.1e\n", shp,
+			       dt_name(DT[d]), mine[0], 100 * mine[0] / peak[0], blas[0], mine[1],
+			       100 * mine[1] / peak[1], blas[1], maxd);
+		}
+	openblas_set_num_threads(1);
+	free(X);
+	free(Y);
+	free(Y2);
+	free(Wf);
+}
+
+/* ---- gelu --------------------------------------------------------------------------------- */
+static void bench_gelu(void)
+{
+	const int reps = g_quick ? 5 : 11;
+	const size_t big = 64ul << 20, small = 16384;
+	float *a = malloc(big * sizeof(float)), *b = malloc(big * sizeof(float));
+	for (size_t i = 0; i < big; i++)
+		a[i] = b[i] = (float)((double)(i % 20001) / 1000.0 - 10.0);
+	printf("\ngelu_erf (ns/element, in place; x spread over [-10, 10])\n");
+	printf("%-8s | %12s %12s\n", "isa", "16K (cache)", "64M (DRAM)");
+	int saved = lk_isa_active();
+	double v[16];
+	for (int isa = 0; isa < LK_ISA_COUNT; isa++) {
+		if (!lk_isa_supported(isa))
+			continue;
+		const lk_kernels *K = lk_kernels_for(isa);
+		size_t it = 4096;
+		for (int r = 0; r < reps; r++) {
+			double t0 = now();
+			for (size_t k = 0; k < it; k++) {
+				memcpy(a, b, small * sizeof(float));
+				K->gelu_erf(a, small);
+			}
+			double t1 = now();
+			for (size_t k = 0; k < it; k++)
+				memcpy(a, b, small * sizeof(float));
+			double t2 = now();
+			v[r] = ((t1 - t0) - (t2 - t1)) / (double)(it * small) * 1e9;
+		}
+		double hot = median(v, reps);
+		int rr = isa == LK_ISA_SCALAR ? 1 : (reps < 5 ? reps : 5);
+		for (int r = 0; r < rr; r++) {
+			double t0 = now();
+			K->gelu_erf(a, big);
+			v[r] = (now() - t0) / (double)big * 1e9;
+		}
+		printf("%-8s | %12.3f %12.3f\n", K->name, hot, median(v, rr));
+	}
+	for (int r = 0; r < 5; r++) {
+		double t0 = now();
+		memcpy(a, b, big * sizeof(float));
+		v[r] = (now() - t0) / (double)big * 1e9;
+	}
+	printf("%-8s | %12s %12.3f   (memcpy of the same floats, for scale)\n", "memcpy", "", median(v, 5));
+	lk_set_isa(saved);
+	free(a);
+	free(b);
+}
+
+/* ---- pool ---------------------------------------------------------------------------------- */
+static void nop_task(void *ctx, int t, int nt)
+{
+	(void)ctx;
+	(void)t;
+	(void)nt;
+}
+
+static void bench_pool(void)
+{
+	printf("\npool round trip (lk_pool_run, empty tasks, ntasks = threads)\n");
+	for (int th = 1; th <= 2; th++) {
+		lk_pool *p = lk_pool_new(th);
+		const int n = g_quick ? 20000 : 200000;
+		for (int i = 0; i < 1000; i++)
+			lk_pool_run(p, nop_task, NULL, th);
+		double t0 = now();
+		for (int i = 0; i < n; i++)
+			lk_pool_run(p, nop_task, NULL, th);
+		double hot = (now() - t0) / n * 1e6;
+		/* after the workers fell asleep */
+		double v[32];
+		int m = g_quick ? 9 : 25;
+		for (int i = 0; i < m; i++) {
+			usleep(2000);
+			double t1 = now();
+			lk_pool_run(p, nop_task, NULL, th);
+			v[i] = (now() - t1) * 1e6;
+		}
+		printf("  %d thread%s: back to back %.3f us/call; after 2 ms idle (workers asleep) %.1f us\n",
+		       th, th > 1 ? "s" : " ", hot, median(v, m));
+		lk_pool_free(p);
+	}
+}
+
+int main(int argc, char **argv)
+{
+	const char *sections = "mv,mm,gelu,pool";
+	for (int i = 1; i < argc; i++) {
+		if (strcmp(argv[i], "--quick") == 0) {
+			g_quick = 1;
+		} else if (strcmp(argv[i], "--isa") == 0 && i + 1 < argc) {
+			int isa = lk_isa_from_env(argv[++i]);
+			lk_set_isa(isa);
+		} else if (strcmp(argv[i], "--section") == 0 && i + 1 < argc) {
+			sections = argv[++i];
+		} else {
+			fprintf(stderr, "usage: bench_kernels [--quick] [--isa NAME] [--section mv,mm,gelu,pool]\n");
+			return 2;
+		}
+	}
+	printf("bench_kernels: isa %s (best %s), %ld CPUs online\n", lk_isa_name(lk_isa_active()),
+	       lk_isa_name(lk_isa_best()), sysconf(_SC_NPROCESSORS_ONLN));
+	unsigned char *arena = NULL;
+	if (strstr(sections, "mv") || strstr(sections, "mm")) {
+		arena = mmap(NULL, ARENA_BYTES, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+		if (arena == MAP_FAILED) {
+			perror("mmap");
+			return 1;
+		}
+		/* every 16-bit word 0x3Cxx: ~1.x as F16, ~0.008 as BF16, normal F32 */
+		for (size_t i = 0; i < ARENA_BYTES / 2; i++) {
+			uint16_t h = (uint16_t)(0x3c00u | (i * 37u & 0xffu));
+			memcpy(arena + 2 * i, &h, 2);
+		}
+	}
+	openblas_set_num_threads(1);
+	lk_pool *pools[2] = {lk_pool_new(1), lk_pool_new(2)};
+	if (strstr(sections, "mv"))
+		bench_matvec(pools, arena);
+	if (strstr(sections, "mm"))
+		bench_matmul(pools, arena);
+	if (strstr(sections, "gelu"))
+		bench_gelu();
+	if (strstr(sections, "pool"))
+		bench_pool();
+	lk_pool_free(pools[0]);
+	lk_pool_free(pools[1]);
+	if (arena)
+		munmap(arena, ARENA_BYTES);
+	return 0;
+}
