@@ -12,7 +12,8 @@
 #include <string.h>
 
 struct hent {
-	uint32_t rank, pos, nid;
+	uint64_t key;   /* rank << 32 | pos: lowest rank first, then leftmost */
+	uint32_t nid;
 };
 
 struct tok_bpe_scratch {
@@ -93,12 +94,10 @@ int tok_bpe_build_merges(struct tok_bpe *b, size_t expect)
 
 	while (ns < expect * 2 + 2)
 		ns *= 2;
-	b->mkeys = malloc(ns * sizeof *b->mkeys);
-	b->mrank = malloc(ns * sizeof *b->mrank);
-	b->mnew = malloc(ns * sizeof *b->mnew);
-	if (!b->mkeys || !b->mrank || !b->mnew)
+	b->merges = malloc(ns * sizeof *b->merges);
+	if (!b->merges)
 		return lutdb_fail(LUTDB_ENOMEM, "tokenizer: out of memory (merges)");
-	memset(b->mkeys, 0xff, ns * sizeof *b->mkeys);
+	memset(b->merges, 0xff, ns * sizeof *b->merges);
 	b->mslots = ns;
 	b->nmerges = 0;
 	return LUTDB_OK;
@@ -112,13 +111,13 @@ int tok_bpe_add_merge(struct tok_bpe *b, uint32_t a, uint32_t c, uint32_t rank, 
 
 	if ((b->nmerges + 1) * 2 > b->mslots)
 		return lutdb_fail(LUTDB_EINTERNAL, "tokenizer: merges map full");
-	while (b->mkeys[i] != UINT64_MAX && b->mkeys[i] != k)
+	while (b->merges[i].key != UINT64_MAX && b->merges[i].key != k)
 		i = (i + 1) & (b->mslots - 1);
-	if (b->mkeys[i] == UINT64_MAX)
+	if (b->merges[i].key == UINT64_MAX)
 		b->nmerges++;
-	b->mkeys[i] = k;
-	b->mrank[i] = rank;
-	b->mnew[i] = nid;
+	b->merges[i].key = k;
+	b->merges[i].rank = rank;
+	b->merges[i].nid = nid;
 	return LUTDB_OK;
 }
 
@@ -129,11 +128,12 @@ static inline int merge_get(const struct tok_bpe *b, uint32_t a, uint32_t c, uin
 	size_t i = mhash(k, b->mslots - 1);
 
 	for (;;) {
-		uint64_t x = b->mkeys[i];
+		const struct tok_merge *e = &b->merges[i];
+		uint64_t x = e->key;
 
 		if (x == k) {
-			*rank = b->mrank[i];
-			*nid = b->mnew[i];
+			*rank = e->rank;
+			*nid = e->nid;
 			return 1;
 		}
 		if (x == UINT64_MAX)
@@ -142,16 +142,12 @@ static inline int merge_get(const struct tok_bpe *b, uint32_t a, uint32_t c, uin
 	}
 }
 
-/* ---- heap ------------------------------------------------------------------ */
-
-static inline int hless(const struct hent *x, const struct hent *y)
-{
-	return x->rank < y->rank || (x->rank == y->rank && x->pos < y->pos);
-}
+/* ---- heap (4-ary min-heap on rank, then position) ----------------------------- */
 
 static int heap_push(struct tok_bpe_scratch *s, uint32_t rank, uint32_t pos, uint32_t nid)
 {
 	size_t i;
+	struct hent x;
 
 	if (s->hn == s->hcap) {
 		size_t nc = s->hcap ? s->hcap * 2 : 64;
@@ -162,45 +158,50 @@ static int heap_push(struct tok_bpe_scratch *s, uint32_t rank, uint32_t pos, uin
 		s->heap = h;
 		s->hcap = nc;
 	}
+	x.key = ((uint64_t)rank << 32) | pos;
+	x.nid = nid;
 	i = s->hn++;
-	s->heap[i].rank = rank;
-	s->heap[i].pos = pos;
-	s->heap[i].nid = nid;
 	while (i > 0) {
-		size_t p = (i - 1) / 2;
-		struct hent t;
+		size_t p = (i - 1) / 4;
 
-		if (!hless(&s->heap[i], &s->heap[p]))
+		if (s->heap[p].key <= x.key)
 			break;
-		t = s->heap[i];
 		s->heap[i] = s->heap[p];
-		s->heap[p] = t;
 		i = p;
 	}
+	s->heap[i] = x;
 	return LUTDB_OK;
 }
 
 static struct hent heap_pop(struct tok_bpe_scratch *s)
 {
-	struct hent top = s->heap[0];
+	struct hent top = s->heap[0], x;
 	size_t i = 0, n = --s->hn;
 
-	s->heap[0] = s->heap[n];
+	if (n == 0)
+		return top;
+	x = s->heap[n];
 	for (;;) {
-		size_t l = 2 * i + 1, r = l + 1, m = i;
-		struct hent t;
+		size_t c = 4 * i + 1, m, k, e;
+		uint64_t mk;
 
-		if (l < n && hless(&s->heap[l], &s->heap[m]))
-			m = l;
-		if (r < n && hless(&s->heap[r], &s->heap[m]))
-			m = r;
-		if (m == i)
+		if (c >= n)
 			break;
-		t = s->heap[i];
+		m = c;
+		mk = s->heap[c].key;
+		e = c + 4 < n ? c + 4 : n;
+		for (k = c + 1; k < e; k++) {
+			uint64_t kk = s->heap[k].key;
+
+			m = kk < mk ? k : m;
+			mk = kk < mk ? kk : mk;
+		}
+		if (x.key <= mk)
+			break;
 		s->heap[i] = s->heap[m];
-		s->heap[m] = t;
 		i = m;
 	}
+	s->heap[i] = x;
 	return top;
 }
 
@@ -216,6 +217,10 @@ static inline int vocab_get(const struct tok_bpe *b, const char *s, size_t n, ui
 	}
 	if (n == 2 && (u[0] & 0xE0) == 0xC0) {
 		*id = b->small_id[((u[0] & 0x1Fu) << 6) | (u[1] & 0x3Fu)];
+		return *id != TOK_NO_ID;
+	}
+	if (n == 3 && (u[0] & 0xF0) == 0xE0) {
+		*id = b->small_id[((u[0] & 0x0Fu) << 12) | ((u[1] & 0x3Fu) << 6) | (u[2] & 0x3Fu)];
 		return *id != TOK_NO_ID;
 	}
 	return tok_strmap_get(&b->vocab, s, n, id);
@@ -355,7 +360,7 @@ static int bpe_word(const struct tok_bpe *b, struct tok_bpe_scratch *s, const ch
 	}
 	while (s->hn) {
 		struct hent top = heap_pop(s);
-		uint32_t p = top.pos, rank, nid;
+		uint32_t p = (uint32_t)top.key, rank, nid;
 		int32_t nx;
 
 		if (s->len[p] == 0 || s->next[p] == -1)
@@ -517,9 +522,8 @@ void tok_bpe_free(struct tok_bpe *b)
 	tok_strmap_free(&b->vocab);
 	free(b->id_str); /* the strings live in the vocab map */
 	free(b->id_len);
-	free(b->mkeys);
-	free(b->mrank);
-	free(b->mnew);
+	free(b->merges);
+	free(b->small_id);
 	free(b->unk);
 	free(b->prefix);
 	free(b->suffix);

@@ -204,9 +204,11 @@ struct tok_bpe {
 	uint32_t *id_len;
 	uint32_t max_id;              /* largest id of the model vocab */
 	size_t nvocab;
-	/* merges: open addressing on (a << 32 | b) */
-	uint64_t *mkeys;
-	uint32_t *mrank, *mnew;
+	/* merges: open addressing on (a << 32 | b), one cache line per probe */
+	struct tok_merge {
+		uint64_t key;         /* UINT64_MAX: empty */
+		uint32_t rank, nid;
+	} *merges;
 	size_t mslots, nmerges;
 	char *unk;                    /* NULL: none */
 	size_t unk_len;
@@ -214,7 +216,7 @@ struct tok_bpe {
 	size_t prefix_len, suffix_len;
 	int fuse_unk, byte_fallback, ignore_merges;
 	uint32_t byte_fb[256];        /* <0xXX> ids or TOK_NO_ID */
-	uint32_t small_id[0x800];     /* vocab id of each one-char token below U+0800 */
+	uint32_t *small_id;           /* [0x10000]: vocab id of each one-char BMP token */
 	uint64_t serial;              /* unique per load: keys the per-thread word cache */
 };
 

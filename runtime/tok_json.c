@@ -610,12 +610,20 @@ static int load_model(struct lutdb_tokenizer *t, const json_t *m)
 		b->id_str[id] = b->vocab.keys.p + b->vocab.eoff[i];
 		b->id_len[id] = b->vocab.elen[i];
 	}
-	for (i = 0; i < 0x800; i++) {
-		char c[4];
-		size_t l = tok_utf8_encode((uint32_t)i, c);
+	b->small_id = malloc(0x10000 * sizeof *b->small_id);
+	if (!b->small_id)
+		return lutdb_fail(LUTDB_ENOMEM, "tokenizer: out of memory (vocab)");
+	memset(b->small_id, 0xff, 0x10000 * sizeof *b->small_id);
+	for (i = 0; i < b->vocab.n; i++) {
+		const char *k0 = b->vocab.keys.p + b->vocab.eoff[i];
+		size_t l, kl = b->vocab.elen[i];
+		uint32_t cp;
 
-		if (!tok_strmap_get(&b->vocab, c, l, &b->small_id[i]))
-			b->small_id[i] = TOK_NO_ID;
+		if (kl == 0 || kl > 3)
+			continue;
+		cp = tok_utf8_decode(k0, &l);
+		if (l == kl && cp < 0x10000)
+			b->small_id[cp] = b->vocab.eval[i];
 	}
 	for (i = 0; i < 256; i++) {
 		char name[8];

@@ -588,14 +588,23 @@ async function main() {
     }
     const agree = Object.fromEntries(Object.keys(altFns).map((a) => [a, 0]));
     const out = [];
-    for (const s of corpus) {
-      const e = await tok.encode(s, null, { addSpecialTokens: false });
-      const ids = e.getIds();
-      const rec = { ids, dec: await tok.decode(ids, false) };
+    const BATCH = 512;
+    for (let b0 = 0; b0 < corpus.length; b0 += BATCH) {
+      const chunk = corpus.slice(b0, b0 + BATCH);
+      const idsList = (await tok.encodeBatch(chunk, { addSpecialTokens: false })).map((e) => e.getIds());
+      const decList = await tok.decodeBatch(idsList, false);
+      let sidsList = null;
+      let sdecList = null;
       if (t.special) {
-        const se = await tok.encode(s, null, { addSpecialTokens: true });
-        rec.sids = se.getIds();
-        rec.sdec = await tok.decode(rec.sids, true);
+        sidsList = (await tok.encodeBatch(chunk, { addSpecialTokens: true })).map((e) => e.getIds());
+        sdecList = await tok.decodeBatch(sidsList, true);
+      }
+      chunk.forEach((s, k) => {
+      const ids = idsList[k];
+      const rec = { ids, dec: decList[k] };
+      if (t.special) {
+        rec.sids = sidsList[k];
+        rec.sdec = sdecList[k];
       }
       const alt = {};
       for (const [a, fn] of Object.entries(altFns)) {
@@ -610,6 +619,7 @@ async function main() {
       }
       if (Object.keys(alt).length) rec.alt = alt;
       out.push(JSON.stringify(rec));
+      });
     }
     fs.writeFileSync(path.join(OUT, `${t.name}.ref.jsonl`), out.join('\n') + '\n');
     const inv = [];
