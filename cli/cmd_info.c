@@ -127,6 +127,8 @@ static void print_text(json_t *j)
 	printf("table       %s, codec %s, %lld rows x %lld B = %s in %lld records of %lld tokens\n", S(t, "dtype"),
 	       S(t, "codec"), I(t, "rows"), I(t, "token_row_bytes"), tb, I(t, "records"), I(t, "block_tokens"));
 	printf("tensors     %lld, %s\n", I(json_object_get(j, "tensors"), "count"), xb);
+	if (I(json_object_get(j, "shard"), "count") > 1)
+		printf("shards      %lld files (manifest)\n", I(json_object_get(j, "shard"), "count"));
 	if (json_is_object(tok) && json_object_get(tok, "model")) {
 		printf("tokenizer   %s, vocab %lld, special:", S(tok, "model"), I(tok, "vocab_size"));
 		size_t k;

@@ -9,7 +9,8 @@
 
 static const char help[] =
 	"usage: lutdb pack SRC OUT [--dtype f16|bf16|f32] [--codec none|lz4|shuffle-lz4] [--threads N]\n"
-	"                  [--tokenizer PATH] [--block-tokens N] [--quiet]\n\n"
+	"                  [--tokenizer PATH] [--block-tokens N] [--quiet]\n"
+	"       lutdb pack SRC OUTDIR (--count N | --max-size SIZE) [--by token|layer] [...]\n\n"
 	"Packs the Hugging Face checkpoint directory SRC (config.json and model.safetensors, or\n"
 	"model.safetensors.index.json and its shards; MoLE or MoLKV, training or reparameterized\n"
 	"form) into the database file OUT.  A training-form checkpoint is reparameterized: its\n"
@@ -20,6 +21,9 @@ static const char help[] =
 	"  --threads N       threads for the reparameterization (default: all cores)\n"
 	"  --tokenizer PATH  store this tokenizer.json instead of the checkpoint's\n"
 	"  --block-tokens N  tokens per table record (default 16; see spec/FORMAT.md)\n"
+	"  --count N         pack straight into N shards in OUTDIR (see lutdb shard --help)\n"
+	"  --max-size SIZE   pack straight into shards of at most SIZE bytes (K, M, G)\n"
+	"  --by token|layer  shard by token ranges (default) or layer ranges\n"
 	"  --quiet           no progress bar\n";
 
 int cmd_pack(int argc, char **argv)
@@ -28,6 +32,8 @@ int cmd_pack(int argc, char **argv)
 		{"dtype", required_argument, 0, 'd'}, {"codec", required_argument, 0, 'c'},
 		{"threads", required_argument, 0, 't'}, {"tokenizer", required_argument, 0, 'k'},
 		{"block-tokens", required_argument, 0, 'b'}, {"quiet", no_argument, 0, 'q'},
+		{"count", required_argument, 0, 'n'}, {"max-size", required_argument, 0, 's'},
+		{"by", required_argument, 0, 'y'},
 		{"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
 	lutdb_pack_opts o;
 	cli_progress pr;
@@ -63,6 +69,20 @@ int cmd_pack(int argc, char **argv)
 				return cli_usage_error("pack", "--block-tokens must be an integer from 1 to 251");
 			o.block_tokens = (uint32_t)v;
 			break;
+		case 'n':
+			if (cli_parse_uint(optarg, 1, 65535, &v))
+				return cli_usage_error("pack", "--count must be an integer from 1 to 65535");
+			o.shards.count = (uint32_t)v;
+			break;
+		case 's':
+			if (cli_parse_size(optarg, &o.shards.max_size))
+				return cli_usage_error("pack", "--max-size must be a size like 4095M or 2G, not '%s'", optarg);
+			break;
+		case 'y':
+			if (strcmp(optarg, "token") && strcmp(optarg, "layer"))
+				return cli_usage_error("pack", "--by must be token or layer");
+			o.shards.by_layer = !strcmp(optarg, "layer");
+			break;
 		case 'q': quiet = 1; break;
 		case 'h': fputs(help, stdout); return 0;
 		default: return cli_usage_error("pack", "bad option");
@@ -70,6 +90,8 @@ int cmd_pack(int argc, char **argv)
 	}
 	if (argc - optind != 2)
 		return cli_usage_error("pack", "expected SRC and OUT");
+	if (o.shards.count && o.shards.max_size)
+		return cli_usage_error("pack", "give at most one of --count and --max-size");
 	cli_progress_init(&pr, "pack", "rows", quiet);
 	o.progress = cli_progress_cb;
 	o.progress_ctx = &pr;

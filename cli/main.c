@@ -10,6 +10,8 @@ static const cli_cmd commands[] = {
 	{"verify", cmd_verify, "check every checksum and invariant of a database"},
 	{"get", cmd_get, "print one layer's table row of one token"},
 	{"export", cmd_export, "write the reparameterized checkpoint back out"},
+	{"shard", cmd_shard, "split a database into shard files and a manifest"},
+	{"merge", cmd_merge, "join the shards of a manifest into one database file"},
 	{"run", cmd_run, "generate token ids from a prompt"},
 	{"eval", cmd_eval, "loss and perplexity of a token sequence"},
 };

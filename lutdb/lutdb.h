@@ -165,6 +165,29 @@ typedef int (*lutdb_progress_fn)(void *ctx, uint64_t done, uint64_t total);
  * lutdb_errdetail(). */
 int lutdb_verify(lutdb_db *db, lutdb_progress_fn progress, void *ctx);
 
+/* ---- shards --------------------------------------------------------------- */
+/* A model can be split into shard files listed by a manifest.json
+ * (spec/FORMAT.md, "Shards"); lutdb_open() accepts the manifest's path and
+ * then behaves exactly as for a single file. */
+typedef struct lutdb_shard_opts {
+	uint32_t count;     /* number of shards, or 0 */
+	uint64_t max_size;  /* largest shard file in bytes, or 0 (exactly one of
+			       count and max_size is nonzero) */
+	int by_layer;       /* split by layer ranges instead of token ranges */
+} lutdb_shard_opts;
+
+/* Splits src (a file or a shard set) into outdir: the shard files and
+ * outdir/manifest.json.  Everything is written into a temporary sibling
+ * directory, the manifest last, which is then renamed to outdir (which must
+ * not exist, or be empty).  progress gets bytes of rows copied. */
+int lutdb_shard(lutdb_db *src, const char *outdir, const lutdb_shard_opts *o, lutdb_progress_fn progress,
+		void *ctx);
+
+/* Writes src (usually a shard set) as one database file at out, crash-safe
+ * as the writer.  Rows, tensors, blobs and the pack identity are copied, so
+ * merging the shards of a file gives back that file's content digest. */
+int lutdb_merge(lutdb_db *src, const char *out, lutdb_progress_fn progress, void *ctx);
+
 /* ---- writer --------------------------------------------------------------- */
 typedef struct lutdb_writer lutdb_writer;
 

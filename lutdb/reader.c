@@ -309,6 +309,13 @@ int lutdb_open(const char *path, unsigned flags, lutdb_db **out)
 		close(fd);
 		return lutdb_fail(LUTDB_EINVAL, "%s: not a regular file", path);
 	}
+	/* A database file starts with LMDB's meta page (page number 0); a shard
+	 * manifest is a JSON object. */
+	char first = 0;
+	if (pread(fd, &first, 1, 0) == 1 && first == '{') {
+		close(fd);
+		return lutdb_multi_open(path, flags, out);
+	}
 	rc = lutdb_lmdb_validate(path, fd, (uint64_t)st.st_size, &main_root);
 	close(fd);
 	if (rc)
@@ -391,6 +398,8 @@ void lutdb_close(lutdb_db *db)
 {
 	if (!db)
 		return;
+	if (db->nshards)
+		lutdb_multi_close(db);
 	if (db->txn)
 		mdb_txn_abort(db->txn);
 	if (db->env)
@@ -417,8 +426,11 @@ const char *lutdb_path(const lutdb_db *db)
 int lutdb_blob_get(lutdb_db *db, const char *name, const void **data, size_t *len)
 {
 	const uint8_t *p;
-	int rc = meta_payload(db, name, LUTDB_REC_BLOB, &p, len);
+	int rc;
 
+	if (db->nshards)
+		return lutdb_blob_get(db->shard[0], name, data, len);
+	rc = meta_payload(db, name, LUTDB_REC_BLOB, &p, len);
 	if (rc == LUTDB_ENOENT)
 		return lutdb_fail(LUTDB_ENOENT, "%s: no %s stored", db->path, name);
 	if (rc == LUTDB_OK)
@@ -426,9 +438,42 @@ int lutdb_blob_get(lutdb_db *db, const char *name, const void **data, size_t *le
 	return rc;
 }
 
+static int is_reserved(const char *name)
+{
+	return !strcmp(name, LUTDB_META_HEADER) || !strcmp(name, LUTDB_META_DIGEST);
+}
+
+size_t lutdb_blob_count(lutdb_db *db)
+{
+	size_t n = 0;
+
+	if (db->nshards)
+		return lutdb_blob_count(db->shard[0]);
+	for (size_t i = 0; i < db->nmeta; i++)
+		n += !is_reserved(db->meta[i].name);
+	return n;
+}
+
+int lutdb_blob_at(lutdb_db *db, size_t i, const char **name, const void **data, size_t *len)
+{
+	if (db->nshards)
+		return lutdb_blob_at(db->shard[0], i, name, data, len);
+	for (size_t k = 0; k < db->nmeta; k++) {
+		if (is_reserved(db->meta[k].name))
+			continue;
+		if (i-- == 0) {
+			*name = db->meta[k].name;
+			return lutdb_blob_get(db, db->meta[k].name, data, len);
+		}
+	}
+	return lutdb_fail(LUTDB_ERANGE, "%s: blob index out of range", db->path);
+}
+
 /* ---- tensors ---------------------------------------------------------------- */
 size_t lutdb_tensor_count(const lutdb_db *db)
 {
+	if (db->nshards)
+		return lutdb_tensor_count(db->shard[0]);
 	return db->ntensors;
 }
 
@@ -438,6 +483,8 @@ int lutdb_tensor_at(lutdb_db *db, size_t i, lutdb_tensor *out)
 	lutdb_rec rec;
 	int rc;
 
+	if (db->nshards)
+		return lutdb_tensor_at(db->shard[0], i, out);
 	if (i >= db->ntensors)
 		return lutdb_fail(LUTDB_ERANGE, "%s: tensor index %zu out of range", db->path, i);
 	e = &db->tensors[i];
@@ -461,6 +508,8 @@ int lutdb_tensor_get(lutdb_db *db, const char *name, lutdb_tensor *out)
 {
 	size_t lo = 0, hi = db->ntensors;
 
+	if (db->nshards)
+		return lutdb_tensor_get(db->shard[0], name, out);
 	while (lo < hi) {
 		size_t mid = lo + (hi - lo) / 2;
 		int c = strcmp(db->tensors[mid].name, name);
@@ -509,6 +558,8 @@ int lutdb_token_row(lutdb_db *db, uint32_t token, unsigned flags, void *scratch,
 	uint32_t off, len, b, i;
 	int rc, check;
 
+	if (db->nshards)
+		return lutdb_multi_token_row(db, token, flags, scratch, scratch_size, out);
 	if (token >= h->vocab)
 		return lutdb_fail(LUTDB_ERANGE, "token %u is out of range (vocabulary size %u)", token, h->vocab);
 	if (token < h->token_begin || token >= h->token_end)
@@ -555,6 +606,8 @@ int lutdb_layer_row(lutdb_db *db, uint32_t layer, uint32_t token, unsigned flags
 	const lutdb_file_hdr *h = &db->hdr;
 	int rc;
 
+	if (db->nshards)
+		return lutdb_multi_layer_row(db, layer, token, flags, scratch, scratch_size, out);
 	if (layer >= h->layers)
 		return lutdb_fail(LUTDB_ERANGE, "layer %u is out of range (the model has %u layers)", layer, h->layers);
 	if (layer < h->layer_begin || layer >= h->layer_end)
@@ -574,6 +627,10 @@ void lutdb_prefetch_token(lutdb_db *db, uint32_t token)
 {
 	const lutdb_file_hdr *h = &db->hdr;
 
+	if (db->nshards) {
+		lutdb_multi_prefetch(db, token);
+		return;
+	}
 	if (token < h->token_begin || token >= h->token_end || h->table_codec != LUTDB_CODEC_NONE)
 		return;
 	uint32_t b = token / h->block_tokens - h->token_begin / h->block_tokens;

@@ -63,7 +63,29 @@ struct lutdb_db {
 					       (token_begin / bt) + b */
 	_Atomic uint8_t *block_checked;
 	_Atomic uint64_t *row_checked;      /* bit per token in [token_begin, token_end) */
+	/* Opened through a manifest (multi.c): nshards > 0, the fields above
+	 * except path/flags/info are unused, and lookups go to the shards. */
+	size_t nshards;
+	struct lutdb_db **shard;
+	int split;                          /* LUTDB_SPLIT_TOKEN or _LAYER */
+	uint16_t *token_shard;              /* token split: token -> shard */
+	uint16_t *layer_shard;              /* layer split: layer -> shard */
 };
+
+/* multi.c: the shard-set versions of the public calls. */
+int lutdb_multi_open(const char *path, unsigned flags, lutdb_db **out);
+void lutdb_multi_close(lutdb_db *db);
+int lutdb_multi_token_row(lutdb_db *db, uint32_t token, unsigned flags, void *scratch, size_t scratch_size,
+			  lutdb_row *out);
+int lutdb_multi_layer_row(lutdb_db *db, uint32_t layer, uint32_t token, unsigned flags, void *scratch,
+			  size_t scratch_size, lutdb_row *out);
+void lutdb_multi_prefetch(lutdb_db *db, uint32_t token);
+int lutdb_multi_verify(lutdb_db *db, lutdb_progress_fn fn, void *ctx);
+
+/* Stored blobs other than the header and digest records, in name order
+ * (for a shard set: the first shard's).  Pointers as lutdb_blob_get. */
+size_t lutdb_blob_count(lutdb_db *db);
+int lutdb_blob_at(lutdb_db *db, size_t i, const char **name, const void **data, size_t *len);
 
 /* Finds the meta record name; NULL if absent. */
 const lutdb_meta_ent *lutdb_meta_find(const lutdb_db *db, const char *name);

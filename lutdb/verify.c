@@ -140,6 +140,10 @@ int lutdb_verify(lutdb_db *db, lutdb_progress_fn fn, void *ctx)
 	progress pr = {fn, ctx, 0, 0};
 	int rc;
 
+	if (db->nshards) {
+		lutdb_digest_free(dg);
+		return lutdb_multi_verify(db, fn, ctx);
+	}
 	if (!dg)
 		return lutdb_fail(LUTDB_ENOMEM, "verify");
 	for (size_t i = 0; i < db->ntensors; i++)

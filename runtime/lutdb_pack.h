@@ -26,12 +26,14 @@ typedef struct lutdb_pack_opts {
 	int threads;            /* 0: all online CPUs */
 	uint32_t block_tokens;  /* 0: the format's default */
 	const char *tokenizer;  /* NULL, or a tokenizer.json that replaces/adds one */
+	lutdb_shard_opts shards;/* count or max_size nonzero: out_path is a directory
+				   that receives shards and manifest.json */
 	lutdb_progress_fn progress; /* called with tokens done / total; may cancel */
 	void *progress_ctx;
 } lutdb_pack_opts;
 
 /* Packs checkpoint directory src into the database file out_path (replaced
- * atomically if it exists). */
+ * atomically if it exists), or straight into shards (opts->shards). */
 int lutdb_pack(const char *src, const char *out_path, const lutdb_pack_opts *opts);
 
 /* Writes the reparameterized Hugging Face checkpoint held by db into outdir

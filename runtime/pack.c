@@ -22,6 +22,8 @@
 #include "lutdb_format.h"
 #include "pack_internal.h"
 #include "schema.h"
+#include "shardset.h"
+#include "store_internal.h"
 
 /* Memory for one block of finished table rows (storage dtype); the token
  * block size follows from it, so memory is flat in V. */
@@ -138,7 +140,7 @@ static int put_provenance(packer *p)
 		rc = lutdb_fail(LUTDB_ENOMEM, "provenance");
 		goto out;
 	}
-	rc = lutdb_writer_put_blob(p->w, LUTDB_META_PROVENANCE, txt, strlen(txt));
+	rc = lutdb_shardset_put_blob(p->ss, LUTDB_META_PROVENANCE, txt, strlen(txt));
 out:
 	free(txt);
 	json_decref(root);
@@ -157,7 +159,7 @@ static int put_blobs(packer *p)
 			data = p->tok_override;
 			len = p->tok_override_len;
 		}
-		if (data && (rc = lutdb_writer_put_blob(p->w, b->name, data, len)))
+		if (data && (rc = lutdb_shardset_put_blob(p->ss, b->name, data, len)))
 			return rc;
 	}
 	return put_provenance(p);
@@ -188,10 +190,10 @@ static int put_tensors(packer *p)
 		if ((rc = lutdb_ckpt_find(p->ck, st[i].name, &t)))
 			break;
 		dt = stored_dtype(p, t.dtype);
-		if ((rc = lutdb_writer_tensor_begin(p->w, t.name, dt, t.ndim, t.dims, &dst)))
+		if ((rc = lutdb_shardset_tensor_begin(p->ss, t.name, dt, t.ndim, t.dims, &dst)))
 			break;
 		lutdb_convert(dt, dst, t.dtype, t.data, (size_t)count);
-		if ((rc = lutdb_writer_tensor_end(p->w)))
+		if ((rc = lutdb_shardset_tensor_end(p->ss)))
 			break;
 	}
 	free(st);
@@ -262,7 +264,7 @@ static int put_table_copy(packer *p)
 		const uint8_t *src = (const uint8_t *)t.data + (size_t)t0 * src_row;
 		lutdb_convert(p->table_dtype, p->rows, t.dtype, src, (size_t)nt * p->token_row_elems);
 		if ((rc = lutdb_pack_check_rows(p, t0, nt, p->rows)) ||
-		    (rc = lutdb_writer_put_rows(p->w, t0, nt, p->rows, p->row_bytes)) || (rc = report(p, t0 + nt)))
+		    (rc = lutdb_shardset_put_rows(p->ss, t0, nt, p->rows, p->row_bytes)) || (rc = report(p, t0 + nt)))
 			return rc;
 	}
 	return LUTDB_OK;
@@ -278,27 +280,37 @@ static int put_table_reparam(packer *p)
 			break;
 		lutdb_convert(p->table_dtype, p->rows, LUTDB_F32, p->rows_f32, (size_t)nt * p->token_row_elems);
 		if ((rc = lutdb_pack_check_rows(p, t0, nt, p->rows)) ||
-		    (rc = lutdb_writer_put_rows(p->w, t0, nt, p->rows, p->row_bytes)) || (rc = report(p, t0 + nt)))
+		    (rc = lutdb_shardset_put_rows(p->ss, t0, nt, p->rows, p->row_bytes)) || (rc = report(p, t0 + nt)))
 			break;
 	}
 	lutdb_reparam_free(p);
 	return rc;
 }
 
-static uint64_t size_hint(const packer *p)
+/* What the first shard holds besides rows: dense tensors and blobs. */
+static int extra_sizes(const packer *p, lutdb_shard_extra *x)
 {
-	uint64_t total = (uint64_t)p->cfg->vocab * ((p->row_bytes + 63) & ~63ull);
-	for (size_t i = 0; i < p->nschema; i++) {
-		const lutdb_schema_ent *s = &p->schema[i];
+	lutdb_schema_ent *st;
+	size_t n;
+	int rc;
+
+	memset(x, 0, sizeof *x);
+	if ((rc = lutdb_schema_build(p->cfg, p->family, LUTDB_SCHEMA_STORED, &st, &n)))
+		return rc;
+	for (size_t i = 0; i < n; i++) {
 		lutdb_ckpt_tensor t;
-		if (s->is_table || s->expert >= 0 || lutdb_ckpt_find(p->ck, s->name, &t))
+		if (lutdb_ckpt_find(p->ck, st[i].name, &t))
 			continue;
-		total += s->dims[0] * (s->ndim == 2 ? s->dims[1] : 1) * lutdb_dtype_size(stored_dtype(p, t.dtype)) +
-			 4096;
+		x->tensor_bytes += st[i].dims[0] * (st[i].ndim == 2 ? st[i].dims[1] : 1) *
+				   lutdb_dtype_size(stored_dtype(p, t.dtype));
+		x->tensor_count++;
 	}
-	for (int i = 0; i < LUTDB_CKPT_NBLOBS; i++)
-		total += lutdb_ckpt_blob_at(p->ck, i)->len + 8192;
-	return total + p->tok_override_len;
+	free(st);
+	x->config_bytes = lutdb_ckpt_blob_at(p->ck, 0)->len;
+	for (int i = 1; i < LUTDB_CKPT_NBLOBS; i++)
+		x->blob_bytes += lutdb_ckpt_blob_at(p->ck, i)->len + LUTDB_PAGE_SIZE;
+	x->blob_bytes += p->tok_override_len + 2 * LUTDB_PAGE_SIZE; /* provenance */
+	return LUTDB_OK;
 }
 
 int lutdb_pack(const char *src, const char *out_path, const lutdb_pack_opts *opts)
@@ -361,17 +373,23 @@ int lutdb_pack(const char *src, const char *out_path, const lutdb_pack_opts *opt
 		.table_dtype = p.table_dtype,
 		.table_codec = p.o->codec,
 		.block_tokens = p.o->block_tokens,
-		.size_hint = size_hint(&p),
 	};
-	if ((rc = lutdb_writer_open(out_path, &wp, 1, &p.w)) || (rc = put_blobs(&p)) || (rc = put_tensors(&p)))
+	lutdb_shard_extra extra;
+	if ((rc = extra_sizes(&p, &extra)))
+		goto out;
+	lutdb_split_opts so = {p.o->shards.by_layer ? LUTDB_SPLIT_LAYER : LUTDB_SPLIT_TOKEN, p.o->shards.count,
+			       p.o->shards.max_size};
+	int sharded = so.count || so.max_size;
+	if ((rc = lutdb_shardset_open(out_path, sharded ? &so : NULL, &wp, &extra, &p.ss)) || (rc = put_blobs(&p)) ||
+	    (rc = put_tensors(&p)))
 		goto out;
 	rc = p.form == LUTDB_FORM_REP ? put_table_copy(&p) : put_table_reparam(&p);
 	if (rc)
 		goto out;
-	rc = lutdb_writer_commit(p.w);
-	p.w = NULL;
+	rc = lutdb_shardset_commit(p.ss);
+	p.ss = NULL;
 out:
-	lutdb_writer_abort(p.w);
+	lutdb_shardset_abort(p.ss);
 	free(p.rows);
 	free(p.schema);
 	free(p.tok_override);

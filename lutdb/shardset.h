@@ -1,0 +1,62 @@
+/*
+ * shardset.h - writing one model into one file or into shards (internal).
+ *
+ * A shard set is N writers, one per shard, fed as if they were one: blobs
+ * and tensors go to the first shard (config.json to every shard, so each is
+ * a valid file on its own), table rows are routed by token range (token
+ * split) or cut by layer range (layer split).  With N = 1 in file mode it is
+ * simply the writer for OUT.  In directory mode the shards and the manifest
+ * are written into a temporary sibling directory, the manifest last, and the
+ * directory is renamed to its name at commit: the output directory appears
+ * complete or not at all.
+ */
+#ifndef LUTDB_SHARDSET_H
+#define LUTDB_SHARDSET_H
+
+#include "lutdb.h"
+#include "manifest.h"
+
+typedef struct lutdb_shardset lutdb_shardset;
+
+/* How to split: by count or by a size limit, along tokens or layers. */
+typedef struct lutdb_split_opts {
+	int split;           /* LUTDB_SPLIT_TOKEN (default when 0) or _LAYER */
+	uint32_t count;      /* number of shards, or 0 */
+	uint64_t max_size;   /* bytes per shard file, or 0 */
+} lutdb_split_opts;
+
+/* What the first shard holds besides table rows (for size planning). */
+typedef struct lutdb_shard_extra {
+	uint64_t tensor_bytes;  /* payload bytes of all dense tensors */
+	uint64_t tensor_count;
+	uint64_t blob_bytes;    /* all blobs except config.json */
+	uint64_t config_bytes;  /* config.json, stored in every shard */
+} lutdb_shard_extra;
+
+/* Opens a shard set.  out is a file path when split is NULL (one file), else
+ * the output directory (must not exist, or be empty).  base: the model's
+ * writer parameters (ranges and shard fields are filled in here). */
+int lutdb_shardset_open(const char *out, const lutdb_split_opts *split, const lutdb_writer_params *base,
+			const lutdb_shard_extra *extra, lutdb_shardset **ss);
+
+/* config.json goes to every shard, any other blob to the first. */
+int lutdb_shardset_put_blob(lutdb_shardset *ss, const char *name, const void *data, size_t len);
+/* Tensors go to the first shard (see lutdb_writer_tensor_begin). */
+int lutdb_shardset_tensor_begin(lutdb_shardset *ss, const char *name, int dtype, uint32_t ndim, const uint64_t *shape,
+				void **payload);
+int lutdb_shardset_tensor_end(lutdb_shardset *ss);
+/* Full token rows (all layers) of tokens [t0, t0 + n), row i at
+ * rows + i * stride; each shard takes its part. */
+int lutdb_shardset_put_rows(lutdb_shardset *ss, uint32_t t0, uint32_t n, const void *rows, size_t stride);
+/* Commits every shard, then the manifest, then publishes.  Frees ss. */
+int lutdb_shardset_commit(lutdb_shardset *ss);
+/* Removes everything written; frees ss.  NULL is a no-op. */
+void lutdb_shardset_abort(lutdb_shardset *ss);
+
+/* Copies an open database (file or shard set) into out, re-split by split
+ * (NULL: one file).  Rows, tensors, blobs and the pack identity are kept, so
+ * `merge` reproduces the original file's content digest. */
+int lutdb_reshard(lutdb_db *src, const char *out, const lutdb_split_opts *split, lutdb_progress_fn progress,
+		  void *ctx);
+
+#endif
