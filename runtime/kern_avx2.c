@@ -358,6 +358,36 @@ INL __m256 exp_neg(__m256 y)
 	return _mm256_and_ps(ok, _mm256_mul_ps(p, _mm256_castsi256_ps(e)));
 }
 
+/* e^y over the whole float range: 2^n applied as two factors 2^(n>>1) and
+ * 2^(n - (n>>1)), both normal, so subnormal results are rounded once. */
+INL __m256 exp_full(__m256 y)
+{
+	__m256 over = _mm256_cmp_ps(y, _mm256_set1_ps(88.7228394f), _CMP_GT_OQ);
+	__m256 nan = _mm256_cmp_ps(y, y, _CMP_UNORD_Q);
+	__m256 yc = _mm256_max_ps(_mm256_min_ps(y, _mm256_set1_ps(89.0f)), _mm256_set1_ps(-104.0f));
+	__m256 n = _mm256_round_ps(_mm256_mul_ps(yc, _mm256_set1_ps(LKG_LOG2E)),
+				   _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+	__m256 r = _mm256_fnmadd_ps(n, _mm256_set1_ps(LKG_LN2_HI), yc);
+	r = _mm256_fnmadd_ps(n, _mm256_set1_ps(LKG_LN2_LO), r);
+	__m256 p = horner(exp_c, LKG_EXP_N, r);
+	__m256i ni = _mm256_cvtps_epi32(n), n1 = _mm256_srai_epi32(ni, 1);
+	__m256i n2 = _mm256_sub_epi32(ni, n1), b = _mm256_set1_epi32(127);
+	__m256 e1 = _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_add_epi32(n1, b), 23));
+	__m256 e2 = _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_add_epi32(n2, b), 23));
+	__m256 res = _mm256_mul_ps(_mm256_mul_ps(p, e1), e2);
+	res = _mm256_blendv_ps(res, _mm256_set1_ps(INFINITY), over);
+	return _mm256_blendv_ps(res, y, nan);
+}
+
+static void v_exp(float *x, size_t n)
+{
+	size_t i = 0;
+	for (; i + 8 <= n; i += 8)
+		_mm256_storeu_ps(x + i, exp_full(_mm256_loadu_ps(x + i)));
+	if (i < n)
+		st_part(x + i, exp_full(ldx_part(x + i, n - i)), n - i);
+}
+
 INL __m256 gelu8(__m256 x)
 {
 	const __m256 signbit = _mm256_set1_ps(-0.0f);
@@ -486,5 +516,6 @@ const lk_kernels lk_kernels_avx2 = {
 	.rmsnorm = v_rmsnorm,
 	.gelu_erf = v_gelu_erf,
 	.softmax = v_softmax,
+	.exp = v_exp,
 	.rope = v_rope,
 };

@@ -359,6 +359,38 @@ INL __m512 exp_neg(__m512 y)
 	return _mm512_maskz_mul_ps(ok, p, _mm512_castsi512_ps(e));
 }
 
+/* e^y over the whole float range: 2^n applied as two factors 2^(n>>1) and
+ * 2^(n - (n>>1)), both normal, so subnormal results are rounded once. */
+INL __m512 exp_full(__m512 y)
+{
+	__mmask16 over = _mm512_cmp_ps_mask(y, _mm512_set1_ps(88.7228394f), _CMP_GT_OQ);
+	__mmask16 nan = _mm512_cmp_ps_mask(y, y, _CMP_UNORD_Q);
+	__m512 yc = _mm512_max_ps(_mm512_min_ps(y, _mm512_set1_ps(89.0f)), _mm512_set1_ps(-104.0f));
+	__m512 n = _mm512_roundscale_ps(_mm512_mul_ps(yc, _mm512_set1_ps(LKG_LOG2E)),
+					_MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+	__m512 r = _mm512_fnmadd_ps(n, _mm512_set1_ps(LKG_LN2_HI), yc);
+	r = _mm512_fnmadd_ps(n, _mm512_set1_ps(LKG_LN2_LO), r);
+	__m512 p = horner(exp_c, LKG_EXP_N, r);
+	__m512i ni = _mm512_cvtps_epi32(n), n1 = _mm512_srai_epi32(ni, 1);
+	__m512i n2 = _mm512_sub_epi32(ni, n1), b = _mm512_set1_epi32(127);
+	__m512 e1 = _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_add_epi32(n1, b), 23));
+	__m512 e2 = _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_add_epi32(n2, b), 23));
+	__m512 res = _mm512_mul_ps(_mm512_mul_ps(p, e1), e2);
+	res = _mm512_mask_mov_ps(res, over, _mm512_set1_ps(INFINITY));
+	return _mm512_mask_mov_ps(res, nan, y);
+}
+
+static void v_exp(float *x, size_t n)
+{
+	size_t i = 0;
+	for (; i + 16 <= n; i += 16)
+		_mm512_storeu_ps(x + i, exp_full(_mm512_loadu_ps(x + i)));
+	if (i < n) {
+		__mmask16 m = tail_mask(n - i);
+		_mm512_mask_storeu_ps(x + i, m, exp_full(_mm512_maskz_loadu_ps(m, x + i)));
+	}
+}
+
 INL __m512 gelu16(__m512 x)
 {
 	__m512 t = _mm512_abs_ps(x);
@@ -477,5 +509,6 @@ const lk_kernels lk_kernels_avx512 = {
 	.rmsnorm = v_rmsnorm,
 	.gelu_erf = v_gelu_erf,
 	.softmax = v_softmax,
+	.exp = v_exp,
 	.rope = v_rope,
 };

@@ -169,6 +169,11 @@ void lk_softmax(float *x, size_t n)
 	lk_kernels_active()->softmax(x, n);
 }
 
+void lk_exp(float *x, size_t n)
+{
+	lk_kernels_active()->exp(x, n);
+}
+
 void lk_rope(float *v, size_t head_dim, const float *cos, const float *sin)
 {
 	lk_kernels_active()->rope(v, head_dim, cos, sin);

@@ -324,6 +324,12 @@ static void s_softmax(float *x, size_t n)
 		x[i] = x[i] / s;
 }
 
+static void s_exp(float *x, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		x[i] = expf(x[i]);
+}
+
 static void s_rope(float *v, size_t head_dim, const float *cos, const float *sin)
 {
 	size_t h = head_dim / 2;
@@ -346,5 +352,6 @@ const lk_kernels lk_kernels_scalar = {
 	.rmsnorm = s_rmsnorm,
 	.gelu_erf = s_gelu_erf,
 	.softmax = s_softmax,
+	.exp = s_exp,
 	.rope = s_rope,
 };

@@ -96,6 +96,12 @@ void lk_gelu_erf(float *x, size_t n);
  * flushed to 0.  All -inf (or any NaN) gives NaN, as PyTorch. */
 void lk_softmax(float *x, size_t n);
 
+/* In place x = e^x, max error ~1 ulp (correct to within 2 ulp including
+ * subnormal results); e^x overflows to +inf above 88.72, underflows to 0
+ * below -103.97; NaN stays NaN.  Element-wise: a result depends only on its
+ * input (the sampler relies on that). */
+void lk_exp(float *x, size_t n);
+
 /* In place rotate-half RoPE on one head: v' = v*cos + rotate_half(v)*sin,
  * rotate_half(v) = cat(-v[h:], v[:h]), h = head_dim/2 (head_dim even).
  * Products and the sum are rounded separately, exactly like PyTorch. */
@@ -129,6 +135,7 @@ typedef struct lk_kernels {
 	void (*rmsnorm)(float *out, const float *x, int wdtype, const void *w, size_t n, float eps);
 	void (*gelu_erf)(float *x, size_t n);
 	void (*softmax)(float *x, size_t n);
+	void (*exp)(float *x, size_t n);
 	void (*rope)(float *v, size_t head_dim, const float *cos, const float *sin);
 } lk_kernels;
 

@@ -693,6 +693,60 @@ START_TEST(test_softmax)
 }
 END_TEST
 
+/* ---- exp ------------------------------------------------------------------------------ */
+START_TEST(test_exp)
+{
+	int isas[LK_ISA_COUNT], n = nisas(isas);
+	const size_t N = 400001; /* [-110, 95] */
+	float *x0 = malloc((N + 32) * 4), *x = malloc((N + 32) * 4);
+	size_t m = 0;
+	for (size_t i = 0; i < N; i++)
+		x0[m++] = (float)(-110.0 + 205.0 * (double)i / (double)(N - 1));
+	const float special[] = {0.0f, -0.0f, 1e-30f, -1e-30f, 1.0f, -1.0f, 88.72f, 88.7228f, 88.723f,
+				 -87.33f, -87.34f, -100.0f, -103.9f, -104.0f, -1e30f, 1e30f, FLT_MAX,
+				 -FLT_MAX, INFINITY, -INFINITY};
+	for (size_t i = 0; i < sizeof special / sizeof special[0]; i++)
+		x0[m++] = special[i];
+	for (int k = 0; k < n; k++) {
+		const lk_kernels *K = lk_kernels_for(isas[k]);
+		memcpy(x, x0, m * 4);
+		K->exp(x, m);
+		double worst = 0;
+		for (size_t i = 0; i < m; i++) {
+			double ref = exp((double)x0[i]);
+			double got = x[i];
+			if (ref > (double)FLT_MAX * (1 - 1e-6)) {
+				ck_assert_msg(got >= (double)FLT_MAX * (1 - 1e-6), "%s exp(%.9g) = %g", K->name,
+					      (double)x0[i], got);
+				continue;
+			}
+			/* 2 ulp of a normal result; 1.5 subnormal steps below FLT_MIN */
+			double err = fabs(got - ref), ulp = ref >= (double)FLT_MIN ? ref * 2 * U * 2 : 0.0;
+			ck_assert_msg(err <= ulp + 1.5 * ldexp(1.0, -149), "%s exp(%.9g) = %.9g, want %.9g",
+				      K->name, (double)x0[i], got, ref);
+			if (ref >= (double)FLT_MIN && err / ref > worst)
+				worst = err / ref;
+		}
+		fprintf(stderr, "exp %s: max rel err %.3g (%.2f ulp)\n", K->name, worst, worst / (2 * U));
+		float s[3] = {NAN, INFINITY, -INFINITY};
+		K->exp(s, 3);
+		ck_assert(isnan(s[0]) && s[1] == INFINITY && s[2] == 0.0f);
+		for (size_t len = 0; len < 40; len++) {
+			float buf[41];
+			memcpy(buf, x0 + 5000 * len, len * 4);
+			buf[len] = 3.0f;
+			K->exp(buf, len);
+			ck_assert(buf[len] == 3.0f);
+			memcpy(x, x0 + 5000 * len, len * 4);
+			K->exp(x, len);
+			ck_assert(memcmp(buf, x, len * 4) == 0);
+		}
+	}
+	free(x0);
+	free(x);
+}
+END_TEST
+
 /* ---- RoPE ---------------------------------------------------------------------------------- */
 START_TEST(test_rope)
 {
@@ -777,6 +831,11 @@ START_TEST(test_entry_points)
 		lk_softmax(y0, 19);
 		K->softmax(y1, 19);
 		ck_assert(memcmp(y0, y1, sizeof y0) == 0);
+		memcpy(y0, x, sizeof x);
+		memcpy(y1, x, sizeof x);
+		lk_exp(y0, 19);
+		K->exp(y1, 19);
+		ck_assert(memcmp(y0, y1, sizeof y0) == 0);
 		memcpy(y0, x, 18 * 4);
 		memcpy(y1, x, 18 * 4);
 		lk_rope(y0, 18, w, w);
@@ -807,6 +866,7 @@ static Suite *kernels_suite(void)
 	tcase_add_test(tc, test_rmsnorm);
 	tcase_add_test(tc, test_gelu);
 	tcase_add_test(tc, test_softmax);
+	tcase_add_test(tc, test_exp);
 	tcase_add_test(tc, test_rope);
 	tcase_add_test(tc, test_entry_points);
 	suite_add_tcase(s, tc);

@@ -1,0 +1,66 @@
+/*
+ * sampler.h - next-token sampling: greedy, or temperature -> top-k -> top-p
+ * -> one draw from a seeded xoshiro256** generator.
+ *
+ * Candidates are ordered by (logit descending, id ascending); NaN logits are
+ * never candidates.  With the same logits, parameters and generator state
+ * the same id comes out: the result depends on nothing else (not on how the
+ * top-k / top-p sets are found: a heap for small k, partial selection
+ * otherwise, never a full sort of the vocabulary unless top-p needs it).
+ *
+ * Non-greedy lk_sample() always consumes exactly one uniform draw, so the
+ * generator's position depends only on the number of non-greedy calls.
+ */
+#ifndef LUTDB_SAMPLER_H
+#define LUTDB_SAMPLER_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct {
+	float temperature; /* <= 0 (or NaN): greedy */
+	int top_k;         /* keep the k best ids; <= 0 or >= V: all */
+	float top_p;       /* keep the smallest best-first set whose probability
+			      reaches top_p; <= 0, >= 1 or NaN: all; tiny: greedy */
+	uint64_t seed;     /* for lk_rng_seed() by the caller (not read by lk_sample) */
+	int greedy;        /* nonzero: argmax whatever the rest says */
+} lk_sampler_params;
+
+/* xoshiro256** state, seeded through splitmix64. */
+typedef struct {
+	uint64_t s[4];
+} lk_rng;
+
+void lk_rng_seed(lk_rng *rng, uint64_t seed);
+uint64_t lk_rng_next(lk_rng *rng);
+/* Uniform double in [0, 1) with 53 random bits. */
+double lk_rng_uniform(lk_rng *rng);
+
+/* Index of the largest of n values: the lowest index on ties; NaN never
+ * wins; 0 when n == 0 or every value is NaN. */
+uint32_t lk_argmax(const float *x, size_t n);
+
+/* Floats of scratch lk_sample needs for a vocabulary of V. */
+#define LK_SAMPLE_SCRATCH_FLOATS(V) (3 * (size_t)(V))
+
+/* Picks an id in [0, V) from logits (not modified).
+ *   greedy (p NULL, p->greedy, temperature <= 0): lk_argmax;
+ *   otherwise w_i = exp((logit_i - max) / temperature) (lk_exp), keep the
+ *   top_k best, then the shortest best-first prefix whose weight reaches
+ *   top_p of the kept total, and draw r = u * (kept total): the first
+ *   candidate whose running weight exceeds r.  Weights are summed in double,
+ *   best first (without top-k/top-p: in id order, where the draw also walks).
+ * A +inf logit wins outright (lowest such id).  scratch: at least
+ * LK_SAMPLE_SCRATCH_FLOATS(V) floats (ignored when greedy), or NULL to
+ * allocate (falling back to greedy if that fails). */
+uint32_t lk_sample(const float *logits, size_t V, const lk_sampler_params *p, lk_rng *rng,
+		   float *scratch);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* LUTDB_SAMPLER_H */
