@@ -64,6 +64,8 @@ typedef struct lutdb_info {
 	uint32_t layer_row_elems; /* elements of one layer's row: N*d or N*(dk+d) */
 	uint64_t token_row_bytes; /* raw bytes of all layers' rows of one token */
 	uint32_t block_tokens;    /* tokens per table record */
+	int rows_in_place;        /* lutdb_token_row() points into the map (codec none,
+				     not split by layer); otherwise pass a scratch */
 	uint64_t table_records, tensor_count;
 	/* What this file (or the shard set) holds. */
 	uint32_t token_begin, token_end, layer_begin, layer_end;

@@ -135,6 +135,7 @@ int lutdb_multi_open(const char *path, unsigned flags, lutdb_db **out)
 	in->layer_end = in->layers;
 	in->shard_index = 0;
 	in->shard_count = (uint32_t)m.nshards;
+	in->rows_in_place = in->rows_in_place && m.split == LUTDB_SPLIT_TOKEN;
 	in->token_row_bytes = (uint64_t)in->layers * in->layer_row_elems * lutdb_dtype_size(in->table_dtype);
 	in->file_bytes = in->raw_bytes = in->table_records = 0;
 	XXH3_state_t *xs = XXH3_createState();

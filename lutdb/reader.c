@@ -253,6 +253,7 @@ static void fill_info(lutdb_db *db)
 	i->token_row_bytes = (uint64_t)(h->layer_end - h->layer_begin) * h->layer_row_elems *
 			     lutdb_dtype_size(h->table_dtype);
 	i->block_tokens = h->block_tokens;
+	i->rows_in_place = h->table_codec == LUTDB_CODEC_NONE;
 	i->table_records = h->table_records;
 	i->tensor_count = h->tensor_count;
 	i->token_begin = h->token_begin;

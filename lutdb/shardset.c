@@ -37,17 +37,27 @@ static uint64_t est_bytes(const lutdb_writer_params *p, uint64_t row_bytes, uint
 			  const lutdb_shard_extra *x, int first)
 {
 	const uint64_t pg = LUTDB_PAGE_SIZE;
-	uint64_t stride = (row_bytes + 63) & ~63ull, bt = p->block_tokens, pages = 16;
+	/* 2 meta pages, main and named-database roots, branch pages, slack. */
+	uint64_t stride = (row_bytes + 63) & ~63ull, bt = p->block_tokens, pages = 10;
 	uint64_t blocks = (uint64_t)(te - 1) / bt - tb / bt + 1;
 	/* Each block: a header page plus its rows; rows of the edge blocks are
 	 * fewer, counting every block as full keeps this an upper bound. */
 	uint64_t rows_in_full = (te - tb) < bt ? (te - tb) : bt;
 	pages += blocks * (1 + (rows_in_full * stride + pg - 1) / pg) + blocks / 100 + 2;
-	pages += (x->config_bytes + 48 + pg - 1) / pg + 1;
-	/* Tensors: at most one page of rounding each; blobs likewise. */
+	pages += (x->config_bytes + pg - 1) / pg + 1;
 	if (first)
-		pages += (x->tensor_bytes + x->blob_bytes) / pg + x->tensor_count + x->tensor_count / 20 + 4;
+		pages += (x->first_bytes + pg - 1) / pg + 1;
 	return pages * pg;
+}
+
+void lutdb_shard_extra_add(uint64_t *bytes, size_t key_len, uint64_t value_len)
+{
+	/* LMDB puts a node out of line when 8 + key + value > (4096 - 16) / 2. */
+	if (8 + key_len + value_len > (LUTDB_PAGE_SIZE - 16) / 2)
+		*bytes += (value_len + 16 + LUTDB_PAGE_SIZE - 1) / LUTDB_PAGE_SIZE * LUTDB_PAGE_SIZE +
+			  2 * (8 + key_len + 8);
+	else
+		*bytes += 2 * (8 + key_len + value_len + 2);
 }
 
 static int plan(lutdb_manifest *m, const lutdb_split_opts *o, const lutdb_writer_params *p, uint64_t layer_bytes,
@@ -405,17 +415,14 @@ int lutdb_reshard(lutdb_db *src, const char *out, const lutdb_split_opts *split,
 		size_t len;
 		if ((rc = lutdb_blob_at(src, i, &name, &d, &len)))
 			return rc;
-		if (!strcmp(name, LUTDB_META_CONFIG))
-			x.config_bytes = len;
-		else
-			x.blob_bytes += len + LUTDB_PAGE_SIZE;
+		lutdb_shard_extra_add(!strcmp(name, LUTDB_META_CONFIG) ? &x.config_bytes : &x.first_bytes,
+				      strlen(name), LUTDB_REC_PREFIX + len);
 	}
 	for (size_t i = 0; i < lutdb_tensor_count(src); i++) {
 		lutdb_tensor t;
 		if ((rc = lutdb_tensor_at(src, i, &t)))
 			return rc;
-		x.tensor_bytes += t.nbytes;
-		x.tensor_count++;
+		lutdb_shard_extra_add(&x.first_bytes, strlen(t.name), LUTDB_TENSOR_HEADER_LEN + t.nbytes);
 	}
 	lutdb_writer_params p = {
 		.family = in->family, .source_form = in->source_form, .vocab = in->vocab, .hidden = in->hidden,

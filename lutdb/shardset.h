@@ -27,11 +27,14 @@ typedef struct lutdb_split_opts {
 
 /* What the first shard holds besides table rows (for size planning). */
 typedef struct lutdb_shard_extra {
-	uint64_t tensor_bytes;  /* payload bytes of all dense tensors */
-	uint64_t tensor_count;
-	uint64_t blob_bytes;    /* all blobs except config.json */
-	uint64_t config_bytes;  /* config.json, stored in every shard */
+	uint64_t first_bytes;   /* file bytes of the dense tensors and blobs (first shard) */
+	uint64_t config_bytes;  /* file bytes of config.json (every shard) */
 } lutdb_shard_extra;
+
+/* Adds the file bytes a record of key_len + value_len bytes takes: its
+ * overflow pages when LMDB stores it out of line, else twice its node size
+ * (leaf pages are at least half full). */
+void lutdb_shard_extra_add(uint64_t *bytes, size_t key_len, uint64_t value_len);
 
 /* Opens a shard set.  out is a file path when split is NULL (one file), else
  * the output directory (must not exist, or be empty).  base: the model's

@@ -301,15 +301,17 @@ static int extra_sizes(const packer *p, lutdb_shard_extra *x)
 		lutdb_ckpt_tensor t;
 		if (lutdb_ckpt_find(p->ck, st[i].name, &t))
 			continue;
-		x->tensor_bytes += st[i].dims[0] * (st[i].ndim == 2 ? st[i].dims[1] : 1) *
-				   lutdb_dtype_size(stored_dtype(p, t.dtype));
-		x->tensor_count++;
+		lutdb_shard_extra_add(&x->first_bytes, strlen(st[i].name),
+				      LUTDB_TENSOR_HEADER_LEN + st[i].dims[0] * (st[i].ndim == 2 ? st[i].dims[1] : 1) *
+								lutdb_dtype_size(stored_dtype(p, t.dtype)));
 	}
 	free(st);
-	x->config_bytes = lutdb_ckpt_blob_at(p->ck, 0)->len;
+	lutdb_shard_extra_add(&x->config_bytes, 11, LUTDB_REC_PREFIX + lutdb_ckpt_blob_at(p->ck, 0)->len);
 	for (int i = 1; i < LUTDB_CKPT_NBLOBS; i++)
-		x->blob_bytes += lutdb_ckpt_blob_at(p->ck, i)->len + LUTDB_PAGE_SIZE;
-	x->blob_bytes += p->tok_override_len + 2 * LUTDB_PAGE_SIZE; /* provenance */
+		if (lutdb_ckpt_blob_at(p->ck, i)->data)
+			lutdb_shard_extra_add(&x->first_bytes, 32, LUTDB_REC_PREFIX + lutdb_ckpt_blob_at(p->ck, i)->len);
+	/* provenance.json, or the --tokenizer replacement */
+	lutdb_shard_extra_add(&x->first_bytes, 16, LUTDB_REC_PREFIX + 8192 + p->tok_override_len);
 	return LUTDB_OK;
 }
 

@@ -117,7 +117,7 @@ int lutdb_session_new(lutdb_model *m, const lutdb_session_opts *opts, lutdb_sess
 	if (!bad && !(s->rows = calloc(cap, sizeof *s->rows)))
 		bad = 1;
 	s->row_bytes = m->info->token_row_bytes;
-	if (!bad && m->info->table_codec != 0 && !(s->flags & LUTDB_SESSION_NO_EXPERTS)) {
+	if (!bad && !m->info->rows_in_place && !(s->flags & LUTDB_SESSION_NO_EXPERTS)) {
 		/* decoded rows: MoLE needs the chunk's; MoLKV the window's too */
 		uint64_t slots = m->family == 1 ? C : (m->W ? (uint64_t)m->W - 1 + C : cap);
 		s->nslots = (uint32_t)(slots < cap ? slots : cap);
