@@ -4,10 +4,9 @@
  * Cost for a vocabulary V: greedy is one pass.  top_k = k < V keeps a heap
  * of the k best (one pass plus rare sifts; partial selection for k > 256)
  * and sorts only those.  top_p over the whole vocabulary computes every
- * weight (vectorized lk_exp), then selects and sorts the best candidates in
- * growing batches (64, 256, 1024, ...) until the batch that reaches top_p:
- * O(V) for peaked distributions, a full sort only when top_p asks for most
- * of a flat one.  Without top-k/top-p the draw walks the ids in order.
+ * weight (vectorized lk_exp), buckets the weights to find a weight threshold
+ * just below the nucleus, and radix-sorts only the ids above it: a few
+ * linear passes over V plus a sort of about the nucleus.  Without top-k/top-p the draw walks the ids in order.
  */
 #include "sampler.h"
 
@@ -73,23 +72,32 @@ uint32_t lk_argmax(const float *x, size_t n)
 	return (uint32_t)best;
 }
 
-/* ---- candidates ----------------------------------------------------------------- */
-typedef struct {
-	float l;
-	uint32_t id;
-} cand;
+/* ---- candidates -----------------------------------------------------------------
+ * A candidate is one uint64: an order-preserving key of its logit, inverted
+ * so that larger logits are smaller, in the high half and its id in the low
+ * half.  Ascending uint64 order is then exactly the sampling order (higher
+ * logit first, then lower id) - a total order, so every selection method
+ * agrees - and comparisons are single integer compares. */
+typedef uint64_t cand;
 
-/* The sampling order: higher logit first, then lower id (ids are unique, so
- * this is a total order and every selection method agrees). */
-static inline int before(cand a, cand b)
+static inline cand mk_cand(float l, size_t id)
 {
-	return a.l > b.l || (a.l == b.l && a.id < b.id);
+	uint32_t u;
+	l = l + 0.0f; /* -0 -> +0: equal logits must give equal keys */
+	memcpy(&u, &l, sizeof u);
+	u = (u & 0x80000000u) ? ~u : (u | 0x80000000u); /* ascending key */
+	return ((uint64_t)~u << 32) | (uint32_t)id;
+}
+
+static inline uint32_t cand_id(cand c)
+{
+	return (uint32_t)c;
 }
 
 static int cmp_cand(const void *pa, const void *pb)
 {
 	cand a = *(const cand *)pa, b = *(const cand *)pb;
-	return before(a, b) ? -1 : before(b, a) ? 1 : 0;
+	return a < b ? -1 : a > b;
 }
 
 static inline void swap_c(cand *c, size_t i, size_t j)
@@ -99,14 +107,14 @@ static inline void swap_c(cand *c, size_t i, size_t j)
 	c[j] = t;
 }
 
-/* Heap whose root is the worst kept candidate. */
+/* Max-heap of the kept candidates: the root is the worst kept. */
 static void sift_down(cand *c, size_t n, size_t i)
 {
 	for (;;) {
 		size_t l = 2 * i + 1, r = l + 1, w = i;
-		if (l < n && before(c[w], c[l]))
+		if (l < n && c[l] > c[w])
 			w = l;
-		if (r < n && before(c[w], c[r]))
+		if (r < n && c[r] > c[w])
 			w = r;
 		if (w == i)
 			return;
@@ -121,21 +129,25 @@ static size_t top_k_heap(const float *logits, size_t V, size_t k, cand *c)
 	size_t n = 0, i = 0;
 	for (; i < V && n < k; i++)
 		if (logits[i] == logits[i])
-			c[n++] = (cand){logits[i], (uint32_t)i};
+			c[n++] = mk_cand(logits[i], i);
 	for (size_t j = n / 2; j-- > 0;)
 		sift_down(c, n, j);
-	/* Later ids lose ties, so only a strictly larger logit gets in. */
+	/* Later ids lose ties, so only a strictly larger logit can get in. */
+	float worst = 0.0f;
+	if (n)
+		worst = logits[cand_id(c[0])];
 	for (; i < V; i++)
-		if (logits[i] > c[0].l) {
-			c[0] = (cand){logits[i], (uint32_t)i};
+		if (logits[i] > worst) {
+			c[0] = mk_cand(logits[i], i);
 			sift_down(c, n, 0);
+			worst = logits[cand_id(c[0])];
 		}
 	return n;
 }
 
 /* Rearranges c[lo, hi) so that c[lo, kth) holds its best kth - lo entries
- * (any order).  Quickselect, median-of-3 pivots, sorting as the fallback
- * when the pivots keep going wrong (so never worse than O(n log n)). */
+ * (any order).  Quickselect with median-of-3 pivots, sorting as the
+ * fallback when pivots keep going wrong (never worse than O(n log n)). */
 static void select_best(cand *c, size_t lo, size_t hi, size_t kth)
 {
 	int budget = 64;
@@ -145,19 +157,22 @@ static void select_best(cand *c, size_t lo, size_t hi, size_t kth)
 			return;
 		}
 		size_t mid = lo + (hi - lo) / 2, last = hi - 1;
-		if (before(c[mid], c[lo]))
+		if (c[mid] < c[lo])
 			swap_c(c, mid, lo);
-		if (before(c[last], c[lo]))
+		if (c[last] < c[lo])
 			swap_c(c, last, lo);
-		if (before(c[last], c[mid]))
+		if (c[last] < c[mid])
 			swap_c(c, last, mid);
-		/* c[lo] <= c[mid] <= c[last] in sampling order: pivot = c[mid] */
-		swap_c(c, mid, last);
+		swap_c(c, mid, last); /* the median is the pivot */
 		cand piv = c[last];
 		size_t store = lo;
-		for (size_t i = lo; i < last; i++)
-			if (before(c[i], piv))
-				swap_c(c, i, store++);
+		/* branchless Lomuto: [lo, store) < piv <= [store, i) */
+		for (size_t i = lo; i < last; i++) {
+			cand x = c[i];
+			c[i] = c[store];
+			c[store] = x;
+			store += x < piv;
+		}
 		swap_c(c, store, last);
 		if (kth <= store)
 			hi = store;
@@ -168,20 +183,89 @@ static void select_best(cand *c, size_t lo, size_t hi, size_t kth)
 		qsort(c + lo, hi - lo, sizeof *c, cmp_cand);
 }
 
+/* Sorts n candidates ascending; tmp holds n more.  LSD radix sort on 8-bit
+ * digits, skipping the digits that are the same in every candidate (the
+ * unused high id bits), so about 7 linear passes for a large set. */
+static void sort_cands(cand *c, size_t n, cand *tmp)
+{
+	if (n <= 256) {
+		qsort(c, n, sizeof *c, cmp_cand);
+		return;
+	}
+	static const int NDIG = 8;
+	size_t (*hist)[256] = calloc((size_t)NDIG, sizeof *hist);
+	if (!hist) {
+		qsort(c, n, sizeof *c, cmp_cand);
+		return;
+	}
+	for (size_t i = 0; i < n; i++)
+		for (int d = 0; d < NDIG; d++)
+			hist[d][(c[i] >> (8 * d)) & 255]++;
+	cand *src = c, *dst = tmp;
+	for (int d = 0; d < NDIG; d++) {
+		size_t sum = 0, *h = hist[d];
+		if (h[(src[0] >> (8 * d)) & 255] == n)
+			continue; /* one bucket: nothing to do */
+		for (int b = 0; b < 256; b++) {
+			size_t t = h[b];
+			h[b] = sum;
+			sum += t;
+		}
+		for (size_t i = 0; i < n; i++)
+			dst[h[(src[i] >> (8 * d)) & 255]++] = src[i];
+		cand *t = src;
+		src = dst;
+		dst = t;
+	}
+	if (src != c)
+		memcpy(c, src, n * sizeof *c);
+	free(hist);
+}
+
+/* Sum of w[0..n) in double: lane j takes i % 4 == j, then (0+1)+(2+3). */
+static double sum4(const float *w, size_t n)
+{
+	double s0 = 0.0, s1 = 0.0, s2 = 0.0, s3 = 0.0;
+	size_t i = 0;
+	for (; i + 4 <= n; i += 4) {
+		s0 += (double)w[i];
+		s1 += (double)w[i + 1];
+		s2 += (double)w[i + 2];
+		s3 += (double)w[i + 3];
+	}
+	if (i < n)
+		s0 += (double)w[i];
+	if (i + 1 < n)
+		s1 += (double)w[i + 1];
+	if (i + 2 < n)
+		s2 += (double)w[i + 2];
+	return (s0 + s1) + (s2 + s3);
+}
+
 /* First candidate (in the given order) whose running weight exceeds r;
  * rounding fallback: the last with a nonzero weight. */
 static uint32_t draw(const cand *c, const float *w, int w_by_id, size_t n, double r)
 {
 	double acc = 0.0;
 	for (size_t i = 0; i < n; i++) {
-		acc += (double)w[w_by_id ? c[i].id : i];
+		acc += (double)w[w_by_id ? cand_id(c[i]) : i];
 		if (r < acc)
-			return c[i].id;
+			return cand_id(c[i]);
 	}
 	for (size_t i = n; i-- > 0;)
-		if (w[w_by_id ? c[i].id : i] > 0.0f)
-			return c[i].id;
-	return c[0].id;
+		if (w[w_by_id ? cand_id(c[i]) : i] > 0.0f)
+			return cand_id(c[i]);
+	return cand_id(c[0]);
+}
+
+/* Weights of all ids: exp((l - lmax) / T), NaN logits weigh 0. */
+static void all_weights(const float *logits, size_t V, float lmax, float invt, float *w)
+{
+	for (size_t i = 0; i < V; i++) {
+		float z = (logits[i] - lmax) * invt;
+		w[i] = z == z ? z : -INFINITY;
+	}
+	lk_exp(w, V);
 }
 
 uint32_t lk_sample(const float *logits, size_t V, const lk_sampler_params *p, lk_rng *rng,
@@ -193,7 +277,7 @@ uint32_t lk_sample(const float *logits, size_t V, const lk_sampler_params *p, lk
 	if (!p || p->greedy || !(p->temperature > 0.0f))
 		return best;
 	const double u = lk_rng_uniform(rng); /* exactly one draw per call */
-	const float lmax = logits[best], T = p->temperature;
+	const float lmax = logits[best], invt = 1.0f / p->temperature;
 	const size_t k = p->top_k > 0 && (size_t)p->top_k < V ? (size_t)p->top_k : V;
 	const int use_p = p->top_p > 0.0f && p->top_p < 1.0f;
 	if (lmax != lmax || lmax == INFINITY || k == 1)
@@ -206,8 +290,9 @@ uint32_t lk_sample(const float *logits, size_t V, const lk_sampler_params *p, lk
 			return best;
 		scratch = own;
 	}
-	float *w = scratch;                    /* V weights */
-	cand *c = (cand *)(void *)(scratch + V); /* V candidates (2 floats each) */
+	float *w = scratch;                            /* V weights */
+	cand *c = (cand *)(void *)(scratch + V);       /* V candidates */
+	cand *tmp = (cand *)(void *)(scratch + 3 * V); /* V more */
 	uint32_t id;
 
 	if (k < V) {
@@ -218,18 +303,18 @@ uint32_t lk_sample(const float *logits, size_t V, const lk_sampler_params *p, lk
 			n = 0;
 			for (size_t i = 0; i < V; i++)
 				if (logits[i] == logits[i])
-					c[n++] = (cand){logits[i], (uint32_t)i};
-			select_best(c, 0, n, k < n ? k : n);
-			n = k < n ? k : n;
+					c[n++] = mk_cand(logits[i], i);
+			if (k < n) {
+				select_best(c, 0, n, k);
+				n = k;
+			}
 		}
-		qsort(c, n, sizeof *c, cmp_cand);
+		sort_cands(c, n, tmp);
 		for (size_t i = 0; i < n; i++)
-			w[i] = (c[i].l - lmax) / T;
+			w[i] = (logits[cand_id(c[i])] - lmax) * invt;
 		lk_exp(w, n);
+		double tot = sum4(w, n);
 		size_t keep = n;
-		double tot = 0.0;
-		for (size_t i = 0; i < n; i++)
-			tot += (double)w[i];
 		if (use_p) {
 			double need = (double)p->top_p * tot, cum = 0.0;
 			for (size_t i = 0; i < n; i++) {
@@ -242,54 +327,81 @@ uint32_t lk_sample(const float *logits, size_t V, const lk_sampler_params *p, lk
 			tot = cum;
 		}
 		id = draw(c, w, 0, keep, u * tot);
-	} else {
-		for (size_t i = 0; i < V; i++)
-			w[i] = logits[i] == logits[i] ? (logits[i] - lmax) / T : -INFINITY;
-		lk_exp(w, V);
-		double tot = 0.0;
-		for (size_t i = 0; i < V; i++)
-			tot += (double)w[i];
-		if (!use_p) {
-			/* every id, in id order */
-			double r = u * tot, acc = 0.0;
-			id = best;
-			for (size_t i = 0; i < V; i++) {
-				acc += (double)w[i];
-				if (r < acc) {
+	} else if (!use_p) {
+		/* every id, in id order */
+		all_weights(logits, V, lmax, invt, w);
+		double r = u * sum4(w, V), acc = 0.0;
+		id = V;
+		for (size_t i = 0; i < V; i++) {
+			acc += (double)w[i];
+			if (r < acc) {
+				id = (uint32_t)i;
+				break;
+			}
+		}
+		if (id == V)
+			for (size_t i = V; i-- > 0;)
+				if (w[i] > 0.0f) {
 					id = (uint32_t)i;
 					break;
 				}
+		if (id == V)
+			id = best;
+	} else {
+		/* nucleus.  Weights never increase along the sampling order, so
+		 * {w >= theta} is a best-first prefix: bucket the weights by their
+		 * top 11 bits (1/8 binade), find the bucket where the mass from the
+		 * top reaches top_p (with a margin for summation order), and sort
+		 * only the ids at or above it. */
+		all_weights(logits, V, lmax, invt, w);
+		double need = (double)p->top_p * sum4(w, V), cum = 0.0;
+		double mass[2048] = {0};
+		for (size_t i = 0; i < V; i++) {
+			uint32_t b;
+			memcpy(&b, &w[i], sizeof b);
+			mass[b >> 20] += (double)w[i];
+		}
+		uint32_t lowest = 0;
+		double m = 0.0;
+		for (uint32_t b = 2048; b-- > 0;) {
+			m += mass[b];
+			if (m >= need * (1.0 + 1e-6)) {
+				lowest = b;
+				break;
 			}
-			if (!(r < acc))
-				for (size_t i = V; i-- > 0;)
-					if (w[i] > 0.0f) {
-						id = (uint32_t)i;
-						break;
-					}
-		} else {
-			/* nucleus: sort best-first in growing batches until it is reached */
-			size_t n = 0;
+		}
+		size_t n = 0, keep = 0;
+		for (size_t i = 0; i < V; i++) {
+			uint32_t b;
+			memcpy(&b, &w[i], sizeof b);
+			if ((b >> 20) >= lowest && logits[i] == logits[i])
+				c[n++] = mk_cand(logits[i], i);
+		}
+		sort_cands(c, n, tmp);
+		for (size_t i = 0; i < n; i++) {
+			cum += (double)w[cand_id(c[i])];
+			if (cum >= need) {
+				keep = i + 1;
+				break;
+			}
+		}
+		if (!keep && lowest > 0) {
+			/* rounding left the prefix short: take every id */
+			n = 0;
 			for (size_t i = 0; i < V; i++)
 				if (logits[i] == logits[i])
-					c[n++] = (cand){logits[i], (uint32_t)i};
-			double need = (double)p->top_p * tot, cum = 0.0;
-			size_t keep = n, lo = 0, batch = 64;
-			while (lo < n && keep == n) {
-				size_t hi = n - lo > batch ? lo + batch : n;
-				select_best(c, lo, n, hi);
-				qsort(c + lo, hi - lo, sizeof *c, cmp_cand);
-				for (size_t i = lo; i < hi; i++) {
-					cum += (double)w[c[i].id];
-					if (cum >= need) {
-						keep = i + 1;
-						break;
-					}
+					c[n++] = mk_cand(logits[i], i);
+			sort_cands(c, n, tmp);
+			cum = 0.0;
+			for (size_t i = 0; i < n; i++) {
+				cum += (double)w[cand_id(c[i])];
+				if (cum >= need) {
+					keep = i + 1;
+					break;
 				}
-				lo = hi;
-				batch *= 4;
 			}
-			id = draw(c, w, 1, keep, u * cum);
 		}
+		id = draw(c, w, 1, keep ? keep : n, u * cum);
 	}
 	free(own);
 	return id;

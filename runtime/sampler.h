@@ -45,15 +45,18 @@ double lk_rng_uniform(lk_rng *rng);
 uint32_t lk_argmax(const float *x, size_t n);
 
 /* Floats of scratch lk_sample needs for a vocabulary of V. */
-#define LK_SAMPLE_SCRATCH_FLOATS(V) (3 * (size_t)(V))
+#define LK_SAMPLE_SCRATCH_FLOATS(V) (5 * (size_t)(V))
 
 /* Picks an id in [0, V) from logits (not modified).
  *   greedy (p NULL, p->greedy, temperature <= 0): lk_argmax;
- *   otherwise w_i = exp((logit_i - max) / temperature) (lk_exp), keep the
- *   top_k best, then the shortest best-first prefix whose weight reaches
- *   top_p of the kept total, and draw r = u * (kept total): the first
- *   candidate whose running weight exceeds r.  Weights are summed in double,
- *   best first (without top-k/top-p: in id order, where the draw also walks).
+ *   otherwise w_i = exp((logit_i - max) * (1 / temperature)) (lk_exp; NaN
+ *   logits weigh 0), keep the top_k best, then the shortest best-first
+ *   prefix whose running weight reaches top_p * total, and draw
+ *   r = u * (kept weight): the first kept candidate, best first, whose
+ *   running weight exceeds r.  Running weights are summed in double in that
+ *   order; totals in double over 4 lanes (i % 4), lanes added (0+1)+(2+3):
+ *   over the k kept, best first, or over all ids when top_k is off.
+ *   Without top-k and top-p the draw walks the ids in id order.
  * A +inf logit wins outright (lowest such id).  scratch: at least
  * LK_SAMPLE_SCRATCH_FLOATS(V) floats (ignored when greedy), or NULL to
  * allocate (falling back to greedy if that fails). */

@@ -1,7 +1,7 @@
 /*
  * bench_kernels - throughput of the decode/prefill kernels on this machine.
  *
- *   bench_kernels [--quick] [--isa scalar|avx2|avx512] [--section mv,mm,gelu,pool]
+ *   bench_kernels [--quick] [--isa scalar|avx2|avx512] [--section mv,mm,gelu,pool,sample]
  *
  * matvec: GB/s of weights streamed at the decoder's shapes, per dtype and
  *   1/2 threads, as a fraction of the read bandwidth (the streaming sum of
@@ -15,6 +15,7 @@
  * gelu: ns/element, cache-resident and streamed, next to memcpy.
  * pool: lk_pool_run round trip with empty tasks, back to back and after the
  *   workers went to sleep.
+ * sample: lk_sample per call at V = 50304 and 256000.
  * Figures are medians of repeated runs.  GB = 1e9 bytes.
  */
 #include <cblas.h>
@@ -30,6 +31,7 @@
 
 #include "kernels.h"
 #include "pool.h"
+#include "sampler.h"
 
 static double now(void)
 {
@@ -349,9 +351,52 @@ static void bench_pool(void)
 	}
 }
 
+/* ---- sampler -------------------------------------------------------------------------------- */
+static void bench_sampler(void)
+{
+	static const size_t VS[] = {50304, 256000};
+	struct {
+		const char *name;
+		lk_sampler_params p;
+	} cases[] = {{"greedy", {0.0f, 0, 1.0f, 0, 1}},
+		     {"T=0.8", {0.8f, 0, 1.0f, 0, 0}},
+		     {"T=0.8 k=40", {0.8f, 40, 1.0f, 0, 0}},
+		     {"T=0.8 p=0.9", {0.8f, 0, 0.9f, 0, 0}},
+		     {"T=0.8 k=40 p=0.9", {0.8f, 40, 0.9f, 0, 0}}};
+	printf("\nlk_sample (us/call; logits ~ N(0, 2.5^2)-like spread)\n%-18s", "");
+	for (size_t v = 0; v < 2; v++)
+		printf(" %9s%zu", "V=", VS[v]);
+	printf("\n");
+	float *l = malloc(256000 * sizeof(float)), *scratch = malloc(LK_SAMPLE_SCRATCH_FLOATS(256000) * sizeof(float));
+	lk_rng rng;
+	lk_rng_seed(&rng, 1);
+	for (size_t i = 0; i < 256000; i++) {
+		double a = lk_rng_uniform(&rng), b = lk_rng_uniform(&rng), c = lk_rng_uniform(&rng);
+		l[i] = (float)((a + b + c - 1.5) * 5.0);
+	}
+	for (size_t ci = 0; ci < sizeof cases / sizeof cases[0]; ci++) {
+		printf("%-18s", cases[ci].name);
+		for (size_t v = 0; v < 2; v++) {
+			int n = g_quick ? 20 : 100;
+			double vv[100];
+			volatile uint32_t sink = 0;
+			for (int r = 0; r < n; r++) {
+				double t0 = now();
+				sink += lk_sample(l, VS[v], &cases[ci].p, &rng, scratch);
+				vv[r] = (now() - t0) * 1e6;
+			}
+			(void)sink;
+			printf(" %11.1f", median(vv, n));
+		}
+		printf("\n");
+	}
+	free(l);
+	free(scratch);
+}
+
 int main(int argc, char **argv)
 {
-	const char *sections = "mv,mm,gelu,pool";
+	const char *sections = "mv,mm,gelu,pool,sample";
 	for (int i = 1; i < argc; i++) {
 		if (strcmp(argv[i], "--quick") == 0) {
 			g_quick = 1;
@@ -361,7 +406,7 @@ int main(int argc, char **argv)
 		} else if (strcmp(argv[i], "--section") == 0 && i + 1 < argc) {
 			sections = argv[++i];
 		} else {
-			fprintf(stderr, "usage: bench_kernels [--quick] [--isa NAME] [--section mv,mm,gelu,pool]\n");
+			fprintf(stderr, "usage: bench_kernels [--quick] [--isa NAME] [--section mv,mm,gelu,pool,sample]\n");
 			return 2;
 		}
 	}
@@ -390,6 +435,8 @@ int main(int argc, char **argv)
 		bench_gelu();
 	if (strstr(sections, "pool"))
 		bench_pool();
+	if (strstr(sections, "sample"))
+		bench_sampler();
 	lk_pool_free(pools[0]);
 	lk_pool_free(pools[1]);
 	if (arena)

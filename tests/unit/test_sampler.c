@@ -39,6 +39,14 @@ static int rc_cmp(const void *pa, const void *pb)
 	return a->id < b->id ? -1 : a->id > b->id;
 }
 
+static double ref_sum4(const float *w, size_t n)
+{
+	double s[4] = {0, 0, 0, 0};
+	for (size_t i = 0; i < n; i++)
+		s[i % 4] += (double)w[i];
+	return (s[0] + s[1]) + (s[2] + s[3]);
+}
+
 static uint32_t ref_sample(const float *l, size_t V, const lk_sampler_params *p, lk_rng *rng)
 {
 	uint32_t best = 0;
@@ -53,7 +61,7 @@ static uint32_t ref_sample(const float *l, size_t V, const lk_sampler_params *p,
 	double u = lk_rng_uniform(rng);
 	size_t k = p->top_k > 0 && (size_t)p->top_k < V ? (size_t)p->top_k : V;
 	int use_p = p->top_p > 0.0f && p->top_p < 1.0f;
-	float lmax = l[best], T = p->temperature;
+	float lmax = l[best], invt = 1.0f / p->temperature;
 	if (!found || lmax == INFINITY || k == 1)
 		return best;
 	rc *c = malloc(V * sizeof *c);
@@ -70,11 +78,9 @@ static uint32_t ref_sample(const float *l, size_t V, const lk_sampler_params *p,
 		if (n > k)
 			n = k;
 		for (size_t i = 0; i < n; i++)
-			w[i] = (c[i].l - lmax) / T;
+			w[i] = (c[i].l - lmax) * invt;
 		lk_exp(w, n);
-		double tot = 0;
-		for (size_t i = 0; i < n; i++)
-			tot += (double)w[i];
+		double tot = ref_sum4(w, n);
 		keep = n;
 		if (use_p) {
 			double need = (double)p->top_p * tot, cum = 0;
@@ -104,11 +110,9 @@ static uint32_t ref_sample(const float *l, size_t V, const lk_sampler_params *p,
 				}
 	} else {
 		for (size_t i = 0; i < V; i++)
-			w[i] = isnan(l[i]) ? -INFINITY : (l[i] - lmax) / T;
+			w[i] = isnan(l[i]) ? -INFINITY : (l[i] - lmax) * invt;
 		lk_exp(w, V);
-		double tot = 0;
-		for (size_t i = 0; i < V; i++)
-			tot += (double)w[i];
+		double tot = ref_sum4(w, V);
 		if (!use_p) {
 			r = u * tot;
 			int hit = 0;
