@@ -88,7 +88,37 @@ function buildCorpus() {
       for (const line of r.split('\n')) add(line);
     }
   }
+  for (const s of randomItems(4000)) add(s);
   return items;
+}
+
+// Deterministic random strings over pieces that stress the edges: whitespace
+// kinds and runs, contractions, digits, combining marks, emoji, the metaspace
+// char, byte-token look-alikes and fragments of the added tokens.
+function randomItems(n) {
+  const pieces = [
+    ' ', ' ', ' ', '  ', '\t', '\n', '\r\n', '\u00a0', '\u3000', '\u2028', '\u0085', '\u180e',
+    'a', 'e', 'the', 'The', 'fortune', 'ing', 'x', 'Q', "'s", "'S", "'ll", "'", '"', '.', ',', '!', '-', '--',
+    '0', '7', '42', '123', '2024', '\u0661', '\u00bd', '\u2167',
+    '\u0301', '\u0308', 'e\u0301', '\u00e9', '\u00c5', '\ufb01', '\uff21',
+    '\u4e2d', '\u6587', '\ud55c', '\u0627', '\u05e9', '\u0939\u093f',
+    '\ud83d\ude00', '\ud83d\udc4d\ud83c\udffd', '\u200d', '\ufe0f', '\ud83c\uddeb\ud83c\uddf7',
+    '\u2581', '<0x41>', '<unk>', '<s>', '</s>', '[INST]', '<mask>', '[SEP]', '<|endoftext|>', '<|padding|>',
+    '<|begin_of_text|>', '<|eot_id|>', '<|im_start|>', '<', '|', '>', '\u0000', '\u0007', '\u007f',
+  ];
+  let seed = 0x2545f491;
+  const rnd = (k) => {
+    seed = (Math.imul(seed, 1103515245) + 12345) >>> 0;
+    return (seed >>> 8) % k;
+  };
+  const out = [];
+  for (let i = 0; i < n; i++) {
+    const len = 1 + rnd(12);
+    let s = '';
+    for (let j = 0; j < len; j++) s += pieces[rnd(pieces.length)];
+    out.push(s);
+  }
+  return out;
 }
 
 // Invalid UTF-8 records: lone continuation bytes, truncated sequences,
