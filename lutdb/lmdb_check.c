@@ -271,13 +271,15 @@ int lutdb_lmdb_validate(const char *path, int fd, uint64_t file_size, uint64_t *
 		if (rd32(meta[i] + 20) != MDB_DATA_VERSION_V)
 			return LUTDB_CORRUPT_BKPT("%s: LMDB data version %u is not supported", path,
 						  rd32(meta[i] + 20));
-		if (i == 0) {
-			/* mm_psize = mm_dbs[0].md_pad; lutdb files use 4 KiB pages. */
-			w.psize = rd32(meta[0] + META_DBS_OFF);
-			if (w.psize != LUTDB_PAGE_SIZE)
-				return LUTDB_CORRUPT_BKPT("%s: page size %llu is not supported", path,
-							  (unsigned long long)w.psize);
-		}
+		/* mm_psize = mm_dbs[0].md_pad; lutdb files use 4 KiB pages.  Both
+		 * metas: LMDB takes the page size from the one it picks (the
+		 * larger txnid), so an unchecked meta 1 could set any size (a
+		 * zero divides by zero, a huge one maps past EOF: SIGBUS). */
+		uint64_t psize = rd32(meta[i] + META_DBS_OFF);
+		if (psize != LUTDB_PAGE_SIZE)
+			return LUTDB_CORRUPT_BKPT("%s: page size %llu (meta page %d) is not supported", path,
+						  (unsigned long long)psize, i);
+		w.psize = psize;
 	}
 	pick = rd64(meta[0] + META_TXNID_OFF) < rd64(meta[1] + META_TXNID_OFF);
 	w.npages = rd64(meta[pick] + META_LASTPG_OFF) + 1;
