@@ -179,7 +179,8 @@ int cmd_run(int argc, char **argv)
 	lutdb_session_opts so = {.capacity = (uint32_t)(need < in->max_position ? need : in->max_position)};
 	if ((rc = lutdb_session_new(model, &so, &sess)))
 		goto fail;
-	if (ntok && !(gen = malloc(ntok * sizeof *gen))) {
+	/* at most max_position + 1 ids can come out (the context bounds them) */
+	if (ntok && !(gen = malloc((ntok < in->max_position + 1ull ? ntok : in->max_position + 1ull) * sizeof *gen))) {
 		rc = lutdb_fail(LUTDB_ENOMEM, "run");
 		goto fail;
 	}

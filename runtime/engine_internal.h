@@ -5,7 +5,7 @@
  *   session.c        lutdb_session: allocation, feed (chunking, rows, logits)
  *   session_layer.c  one transformer layer over a chunk of positions:
  *                    attention with the KV cache, MLP, MoLE / MoLKV experts
- *   session_sample.c lutdb_sampler
+ *   session_sample.c lutdb_sampler (wraps sampler.h)
  *   session_gen.c    lutdb_generate, lutdb_eval
  *
  * Layouts (all float32 unless said):

@@ -143,8 +143,10 @@ typedef struct lutdb_sampling {
 } lutdb_sampling;
 
 /* A sampler for vocab ids (p NULL: greedy).  Temperature, then top-k, then
- * top-p, then a draw from the renormalised distribution (ties in order go to
- * the lower id).  Free with lutdb_sampler_free(). */
+ * top-p, then one draw from the renormalised distribution with a
+ * xoshiro256** generator seeded from p->seed (candidates ordered by logit
+ * descending, id ascending; NaN logits never chosen).  Owns its generator
+ * state: one sampler per sequence.  Free with lutdb_sampler_free(). */
 int lutdb_sampler_new(const lutdb_sampling *p, uint32_t vocab, lutdb_sampler **out);
 void lutdb_sampler_free(lutdb_sampler *sp);
 

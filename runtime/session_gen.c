@@ -46,6 +46,9 @@ int lutdb_generate(lutdb_session *s, const uint32_t *prompt, size_t n, const lut
 	stats->prefill_seconds = now_s() - t0;
 	for (uint32_t k = 0; k < o->max_tokens; k++) {
 		uint32_t id = lutdb_sampler_next(sp, s->logits);
+		/* its table row starts loading while the id is handed out */
+		if (!(s->flags & LUTDB_SESSION_NO_EXPERTS))
+			lutdb_prefetch_token(s->m->db, id);
 		if (k == 0) {
 			t1 = now_s();
 			stats->prefill_seconds = t1 - t0;
