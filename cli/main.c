@@ -14,6 +14,8 @@ static const cli_cmd commands[] = {
 	{"merge", cmd_merge, "join the shards of a manifest into one database file"},
 	{"run", cmd_run, "generate token ids from a prompt"},
 	{"eval", cmd_eval, "loss and perplexity of a token sequence"},
+	{"tokenize", cmd_tokenize, "print the token ids of a text"},
+	{"detokenize", cmd_detokenize, "print the text of token ids"},
 };
 
 static void usage(FILE *f)
