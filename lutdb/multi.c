@@ -117,7 +117,7 @@ int lutdb_multi_open(const char *path, unsigned flags, lutdb_db **out)
 			goto fail;
 		}
 		snprintf(sp, n, "%s/%s", dir, m.shards[i].file);
-		rc = lutdb_open(sp, flags, &db->shard[i]);
+		rc = lutdb_open(sp, flags | LUTDB_OPEN_SHARD_, &db->shard[i]);
 		if (rc == LUTDB_ENOENT)
 			lutdb_fail(rc, "%s: shard %s is missing", path, m.shards[i].file);
 		else if (rc)

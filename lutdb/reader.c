@@ -315,6 +315,8 @@ int lutdb_open(const char *path, unsigned flags, lutdb_db **out)
 	char first = 0;
 	if (pread(fd, &first, 1, 0) == 1 && first == '{') {
 		close(fd);
+		if (flags & LUTDB_OPEN_SHARD_)
+			return lutdb_fail(LUTDB_ESHARD, "%s: a manifest, not a shard database file", path);
 		return lutdb_multi_open(path, flags, out);
 	}
 	rc = lutdb_lmdb_validate(path, fd, (uint64_t)st.st_size, &main_root);

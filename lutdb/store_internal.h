@@ -96,6 +96,11 @@ int lutdb_block_header(lutdb_db *db, uint32_t b, int force_check, lutdb_rec *rec
 /* Validates what LMDB trusts before LMDB reads the file (lmdb_check.c). */
 int lutdb_lmdb_validate(const char *path, int fd, uint64_t file_size, uint64_t *main_root);
 
+/* Internal lutdb_open flag: the file is a shard named by a manifest, so it
+ * must be a database file; a manifest there is refused (a manifest naming
+ * itself or another manifest would otherwise recurse without end). */
+#define LUTDB_OPEN_SHARD_ 0x80000000u
+
 /* LMDB page size of every lutdb file (format 1). */
 #define LUTDB_PAGE_SIZE 4096u
 
