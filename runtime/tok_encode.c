@@ -102,6 +102,12 @@ int lutdb_tokenizer_encode(const lutdb_tokenizer *t, const char *text, size_t le
 		text = fixed.p;
 		len = fixed.len;
 	}
+	/* room for the usual sizes up front: no realloc chains on long texts */
+	rc = tok_buf_reserve(&a.buf, len + len / 2 + 16);
+	if (!rc)
+		rc = tok_buf_reserve(&b.buf, len + len / 8 + 16);
+	if (rc)
+		goto out;
 	/* 1. added tokens matched on the raw text */
 	rc = tok_added_split(t, &m, &t->trie_raw, text, len,
 			     (uint32_t)tok_utf8_valid_len((const unsigned char *)text, len), 1, &a);
