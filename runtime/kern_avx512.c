@@ -18,6 +18,10 @@
 #define INL static inline __attribute__((always_inline))
 #define UNROLL _Pragma("GCC unroll 16")
 
+#ifndef MV_PF
+#define MV_PF 0 /* prefetch distance in bytes; 0: none (measured: see git log) */
+#endif
+
 #define DT_F32 LUTDB_DTYPE_F32
 #define DT_F16 LUTDB_DTYPE_F16
 #define DT_BF16 LUTDB_DTYPE_BF16
@@ -68,6 +72,27 @@ INL float hsum16(__m512 v)
 	return _mm_cvtss_f32(d);
 }
 
+/* Sixteen hsum16 at once, bitwise: element 4q + j of the result is
+ * hsum16(v[4j + q]).  Every level adds exactly the lane pairs hsum16 adds
+ * (i/i+8, then i/i+4, i/i+2, i/i+1 of each vector), only several vectors
+ * at a time: 15 adds and 30 shuffles instead of 16 x 8 operations. */
+INL __m512 reduce16(const __m512 v[16])
+{
+	__m512 t[8], u[4], w[2];
+	for (int i = 0; i < 8; i++) /* lane i + lane i+8: [b(v2i) | b(v2i+1)] */
+		t[i] = _mm512_add_ps(_mm512_shuffle_f32x4(v[2 * i], v[2 * i + 1], _MM_SHUFFLE(1, 0, 1, 0)),
+				     _mm512_shuffle_f32x4(v[2 * i], v[2 * i + 1], _MM_SHUFFLE(3, 2, 3, 2)));
+	for (int i = 0; i < 4; i++) /* i + i+4: 128-bit lane q = c(v[4i + q]) */
+		u[i] = _mm512_add_ps(_mm512_shuffle_f32x4(t[2 * i], t[2 * i + 1], _MM_SHUFFLE(2, 0, 2, 0)),
+				     _mm512_shuffle_f32x4(t[2 * i], t[2 * i + 1], _MM_SHUFFLE(3, 1, 3, 1)));
+	for (int i = 0; i < 2; i++) /* i + i+2 */
+		w[i] = _mm512_add_ps(_mm512_shuffle_ps(u[2 * i], u[2 * i + 1], _MM_SHUFFLE(1, 0, 1, 0)),
+				     _mm512_shuffle_ps(u[2 * i], u[2 * i + 1], _MM_SHUFFLE(3, 2, 3, 2)));
+	/* 0 + 1 */
+	return _mm512_add_ps(_mm512_shuffle_ps(w[0], w[1], _MM_SHUFFLE(2, 0, 2, 0)),
+			     _mm512_shuffle_ps(w[0], w[1], _MM_SHUFFLE(3, 1, 3, 1)));
+}
+
 /* ---- the shared dot-product tile -------------------------------------------
  * MR rows of W (ldb bytes apart) times NT vectors of X (ldx floats apart):
  * Y[t*ldy + i] = dot(W_i, X_t).  MR and NT are compile-time constants after
@@ -83,6 +108,12 @@ INL void tile(int dt, int MR, int NT, const unsigned char *W, size_t ldb, const 
 	size_t c = 0;
 	for (; c + 16 <= cols; c += 16) {
 		__m512 w[8];
+#if MV_PF
+		/* software prefetch, one per row and 64-byte line (matvec only) */
+		if (NT == 1 && (esz == 4 || (c & 16) == 0))
+			UNROLL for (int i = 0; i < MR; i++)
+				_mm_prefetch((const char *)(W + (size_t)i * ldb + c * esz + MV_PF), _MM_HINT_T0);
+#endif
 		UNROLL for (int i = 0; i < MR; i++)
 			w[i] = ldw(dt, W + (size_t)i * ldb + c * esz);
 		UNROLL for (int t = 0; t < NT; t++) {
@@ -102,13 +133,40 @@ INL void tile(int dt, int MR, int NT, const unsigned char *W, size_t ldb, const 
 				acc[i][t] = _mm512_fmadd_ps(w[i], xv, acc[i][t]);
 		}
 	}
-	UNROLL for (int t = 0; t < NT; t++)
+	if (MR == 8 && NT == 1) {
+		/* result element i = row i */
+		__m512 v[16];
+		UNROLL for (int i = 0; i < 16; i++)
+			v[i] = _mm512_setzero_ps();
+		UNROLL for (int i = 0; i < 8; i++)
+			v[4 * (i % 4) + i / 4] = acc[i][0];
+		_mm256_storeu_ps(Y, _mm512_castps512_ps256(reduce16(v)));
+		return;
+	}
+	int t0 = 0;
+	if (MR == 4) {
+		/* 128-bit lane q of the result = rows 0..3 of token t0 + q */
+		UNROLL for (; t0 + 4 <= NT; t0 += 4) {
+			__m512 v[16];
+			UNROLL for (int j = 0; j < 4; j++)
+				UNROLL for (int q = 0; q < 4; q++)
+					v[4 * j + q] = acc[j][t0 + q];
+			__m512 r = reduce16(v);
+			_mm_storeu_ps(Y + (size_t)t0 * ldy, _mm512_castps512_ps128(r));
+			_mm_storeu_ps(Y + (size_t)(t0 + 1) * ldy, _mm512_extractf32x4_ps(r, 1));
+			_mm_storeu_ps(Y + (size_t)(t0 + 2) * ldy, _mm512_extractf32x4_ps(r, 2));
+			_mm_storeu_ps(Y + (size_t)(t0 + 3) * ldy, _mm512_extractf32x4_ps(r, 3));
+		}
+	}
+	UNROLL for (int t = t0; t < NT; t++)
 		UNROLL for (int i = 0; i < MR; i++)
 			Y[(size_t)t * ldy + (size_t)i] = hsum16(acc[i][t]);
 }
 
 /* ---- matvec ------------------------------------------------------------------ */
+#ifndef MV_ROWS
 #define MV_ROWS 8
+#endif
 
 INL void matvec_impl(int dt, const void *W, size_t ld, size_t rows, size_t cols, const float *x,
 		     float *y)
@@ -161,9 +219,13 @@ static float v_dot(int dtype, const void *a, const float *b, size_t n)
 /* ---- matmul -------------------------------------------------------------------
  * Tokens in blocks whose X slice fits in L2; within a block every 4-row W
  * panel is converted in registers and used against 6 tokens at a time. */
+#ifndef MM_MR
 #define MM_MR 4
 #define MM_NT 6
+#endif
+#ifndef MM_XBLOCK_BYTES
 #define MM_XBLOCK_BYTES (384u * 1024u)
+#endif
 
 INL void matmul_impl(int dt, const void *W, size_t ld, size_t rows, size_t cols, const float *X,
 		     size_t T, size_t ldx, float *Y, size_t ldy)
