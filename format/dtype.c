@@ -161,6 +161,18 @@ float lutdb_bf16_to_f32(uint16_t b)
 }
 
 /* ---- bulk conversion ----------------------------------------------------- */
+#if (defined(__x86_64__) || defined(__i386__)) && defined(__clang__)
+/* clang 14's __builtin_cpu_supports does not know "f16c" (a compile error):
+ * CPUID leaf 1, ECX bit 29, as gcc's builtin reads it. */
+#include <cpuid.h>
+static int cpu_f16c(void)
+{
+	unsigned a, b, c, d;
+	return __get_cpuid(1, &a, &b, &c, &d) && (c & bit_F16C);
+}
+#elif defined(__x86_64__) || defined(__i386__)
+#define cpu_f16c() __builtin_cpu_supports("f16c")
+#endif
 
 static int have_simd(void)
 {
@@ -168,7 +180,7 @@ static int have_simd(void)
 	/* No cache (it would be a data race): these read libgcc's CPU model,
 	 * filled once; __builtin_cpu_init returns at once after the first call. */
 	__builtin_cpu_init();
-	return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("f16c");
+	return __builtin_cpu_supports("avx2") && cpu_f16c();
 #else
 	return 0;
 #endif

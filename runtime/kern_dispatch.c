@@ -13,6 +13,19 @@
 #include "lutdb_err.h"
 #include "pool.h"
 
+#if (defined(__x86_64__) || defined(__i386__)) && defined(__clang__)
+/* clang 14's __builtin_cpu_supports does not know "f16c" (a compile error):
+ * CPUID leaf 1, ECX bit 29, as gcc's builtin reads it. */
+#include <cpuid.h>
+static int cpu_f16c(void)
+{
+	unsigned a, b, c, d;
+	return __get_cpuid(1, &a, &b, &c, &d) && (c & bit_F16C);
+}
+#elif defined(__x86_64__) || defined(__i386__)
+#define cpu_f16c() __builtin_cpu_supports("f16c")
+#endif
+
 static int cpu_has(int isa)
 {
 #if defined(__x86_64__) || defined(__i386__)
@@ -20,8 +33,7 @@ static int cpu_has(int isa)
 	case LK_ISA_SCALAR: return 1;
 	case LK_ISA_AVX2:
 		__builtin_cpu_init();
-		return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
-		       __builtin_cpu_supports("f16c");
+		return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && cpu_f16c();
 	case LK_ISA_AVX512:
 		__builtin_cpu_init();
 		return cpu_has(LK_ISA_AVX2) && __builtin_cpu_supports("avx512f") &&
