@@ -19,6 +19,10 @@
 #define INL static inline __attribute__((always_inline))
 #define UNROLL _Pragma("GCC unroll 16")
 
+#ifndef MV_PF16
+#define MV_PF16 1
+#endif
+
 #define DT_F32 LUTDB_DTYPE_F32
 #define DT_F16 LUTDB_DTYPE_F16
 #define DT_BF16 LUTDB_DTYPE_BF16
@@ -78,9 +82,19 @@ INL void tile(int dt, int MR, int NT, const unsigned char *W, size_t ldb, const 
 	UNROLL for (int i = 0; i < MR; i++)
 		UNROLL for (int t = 0; t < NT; t++)
 			acc[i][t] = _mm256_setzero_ps();
+#if MV_PF16
+	const int pf16 = NT == 1 && MR > 1 && esz == 2 && cols <= 2048;
+#endif
 	size_t c = 0;
 	for (; c + 8 <= cols; c += 8) {
 		__m256 w[8];
+#if MV_PF16
+		/* as kern_avx512.c: 16-bit matvec rows are too short for the
+		 * hardware prefetcher; fetch the next block's same column */
+		if (pf16 && (c & 24) == 0)
+			UNROLL for (int i = 0; i < MR; i++)
+				_mm_prefetch((const char *)(W + (size_t)(i + MR) * ldb + c * esz), _MM_HINT_T0);
+#endif
 		UNROLL for (int i = 0; i < MR; i++)
 			w[i] = ldw(dt, W + (size_t)i * ldb + c * esz);
 		UNROLL for (int t = 0; t < NT; t++) {
@@ -106,7 +120,9 @@ INL void tile(int dt, int MR, int NT, const unsigned char *W, size_t ldb, const 
 }
 
 /* ---- matvec ------------------------------------------------------------------ */
+#ifndef MV_ROWS
 #define MV_ROWS 8
+#endif
 
 INL void matvec_impl(int dt, const void *W, size_t ld, size_t rows, size_t cols, const float *x,
 		     float *y)
