@@ -2,6 +2,7 @@
 #include "config.h"
 
 #include <jansson.h>
+#include <float.h>
 #include <math.h>
 #include <string.h>
 
@@ -44,8 +45,9 @@ static int get_float(json_t *root, const char *key, double def, const char *what
 	if (!json_is_number(v))
 		return lutdb_fail(LUTDB_EBADINPUT, "%s: \"%s\" must be a number", what, key);
 	double d = json_number_value(v);
-	if (!isfinite(d) || d <= 0)
-		return lutdb_fail(LUTDB_EBADINPUT, "%s: \"%s\" must be a positive number", what, key);
+	/* Stored as float: 1e-85 would become 0 and 1e300 infinity. */
+	if (!isfinite(d) || d < (double)FLT_MIN || d > (double)FLT_MAX)
+		return lutdb_fail(LUTDB_EBADINPUT, "%s: \"%s\" must be a positive number in float range", what, key);
 	*out = (float)d;
 	return LUTDB_OK;
 }
