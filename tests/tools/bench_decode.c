@@ -158,6 +158,7 @@ int main(int argc, char **argv)
 	printf("decode_context=%u..%ld\n", p0 + warm, (long)p0 + warm + tokens);
 	printf("decode_tok_s=%.2f\n", 1.0 / step);
 	printf("decode_step_ms=%.4f\n", step * 1e3);
+	printf("decode_step_ms_min=%.4f\n", st[0] * 1e3);
 	printf("decode_step_ms_p50=%.4f\n", st[tokens / 2] * 1e3);
 	printf("decode_step_ms_p90=%.4f\n", st[(tokens * 9) / 10] * 1e3);
 	printf("dense_bytes=%.0f\n", dense);
@@ -166,6 +167,7 @@ int main(int argc, char **argv)
 	printf("step_bytes=%.0f\n", dense + table);
 	printf("step_bytes_all=%.0f\n", dense + table + kv);
 	printf("decode_gb_s=%.3f\n", (dense + table + kv) / step / 1e9);
+	printf("decode_gb_s_p50=%.3f\n", (dense + table + kv) / st[tokens / 2] / 1e9);
 	printf("prefill_tokens=%ld\n", prompt_len);
 	printf("prefill_ms=%.3f\n", best * 1e3);
 	printf("prefill_tok_s=%.2f\n", (double)prompt_len / best);
