@@ -43,7 +43,9 @@ TOOL_BIN := $(TOOL_SRC:tests/tools/%.c=$(BUILD)/tests/tools/%)
 
 HEADERS := format/lutdb_err.h lutdb/lutdb.h $(wildcard runtime/lutdb_*.h)
 
-.PHONY: all deps test unit e2e asan valgrind fuzz bench demo install uninstall clean
+FORCE:
+
+.PHONY: FORCE all deps test unit e2e asan valgrind fuzz bench demo install uninstall clean
 
 all: $(BUILD)/lutdb $(BUILD)/liblutdb.a $(BUILD)/liblutdb.so $(BUILD)/lutdb.pc
 
@@ -69,7 +71,12 @@ $(BUILD)/tests/tools/%: tests/tools/%.c $(BUILD)/liblutdb.a
 	@mkdir -p $(dir $@)
 	$(CC) $(ALLCFLAGS) -Wno-format-truncation -Wno-double-promotion -Itests/unit $< -o $@ $(BUILD)/liblutdb.a $(LIBS) $(EXTRA_LDFLAGS)
 
-$(BUILD)/lutdb.pc: Makefile
+# The .pc file embeds PREFIX: rebuild it whenever PREFIX changes.
+$(BUILD)/.prefix: FORCE
+	@mkdir -p $(BUILD)
+	@echo '$(PREFIX)' | cmp -s - $@ || echo '$(PREFIX)' > $@
+
+$(BUILD)/lutdb.pc: Makefile $(BUILD)/.prefix
 	@mkdir -p $(BUILD)
 	@printf 'prefix=%s\nlibdir=$${prefix}/lib\nincludedir=$${prefix}/include\n\nName: lutdb\nDescription: lookup-table database and runtime for Mixture-of-Lookup-Experts models\nVersion: %s\nRequires.private: lmdb libxxhash liblz4 jansson libpcre2-8 libutf8proc\nLibs: -L$${libdir} -llutdb\nLibs.private: -lopenblas -lm -lpthread\nCflags: -I$${includedir}\n' '$(PREFIX)' '$(VERSION)' > $@
 
