@@ -410,21 +410,21 @@ static int bpe_word(const struct tok_bpe *b, struct tok_bpe_scratch *s, const ch
 #define CACHE_SLOTS    (1u << 17)
 #define CACHE_MAX_ENT  (CACHE_SLOTS / 2)
 #define CACHE_MAX_WORD 64
-#define CACHE_MAX_IDS  (CACHE_MAX_ENT * 8)
+#define CACHE_ARENA    (CACHE_MAX_ENT * 48u)   /* bytes: records of ~48 bytes on average */
+
+/* A record in the arena, 4-byte aligned: header, key bytes, padding, ids. */
+struct wrec {
+	uint16_t klen, nids;
+};
 
 struct wcache {
 	uint64_t owner;
-	uint32_t slots[CACHE_SLOTS];       /* entry + 1 */
-	struct went {
-		uint32_t koff, ids_off;
-		uint16_t klen, nids;
-		uint32_t h;
-	} ent[CACHE_MAX_ENT];
-	size_t n;
-	char keys[CACHE_MAX_ENT * 16];
-	size_t klen;
-	uint32_t ids[CACHE_MAX_IDS];
-	size_t nids;
+	struct wslot {
+		uint32_t h;                /* hash of the word */
+		uint32_t off;              /* arena offset + 1; 0 = empty */
+	} slots[CACHE_SLOTS];
+	size_t n, used;
+	uint32_t arena[CACHE_ARENA / 4];
 };
 
 static pthread_key_t cache_key;
@@ -440,7 +440,7 @@ static void cache_clear(struct wcache *c, uint64_t owner)
 {
 	c->owner = owner;
 	memset(c->slots, 0, sizeof c->slots);
-	c->n = c->klen = c->nids = 0;
+	c->n = c->used = 0;
 }
 
 static struct wcache *cache_get(uint64_t owner)
@@ -468,26 +468,39 @@ int tok_bpe_tokenize(const struct tok_bpe *b, struct tok_bpe_scratch *s, const c
 		     size_t n, uint32_t **ids, size_t *nids, size_t *cap)
 {
 	struct wcache *c;
-	uint32_t h, e;
-	size_t i, before;
+	uint32_t h;
+	size_t i, before, words, k, cnt;
 	int rc;
 
 	if (n == 0 || n > CACHE_MAX_WORD || !(c = cache_get(b->serial)))
 		return bpe_word(b, s, w, n, ids, nids, cap);
 	h = (uint32_t)tok_hash(w, n);
 	i = h & (CACHE_SLOTS - 1);
-	while ((e = c->slots[i]) != 0) {
-		const struct went *x = &c->ent[e - 1];
+	while (c->slots[i].off) {
+		if (c->slots[i].h == h) {
+			const uint32_t *r = c->arena + c->slots[i].off - 1;
+			struct wrec hd;
 
-		if (x->h == h && x->klen == n && !memcmp(c->keys + x->koff, w, n)) {
-			size_t k;
+			memcpy(&hd, r, sizeof hd);
+			if (hd.klen == n && !memcmp(r + 1, w, n)) {
+				const uint32_t *v = r + 1 + (n + 3) / 4;
 
-			for (k = 0; k < x->nids; k++) {
-				rc = out_push(ids, nids, cap, c->ids[x->ids_off + k]);
-				if (rc)
-					return rc;
+				if (*cap - *nids < hd.nids) {
+					size_t nc = *cap ? *cap : 64;
+					uint32_t *p;
+
+					while (nc - *nids < hd.nids)
+						nc *= 2;
+					p = realloc(*ids, nc * sizeof *p);
+					if (!p)
+						return lutdb_fail(LUTDB_ENOMEM, "tokenizer: out of memory (ids)");
+					*ids = p;
+					*cap = nc;
+				}
+				memcpy(*ids + *nids, v, hd.nids * sizeof *v);
+				*nids += hd.nids;
+				return LUTDB_OK;
 			}
-			return LUTDB_OK;
 		}
 		i = (i + 1) & (CACHE_SLOTS - 1);
 	}
@@ -495,24 +508,29 @@ int tok_bpe_tokenize(const struct tok_bpe *b, struct tok_bpe_scratch *s, const c
 	rc = bpe_word(b, s, w, n, ids, nids, cap);
 	if (rc)
 		return rc;
-	if (c->n >= CACHE_MAX_ENT || c->klen + n > sizeof c->keys ||
-	    c->nids + (*nids - before) > CACHE_MAX_IDS) {
+	cnt = *nids - before;
+	words = 1 + (n + 3) / 4 + cnt;
+	if (cnt > UINT16_MAX || words * 4 > CACHE_ARENA)
+		return LUTDB_OK;
+	if (c->n >= CACHE_MAX_ENT || c->used + words > CACHE_ARENA / 4) {
 		cache_clear(c, b->serial);
 		i = h & (CACHE_SLOTS - 1);
 	}
 	{
-		struct went *x = &c->ent[c->n];
+		uint32_t *r = c->arena + c->used;
+		struct wrec hd;
 
-		x->koff = (uint32_t)c->klen;
-		x->klen = (uint16_t)n;
-		x->h = h;
-		x->ids_off = (uint32_t)c->nids;
-		x->nids = (uint16_t)(*nids - before);
-		memcpy(c->keys + c->klen, w, n);
-		c->klen += n;
-		memcpy(c->ids + c->nids, *ids + before, (*nids - before) * sizeof **ids);
-		c->nids += *nids - before;
-		c->slots[i] = (uint32_t)++c->n;
+		hd.klen = (uint16_t)n;
+		hd.nids = (uint16_t)cnt;
+		memcpy(r, &hd, sizeof hd);
+		r[(n + 3) / 4] = 0; /* padding bytes of the last key word */
+		memcpy(r + 1, w, n);
+		for (k = 0; k < cnt; k++)
+			r[1 + (n + 3) / 4 + k] = (*ids)[before + k];
+		c->slots[i].h = h;
+		c->slots[i].off = (uint32_t)c->used + 1;
+		c->used += words;
+		c->n++;
 	}
 	return LUTDB_OK;
 }

@@ -6,7 +6,9 @@
  *
  * MODE: "whole" (one encode call for the whole file), "records" (fortune
  * records, split at lines holding only "%"; the default) or "lines".
- * Prints MB/s of input text for encode and of output text for decode.
+ * SECONDS (default 2) bounds each measurement; "rN" runs exactly N encode
+ * rounds instead (for `perf stat`).  Prints MB/s of input text for encode
+ * and of output text for decode.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -61,7 +63,8 @@ struct span {
 int main(int argc, char **argv)
 {
 	const char *mode = argc > 3 ? argv[3] : "records";
-	double secs = argc > 4 ? atof(argv[4]) : 2.0, t0, el, c0, cel;
+	double secs = argc > 4 && argv[4][0] != 'r' ? atof(argv[4]) : 2.0, t0, el, c0, cel;
+	size_t fixed = argc > 4 && argv[4][0] == 'r' ? (size_t)atol(argv[4] + 1) : 0;
 	size_t jlen, tlen, nsp = 0, i, bytes = 0, ntok = 0, rounds = 0, dbytes = 0;
 	char *json, *text;
 	struct span *sp;
@@ -132,7 +135,7 @@ int main(int argc, char **argv)
 		}
 		rounds++;
 		el = now() - t0;
-	} while (el < secs);
+	} while (fixed ? rounds < fixed : el < secs);
 	cel = cpu() - c0;
 	printf("encode (%s, %zu calls/round, %zu rounds): %.2f MB/s wall, %.2f MB/s of CPU time, "
 	       "%.0f tokens/s, %.3f bytes/token\n",
