@@ -43,7 +43,7 @@ t="$BUILD/tests/test_tokenizer"
 out="$BUILD/tokenizer-test.log"
 rc=0
 if [ -n "${LUTDB_VALGRIND:-}" ]; then
-	LUTDB_TOK_FIXTURES="$FIX" CK_FORK=no valgrind -q --error-exitcode=99 --leak-check=full \
+	LUTDB_TOK_STRIDE=${LUTDB_TOK_STRIDE:-97} LUTDB_TOK_FIXTURES="$FIX" CK_FORK=no valgrind -q --error-exitcode=99 --leak-check=full \
 		--errors-for-leak-kinds=definite "$t" 2>&1 | tee "$out" || rc=1
 else
 	LUTDB_TOK_FIXTURES="$FIX" "$t" 2>&1 | tee "$out" || rc=1
