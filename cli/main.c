@@ -1,4 +1,5 @@
 /* main.c - the lutdb command: dispatch to one file per subcommand. */
+#include <getopt.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -45,6 +46,9 @@ int main(int argc, char **argv)
 	for (size_t i = 0; i < sizeof commands / sizeof *commands; i++)
 		if (!strcmp(argv[1], commands[i].name)) {
 			cli_install_signals();
+			/* Errors are one line: the command's own "bad option"
+			 * message, not getopt's as well. */
+			opterr = 0;
 			return commands[i].run(argc - 1, argv + 1);
 		}
 	fprintf(stderr, "lutdb: unknown command '%s' (see 'lutdb --help')\n", argv[1]);
