@@ -5,6 +5,7 @@
  */
 #include "tok_internal.h"
 
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -67,16 +68,125 @@ void lutdb_tokenizer_free(lutdb_tokenizer *t)
 	free(t);
 }
 
+/* ---- per-thread encode scratch ---------------------------------------------------
+ * Buffers, regex match data and BPE scratch are kept per thread between
+ * calls (a loaded tokenizer stays immutable); buffers that grew past
+ * SCRATCH_KEEP bytes are released after the call.
+ */
+#define SCRATCH_KEEP ((size_t)4 << 20)
+
+struct enc_scratch {
+	struct tok_work a, b;
+	struct tok_buf fixed, nb;
+	struct tok_bpe_scratch *bs;
+	struct tok_match_ctx m;
+	struct tok_pre_scratch pre;
+	int busy;
+};
+
+static pthread_key_t scratch_key;
+static pthread_once_t scratch_once = PTHREAD_ONCE_INIT;
+static int scratch_ok;
+
+static void scratch_free(void *p)
+{
+	struct enc_scratch *x = p;
+
+	if (!x)
+		return;
+	tok_work_free(&x->a);
+	tok_work_free(&x->b);
+	tok_buf_free(&x->fixed);
+	tok_buf_free(&x->nb);
+	tok_bpe_scratch_free(x->bs);
+	tok_match_ctx_free(&x->m);
+	tok_pre_scratch_free(&x->pre);
+	free(x);
+}
+
+static void scratch_init(void)
+{
+	scratch_ok = pthread_key_create(&scratch_key, scratch_free) == 0;
+}
+
+static struct enc_scratch *scratch_new(void)
+{
+	struct enc_scratch *x = calloc(1, sizeof *x);
+
+	if (!x)
+		return NULL;
+	if (tok_match_ctx_init(&x->m) || tok_bpe_scratch_new(&x->bs)) {
+		scratch_free(x);
+		return NULL;
+	}
+	return x;
+}
+
+/* The thread's scratch (or a private one when it is unavailable). */
+static struct enc_scratch *scratch_get(int *owned)
+{
+	struct enc_scratch *x;
+
+	*owned = 1;
+	pthread_once(&scratch_once, scratch_init);
+	if (scratch_ok) {
+		x = pthread_getspecific(scratch_key);
+		if (!x) {
+			x = scratch_new();
+			if (x && pthread_setspecific(scratch_key, x)) {
+				scratch_free(x);
+				x = NULL;
+			}
+		}
+		if (x && !x->busy) {
+			x->busy = 1;
+			*owned = 0;
+			return x;
+		}
+	}
+	return scratch_new();
+}
+
+static void shrink_work(struct tok_work *w)
+{
+	if (w->buf.cap > SCRATCH_KEEP || w->cap * sizeof *w->pc > SCRATCH_KEEP)
+		tok_work_free(w);
+	else
+		tok_work_reset(w);
+}
+
+static void shrink_buf(struct tok_buf *b)
+{
+	if (b->cap > SCRATCH_KEEP)
+		tok_buf_free(b);
+	else
+		b->len = 0;
+}
+
+static void scratch_put(struct enc_scratch *x, int owned)
+{
+	if (!x)
+		return;
+	if (owned) {
+		scratch_free(x);
+		return;
+	}
+	shrink_work(&x->a);
+	shrink_work(&x->b);
+	shrink_buf(&x->fixed);
+	shrink_buf(&x->nb);
+	shrink_buf(&x->pre.sbuf);
+	x->busy = 0;
+}
+
 int lutdb_tokenizer_encode(const lutdb_tokenizer *t, const char *text, size_t len,
 			   int add_special_tokens, uint32_t **ids, size_t *n)
 {
-	struct tok_match_ctx m;
-	struct tok_work a = {0}, b = {0};
-	struct tok_buf fixed = {0}, nb = {0};
-	struct tok_bpe_scratch *bs = NULL;
+	struct enc_scratch *x = NULL;
+	struct tok_work *a, *b;
 	uint32_t *raw = NULL;
 	size_t nraw = 0, craw = 0, i;
-	int rc;
+	int rc, owned = 1;
 
 	if (ids)
 		*ids = NULL;
@@ -87,59 +197,67 @@ int lutdb_tokenizer_encode(const lutdb_tokenizer *t, const char *text, size_t le
 	if (len > TOK_MAX_INPUT)
 		return lutdb_fail(LUTDB_ETOOBIG, "lutdb_tokenizer_encode: input of %zu bytes (limit %zu)",
 				  len, (size_t)TOK_MAX_INPUT);
-	rc = tok_match_ctx_init(&m);
-	if (rc)
-		return rc;
-	rc = tok_bpe_scratch_new(&bs);
-	if (rc)
-		goto out;
+	x = scratch_get(&owned);
+	if (!x)
+		return lutdb_fail(LUTDB_ENOMEM, "tokenizer: out of memory (scratch)");
+	a = &x->a;
+	b = &x->b;
+	tok_work_reset(a);
+	tok_work_reset(b);
 	if (!text)
 		text = "";
 	if (!tok_utf8_is_valid(text, len)) {
-		rc = tok_utf8_lossy(&fixed, text, len);
+		x->fixed.len = 0;
+		rc = tok_utf8_lossy(&x->fixed, text, len);
 		if (rc)
 			goto out;
-		text = fixed.p;
-		len = fixed.len;
+		text = x->fixed.p;
+		len = x->fixed.len;
 	}
 	/* room for the usual sizes up front: no realloc chains on long texts */
-	rc = tok_buf_reserve(&a.buf, len + len / 2 + 16);
+	rc = tok_buf_reserve(&a->buf, len + len / 2 + 16);
 	if (!rc)
-		rc = tok_buf_reserve(&b.buf, len + len / 8 + 16);
+		rc = tok_buf_reserve(&b->buf, len + len / 8 + 16);
 	if (rc)
 		goto out;
 	/* 1. added tokens matched on the raw text */
-	rc = tok_added_split(t, &m, &t->trie_raw, text, len,
-			     (uint32_t)tok_utf8_valid_len((const unsigned char *)text, len), 1, &a);
+	rc = tok_added_split(t, &x->m, &t->trie_raw, text, len,
+			     (uint32_t)tok_utf8_valid_len((const unsigned char *)text, len), 1, a);
 	if (rc)
 		goto out;
 	/* 2. normalize the other pieces, then match the normalized added tokens */
-	for (i = 0; i < a.n; i++) {
-		const struct tok_piece *p = &a.pc[i];
+	for (i = 0; i < a->n; i++) {
+		const struct tok_piece *p = &a->pc[i];
 		uint32_t z = p->zlen;
 
 		if (p->id != TOK_NO_ID) {
-			rc = tok_work_push(&b, a.buf.p + p->off, p->len, p->id, p->zlen, p->at0);
+			rc = tok_work_push(b, a->buf.p + p->off, p->len, p->id, p->zlen, p->at0);
 			if (rc)
 				goto out;
 			continue;
 		}
-		nb.len = 0;
-		rc = tok_normalize(t, &m, a.buf.p + p->off, p->len, &nb, &z);
+		if (t->nnorm == 0 && t->trie_norm.empty) {
+			rc = tok_work_push(b, a->buf.p + p->off, p->len, TOK_NO_ID, p->zlen, p->at0);
+			if (rc)
+				goto out;
+			continue;
+		}
+		x->nb.len = 0;
+		rc = tok_normalize(t, &x->m, a->buf.p + p->off, p->len, &x->nb, &z);
 		if (!rc)
-			rc = tok_buf_put(&nb, "", 0);
+			rc = tok_buf_put(&x->nb, "", 0);
 		if (!rc)
-			rc = tok_added_split(t, &m, &t->trie_norm, nb.p, nb.len, z, p->at0, &b);
+			rc = tok_added_split(t, &x->m, &t->trie_norm, x->nb.p, x->nb.len, z, p->at0, b);
 		if (rc)
 			goto out;
 	}
 	/* 3. pre-tokenize: b -> a */
-	rc = tok_pretokenize(t, &m, &b, &a);
+	rc = tok_pretokenize(t, &x->m, &x->pre, b, a);
 	if (rc)
 		goto out;
 	/* 4. model */
-	for (i = 0; i < a.n; i++) {
-		const struct tok_piece *p = &a.pc[i];
+	for (i = 0; i < a->n; i++) {
+		const struct tok_piece *p = &a->pc[i];
 
 		if (p->id != TOK_NO_ID) {
 			if (nraw == craw) {
@@ -156,12 +274,15 @@ int lutdb_tokenizer_encode(const lutdb_tokenizer *t, const char *text, size_t le
 			raw[nraw++] = p->id;
 			continue;
 		}
-		rc = tok_bpe_tokenize(&t->bpe, bs, a.buf.p + p->off, p->len, &raw, &nraw, &craw);
+		rc = tok_bpe_tokenize(&t->bpe, x->bs, a->buf.p + p->off, p->len, &raw, &nraw, &craw);
 		if (rc)
 			goto out;
 	}
-	/* 5. post-process */
-	if (t->npost) {
+	/* 5. post-process (a TemplateProcessing makes a new array) */
+	for (i = 0; i < t->npost; i++)
+		if (t->post[i].kind == TPP_TEMPLATE)
+			break;
+	if (i < t->npost) {
 		rc = tok_post_process(t, raw, nraw, add_special_tokens, ids, n);
 		if (rc)
 			goto out;
@@ -177,12 +298,7 @@ int lutdb_tokenizer_encode(const lutdb_tokenizer *t, const char *text, size_t le
 	}
 out:
 	free(raw);
-	tok_bpe_scratch_free(bs);
-	tok_work_free(&a);
-	tok_work_free(&b);
-	tok_buf_free(&fixed);
-	tok_buf_free(&nb);
-	tok_match_ctx_free(&m);
+	scratch_put(x, owned);
 	return rc;
 }
 

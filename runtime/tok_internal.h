@@ -264,8 +264,22 @@ int tok_normalize_one(const struct tok_norm *nm, struct tok_match_ctx *m, const 
 void tok_norm_free(struct tok_norm *nm);
 
 /* Pre-tokenizers: in -> out (out reset first). */
+struct range {
+	uint32_t s, e;
+	int remove;
+};
+struct ranges {
+	struct range *v;
+	size_t n, cap;
+};
+struct tok_pre_scratch {
+	struct tok_segs segs;
+	struct ranges rg;
+	struct tok_buf sbuf;
+};
 int tok_pretokenize(const struct lutdb_tokenizer *t, struct tok_match_ctx *m,
-		    struct tok_work *in, struct tok_work *out);
+		    struct tok_pre_scratch *x, struct tok_work *in, struct tok_work *out);
+void tok_pre_scratch_free(struct tok_pre_scratch *x);
 void tok_pre_free(struct tok_pre *p);
 /* Byte <-> char mapping of the GPT-2 byte-level alphabet. */
 uint32_t tok_byte_to_cp(uint8_t b);

@@ -70,14 +70,6 @@ int tok_cp_to_byte(uint32_t cp)
 
 /* ---- splitting ---------------------------------------------------------- */
 
-struct range {
-	uint32_t s, e;
-	int remove;
-};
-struct ranges {
-	struct range *v;
-	size_t n, cap;
-};
 
 static int ranges_push(struct ranges *r, uint32_t s, uint32_t e, int remove)
 {
@@ -235,16 +227,10 @@ static int push_bytemapped(const char *s, size_t n, uint32_t zlen, uint32_t at0,
 				 at0);
 }
 
-struct pre_scratch {
-	struct tok_segs segs;
-	struct ranges rg;
-	struct tok_work tmp;
-	struct tok_buf sbuf;
-};
 
 static int step_bytelevel(const struct lutdb_tokenizer *t, const struct tok_pre *pt,
 			  struct tok_match_ctx *m, const struct tok_piece *p, const char *s,
-			  struct pre_scratch *x, struct tok_work *out)
+			  struct tok_pre_scratch *x, struct tok_work *out)
 {
 	struct tok_piece q = *p;
 	size_t i;
@@ -284,7 +270,7 @@ static int step_bytelevel(const struct lutdb_tokenizer *t, const struct tok_pre 
 }
 
 static int step_metaspace(const struct tok_pre *pt, const struct tok_piece *p, const char *s,
-			  struct pre_scratch *x, struct tok_work *out)
+			  struct tok_pre_scratch *x, struct tok_work *out)
 {
 	struct tok_buf *b = &x->sbuf;
 	struct tok_piece q = *p;
@@ -374,7 +360,7 @@ static int step_metaspace(const struct tok_pre *pt, const struct tok_piece *p, c
 }
 
 static int run_step(const struct lutdb_tokenizer *t, const struct tok_pre *pt,
-		    struct tok_match_ctx *m, const struct tok_work *in, struct pre_scratch *x,
+		    struct tok_match_ctx *m, const struct tok_work *in, struct tok_pre_scratch *x,
 		    struct tok_work *out)
 {
 	size_t i;
@@ -425,9 +411,8 @@ static int run_step(const struct lutdb_tokenizer *t, const struct tok_pre *pt,
 }
 
 int tok_pretokenize(const struct lutdb_tokenizer *t, struct tok_match_ctx *m,
-		    struct tok_work *in, struct tok_work *out)
+		    struct tok_pre_scratch *x, struct tok_work *in, struct tok_work *out)
 {
-	struct pre_scratch x = {0};
 	struct tok_work *a = in, *b = out;
 	size_t i;
 	int rc = LUTDB_OK;
@@ -441,7 +426,7 @@ int tok_pretokenize(const struct lutdb_tokenizer *t, struct tok_match_ctx *m,
 		return LUTDB_OK;
 	}
 	for (i = 0; i < t->npre; i++) {
-		rc = run_step(t, &t->pre[i], m, a, &x, b);
+		rc = run_step(t, &t->pre[i], m, a, x, b);
 		if (rc)
 			goto out;
 		{
@@ -458,11 +443,15 @@ int tok_pretokenize(const struct lutdb_tokenizer *t, struct tok_match_ctx *m,
 		*out = tmp;
 	}
 out:
-	free(x.segs.v);
-	free(x.rg.v);
-	tok_work_free(&x.tmp);
-	tok_buf_free(&x.sbuf);
 	return rc;
+}
+
+void tok_pre_scratch_free(struct tok_pre_scratch *x)
+{
+	free(x->segs.v);
+	free(x->rg.v);
+	tok_buf_free(&x->sbuf);
+	memset(x, 0, sizeof *x);
 }
 
 void tok_pre_free(struct tok_pre *p)
