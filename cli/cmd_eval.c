@@ -102,7 +102,7 @@ int cmd_eval(int argc, char **argv)
 			break;
 		case O_QUIET: quiet = 1; break;
 		case 'h': fputs(help, stdout); return 0;
-		default: return cli_usage_error("eval", "bad option");
+		default: return cli_usage_error("eval", "unknown option or missing value: '%s'", argv[optind - 1]);
 		}
 	}
 	if (argc - optind != 1)

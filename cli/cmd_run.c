@@ -140,7 +140,7 @@ int cmd_run(int argc, char **argv)
 		case O_DUMP: dump_path = optarg; break;
 		case O_QUIET: quiet = 1; break;
 		case 'h': fputs(help, stdout); return 0;
-		default: return cli_usage_error("run", "bad option");
+		default: return cli_usage_error("run", "unknown option or missing value: '%s'", argv[optind - 1]);
 		}
 	}
 	if (argc - optind != 1)
