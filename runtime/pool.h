@@ -8,7 +8,7 @@
  * sleep on a futex; the caller likewise spins, then sleeps, until the last
  * task finishes.  The environment variable LUTDB_POOL_SPIN_US (read by
  * lk_pool_new) sets the spin time; 0 sleeps at once, which suits a machine
- * shared with other busy processes.  A worker that arrives after the caller
+ * shared with other busy processes (and is the default under valgrind).  A worker that arrives after the caller
  * has claimed every task stays out of the job, so a descheduled worker never
  * delays lk_pool_run.  Which thread runs which task is not
  * fixed, so a task must compute the same thing whichever thread runs it (all

@@ -1,7 +1,7 @@
 /*
  * bench_kernels - throughput of the decode/prefill kernels on this machine.
  *
- *   bench_kernels [--quick] [--isa scalar|avx2|avx512] [--section mv,mm,gelu,pool,sample]
+ *   bench_kernels [--quick] [--cpu] [--isa scalar|avx2|avx512] [--section mv,mm,gelu,pool,sample]
  *
  * matvec: GB/s of weights streamed at the decoder's shapes, per dtype and
  *   1/2 threads, as a fraction of the read bandwidth (the streaming sum of
@@ -16,7 +16,8 @@
  * pool: lk_pool_run round trip with empty tasks, back to back and after the
  *   workers went to sleep.
  * sample: lk_sample per call at V = 50304 and 256000.
- * Figures are medians of repeated runs.  GB = 1e9 bytes.
+ * Figures are medians of repeated runs.  GB = 1e9 bytes.  --cpu times the
+ * single-thread runs by the thread's CPU time (robust on a shared machine).
  */
 #include <cblas.h>
 #include <immintrin.h>
@@ -33,11 +34,34 @@
 #include "pool.h"
 #include "sampler.h"
 
-static double now(void)
+/* --cpu: single-thread figures from the calling thread's CPU time, which
+ * a machine shared with other busy processes disturbs far less than wall
+ * time (2-thread figures stay wall time: they need it). */
+static int g_cpu;
+
+static double now_wall(void)
 {
 	struct timespec ts;
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+static double now_cpu(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+	return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+/* The clock for a measurement run with `threads` threads. */
+static double (*clk(int threads))(void)
+{
+	return g_cpu && threads == 1 ? now_cpu : now_wall;
+}
+
+static double now(void)
+{
+	return now_wall();
 }
 
 static int cmp_double(const void *a, const void *b)
@@ -94,9 +118,10 @@ static void bw_task(void *ctx, int t, int nt)
 static double membw_once(lk_pool *pool, const unsigned char *buf, size_t len)
 {
 	struct bw_job j = {buf, len, 0};
-	double t0 = now();
+	double (*t)(void) = clk(lk_pool_threads(pool));
+	double t0 = t();
 	lk_pool_run(pool, bw_task, &j, lk_pool_threads(pool));
-	return (double)len / (now() - t0) / 1e9;
+	return (double)len / (t() - t0) / 1e9;
 }
 
 /* ---- matvec ----------------------------------------------------------------------- */
@@ -137,21 +162,21 @@ static void bench_matvec(lk_pool *pools[2], unsigned char *arena)
 					copies = ARENA_BYTES / bytes;
 				if (nbw[th] < 64)
 					bw_samples[th][nbw[th]++] = membw_once(pool, arena, ARENA_BYTES);
-				double v[32];
+				double v[32], (*t)(void) = clk(th + 1);
 				for (int r = 0; r < reps; r++) {
-					double t0 = now();
+					double t0 = t();
 					for (size_t c = 0; c < copies; c++)
 						lk_matvec_mt(pool, DT[d], arena + c * bytes, cols, rows, cols, x, y);
-					v[r] = (double)(copies * bytes) / (now() - t0) / 1e9;
+					v[r] = (double)(copies * bytes) / (t() - t0) / 1e9;
 				}
 				res[s][d][th].cold = median(v, reps);
 				/* hot: one matrix, repeated (L2/L3 resident when it fits) */
 				size_t iters = (256ul << 20) / bytes + 1;
 				for (int r = 0; r < reps; r++) {
-					double t0 = now();
+					double t0 = t();
 					for (size_t c = 0; c < iters; c++)
 						lk_matvec_mt(pool, DT[d], arena, cols, rows, cols, x, y);
-					v[r] = (double)(iters * bytes) / (now() - t0) / 1e9;
+					v[r] = (double)(iters * bytes) / (t() - t0) / 1e9;
 				}
 				res[s][d][th].hot = median(v, reps);
 			}
@@ -190,6 +215,7 @@ static void bench_matmul(lk_pool *pools[2], unsigned char *arena)
 	const int reps = g_quick ? 3 : 5;
 	float *X = malloc(T * 3072 * sizeof(float));
 	float *Y = malloc(T * 50304 * sizeof(float)), *Y2 = malloc(T * 50304 * sizeof(float));
+	float *Y1 = malloc(T * 50304 * sizeof(float)), *Y21 = malloc(T * 50304 * sizeof(float));
 	float *Wf = malloc(50304 * 768 * sizeof(float));
 	for (size_t i = 0; i < T * 3072; i++)
 		X[i] = (float)((i * 7) % 23) * 0.01f - 0.1f;
@@ -203,12 +229,12 @@ static void bench_matmul(lk_pool *pools[2], unsigned char *arena)
 			A[i] = B[i] = (float)(i % 13) * 0.1f;
 		for (int th = 0; th < 2; th++) {
 			openblas_set_num_threads(th + 1);
-			double v[8];
+			double v[8], (*t)(void) = clk(th + 1);
 			for (int r = 0; r < reps; r++) {
-				double t0 = now();
+				double t0 = t();
 				cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)n, (int)n, (int)n, 1.0f, A,
 					    (int)n, B, (int)n, 0.0f, C, (int)n);
-				v[r] = gflops(n, n, n, now() - t0);
+				v[r] = gflops(n, n, n, t() - t0);
 			}
 			peak[th] = median(v, reps);
 		}
@@ -218,27 +244,30 @@ static void bench_matmul(lk_pool *pools[2], unsigned char *arena)
 	}
 	printf("\nmatmul, prefill T=%zu (GFLOP/s; SGEMM peak on 2048^3: 1T %.1f, 2T %.1f)\n", T, peak[0],
 	       peak[1]);
-	printf("  lutdb = lk_matmul_mt; sgemm+cvt = lk_to_f32(W) + cblas_sgemm (OpenBLAS %s)\n",
+	printf("  lutdb = lk_matmul_mt; sgemm+cvt = lk_to_f32(W) + cblas_sgemm (OpenBLAS %s);\n"
+	       "  1T==2T: output bitwise equal with 1 and 2 threads, lutdb/sgemm; max rel diff lutdb vs sgemm\n",
 	       openblas_get_corename());
-	printf("%-12s %-5s | %7s %6s %9s | %7s %6s %9s | %s\n", "rows x cols", "dtype", "1T lutdb", "%peak",
-	       "sgemm+cvt", "2T lutdb", "%peak", "sgemm+cvt", "max rel diff");
+	printf("%-12s %-5s | %7s %6s %9s | %7s %6s %9s | %-7s | %s\n", "rows x cols", "dtype", "1T lutdb", "%peak",
+	       "sgemm+cvt", "2T lutdb", "%peak", "sgemm+cvt", "1T==2T", "max rel diff");
 	for (int s = 0; s < 4; s++)
 		for (int d = 0; d < 3; d++) {
 			size_t rows = SH[s][0], cols = SH[s][1];
 			const unsigned char *W = arena;
 			double mine[2], blas[2], maxd = 0;
 			for (int th = 0; th < 2; th++) {
-				double v[8];
+				double v[8], (*t)(void) = clk(th + 1);
 				openblas_set_num_threads(1);
 				for (int r = 0; r < reps; r++) {
-					double t0 = now();
+					double t0 = t();
 					lk_matmul_mt(pools[th], DT[d], W, cols, rows, cols, X, T, cols, Y, rows);
-					v[r] = gflops(T, rows, cols, now() - t0);
+					v[r] = gflops(T, rows, cols, t() - t0);
 				}
 				mine[th] = median(v, reps);
+				if (th == 0)
+					memcpy(Y1, Y, T * rows * sizeof(float));
 				openblas_set_num_threads(th + 1);
 				for (int r = 0; r < reps; r++) {
-					double t0 = now();
+					double t0 = t();
 					const float *wf = (const float *)(const void *)W;
 					if (DT[d] != LUTDB_DTYPE_F32) {
 						lk_to_f32(DT[d], W, Wf, rows * cols);
@@ -246,24 +275,31 @@ static void bench_matmul(lk_pool *pools[2], unsigned char *arena)
 					}
 					cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)T, (int)rows,
 						    (int)cols, 1.0f, X, (int)cols, wf, (int)cols, 0.0f, Y2, (int)rows);
-					v[r] = gflops(T, rows, cols, now() - t0);
+					v[r] = gflops(T, rows, cols, t() - t0);
 				}
 				blas[th] = median(v, reps);
+				if (th == 0)
+					memcpy(Y21, Y2, T * rows * sizeof(float));
 			}
+			/* bitwise equal with 1 and 2 threads? (lutdb: by construction) */
+			int det_mine = memcmp(Y1, Y, T * rows * sizeof(float)) == 0;
+			int det_blas = memcmp(Y21, Y2, T * rows * sizeof(float)) == 0;
 			for (size_t i = 0; i < T * rows; i++) {
 				double dd = fabs((double)Y[i] - (double)Y2[i]) / (fabs((double)Y2[i]) + 1e-3);
 				maxd = dd > maxd ? dd : maxd;
 			}
 			char shp[32];
 			snprintf(shp, sizeof shp, "%zux%zu", rows, cols);
-			printf("%-12s %-5s | %7.1f %5.0f%% %9.1f | %7.1f %5.0f%% %9.1f | %.1e\n", shp,
+			printf("%-12s %-5s | %7.1f %5.0f%% %9.1f | %7.1f %5.0f%% %9.1f | %s/%s | %.1e\n", shp,
 			       dt_name(DT[d]), mine[0], 100 * mine[0] / peak[0], blas[0], mine[1],
-			       100 * mine[1] / peak[1], blas[1], maxd);
+			       100 * mine[1] / peak[1], blas[1], det_mine ? "yes" : "NO", det_blas ? "yes" : "no ", maxd);
 		}
 	openblas_set_num_threads(1);
 	free(X);
 	free(Y);
 	free(Y2);
+	free(Y1);
+	free(Y21);
 	free(Wf);
 }
 
@@ -278,37 +314,37 @@ static void bench_gelu(void)
 	printf("\ngelu_erf (ns/element, in place; x spread over [-10, 10])\n");
 	printf("%-8s | %12s %12s\n", "isa", "16K (cache)", "64M (DRAM)");
 	int saved = lk_isa_active();
-	double v[16];
+	double v[16], (*tm)(void) = clk(1);
 	for (int isa = 0; isa < LK_ISA_COUNT; isa++) {
 		if (!lk_isa_supported(isa))
 			continue;
 		const lk_kernels *K = lk_kernels_for(isa);
 		size_t it = 4096;
 		for (int r = 0; r < reps; r++) {
-			double t0 = now();
+			double t0 = tm();
 			for (size_t k = 0; k < it; k++) {
 				memcpy(a, b, small * sizeof(float));
 				K->gelu_erf(a, small);
 			}
-			double t1 = now();
+			double t1 = tm();
 			for (size_t k = 0; k < it; k++)
 				memcpy(a, b, small * sizeof(float));
-			double t2 = now();
+			double t2 = tm();
 			v[r] = ((t1 - t0) - (t2 - t1)) / (double)(it * small) * 1e9;
 		}
 		double hot = median(v, reps);
 		int rr = isa == LK_ISA_SCALAR ? 1 : (reps < 5 ? reps : 5);
 		for (int r = 0; r < rr; r++) {
-			double t0 = now();
+			double t0 = tm();
 			K->gelu_erf(a, big);
-			v[r] = (now() - t0) / (double)big * 1e9;
+			v[r] = (tm() - t0) / (double)big * 1e9;
 		}
 		printf("%-8s | %12.3f %12.3f\n", K->name, hot, median(v, rr));
 	}
 	for (int r = 0; r < 5; r++) {
-		double t0 = now();
+		double t0 = tm();
 		memcpy(a, b, big * sizeof(float));
-		v[r] = (now() - t0) / (double)big * 1e9;
+		v[r] = (tm() - t0) / (double)big * 1e9;
 	}
 	printf("%-8s | %12s %12.3f   (memcpy of the same floats, for scale)\n", "memcpy", "", median(v, 5));
 	lk_set_isa(saved);
@@ -400,18 +436,28 @@ int main(int argc, char **argv)
 	for (int i = 1; i < argc; i++) {
 		if (strcmp(argv[i], "--quick") == 0) {
 			g_quick = 1;
+		} else if (strcmp(argv[i], "--cpu") == 0) {
+			g_cpu = 1;
 		} else if (strcmp(argv[i], "--isa") == 0 && i + 1 < argc) {
 			int isa = lk_isa_from_env(argv[++i]);
 			lk_set_isa(isa);
 		} else if (strcmp(argv[i], "--section") == 0 && i + 1 < argc) {
 			sections = argv[++i];
 		} else {
-			fprintf(stderr, "usage: bench_kernels [--quick] [--isa NAME] [--section mv,mm,gelu,pool,sample]\n");
+			fprintf(stderr, "usage: bench_kernels [--quick] [--cpu] [--isa NAME] [--section mv,mm,gelu,pool,sample]\n");
 			return 2;
 		}
 	}
-	printf("bench_kernels: isa %s (best %s), %ld CPUs online\n", lk_isa_name(lk_isa_active()),
-	       lk_isa_name(lk_isa_best()), sysconf(_SC_NPROCESSORS_ONLN));
+	double la[3] = {0, 0, 0};
+	FILE *lf = fopen("/proc/loadavg", "r");
+	if (lf) {
+		if (fscanf(lf, "%lf %lf %lf", &la[0], &la[1], &la[2]) != 3)
+			la[0] = -1;
+		fclose(lf);
+	}
+	printf("bench_kernels: isa %s (best %s), %ld CPUs online, load average %.2f, 1T clock: %s\n",
+	       lk_isa_name(lk_isa_active()), lk_isa_name(lk_isa_best()), sysconf(_SC_NPROCESSORS_ONLN), la[0],
+	       g_cpu ? "thread CPU time" : "wall");
 	unsigned char *arena = NULL;
 	if (strstr(sections, "mv") || strstr(sections, "mm")) {
 		arena = mmap(NULL, ARENA_BYTES, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);

@@ -20,6 +20,14 @@
 
 #define MAXT 4096
 
+/* tests/run.sh sets LUTDB_VALGRIND when the suites run under memcheck:
+ * the same checks with fewer rounds. */
+static int rounds(int n)
+{
+	const char *v = getenv("LUTDB_VALGRIND");
+	return v && *v ? (n + 9) / 10 : n;
+}
+
 struct count_ctx {
 	_Atomic int hits[MAXT];
 	int plain[MAXT]; /* written without atomics: needs the pool's ordering */
@@ -57,7 +65,7 @@ static void check_round(lk_pool *p, struct count_ctx *c, int ntasks)
 START_TEST(test_each_task_once)
 {
 	static struct count_ctx c;
-	for (int th = 1; th <= 4; th++) {
+	for (int th = 1; th <= (rounds(10) < 10 ? 2 : 4); th++) {
 		lk_pool *p = lk_pool_new(th);
 		ck_assert_ptr_nonnull(p);
 		ck_assert_int_eq(lk_pool_threads(p), th);
@@ -125,7 +133,7 @@ START_TEST(test_many_rounds_and_sleep)
 	}
 	lk_pool *p = lk_pool_new(3);
 	struct sum_ctx c = {v, n, {0}};
-	for (int round = 0; round < 3000; round++) {
+	for (int round = 0; round < rounds(3000); round++) {
 		int nt = 1 + round % 9;
 		memset(c.part, 0, sizeof c.part);
 		lk_pool_run(p, sum_task, &c, nt);
@@ -151,7 +159,7 @@ static void *caller_main(void *varg)
 {
 	struct caller_arg *a = varg;
 	struct count_ctx *c = calloc(1, sizeof *c);
-	for (int r = 0; r < 300; r++) {
+	for (int r = 0; r < rounds(300); r++) {
 		int nt = 1 + r % 17;
 		for (int i = 0; i < nt; i++) {
 			atomic_store(&c->hits[i], 0);
@@ -189,12 +197,12 @@ START_TEST(test_oversubscribed)
 {
 	/* more threads than CPUs: late workers must not stall or corrupt runs */
 	static struct count_ctx c;
-	lk_pool *p = lk_pool_new(9);
-	for (int r = 0; r < 60; r++)
+	lk_pool *p = lk_pool_new(rounds(10) < 10 ? 4 : 9);
+	for (int r = 0; r < rounds(60); r++)
 		check_round(p, &c, 1 + r % 23);
 	lk_pool_free(p);
 	/* create and destroy quickly, with and without work */
-	for (int r = 0; r < 20; r++) {
+	for (int r = 0; r < rounds(20); r++) {
 		lk_pool *q = lk_pool_new(1 + r % 4);
 		if (r % 2)
 			check_round(q, &c, 3);
@@ -211,7 +219,7 @@ START_TEST(test_no_spin)
 	lk_pool *p = lk_pool_new(3);
 	unsetenv("LUTDB_POOL_SPIN_US");
 	ck_assert_ptr_nonnull(p);
-	for (int r = 0; r < 60; r++)
+	for (int r = 0; r < rounds(60); r++)
 		check_round(p, &c, 1 + r % 7);
 	lk_pool_free(p);
 }
