@@ -122,25 +122,25 @@ static int dec_step(const struct tok_dec *d, struct tok_match_ctx *m, struct tok
 	toks_reset(out);
 	switch (d->kind) {
 	case TD_BYTELEVEL:
+		/* every token becomes at most its own byte length */
+		rc = tok_buf_reserve(&tmp, in->buf.len);
+		(void)tok_cp_to_byte(0); /* builds the table */
 		for (i = 0; i < in->n && !rc; i++) {
 			const char *s = TOK(in, i);
 			size_t n = in->len[i], l, start = tmp.len;
 
 			for (j = 0; j < n; j += l) {
 				uint32_t cp = tok_utf8_decode(s + j, &l);
-				int b = tok_cp_to_byte(cp);
-				char c;
+				int b = cp < 324 ? tok_cp_to_byte(cp) : -1;
 
 				if (b < 0)
 					break;
-				c = (char)b;
-				rc = tok_buf_put(&tmp, &c, 1);
-				if (rc)
-					break;
+				tmp.p[tmp.len++] = (char)b;
 			}
-			if (!rc && j < n) {
+			if (j < n) {
 				tmp.len = start;
-				rc = tok_buf_put(&tmp, s, n);
+				memcpy(tmp.p + tmp.len, s, n);
+				tmp.len += n;
 			}
 		}
 		if (!rc) {
