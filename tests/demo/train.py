@@ -228,7 +228,7 @@ def main():
     ap.add_argument("--window", type=int, default=0)
     ap.add_argument("--ctx", type=int, default=128)
     ap.add_argument("--batch", type=int, default=16)
-    ap.add_argument("--steps", type=int, default=600)
+    ap.add_argument("--steps", type=int, default=350)
     ap.add_argument("--warmup", type=int, default=50)
     ap.add_argument("--lr", type=float, default=3e-3)
     ap.add_argument("--wd", type=float, default=0.1)
@@ -237,7 +237,7 @@ def main():
     ap.add_argument("--log-every", type=int, default=25)
     ap.add_argument("--threads", type=int, default=1,
                     help="torch threads (default 1: on a shared 2-core machine 2 threads ran 5x slower)")
-    ap.add_argument("--max-minutes", type=float, default=19,
+    ap.add_argument("--max-minutes", type=float, default=20,
                     help="stop early after this much training time (0: never); logged")
     a = ap.parse_args()
 
