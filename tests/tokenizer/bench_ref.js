@@ -15,13 +15,16 @@ const importPkg = (name) => import(pathToFileURL(req.resolve(name)).href);
 
 function bench(label, bytes, fn, secs = 3) {
   const t0 = process.hrtime.bigint();
+  const c0 = process.cpuUsage();
   let total = 0;
   let el = 0;
   do {
     total += fn();
     el = Number(process.hrtime.bigint() - t0) / 1e9;
   } while (el < secs);
-  console.log(`${label}: ${(total / el / 1e6).toFixed(2)} MB/s`);
+  const c = process.cpuUsage(c0);
+  const cpu = (c.user + c.system) / 1e6;
+  console.log(`${label}: ${(total / el / 1e6).toFixed(2)} MB/s wall, ${(total / cpu / 1e6).toFixed(2)} MB/s of CPU time`);
 }
 
 async function main() {
