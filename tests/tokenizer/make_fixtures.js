@@ -333,7 +333,16 @@ async function buildTokenizers() {
   list.push({
     name: 'gpt2-variant-a',
     roundtrip: false,
+    special: true,
     json: tokJson({
+      // added tokens next to ByteLevel(add_prefix_space): every piece between
+      // them gets its own prefix space
+      added_tokens: [
+        added(eot, '<|endoftext|>', { special: true }),
+        added(50257, '[X]', { normalized: true }),
+        added(50258, ' the', { normalized: false, special: true, rstrip: true }),
+      ],
+      post_processor: template([], [['<|endoftext|>', eot]]),
       normalizer: {
         type: 'Sequence',
         normalizers: [{ type: 'NFKC' }, { type: 'Replace', pattern: { Regex: '\\s{2,}' }, content: '\u2581 ' }],
