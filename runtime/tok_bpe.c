@@ -497,7 +497,10 @@ int tok_bpe_tokenize(const struct tok_bpe *b, struct tok_bpe_scratch *s, const c
 					*ids = p;
 					*cap = nc;
 				}
-				memcpy(*ids + *nids, v, hd.nids * sizeof *v);
+				/* A word may give no ids (nothing of it in the
+				 * vocabulary): *ids can still be NULL then. */
+				if (hd.nids)
+					memcpy(*ids + *nids, v, hd.nids * sizeof *v);
 				*nids += hd.nids;
 				return LUTDB_OK;
 			}
