@@ -1,4 +1,4 @@
-/* cmd_eval.c - lutdb eval DB --ids FILE [--threads N] [--quiet] */
+/* cmd_eval.c - lutdb eval DB (--ids FILE | --text FILE) [--threads N] [--quiet] */
 #include <errno.h>
 #include <getopt.h>
 #include <stdio.h>
@@ -7,82 +7,50 @@
 
 #include "cli.h"
 #include "lutdb_runtime.h"
+#include "text.h"
 
 static const char help[] =
-	"usage: lutdb eval DB --ids FILE [--threads N] [--quiet]\n\n"
+	"usage: lutdb eval DB (--ids FILE | --text FILE) [--threads N] [--quiet]\n\n"
 	"Scores a token sequence with teacher forcing and prints, as the last line of\n"
 	"stdout:  loss=<mean NLL, nats> ppl=<exp(loss)> tokens=<predicted tokens>\n"
 	"A sequence longer than max_position_embeddings is cut into consecutive\n"
 	"non-overlapping windows of that many tokens, each scored on its own (positions\n"
 	"restart at 0); a window of n tokens predicts n - 1.\n\n"
 	"  --ids FILE     token ids separated by commas and/or whitespace ('-': stdin)\n"
+	"  --text FILE    text ('-': stdin), tokenized with the stored tokenizer into its own\n"
+	"                 ids (no BOS added; special tokens written in it become their ids)\n"
 	"  --threads N    compute threads (default: all cores); results do not depend on it\n"
 	"  --quiet        no progress or statistics on stderr\n";
 
-/* The sequence to score; --text FILE (through the tokenizer) adds a field
- * here and a case in load_input(). */
+/* The sequence to score: ids, or text through the stored tokenizer. */
 typedef struct eval_src {
-	const char *ids_path; /* --ids */
+	const char *ids_path;  /* --ids */
+	const char *text_path; /* --text */
 } eval_src;
 
-static int read_file(const char *path, char **data, size_t *len)
+static int load_input(const eval_src *src, lutdb_db *db, uint32_t **ids, size_t *n, int *exit_code)
 {
-	FILE *f = strcmp(path, "-") ? fopen(path, "rb") : stdin;
-	size_t cap = 0, n = 0;
-	char *buf = NULL;
-
-	if (!f)
-		return lutdb_fail(errno == ENOENT ? LUTDB_ENOENT : LUTDB_EIO, "%s: %s", path, strerror(errno));
-	for (;;) {
-		if (n == cap) {
-			size_t nc = cap ? cap * 2 : 65536;
-			char *nb = realloc(buf, nc);
-			if (!nb) {
-				free(buf);
-				if (f != stdin)
-					fclose(f);
-				return lutdb_fail(LUTDB_ENOMEM, "%s", path);
-			}
-			buf = nb;
-			cap = nc;
-		}
-		size_t r = fread(buf + n, 1, cap - n, f);
-		n += r;
-		if (r == 0)
-			break;
-	}
-	int err = ferror(f);
-	if (f != stdin)
-		fclose(f);
-	if (err) {
-		free(buf);
-		return lutdb_fail(LUTDB_EIO, "%s: read error", path);
-	}
-	*data = buf;
-	*len = n;
-	return LUTDB_OK;
-}
-
-static int load_input(const eval_src *src, lutdb_db *db, uint32_t **ids, size_t *n)
-{
+	const char *path = src->ids_path ? src->ids_path : src->text_path;
+	lutdb_tokenizer *t = NULL;
 	char *text = NULL;
 	size_t len = 0;
 	int rc;
 
-	(void)db; /* the tokenizer will need it */
-	if (!src->ids_path)
-		return lutdb_fail(LUTDB_EINVAL, "no input");
-	if ((rc = read_file(src->ids_path, &text, &len)))
-		return rc;
-	rc = lutdb_ids_parse(text, len, ids, n);
+	*exit_code = 0;
+	if (src->text_path && !(t = cli_load_tokenizer("eval", db, exit_code)))
+		return LUTDB_ETOKENIZER;
+	if ((rc = cli_read_input(path, &text, &len)) == LUTDB_OK)
+		rc = t ? lutdb_tokenizer_encode(t, text, len, 0, ids, n) : lutdb_ids_parse(text, len, ids, n);
 	free(text);
-	return rc ? lutdb_fail_prefix(rc, "%s: ", src->ids_path) : LUTDB_OK;
+	lutdb_tokenizer_free(t);
+	return rc ? lutdb_fail_prefix(rc, "%s", path) : LUTDB_OK;
 }
 
 int cmd_eval(int argc, char **argv)
 {
-	enum { O_IDS = 256, O_THREADS, O_QUIET };
+	enum { O_IDS = 256, O_TEXT, O_THREADS, O_QUIET };
 	static const struct option opts[] = {{"ids", required_argument, 0, O_IDS},
+					     {"text", required_argument, 0, O_TEXT},
 					     {"threads", required_argument, 0, O_THREADS},
 					     {"quiet", no_argument, 0, O_QUIET},
 					     {"help", no_argument, 0, 'h'},
@@ -95,6 +63,7 @@ int cmd_eval(int argc, char **argv)
 	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
 		switch (c) {
 		case O_IDS: src.ids_path = optarg; break;
+		case O_TEXT: src.text_path = optarg; break;
 		case O_THREADS:
 			if (cli_parse_uint(optarg, 1, 1024, &v))
 				return cli_usage_error("eval", "--threads must be an integer from 1 to 1024");
@@ -108,8 +77,8 @@ int cmd_eval(int argc, char **argv)
 	if (argc - optind != 1)
 		return cli_usage_error("eval", argc - optind < 1 ? "expected DB" : "unexpected argument '%s'",
 				       argv[optind + (argc - optind > 1)]);
-	if (!src.ids_path)
-		return cli_usage_error("eval", "expected the sequence: --ids FILE");
+	if (!src.ids_path == !src.text_path)
+		return cli_usage_error("eval", "expected the sequence: --ids FILE or --text FILE");
 
 	uint32_t *ids = NULL;
 	size_t n = 0;
@@ -118,15 +87,17 @@ int cmd_eval(int argc, char **argv)
 	lutdb_eval_result res;
 	cli_progress pr;
 
-	if ((rc = load_input(&src, NULL, &ids, &n)))
-		return cli_fail("eval", rc);
-	if (n < 2) {
-		free(ids);
-		return cli_usage_error("eval", "%s holds %zu token id%s: at least 2 are needed", src.ids_path, n,
-				       n == 1 ? "" : "s");
-	}
 	if ((rc = cli_open("eval", argv[optind], 0, &db)))
 		goto out;
+	if ((rc = load_input(&src, db, &ids, &n, &c))) {
+		rc = c ? c : cli_fail("eval", rc);
+		goto out;
+	}
+	if (n < 2) {
+		rc = cli_usage_error("eval", "%s holds %zu token%s: at least 2 are needed",
+				     src.ids_path ? src.ids_path : src.text_path, n, n == 1 ? "" : "s");
+		goto out;
+	}
 	lutdb_model_opts mo = {.threads = threads};
 	if ((rc = lutdb_model_new(db, &mo, &model))) {
 		rc = cli_fail("eval", rc);

@@ -1,4 +1,5 @@
-/* cmd_run.c - lutdb run DB --prompt-ids IDS [-n N] [sampling] [--threads N] [--dump-logits FILE] */
+/* cmd_run.c - lutdb run DB (--prompt-ids IDS | --prompt TEXT | --prompt-file FILE) [-n N] [sampling]
+ *             [--threads N] [--dump-logits FILE] */
 #include <errno.h>
 #include <getopt.h>
 #include <math.h>
@@ -8,15 +9,22 @@
 
 #include "cli.h"
 #include "lutdb_runtime.h"
+#include "text.h"
 
 static const char help[] =
-	"usage: lutdb run DB --prompt-ids IDS [-n N] [--greedy | --temp T [--top-k K] [--top-p P] [--seed S]]\n"
+	"usage: lutdb run DB (--prompt-ids IDS | --prompt TEXT | --prompt-file FILE) [-n N]\n"
+	"                 [--greedy | --temp T [--top-k K] [--top-p P] [--seed S]]\n"
 	"                 [--threads N] [--dump-logits FILE] [--quiet]\n\n"
-	"Feeds the prompt through the model and generates up to N token ids.  The ids are\n"
-	"printed comma-separated as the last line of stdout (as they are generated);\n"
-	"statistics go to stderr.  Generation stops after an eos id (which is printed).\n\n"
+	"Feeds the prompt through the model and generates up to N tokens; statistics go to\n"
+	"stderr.  Generation stops after an eos id.\n"
+	"With --prompt-ids the generated ids are printed comma-separated as the last line of\n"
+	"stdout (the eos id included).  With a text prompt the generated text is streamed to\n"
+	"stdout as it is produced (special tokens such as the eos are not shown), then a newline.\n\n"
 	"  --prompt-ids IDS    prompt token ids, separated by commas and/or whitespace,\n"
 	"                      used as given (no BOS is added)\n"
+	"  --prompt TEXT       prompt text ('-': read stdin), tokenized with the stored\n"
+	"                      tokenizer; its post-processor adds BOS where its template says so\n"
+	"  --prompt-file FILE  prompt text read from FILE\n"
 	"  -n, --tokens N      ids to generate at most (default 32; 0: none)\n"
 	"  --greedy            pick the most likely id (the default)\n"
 	"  --temp T            sample at temperature T (0: greedy)\n"
@@ -32,25 +40,41 @@ static const char help[] =
 	"The prompt plus the generated ids must fit in max_position_embeddings: when the\n"
 	"context fills up, the ids generated so far are printed and the command fails.\n";
 
-/* Where the prompt comes from; --prompt TEXT, --prompt -, --prompt-file FILE
- * (through the tokenizer) add a field here and a case in load_prompt(). */
+/* Where the prompt comes from: ids as given, or text through the stored
+ * tokenizer (--prompt TEXT, --prompt -, --prompt-file FILE). */
 typedef struct prompt_src {
-	const char *ids; /* --prompt-ids */
+	const char *ids;  /* --prompt-ids */
+	const char *text; /* --prompt ("-": stdin) */
+	const char *file; /* --prompt-file */
 } prompt_src;
 
-static int load_prompt(const prompt_src *src, lutdb_db *db, uint32_t **ids, size_t *n)
+static int load_prompt(const prompt_src *src, const lutdb_tokenizer *t, uint32_t **ids, size_t *n)
 {
-	(void)db; /* the tokenizer will need it */
+	char *in = NULL;
+	size_t len;
+	int rc;
+
 	if (src->ids) {
-		int rc = lutdb_ids_parse(src->ids, strlen(src->ids), ids, n);
-		return rc ? lutdb_fail_prefix(rc, "--prompt-ids: ") : LUTDB_OK;
+		rc = lutdb_ids_parse(src->ids, strlen(src->ids), ids, n);
+		return rc ? lutdb_fail_prefix(rc, "--prompt-ids") : LUTDB_OK;
 	}
-	return lutdb_fail(LUTDB_EINVAL, "no prompt");
+	const char *text = src->text;
+	if (src->file || !strcmp(text, "-")) {
+		if ((rc = cli_read_input(src->file ? src->file : "-", &in, &len)))
+			return rc;
+		text = in;
+	} else {
+		len = strlen(text);
+	}
+	rc = lutdb_tokenizer_encode(t, text, len, 1, ids, n);
+	free(in);
+	return rc;
 }
 
 struct run_out {
 	FILE *dump;
 	const char *dump_path;
+	lutdb_tokenizer_stream *stream; /* text prompt: print text, not ids */
 	size_t printed;
 	int io_error;
 };
@@ -58,7 +82,19 @@ struct run_out {
 static int on_token(void *ctx, uint32_t id)
 {
 	struct run_out *o = ctx;
-	if (printf("%s%u", o->printed ? "," : "", id) < 0 || fflush(stdout)) {
+	int bad;
+
+	if (o->stream) {
+		const char *text;
+		size_t len;
+		int rc = lutdb_tokenizer_stream_step(o->stream, id, &text, &len);
+		if (rc)
+			return rc;
+		bad = (len && fwrite(text, 1, len, stdout) != len) || fflush(stdout);
+	} else {
+		bad = printf("%s%u", o->printed ? "," : "", id) < 0 || fflush(stdout);
+	}
+	if (bad) {
 		o->io_error = 1;
 		return lutdb_fail(LUTDB_EIO, "stdout: write error");
 	}
@@ -87,9 +123,11 @@ static int parse_float(const char *s, float lo, float hi, float *out)
 
 int cmd_run(int argc, char **argv)
 {
-	enum { O_PROMPT_IDS = 256, O_GREEDY, O_TEMP, O_TOPK, O_TOPP, O_SEED, O_THREADS, O_DUMP, O_QUIET };
+	enum { O_PROMPT_IDS = 256, O_PROMPT, O_PROMPT_FILE, O_GREEDY, O_TEMP, O_TOPK, O_TOPP, O_SEED, O_THREADS,
+	       O_DUMP, O_QUIET };
 	static const struct option opts[] = {
 		{"prompt-ids", required_argument, 0, O_PROMPT_IDS}, {"tokens", required_argument, 0, 'n'},
+		{"prompt", required_argument, 0, O_PROMPT},         {"prompt-file", required_argument, 0, O_PROMPT_FILE},
 		{"greedy", no_argument, 0, O_GREEDY},               {"temp", required_argument, 0, O_TEMP},
 		{"top-k", required_argument, 0, O_TOPK},            {"top-p", required_argument, 0, O_TOPP},
 		{"seed", required_argument, 0, O_SEED},             {"threads", required_argument, 0, O_THREADS},
@@ -105,6 +143,8 @@ int cmd_run(int argc, char **argv)
 	while ((c = getopt_long(argc, argv, "n:h", opts, NULL)) != -1) {
 		switch (c) {
 		case O_PROMPT_IDS: src.ids = optarg; break;
+		case O_PROMPT: src.text = optarg; break;
+		case O_PROMPT_FILE: src.file = optarg; break;
 		case 'n':
 			if (cli_parse_uint(optarg, 0, 1u << 30, &ntok))
 				return cli_usage_error("run", "-n must be a non-negative integer, not '%s'", optarg);
@@ -146,8 +186,8 @@ int cmd_run(int argc, char **argv)
 	if (argc - optind != 1)
 		return cli_usage_error("run", argc - optind < 1 ? "expected DB" : "unexpected argument '%s'",
 				       argv[optind + (argc - optind > 1)]);
-	if (!src.ids)
-		return cli_usage_error("run", "expected a prompt: --prompt-ids IDS");
+	if (!!src.ids + !!src.text + !!src.file != 1)
+		return cli_usage_error("run", "expected one prompt: --prompt-ids IDS, --prompt TEXT or --prompt-file FILE");
 	if (greedy && have_temp)
 		return cli_usage_error("run", "--greedy and --temp exclude each other");
 	if (have_sampling_opt && !have_temp)
@@ -160,16 +200,21 @@ int cmd_run(int argc, char **argv)
 	lutdb_model *model = NULL;
 	lutdb_session *sess = NULL;
 	struct run_out out = {0};
+	lutdb_tokenizer *tok = NULL;
 	lutdb_generate_stats st;
 
-	if ((rc = load_prompt(&src, NULL, &prompt, &np)))
-		return cli_fail("run", rc);
-	if (!np) {
-		free(prompt);
-		return cli_usage_error("run", "empty prompt: --prompt-ids holds no ids");
-	}
 	if ((rc = cli_open("run", argv[optind], 0, &db)))
 		goto out_free;
+	if (!src.ids && !(tok = cli_load_tokenizer("run", db, &rc)))
+		goto out_close;
+	if ((rc = load_prompt(&src, tok, &prompt, &np)))
+		goto fail;
+	if (!np) {
+		rc = cli_usage_error("run", "empty prompt: it holds no %s", src.ids ? "ids" : "tokens");
+		goto out_close;
+	}
+	if (tok && (rc = lutdb_tokenizer_stream_new(tok, 1, &out.stream)))
+		goto fail;
 	lutdb_model_opts mo = {.threads = threads};
 	if ((rc = lutdb_model_new(db, &mo, &model)))
 		goto fail;
@@ -223,6 +268,8 @@ out_close:
 		fclose(out.dump);
 	lutdb_session_free(sess);
 	lutdb_model_free(model);
+	lutdb_tokenizer_stream_free(out.stream);
+	lutdb_tokenizer_free(tok);
 	lutdb_close(db);
 out_free:
 	free(gen);

@@ -146,11 +146,13 @@ int lutdb_shardset_open(const char *out, const lutdb_split_opts *split, const lu
 	*out_ss = NULL;
 	if (!ss)
 		return lutdb_fail(LUTDB_ENOMEM, "shard set");
-	if (!p.block_tokens)
-		p.block_tokens = LUTDB_DEFAULT_BLOCK_TOKENS;
 	uint32_t rowel = p.family == LUTDB_FAMILY_MOLKV ? p.experts * (p.kv_dim + p.hidden) : p.experts * p.hidden;
 	ss->layer_bytes = (uint64_t)rowel * lutdb_dtype_size(p.table_dtype);
 	ss->full_row = ss->layer_bytes * p.layers;
+	/* One block size for every shard: the whole row's, so that shards of
+	 * a file keep its records (and merge gives back its digest). */
+	if (!p.block_tokens)
+		p.block_tokens = lutdb_default_block_tokens(ss->full_row);
 	static const uint8_t zero[16];
 	if (!memcmp(p.pack_id, zero, 16) && getrandom(p.pack_id, 16, 0) != 16) {
 		rc = sys_fail(errno, "getrandom", "pack id");

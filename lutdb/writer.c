@@ -89,6 +89,15 @@ static int sys_err(int err, const char *what, const char *path)
 	return lutdb_fail(code, "%s: %s: %s", path, what, strerror(err));
 }
 
+uint32_t lutdb_default_block_tokens(uint64_t token_row_bytes)
+{
+	uint64_t stride = (token_row_bytes + 63) & ~63ull;
+	uint64_t bt = stride ? (LUTDB_BLOCK_TARGET_BYTES + stride - 1) / stride : LUTDB_MIN_BLOCK_TOKENS;
+	uint32_t maxbt = lutdb_table_max_tokens(LUTDB_PAGE_SIZE - 16);
+
+	return bt < LUTDB_MIN_BLOCK_TOKENS ? LUTDB_MIN_BLOCK_TOKENS : bt > maxbt ? maxbt : (uint32_t)bt;
+}
+
 uint64_t lutdb_writer_token_row_bytes(const lutdb_writer *w)
 {
 	return w->row_bytes;
@@ -154,7 +163,7 @@ static int build_header(const lutdb_writer_params *p, lutdb_file_hdr *h)
 	 * under LMDB's 4 GiB value limit and its entries fit the header. */
 	uint64_t row = (uint64_t)(h->layer_end - h->layer_begin) * h->layer_row_elems *
 		       lutdb_dtype_size(p->table_dtype);
-	uint32_t bt = p->block_tokens ? p->block_tokens : LUTDB_DEFAULT_BLOCK_TOKENS;
+	uint32_t bt = p->block_tokens ? p->block_tokens : lutdb_default_block_tokens(row);
 	uint32_t maxbt = lutdb_table_max_tokens(WRITER_PAGE - 16);
 	if (bt > maxbt)
 		bt = maxbt;
