@@ -26,9 +26,10 @@
  * which cannot follow JIT code.
  *
  * Thread safety: a loaded tokenizer is immutable.  Every function taking a
- * `const lutdb_tokenizer *` may be called from any number of threads at once
- * (all scratch is per call).  A stream decoder belongs to one thread at a
- * time.
+ * `const lutdb_tokenizer *` may be called from any number of threads at once:
+ * scratch is per call or per thread (each encoding thread keeps a word ->
+ * ids cache of about 4 MiB and its working buffers, freed at thread exit).
+ * A stream decoder belongs to one thread at a time.
  *
  * Errors: functions returning int return LUTDB_OK or a negative code from
  * lutdb_err.h; lutdb_errdetail() then tells what and where.

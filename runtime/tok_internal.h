@@ -168,7 +168,7 @@ struct tok_dec {
 enum tok_post_kind { TPP_BYTELEVEL, TPP_TEMPLATE };
 struct tok_post {
 	int kind;
-	/* TemplateProcessing single: items; seq item has nids == SIZE_MAX */
+	/* TemplateProcessing single: its pieces ($A, or special token ids) */
 	struct tok_tpl_item {
 		uint32_t *ids;
 		size_t nids;

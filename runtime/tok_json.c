@@ -240,9 +240,7 @@ static int load_pre(struct lutdb_tokenizer *t, const json_t *o, int depth)
 		t->byte_level = 1;
 	} else if (!strcmp(ty, "Split")) {
 		p->kind = TP_SPLIT;
-		t->npre++;
 		rc = tj_get_pattern(o, "pre_tokenizer Split", &p->re);
-		t->npre--;
 		if (!rc)
 			rc = tj_get_bool(o, "invert", "pre_tokenizer Split", 0, &p->invert);
 		if (!rc)
