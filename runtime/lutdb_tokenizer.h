@@ -17,9 +17,9 @@
  *   truncation and padding must be null.
  * Regexes are Oniguruma patterns as `tokenizers` compiles them; they are run
  * on PCRE2 (JIT) after translating the escapes whose meaning differs
- * (\s, \S, \w, \W, \v, \h, \uHHHH); POSIX bracket classes, class
- * intersections, \b, \B and other constructs whose semantics differ are
- * rejected.
+ * (\s, \S, \w, \W, \d, \D, \h, \H, \uHHHH, {,n}); POSIX bracket
+ * classes, nested classes, class intersections, \b, \B, \v, (?m) and other
+ * constructs whose semantics differ are rejected.
  *
  * Environment: LUTDB_TOKENIZER_NO_JIT=1 (read when a tokenizer is loaded)
  * runs the regexes without PCRE2's JIT: same results, slower; for valgrind,
@@ -54,10 +54,10 @@ typedef struct lutdb_tokenizer_stream lutdb_tokenizer_stream;
  * NUL-terminated; the caller keeps ownership of it and may free it as soon
  * as this returns).  On success *out is a new tokenizer owned by the caller,
  * released with lutdb_tokenizer_free().  On failure *out is NULL and the
- * return is LUTDB_ETOKENIZER (malformed or unsupported file: the detail
- * names the component), LUTDB_ETOOBIG (over a size cap: vocab or merges over
- * 16M entries, ids over 16M, regex over 16 KiB), LUTDB_ENOMEM or
- * LUTDB_EINVAL (NULL arguments). */
+ * return is LUTDB_ETOKENIZER (malformed or unsupported file, ids of 16M or
+ * more: the detail names the component), LUTDB_ETOOBIG (over a size cap:
+ * vocab or merges over 16M entries, over 1M added tokens, a regex over
+ * 16 KiB), LUTDB_ENOMEM or LUTDB_EINVAL (NULL arguments). */
 int lutdb_tokenizer_load(const char *json, size_t len, lutdb_tokenizer **out);
 
 /* Releases t and everything it owns.  NULL is a no-op.  No stream made from
