@@ -2,6 +2,7 @@
  * bench_decode - decode and prefill speed of the engine on a database.
  *
  *   bench_decode DB [--threads N] [--tokens N] [--prompt N] [--no-experts]
+ *                   [--context N] [--distinct]
  *
  * Decode: after a 16-token prompt, N (default 64) one-token steps feeding
  * back the argmax (4 untimed warm-up steps first).  Prefill: a prompt of
@@ -54,8 +55,8 @@ static void usage(void)
 int main(int argc, char **argv)
 {
 	const char *path = NULL;
-	int threads = 0, no_experts = 0, rc;
-	long tokens = 64, prompt_len = 256;
+	int threads = 0, no_experts = 0, distinct = 0, rc;
+	long tokens = 64, prompt_len = 256, context = -1;
 
 	for (int i = 1; i < argc; i++) {
 		if (!strcmp(argv[i], "--threads") && i + 1 < argc)
@@ -66,6 +67,10 @@ int main(int argc, char **argv)
 			prompt_len = atol(argv[++i]);
 		else if (!strcmp(argv[i], "--no-experts"))
 			no_experts = 1;
+		else if (!strcmp(argv[i], "--distinct"))
+			distinct = 1;
+		else if (!strcmp(argv[i], "--context") && i + 1 < argc)
+			context = atol(argv[++i]);
 		else if (argv[i][0] == '-' || path)
 			usage();
 		else
@@ -83,7 +88,7 @@ int main(int argc, char **argv)
 	if ((rc = lutdb_model_new(db, &mo, &m)))
 		die("model", rc);
 	const lutdb_info *in = lutdb_model_info(m);
-	uint32_t maxp = in->max_position, warm = 4, p0 = 16;
+	uint32_t maxp = in->max_position, warm = 4, p0 = context > 0 ? (uint32_t)context : 16;
 	if (p0 + warm + 1 > maxp)
 		p0 = maxp > warm + 2 ? maxp - warm - 2 : 1;
 	if ((uint64_t)p0 + warm + (uint64_t)tokens > maxp)
@@ -96,9 +101,9 @@ int main(int argc, char **argv)
 	if ((rc = lutdb_session_new(m, &so, &s)))
 		die("session", rc);
 
-	uint32_t *ids = malloc(cap * sizeof *ids);
+	uint32_t *ids = malloc((cap + warm + (size_t)tokens) * sizeof *ids);
 	uint64_t x = 88172645463325252ull;
-	for (uint32_t i = 0; i < cap; i++) {
+	for (uint32_t i = 0; i < cap + warm + (uint32_t)tokens; i++) {
 		x ^= x << 13;
 		x ^= x >> 7;
 		x ^= x << 17;
@@ -111,7 +116,7 @@ int main(int argc, char **argv)
 	double *st = malloc((size_t)tokens * sizeof *st), table_sum = 0, kv_sum = 0;
 	uint32_t kvd = in->kv_heads * in->head_dim;
 	for (long k = 0; k < (long)warm + tokens; k++) {
-		uint32_t id = lutdb_argmax(lutdb_session_logits(s), in->vocab);
+		uint32_t id = distinct ? ids[cap + k] : lutdb_argmax(lutdb_session_logits(s), in->vocab);
 		uint32_t pos = lutdb_session_position(s);
 		double t0 = now();
 		if ((rc = lutdb_session_feed(s, &id, 1, NULL, NULL)))
@@ -171,6 +176,13 @@ int main(int argc, char **argv)
 	printf("prefill_tokens=%ld\n", prompt_len);
 	printf("prefill_ms=%.3f\n", best * 1e3);
 	printf("prefill_tok_s=%.2f\n", (double)prompt_len / best);
+	/* Matrix work per prefill token: 2 FLOPs per projection weight (attention
+	 * scores and the table mix are small next to it). */
+	double per_layer = 2.0 * in->hidden * in->hidden + 2.0 * in->hidden * in->kv_heads * in->head_dim +
+			   2.0 * in->hidden * in->intermediate +
+			   (double)in->hidden * (in->family == 2 ? in->kv_dim : in->experts);
+	double flop = 2.0 * ((double)in->layers * per_layer + (double)in->vocab * in->hidden);
+	printf("prefill_gflops=%.1f\n", flop * (double)prompt_len / best / 1e9);
 	free(st);
 	free(ids);
 	lutdb_session_free(s);
