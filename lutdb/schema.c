@@ -8,6 +8,9 @@
 #include "lutdb_err.h"
 #include "lutdb_format.h"
 
+/* As many tensors as one safetensors file may hold (LUTDB_ST_MAX_TENSORS). */
+#define SCHEMA_MAX_TENSORS 1000000u
+
 const char *lutdb_schema_table_name(int family)
 {
 	return family == LUTDB_FAMILY_MOLKV ? "model.kv_table.weight" : "model.moe_table.weight";
@@ -59,6 +62,15 @@ int lutdb_schema_build(const lutdb_config *c, int family, int kind, lutdb_schema
 	int molkv = family == LUTDB_FAMILY_MOLKV;
 	list l = {0};
 	int rc = 0;
+
+	/* config.json is untrusted and allows 65535 layers x 65535 experts:
+	 * refuse a list no checkpoint can hold before building it (billions of
+	 * entries would exhaust memory). */
+	uint64_t per_layer = 9 + (kind == LUTDB_SCHEMA_TRAINING ? 1 + (uint64_t)molkv + 2 * N : 0);
+	uint64_t total = 4 + (uint64_t)c->layers * per_layer;
+	if (total > SCHEMA_MAX_TENSORS)
+		return lutdb_fail(LUTDB_ETOOBIG, "config.json: %u layers with %u experts make %llu tensors (at most %u)",
+				  c->layers, c->experts, (unsigned long long)total, SCHEMA_MAX_TENSORS);
 
 	rc |= add(&l, -1, -1, V, d, "model.embed_tokens.weight");
 	rc |= add(&l, -1, -1, d, 0, "model.norm.weight");
