@@ -290,9 +290,9 @@ uint32_t lk_sample(const float *logits, size_t V, const lk_sampler_params *p, lk
 			return best;
 		scratch = own;
 	}
-	float *w = scratch;                            /* V weights */
-	cand *c = (cand *)(void *)(scratch + V);       /* V candidates */
-	cand *tmp = (cand *)(void *)(scratch + 3 * V); /* V more */
+	float *w = scratch; /* V weights, then V candidates and V more, 8-aligned */
+	cand *c = (cand *)(void *)(((uintptr_t)(scratch + V) + 7) & ~(uintptr_t)7);
+	cand *tmp = c + V;
 	uint32_t id;
 
 	if (k < V) {

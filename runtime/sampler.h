@@ -45,7 +45,7 @@ double lk_rng_uniform(lk_rng *rng);
 uint32_t lk_argmax(const float *x, size_t n);
 
 /* Floats of scratch lk_sample needs for a vocabulary of V. */
-#define LK_SAMPLE_SCRATCH_FLOATS(V) (5 * (size_t)(V))
+#define LK_SAMPLE_SCRATCH_FLOATS(V) (5 * (size_t)(V) + 2)
 
 /* Picks an id in [0, V) from logits (not modified).
  *   greedy (p NULL, p->greedy, temperature <= 0): lk_argmax;
