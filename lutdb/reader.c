@@ -320,11 +320,20 @@ int lutdb_open(const char *path, unsigned flags, lutdb_db **out)
 		return lutdb_multi_open(path, flags, out);
 	}
 	rc = lutdb_lmdb_validate(path, fd, (uint64_t)st.st_size, &main_root);
-	close(fd);
-	if (rc)
+	if (rc) {
+		close(fd);
 		return rc;
+	}
+	/* LMDB opens by name.  It gets the very file just validated, through
+	 * /proc/self/fd, not whatever the path names by then: a file renamed
+	 * over it in between would otherwise be read unvalidated.  Without
+	 * /proc, the path. */
+	char fdpath[40];
+	snprintf(fdpath, sizeof fdpath, "/proc/self/fd/%d", fd);
+	const char *lmdb_path = access(fdpath, F_OK) == 0 ? fdpath : path;
 	db = calloc(1, sizeof *db);
 	if (!db || !(db->path = strdup(path))) {
+		close(fd);
 		rc = lutdb_fail(LUTDB_ENOMEM, "%s: open", path);
 		goto fail;
 	}
@@ -334,11 +343,13 @@ int lutdb_open(const char *path, unsigned flags, lutdb_db **out)
 	 * MDB_NOLOCK it creates no lock file (read-only media work). */
 	if ((rc = mdb_env_create(&db->env)) || (rc = mdb_env_set_maxdbs(db->env, 4)) ||
 	    (rc = mdb_env_set_mapsize(db->env, (size_t)db->file_size)) ||
-	    (rc = mdb_env_open(db->env, path, MDB_RDONLY | MDB_NOLOCK | MDB_NOSUBDIR | MDB_NORDAHEAD, 0)) ||
+	    (rc = mdb_env_open(db->env, lmdb_path, MDB_RDONLY | MDB_NOLOCK | MDB_NOSUBDIR | MDB_NORDAHEAD, 0)) ||
 	    (rc = mdb_txn_begin(db->env, NULL, MDB_RDONLY, &db->txn))) {
+		close(fd);
 		rc = mdb_fail(rc, path, "cannot open LMDB environment");
 		goto fail;
 	}
+	close(fd);
 	if ((rc = find_map(db, main_root)))
 		goto fail;
 	if ((rc = mdb_dbi_open(db->txn, LUTDB_DB_META, 0, &dmeta)) ||
