@@ -57,19 +57,23 @@ double lk_rng_uniform(lk_rng *rng)
 /* ---- argmax ------------------------------------------------------------------- */
 uint32_t lk_argmax(const float *x, size_t n)
 {
-	size_t i = 0, best;
-	while (i < n && x[i] != x[i])
-		i++;
-	if (i == n)
-		return 0;
-	best = i;
-	float bv = x[i];
-	for (i++; i < n; i++)
-		if (x[i] > bv) {
-			bv = x[i];
-			best = i;
-		}
-	return (uint32_t)best;
+	/* pass 1: the maximum, 8 independent branchless lanes (NaN never
+	 * compares greater); pass 2: the first index holding it */
+	float m[8] = {-INFINITY, -INFINITY, -INFINITY, -INFINITY,
+		      -INFINITY, -INFINITY, -INFINITY, -INFINITY};
+	size_t i = 0;
+	for (; i + 8 <= n; i += 8)
+		for (int l = 0; l < 8; l++)
+			m[l] = x[i + (size_t)l] > m[l] ? x[i + (size_t)l] : m[l];
+	for (; i < n; i++)
+		m[0] = x[i] > m[0] ? x[i] : m[0];
+	float mx = m[0];
+	for (int l = 1; l < 8; l++)
+		mx = m[l] > mx ? m[l] : mx;
+	for (i = 0; i < n; i++)
+		if (x[i] == mx)
+			return (uint32_t)i;
+	return 0; /* empty, or every value NaN */
 }
 
 /* ---- candidates -----------------------------------------------------------------
