@@ -86,6 +86,11 @@ ckpt_copy mole_train_f32 c_eps
 st_py config c_eps/config.json rms_norm_eps 1e-85
 bad_pack "rms_norm_eps below float range" 3 "rms_norm_eps\" must be a positive number" c_eps
 
+ckpt_copy mole_train_f32 c_huge
+st_py config c_huge/config.json num_hidden_layers 65535
+st_py config c_huge/config.json num_experts 65535
+bad_pack "65535 layers x 65535 experts (no memory exhaustion)" 3 "make 8590327804 tensors (at most 1000000)" c_huge
+
 printf '{"version": "1.0", "model": ' >bad_tokenizer.json
 bad_pack "unparsable --tokenizer" 3 "not valid JSON" "$F/mole_rep_f16/ckpt" --tokenizer bad_tokenizer.json
 

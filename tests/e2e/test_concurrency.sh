@@ -7,9 +7,10 @@
 # checked random row reads, layer views, tensor lookups and greedy decodes
 # of 4 ids, each thread with its own session.  Requires 0 checksum errors,
 # 0 crashes, and every row checksum and decoded id equal to a
-# single-threaded reference run.  Then, when clang is here, the same tool
-# built with ThreadSanitizer (library sources included) runs 2 x 4 for 3 s
-# on both files and must report no race.  Under LUTDB_VALGRIND it runs
+# single-threaded reference run.  A d=256 model (gen_model) runs too: its
+# sessions share the model's 2-thread compute pool.  Then, when clang is
+# here, the same tool built with ThreadSanitizer (library sources included)
+# runs 2 x 4 for 3 s on the three files and must report no race.  Under LUTDB_VALGRIND it runs
 # shorter, under memcheck, and TSan is skipped.
 . "$(dirname "$0")/lib.sh"
 e2e_init concurrency
@@ -22,6 +23,12 @@ if [ ! -x "$STRESS" ]; then
 fi
 expect_ok "pack mole_train_f16 (codec none)" lutdb pack "$F/mole_train_f16/ckpt" mole.lutdb --quiet --threads 2
 expect_ok "pack molkv_window (lz4)" lutdb pack "$F/molkv_window/ckpt" molkv.lutdb --codec lz4 --quiet --threads 2
+# Big enough (d 256, V 2048) for the engine to use its compute pool, which the
+# sessions of one model then share.
+GEN=$LUTDB_BUILD/tests/tools/gen_model
+if [ -x "$GEN" ] && "$GEN" ckpt mid --vocab 2048 --hidden 256 --layers 2 --experts 2 --inter 512 --heads 4 >/dev/null; then
+	expect_ok "pack a d=256 model (gen_model)" lutdb pack mid mid.lutdb --quiet --threads 2
+fi
 
 # stress DESC DB ARGS...: runs and judges the total line.
 stress() {
@@ -47,6 +54,8 @@ else
 	stress "4 procs x 4 threads, 10 s, MoLE codec none" mole.lutdb --procs 4 --threads 4 --seconds 10 --seed 1
 	stress "4 procs x 4 threads, 4 s, MoLKV lz4, 2 compute threads per model" molkv.lutdb --procs 4 --threads 4 \
 		--seconds 4 --seed 2 --model-threads 2
+	[ -f mid.lutdb ] && stress "2 procs x 4 threads, 4 s, d=256, sessions sharing a 2-thread pool" mid.lutdb \
+		--procs 2 --threads 4 --seconds 4 --seed 3 --model-threads 2
 fi
 
 # The tool notices damage (it is not vacuous): a flipped byte in a row.
@@ -74,7 +83,7 @@ if [ -z "${LUTDB_VALGRIND:-}" ] && command -v clang >/dev/null; then
 	TSAN_OUT=$LUTDB_BUILD/tsan
 	if (cd "$E2E_ROOT" && make --no-print-directory -f fuzz/fuzz.mk -j"$(nproc)" MODE=tsan OUT="$TSAN_OUT" CC=clang \
 		"$TSAN_OUT/stress_readers") >"$T/tsan-build.log" 2>&1; then
-		for db in mole.lutdb molkv.lutdb; do
+		for db in mole.lutdb molkv.lutdb $([ -f mid.lutdb ] && echo mid.lutdb); do
 			TSAN_OPTIONS="halt_on_error=1:exitcode=66:${TSAN_OPTIONS:-}" \
 				"$TSAN_OUT/stress_readers" "$db" --procs 2 --threads 4 --seconds 3 --model-threads 2 \
 				>"$T/tsan.out" 2>"$T/tsan.err"

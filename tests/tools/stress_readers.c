@@ -15,17 +15,28 @@
  * 1: the model's pool is then shared by T sessions).  Every row checksum and
  * every decoded id must equal the reference.
  *
+ *   stress_readers DB --open-cost N
+ *
+ * Measures what a reader pays to open DB (spec/SECURITY.md quotes it): N
+ * cold opens (the file's pages dropped from the page cache first with
+ * posix_fadvise DONTNEED), N warm opens, the LMDB validation walk alone
+ * (cold and warm), the pages resident after a cold open, a cold and a warm
+ * first read of a row (lazy checksum included), and one lutdb_verify.
+ *
  * Prints one line per process and a total line:
  *   total: P procs x T threads, S s: R reads, D decodes, 0 checksum errors,
  *   0 mismatches, 0 crashes
  * and exits 0 only when there were reads and no error, mismatch or crash.
  */
+#include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -268,6 +279,148 @@ static int reference(shared *sh)
 	return 0;
 }
 
+/* ---- open cost ------------------------------------------------------------ */
+/* Library-internal (lutdb/lmdb_check.c), linked from liblutdb.a. */
+int lutdb_lmdb_validate(const char *path, int fd, uint64_t file_size, uint64_t *main_root);
+
+static void drop_cache(const char *path)
+{
+	int fd = open(path, O_RDONLY);
+	if (fd >= 0) {
+		fdatasync(fd);
+		posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED);
+		close(fd);
+	}
+}
+
+static size_t resident_pages(const char *path)
+{
+	int fd = open(path, O_RDONLY);
+	struct stat st;
+	size_t n = 0;
+	if (fd < 0 || fstat(fd, &st)) {
+		if (fd >= 0)
+			close(fd);
+		return 0;
+	}
+	size_t pages = ((size_t)st.st_size + 4095) / 4096;
+	void *m = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_SHARED, fd, 0);
+	unsigned char *v = malloc(pages);
+	if (m != MAP_FAILED && v && mincore(m, (size_t)st.st_size, v) == 0)
+		for (size_t i = 0; i < pages; i++)
+			n += v[i] & 1;
+	if (m != MAP_FAILED)
+		munmap(m, (size_t)st.st_size);
+	free(v);
+	close(fd);
+	return n;
+}
+
+static int cmp_d(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+	return x < y ? -1 : x > y;
+}
+
+static double median(double *v, int n)
+{
+	qsort(v, (size_t)n, sizeof *v, cmp_d);
+	return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+}
+
+static int open_cost(const char *path, int n)
+{
+	double *t = calloc((size_t)n, sizeof *t), t0;
+	lutdb_db *db;
+	size_t res = 0;
+	int rc;
+
+	if (!t || n < 1)
+		return 2;
+	/* Cold: the whole open (validation walk, LMDB environment, indexes). */
+	for (int i = 0; i < n; i++) {
+		drop_cache(path);
+		t0 = now();
+		if ((rc = lutdb_open(path, 0, &db)))
+			return fprintf(stderr, "open: %s\n", lutdb_errdetail()), 1;
+		t[i] = now() - t0;
+		if (i == 0)
+			res = resident_pages(path);
+		lutdb_close(db);
+	}
+	printf("open cold: median %.2f ms (n=%d); %zu pages resident after the first cold open\n", median(t, n) * 1e3,
+	       n, res);
+	for (int i = 0; i < n; i++) {
+		t0 = now();
+		if ((rc = lutdb_open(path, 0, &db)))
+			return 1;
+		t[i] = now() - t0;
+		lutdb_close(db);
+	}
+	printf("open warm: median %.3f ms (n=%d)\n", median(t, n) * 1e3, n);
+	/* The validation walk alone. */
+	for (int cold = 1; cold >= 0; cold--) {
+		for (int i = 0; i < n; i++) {
+			int fd = open(path, O_RDONLY);
+			struct stat st;
+			uint64_t root;
+			if (fd < 0 || fstat(fd, &st))
+				return 1;
+			if (cold) {
+				close(fd);
+				drop_cache(path);
+				fd = open(path, O_RDONLY);
+			}
+			t0 = now();
+			rc = lutdb_lmdb_validate(path, fd, (uint64_t)st.st_size, &root);
+			t[i] = now() - t0;
+			close(fd);
+			if (rc)
+				return 1;
+		}
+		printf("validation walk %s: median %.3f ms\n", cold ? "cold" : "warm", median(t, n) * 1e3);
+	}
+	/* First reads of rows: lazy checksum, cold and warm pages. */
+	if ((rc = lutdb_open(path, 0, &db)))
+		return 1;
+	const lutdb_info *in = lutdb_get_info(db);
+	void *scratch = in->table_codec ? malloc(in->token_row_bytes) : NULL;
+	uint64_t r = 12345;
+	double cold_sum = 0, warm_sum = 0, verify_sum = 0;
+	int reads = 64;
+	drop_cache(path);
+	for (int i = 0; i < reads; i++) {
+		uint32_t tok = (uint32_t)(next_rand(&r) % in->vocab);
+		lutdb_row row;
+		t0 = now();
+		if (lutdb_token_row(db, tok, 0, scratch, scratch ? in->token_row_bytes : 0, &row))
+			return 1;
+		cold_sum += now() - t0;
+		t0 = now();
+		if (lutdb_token_row(db, tok, 0, scratch, scratch ? in->token_row_bytes : 0, &row))
+			return 1;
+		warm_sum += now() - t0;
+		t0 = now();
+		if (lutdb_token_row(db, tok, LUTDB_READ_VERIFY, scratch, scratch ? in->token_row_bytes : 0, &row))
+			return 1;
+		verify_sum += now() - t0;
+	}
+	printf("row read (%llu B): first read, cold pages, checksum %.1f us; again, checked already %.2f us; "
+	       "forced checksum, warm %.1f us (means of %d)\n", (unsigned long long)in->token_row_bytes,
+	       cold_sum / reads * 1e6, warm_sum / reads * 1e6, verify_sum / reads * 1e6, reads);
+	lutdb_close(db);
+	if ((rc = lutdb_open(path, LUTDB_OPEN_WILLNEED, &db)))
+		return 1;
+	t0 = now();
+	rc = lutdb_verify(db, NULL, NULL);
+	printf("verify: %s in %.2f s (%.0f MB/s, page cache as left by the reads above)\n", rc ? "FAILED" : "ok",
+	       now() - t0, (double)lutdb_get_info(db)->file_bytes / (now() - t0) / 1e6);
+	lutdb_close(db);
+	free(scratch);
+	free(t);
+	return rc ? 1 : 0;
+}
+
 int main(int argc, char **argv)
 {
 	shared sh;
@@ -281,10 +434,12 @@ int main(int argc, char **argv)
 	sh.model_threads = 1;
 	if (argc < 2) {
 		fprintf(stderr, "usage: stress_readers DB [--procs P] [--threads T] [--seconds S] [--seed N] "
-				"[--decode 0|1] [--prompts K] [--model-threads M]\n");
+				"[--decode 0|1] [--prompts K] [--model-threads M]\n       stress_readers DB --open-cost N\n");
 		return 2;
 	}
 	sh.path = argv[1];
+	if (argc == 4 && !strcmp(argv[2], "--open-cost"))
+		return open_cost(argv[1], atoi(argv[3]));
 	for (int i = 2; i + 1 < argc; i += 2) {
 		const char *k = argv[i], *v = argv[i + 1];
 		if (!strcmp(k, "--procs"))
