@@ -26,4 +26,4 @@ if ! "$CLANG" -fsanitize=fuzzer "$probe/p.c" -o "$probe/p" 2>"$probe/err"; then
 fi
 echo "fuzz/build.sh: building into $OUT with $CLANG"
 make --no-print-directory -f fuzz/fuzz.mk -j"$(nproc)" MODE=libfuzzer OUT="$OUT" CC="$CLANG"
-ls "$OUT"/fuzz_* | grep -v '\.d$' | sed 's/^/built /'
+find "$OUT" -maxdepth 1 -type f -perm -u+x -name 'fuzz_*' | sort | sed 's/^/built /'
