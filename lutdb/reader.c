@@ -586,6 +586,19 @@ int lutdb_token_row(lutdb_db *db, uint32_t token, unsigned flags, void *scratch,
 	check = (flags & LUTDB_READ_VERIFY) ||
 		(!(db->flags & LUTDB_OPEN_NOVERIFY) &&
 		 !(atomic_load_explicit(&db->row_checked[word], memory_order_acquire) & bit));
+	/* Fast path: once a raw block's header has passed its full check, a
+	 * row's place follows from the file header alone (the hot path of
+	 * decoding: no re-parse per read). */
+	if (!check && h->table_codec == LUTDB_CODEC_NONE &&
+	    atomic_load_explicit(&db->block_checked[b], memory_order_acquire)) {
+		uint64_t stride = (db->info.token_row_bytes + 63) & ~63ull;
+		out->data = db->blocks[b].rec + (h->page_size - 16) + (uint64_t)i * stride;
+		out->dtype = h->table_dtype;
+		out->layer_first = h->layer_begin;
+		out->layer_count = h->layer_end - h->layer_begin;
+		out->nelems = out->layer_count * h->layer_row_elems;
+		return LUTDB_OK;
+	}
 	if ((rc = lutdb_block_header(db, b, flags & LUTDB_READ_VERIFY, &rec, &th)))
 		return rc;
 	lutdb_table_entry_get(&th, i, &sum, &off, &len);
