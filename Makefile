@@ -87,8 +87,10 @@ deps:
 test-deps:
 	@bash tests/deps.sh $(PKGS) $(TESTPKGS)
 
+JOBS ?= $(shell nproc 2>/dev/null || echo 2)
+
 test: test-deps
-	@$(MAKE) --no-print-directory all tests-build
+	@$(MAKE) --no-print-directory -j$(JOBS) all tests-build
 	@bash tests/run.sh $(BUILD)
 
 tests-build: $(UNIT_BIN) $(TOOL_BIN)
