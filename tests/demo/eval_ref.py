@@ -85,7 +85,7 @@ def main():
             rep = ref.reparameterize(cfg, w, "F16")
             loss16, n16 = ref.eval_loss(cfg, rep, ids)
         tref = time.time() - t
-        row = {"name": name, "family": cfg.family, "N": cfg.N, "total": total, "active": active,
+        row = {"name": name, "path": m, "family": cfg.family, "N": cfg.N, "total": total, "active": active,
                "nz": nz, "ref": loss, "ref16": loss16, "n": n, "tref": tref}
         print("%s: PyTorch %.6f, rep F16 %.6f over %d tokens (%.1fs)" % (name, loss, loss16, n, tref),
               file=sys.stderr, flush=True)
@@ -107,14 +107,22 @@ def main():
     for r in rows:
         tot = r["total"] if r["family"] != "mole" or r["N"] > 1 or r["nz"] else r["active"]
         label = r["name"] + ("" if r["name"] != "dense" else " (MoLE N=1, zero expert)")
-        cells = [label, "%.2fM / %.2fM" % (tot / 1e6, r["active"] / 1e6), "%.4f" % r["ref"], "%.4f" % r["ref16"]]
+        cells = [label, "%.3fM / %.3fM" % (tot / 1e6, r["active"] / 1e6), "%.6f" % r["ref"], "%.6f" % r["ref16"]]
         if "f16" in r:
-            cells += ["%.4f" % r["f16"][0], "%+.1e" % (r["f16"][0] - r["ref16"]),
-                      "%.4f" % r["f32"][0], "%+.1e" % (r["f32"][0] - r["ref"])]
+            cells += ["%.6f" % r["f16"][0], "%+.1e" % (r["f16"][0] - r["ref16"]),
+                      "%.6f" % r["f32"][0], "%+.1e" % (r["f32"][0] - r["ref"])]
         else:
             cells += ["n/a"] * 4
         out.append("| " + " | ".join(cells) + " |")
     n = rows[0]["n"] if rows else 0
+    if rows and "f16" in rows[0]:
+        out.append("")
+        out.append("| model | checkpoint (BF16) | database F16 | database F32 | lutdb eval F16 / F32 (s) |")
+        out.append("| --- | --- | --- | --- | --- |")
+        for r in rows:
+            ck = os.path.getsize(os.path.join(r["path"], "model.safetensors"))
+            out.append("| %s | %.2f MB | %.2f MB | %.2f MB | %.1f / %.1f |"
+                       % (r["name"], ck / 1e6, r["f16"][3] / 1e6, r["f32"][3] / 1e6, r["f16"][2], r["f32"][2]))
     out.append("")
     out.append("Held-out: %d predicted tokens (%s), windows of max_position_embeddings." % (n, os.path.relpath(a.ids, ROOT)))
     text = "\n".join(out) + "\n"
