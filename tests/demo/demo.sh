@@ -4,8 +4,9 @@
 # Called by `make demo` after the build.  The model is tests/demo/models/mole
 # (a small MoLE trained on the Debian fortunes, see tests/demo/README.md).  It
 # is packed into BUILD_DIR/demo/mole.lutdb (training form -> lookup table,
-# F16) and `lutdb run` continues the prompt.  The prompt's ids are committed
-# in prompt.ids (tokenize_ids.js --text "$PROMPT"); the generated ids are
+# F16) and `lutdb run --prompt` continues the prompt (prompt.txt).  With a
+# lutdb that has no text prompts yet, the prompt's committed ids (prompt.ids,
+# from tokenize_ids.js --text) are fed instead and the generated ids are
 # decoded with decode_ids.js when node is installed (no npm package needed),
 # else with python3, else printed as ids.
 set -euo pipefail
@@ -23,10 +24,17 @@ echo "== lutdb pack tests/demo/models/mole $DB" >&2
 
 GEN=(-n 60 --temp 0.8 --top-k 40 --seed 42)
 echo "== lutdb run (prompt: \"$PROMPT\") ${GEN[*]}" >&2
+# A lutdb with text prompts encodes and decodes with the tokenizer stored in
+# the database (it streams the generated text only, so the prompt is printed
+# first).  An older one gets prompt.ids and the ids are decoded below.
+if "$LUTDB" run --help 2>&1 | grep -q -- '--prompt TEXT'; then
+	echo "----"
+	printf '%s' "$PROMPT"
+	"$LUTDB" run "$DB" --prompt "$PROMPT" "${GEN[@]}" --quiet
+	echo "----"
+	exit 0
+fi
 ids=$("$LUTDB" run "$DB" --prompt-ids "$(cat "$HERE/prompt.ids")" "${GEN[@]}" --quiet | tail -n 1)
-# Once `lutdb run --prompt TEXT` exists (the tokenizer stored in the database
-# encodes and decodes), the line above and the decoding below become:
-#   "$LUTDB" run "$DB" --prompt "$PROMPT" "${GEN[@]}"; exit 0
 
 all="$(cat "$HERE/prompt.ids"),$ids"
 echo "ids: $all" >&2
