@@ -112,7 +112,9 @@ typedef struct lutdb_tensor {
 	uint64_t nbytes;
 	const void *data;   /* into the map, owned by db, valid until lutdb_close();
 			       64-byte aligned when the record is in overflow
-			       pages (> ~2 KB), else at least 2-byte aligned */
+			       pages (> ~2 KB), else at any byte address (an
+			       inline value follows its key): read it with
+			       unaligned loads or memcpy */
 } lutdb_tensor;
 
 /* Looks a tensor up by its checkpoint name.  Unless opened with

@@ -49,8 +49,10 @@ static size_t make_db(const char *path, int dtype, int codec)
 		void *dst;
 		uint64_t n = s[k].dims[0] * (s[k].ndim == 2 ? s[k].dims[1] : 1);
 		ck_assert_int_eq(lutdb_writer_tensor_begin(w, s[k].name, LUTDB_F32, s[k].ndim, s[k].dims, &dst), 0);
-		for (uint64_t i = 0; i < n; i++)
-			((float *)dst)[i] = (float)(k + i);
+		for (uint64_t i = 0; i < n; i++) { /* inline values sit at any byte address */
+			float v = (float)(k + i);
+			memcpy((uint8_t *)dst + i * sizeof v, &v, sizeof v);
+		}
 		ck_assert_int_eq(lutdb_writer_tensor_end(w), LUTDB_OK);
 	}
 	free(s);
