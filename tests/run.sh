@@ -64,7 +64,7 @@ for t in "$BUILD"/tests/test_*; do
 done
 
 # 3. Scripts that print their own "N passed, N failed" closing line.
-for s in tests/tokenizer/run.sh tests/e2e/*.sh fuzz/replay.sh; do
+for s in tests/tokenizer/run.sh tests/e2e/test_*.sh fuzz/replay.sh; do
 	[ -f "$s" ] || continue
 	name=$(basename "$(dirname "$s")")/$(basename "$s")
 	bash "$s" "$BUILD" >"$log/${name//\//_}.log" 2>&1
