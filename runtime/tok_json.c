@@ -617,6 +617,14 @@ int tok_load_json(struct lutdb_tokenizer *t, const char *text, size_t len)
 		if (t->added[i].id > t->max_id)
 			t->max_id = t->added[i].id;
 	}
+	/* TemplateProcessing emits its special_tokens ids as written, whether
+	 * or not a token has them: they count for max_id too (pack checks
+	 * max_id < V, so every id encode can return is a table row). */
+	for (i = 0; i < t->npost; i++)
+		for (size_t k = 0; t->post[i].kind == TPP_TEMPLATE && k < t->post[i].nitems; k++)
+			for (size_t j = 0; j < t->post[i].items[k].nids; j++)
+				if (t->post[i].items[k].ids[j] > t->max_id)
+					t->max_id = t->post[i].items[k].ids[j];
 	find_bos_eos(t);
 out:
 	json_decref(root);

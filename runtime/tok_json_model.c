@@ -161,8 +161,10 @@ int tj_load_model(struct lutdb_tokenizer *t, const json_t *m)
 		if (json_is_string(v) && !strncmp(json_string_value(v), "#version", 8))
 			continue;
 		rc = merge_tokens(v, &legacy, &a, &al, &c, &cl);
-		if (rc == 1)
-			return FAIL("model BPE: Merges text file invalid at line %zu", rank + 1);
+		if (rc == 1) {
+			rc = FAIL("model BPE: Merges text file invalid at line %zu", rank + 1);
+			goto out; /* tmp may hold an earlier merge */
+		}
 		if (rc)
 			goto out;
 		if (!tok_strmap_get(&b->vocab, a, al, &ia) || !tok_strmap_get(&b->vocab, c, cl, &ic)) {
