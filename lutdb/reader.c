@@ -90,6 +90,10 @@ static int load_meta(lutdb_db *db, MDB_dbi dbi)
 		lutdb_meta_ent *e = &db->meta[db->nmeta++];
 		memcpy(e->name, k.mv_data, k.mv_size);
 		e->name[k.mv_size] = '\0';
+		if (db->nmeta > 1 && strcmp(db->meta[db->nmeta - 2].name, e->name) >= 0) {
+			rc = LUTDB_CORRUPT_BKPT("%s: meta record %s is out of key order", db->path, e->name);
+			goto out;
+		}
 		e->rec = v.mv_data;
 		e->len = v.mv_size;
 	}
@@ -131,6 +135,13 @@ static int load_tensors(lutdb_db *db, MDB_dbi dbi)
 		e->name[k.mv_size] = '\0';
 		e->rec = v.mv_data;
 		e->len = v.mv_size;
+		/* lutdb_lmdb_validate checks key order inside each page only: a
+		 * forged tree can be out of order across pages, and the index is
+		 * searched by bisection. */
+		if (i > 0 && strcmp(db->tensors[i - 1].name, e->name) >= 0) {
+			rc = LUTDB_CORRUPT_BKPT("%s: tensor %s is out of name order", db->path, e->name);
+			goto out;
+		}
 		if ((rc = lutdb_rec_parse(e->rec, e->len, &rec)) || (rc = lutdb_tensor_hdr_parse(&rec, &e->th))) {
 			lutdb_fail_prefix(rc, "%s: tensor %s", db->path, e->name);
 			goto out;
