@@ -348,10 +348,10 @@ int lutdb_shardset_commit(lutdb_shardset *ss)
 		rc = lutdb_writer_commit(ss->w[i]);
 		ss->w[i] = NULL;
 		if (rc)
-			goto fail;
+			goto out;
 	}
 	if (!ss->dir_mode)
-		goto done;
+		goto out;
 	/* Record each shard's size and content digest, read back through the
 	 * reader (which also checks the file once more). */
 	for (size_t i = 0; i < ss->m.nshards; i++) {
@@ -360,7 +360,7 @@ int lutdb_shardset_commit(lutdb_shardset *ss)
 		rc = p ? lutdb_open(p, LUTDB_OPEN_NOVERIFY, &db) : lutdb_fail(LUTDB_ENOMEM, "shard set");
 		free(p);
 		if (rc)
-			goto fail;
+			goto out;
 		ss->m.shards[i].bytes = lutdb_get_info(db)->file_bytes;
 		memcpy(ss->m.shards[i].digest, lutdb_get_info(db)->digest, 16);
 		lutdb_close(db);
@@ -368,21 +368,21 @@ int lutdb_shardset_commit(lutdb_shardset *ss)
 			rc = lutdb_fail(LUTDB_EINTERNAL, "shard %s has %llu bytes, over --max-size %llu (size estimate)",
 					ss->m.shards[i].file, (unsigned long long)ss->m.shards[i].bytes,
 					(unsigned long long)ss->max_size);
-			goto fail;
+			goto out;
 		}
 	}
 	/* mkdtemp made the directory 0700; the published one follows umask. */
 	mode_t um = umask(0);
 	umask(um);
 	if ((rc = write_manifest(ss)) || (rc = fsync_path(ss->tmp_dir, 1)))
-		goto fail;
+		goto out;
 	if (chmod(ss->tmp_dir, 0777 & ~um) != 0) {
 		rc = sys_fail(errno, ss->tmp_dir, "chmod");
-		goto fail;
+		goto out;
 	}
 	if (rename(ss->tmp_dir, ss->final_dir) != 0) {
 		rc = sys_fail(errno, ss->final_dir, "cannot rename into place");
-		goto fail;
+		goto out;
 	}
 	free(ss->tmp_dir);
 	ss->tmp_dir = NULL;
@@ -391,13 +391,9 @@ int lutdb_shardset_commit(lutdb_shardset *ss)
 		*slash = '\0';
 	rc = parent ? fsync_path(slash ? (*parent ? parent : "/") : ".", 1) : LUTDB_OK;
 	free(parent);
-	goto done;
-fail:
-	/* Single-file mode: committed writers already published OUT only if all
-	 * succeeded, since there is one. */
-	lutdb_shardset_abort(ss);
-	return rc;
-done:
+out:
+	/* Frees ss; before the rename it also removes the temporary directory
+	 * with whatever it holds. */
 	lutdb_shardset_abort(ss);
 	return rc;
 }
