@@ -1,0 +1,131 @@
+/*
+ * test_runtime_threads.c - engine properties on larger random models
+ * (runtime_big.h: MoLE, MoLKV, MoLKV with a window; F32, F16, BF16, one table compressed):
+ * 1, 2 and 3 threads, prefill in pieces and one token at a time all give
+ * bit-identical logits, sampled generation and eval; and the engine reads
+ * weights and table rows in place (no copies).
+ */
+#include "engine_internal.h" /* white-box checks: pointers into the map */
+#include "runtime_big.h"
+
+static size_t big_ids(const bigm *g, uint32_t *ids, size_t n)
+{
+	uint64_t x = 12345;
+	for (size_t i = 0; i < n; i++) {
+		x = x * 6364136223846793005ull + 1442695040888963407ull;
+		ids[i] = (uint32_t)((x >> 33) % g->V);
+	}
+	return n;
+}
+
+/* 1, 2 and 3 threads; at once, in pieces, one by one: all bit-identical. */
+START_TEST(big_threads_bit_identical)
+{
+	const bigm *g = &bigs[_i];
+	char db[4300];
+	uint32_t ids[200];
+	rt r1, r2, r3;
+	big_db(g, db, sizeof db);
+	size_t n = big_ids(g, ids, 150);
+	rt_open(&r1, db, 1, 0);
+	rt_open(&r2, db, 2, 0);
+	rt_open(&r3, db, 3, 0);
+	ck_assert_int_eq(lutdb_model_threads(r2.m), 2);
+	float *a = logits_of(&r1, ids, n, 0), *b = logits_of(&r2, ids, n, 0), *c = logits_of(&r3, ids, n, 37),
+	      *d = logits_of(&r2, ids, n, 1);
+	size_t bytes = n * r1.V * sizeof(float);
+	ck_assert_msg(!memcmp(a, b, bytes), "%s: 1 vs 2 threads differ by %g", g->tag, max_abs(a, b, n * r1.V));
+	ck_assert_msg(!memcmp(a, c, bytes), "%s: 1 vs 3 threads differ by %g", g->tag, max_abs(a, c, n * r1.V));
+	ck_assert_msg(!memcmp(a, d, bytes), "%s: prefill vs one by one differ by %g", g->tag,
+		      max_abs(a, d, n * r1.V));
+	/* sampled generation: same seed, same ids, any thread count */
+	lutdb_sampling sp = {.temperature = 0.9f, .top_k = 50, .top_p = 0.95f, .seed = 7};
+	lutdb_generate_opts go = {.max_tokens = 8, .sampling = &sp, .ignore_eos = 1};
+	uint32_t o1[8], o2[8];
+	size_t n1, n2;
+	lutdb_session_reset(r1.s);
+	lutdb_session_reset(r2.s);
+	ck_assert_int_eq(lutdb_generate(r1.s, ids, 100, &go, o1, &n1, NULL), LUTDB_OK);
+	ck_assert_int_eq(lutdb_generate(r2.s, ids, 100, &go, o2, &n2, NULL), LUTDB_OK);
+	ck_assert(n1 == 8 && n2 == 8 && !memcmp(o1, o2, sizeof o1));
+	/* eval over several windows (positions restart) is thread-independent */
+	uint32_t ev[400];
+	size_t ne = big_ids(g, ev, 400);
+	lutdb_eval_result e1, e2;
+	ck_assert_int_eq(lutdb_eval(r1.m, ev, ne, 0, NULL, NULL, &e1), LUTDB_OK);
+	ck_assert_int_eq(lutdb_eval(r2.m, ev, ne, 0, NULL, NULL, &e2), LUTDB_OK);
+	ck_assert(e1.loss == e2.loss && e1.tokens == e2.tokens);
+	ck_assert_uint_eq(e1.windows, 3);
+	ck_assert_uint_eq(e1.tokens, 159 + 159 + 79);
+	ck_assert(isfinite(e1.loss) && e1.loss > 0);
+	/* the first window scored alone gives its share of the sum */
+	lutdb_eval_result w1;
+	ck_assert_int_eq(lutdb_eval(r1.m, ev, 160, 0, NULL, NULL, &w1), LUTDB_OK);
+	ck_assert_uint_eq(w1.tokens, 159);
+	free(a);
+	free(b);
+	free(c);
+	free(d);
+	rt_close(&r1);
+	rt_close(&r2);
+	rt_close(&r3);
+}
+END_TEST
+
+/* The engine reads weights and table rows in place: every weight view and
+ * every position's row pointer is the database's own (no copies). */
+START_TEST(big_no_weight_copies)
+{
+	const bigm *g = &bigs[0];
+	char db[4300];
+	uint32_t ids[8] = {5, 9, 5, 700, 1535, 0, 3, 3};
+	rt r;
+	big_db(g, db, sizeof db);
+	rt_open(&r, db, 1, 0);
+	uint64_t expect = 0;
+	uint32_t hd = g->d / g->heads;
+	expect += (uint64_t)g->V * g->d * 4 + g->d * 4 + g->d * 4; /* lm_head, one embed row, final norm */
+	expect += (uint64_t)g->L * ((uint64_t)g->heads * hd * g->d * 2 + (uint64_t)g->kv_heads * hd * g->d * 2 +
+				    (uint64_t)g->I * g->d * 2 + 2 * g->d + (uint64_t)g->N * g->d) * 4;
+	ck_assert_uint_eq(lutdb_model_dense_bytes(r.m), expect);
+	lutdb_tensor t;
+	const lutdb_model *m = r.m;
+	ck_assert_int_eq(lutdb_tensor_get(r.db, "lm_head.weight", &t), LUTDB_OK);
+	ck_assert_ptr_eq(m->head.data, t.data);
+	ck_assert_int_eq(lutdb_tensor_get(r.db, "model.embed_tokens.weight", &t), LUTDB_OK);
+	ck_assert_ptr_eq(m->embed.data, t.data);
+	for (uint32_t l = 0; l < g->L; l++) {
+		char n[128];
+		snprintf(n, sizeof n, "model.layers.%u.mlp.down_proj.weight", l);
+		ck_assert_int_eq(lutdb_tensor_get(r.db, n, &t), LUTDB_OK);
+		ck_assert_ptr_eq(m->layers[l].down.data, t.data);
+		snprintf(n, sizeof n, "model.layers.%u.self_attn.q_proj.weight", l);
+		ck_assert_int_eq(lutdb_tensor_get(r.db, n, &t), LUTDB_OK);
+		ck_assert_ptr_eq(m->layers[l].q.data, t.data);
+	}
+	ck_assert_int_eq(lutdb_session_feed(r.s, ids, 8, NULL, NULL), LUTDB_OK);
+	for (int i = 0; i < 8; i++) {
+		lutdb_row row;
+		ck_assert_int_eq(lutdb_token_row(r.db, ids[i], 0, NULL, 0, &row), LUTDB_OK);
+		ck_assert_ptr_eq((const void *)r.s->rows[i], row.data);
+	}
+	ck_assert_ptr_null(r.s->rowbuf);
+	rt_close(&r);
+}
+END_TEST
+
+static Suite *suite(void)
+{
+	Suite *s = suite_create("runtime-threads");
+	TCase *tb = tcase_create("big");
+	tcase_set_timeout(tb, 600);
+	tcase_add_loop_test(tb, big_threads_bit_identical, 0, (int)(sizeof bigs / sizeof *bigs));
+	tcase_add_test(tb, big_no_weight_copies);
+	suite_add_tcase(s, tb);
+	return s;
+}
+
+int main(void)
+{
+	return run_runtime_suite(suite());
+}
