@@ -23,7 +23,7 @@
  *   - lk_matmul column t == lk_matvec with x = X[t] bitwise (prefill and
  *     decode produce identical logits).
  * Different ISAs may differ in the last bits (they are compared with
- * tolerances in tests/unit/test_kernels.c).
+ * tolerances in tests/unit/test_kernels.c and test_kernels_vector.c).
  *
  * Buffers: outputs must not overlap inputs unless stated (rmsnorm allows
  * out == x; gelu/softmax/rope work in place).  Sizes of 0 are no-ops.

@@ -1,152 +1,14 @@
 /*
- * test_kernels.c - every kernel of every ISA this CPU has, against plain
- * double-precision loops written here, for all dtypes, odd sizes, unaligned
- * pointers; plus the determinism contract of kernels.h (bitwise equality
- * across row splits, pointer offsets, matvec/matmul/dot and thread counts).
+ * test_kernels.c - ISA dispatch, to_f32, matvec/dot and matmul of every ISA
+ * this CPU has, against plain double-precision loops written here, for all
+ * dtypes, odd sizes, unaligned pointers; plus the determinism contract of
+ * kernels.h (bitwise equality across row splits, pointer offsets,
+ * matvec/matmul/dot and thread counts) and the dispatching entry points.
+ * The vector kernels (axpy, rmsnorm, GELU, softmax, exp, RoPE) are in
+ * test_kernels_vector.c.
  */
-#include <check.h>
-#include <float.h>
-#include <math.h>
-#include <stdint.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-
-#include "kernels.h"
-#include "lutdb_err.h"
+#include "kernels_util.h"
 #include "pool.h"
-
-static const size_t SIZES[] = {1, 7, 15, 16, 17, 63, 65, 768, 3072 + 5};
-#define NSIZES (sizeof SIZES / sizeof SIZES[0])
-static const int DTYPES[] = {LUTDB_DTYPE_F32, LUTDB_DTYPE_F16, LUTDB_DTYPE_BF16};
-static const double U = 1.0 / 16777216.0; /* 2^-24, float32 unit roundoff */
-
-/* tests/run.sh sets LUTDB_VALGRIND when the suites run under memcheck:
- * the same checks on fewer sizes and points. */
-static int under_valgrind(void)
-{
-	const char *v = getenv("LUTDB_VALGRIND");
-	return v && *v;
-}
-
-/* ---- helpers ---------------------------------------------------------------- */
-static uint64_t rng_state = 0x9e3779b97f4a7c15ull;
-static uint64_t rnd(void)
-{
-	uint64_t z = (rng_state += 0x9e3779b97f4a7c15ull);
-	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-	z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-	return z ^ (z >> 31);
-}
-static float rndf(float lo, float hi)
-{
-	return lo + (hi - lo) * (float)((double)(rnd() >> 40) / 16777216.0);
-}
-
-static size_t esz(int dt)
-{
-	return dt == LUTDB_DTYPE_F32 ? 4 : 2;
-}
-
-static double half_ref(uint16_t h)
-{
-	int e = (h >> 10) & 31, m = h & 1023;
-	double s = (h & 0x8000) ? -1.0 : 1.0;
-	if (e == 0)
-		return s * ldexp(m, -24);
-	if (e == 31)
-		return m ? (double)NAN : s * (double)INFINITY;
-	return s * ldexp(1024 + m, e - 25);
-}
-
-static double bf16_ref(uint16_t b)
-{
-	uint32_t u = (uint32_t)b << 16;
-	float f;
-	memcpy(&f, &u, 4);
-	return f;
-}
-
-/* Element i of a dtype array, as double (exact). */
-static double wval(int dt, const void *p, size_t i)
-{
-	const unsigned char *b = p;
-	if (dt == LUTDB_DTYPE_F32) {
-		float f;
-		memcpy(&f, b + 4 * i, 4);
-		return f;
-	}
-	uint16_t h;
-	memcpy(&h, b + 2 * i, 2);
-	return dt == LUTDB_DTYPE_F16 ? half_ref(h) : bf16_ref(h);
-}
-
-/* A random weight in roughly [-2, 2] (exactly representable in dt). */
-static void wset_random(int dt, void *p, size_t i)
-{
-	unsigned char *b = p;
-	uint64_t r = rnd();
-	if (dt == LUTDB_DTYPE_F32) {
-		float f = rndf(-2.0f, 2.0f);
-		memcpy(b + 4 * i, &f, 4);
-	} else if (dt == LUTDB_DTYPE_F16) {
-		uint16_t h = (uint16_t)(((r & 1) << 15) | ((10 + (r >> 1) % 7) << 10) | ((r >> 8) & 1023));
-		memcpy(b + 2 * i, &h, 2);
-	} else {
-		uint16_t h = (uint16_t)(((r & 1) << 15) | ((120 + (r >> 1) % 9) << 7) | ((r >> 8) & 127));
-		memcpy(b + 2 * i, &h, 2);
-	}
-}
-
-/* Writes the value v (exactly representable) as dt. */
-static void wset_exact(int dt, void *p, size_t i, float v)
-{
-	unsigned char *b = p;
-	uint32_t u;
-	memcpy(&u, &v, 4);
-	if (dt == LUTDB_DTYPE_F32) {
-		memcpy(b + 4 * i, &v, 4);
-	} else if (dt == LUTDB_DTYPE_BF16) {
-		uint16_t h = (uint16_t)(u >> 16);
-		memcpy(b + 2 * i, &h, 2);
-	} else {
-		/* normal halves only */
-		int e = (int)((u >> 23) & 255) - 127 + 15;
-		uint16_t h = (uint16_t)(((u >> 16) & 0x8000) | ((unsigned)e << 10) | ((u >> 13) & 1023));
-		if (v == 0.0f)
-			h = 0;
-		memcpy(b + 2 * i, &h, 2);
-	}
-}
-
-/* Buffer with its data at a chosen byte offset from a 64-byte boundary. */
-typedef struct {
-	void *base;
-	unsigned char *p;
-} obuf;
-
-static obuf obuf_new(size_t bytes, size_t off)
-{
-	obuf b;
-	b.base = aligned_alloc(64, ((bytes + off + 64) + 63) / 64 * 64);
-	ck_assert_ptr_nonnull(b.base);
-	b.p = (unsigned char *)b.base + off;
-	return b;
-}
-
-static int nisas(int *isas)
-{
-	int n = 0;
-	for (int i = 0; i < LK_ISA_COUNT; i++)
-		if (lk_isa_supported(i))
-			isas[n++] = i;
-	return n;
-}
-
-static int same_bits(float a, float b)
-{
-	return memcmp(&a, &b, 4) == 0;
-}
 
 /* ---- dispatch ------------------------------------------------------------------ */
 START_TEST(test_dispatch)
@@ -296,6 +158,27 @@ START_TEST(test_matvec_vs_reference)
 	}
 }
 END_TEST
+
+/* Writes the value v (exactly representable) as dt. */
+static void wset_exact(int dt, void *p, size_t i, float v)
+{
+	unsigned char *b = p;
+	uint32_t u;
+	memcpy(&u, &v, 4);
+	if (dt == LUTDB_DTYPE_F32) {
+		memcpy(b + 4 * i, &v, 4);
+	} else if (dt == LUTDB_DTYPE_BF16) {
+		uint16_t h = (uint16_t)(u >> 16);
+		memcpy(b + 2 * i, &h, 2);
+	} else {
+		/* normal halves only */
+		int e = (int)((u >> 23) & 255) - 127 + 15;
+		uint16_t h = (uint16_t)(((u >> 16) & 0x8000) | ((unsigned)e << 10) | ((u >> 13) & 1023));
+		if (v == 0.0f)
+			h = 0;
+		memcpy(b + 2 * i, &h, 2);
+	}
+}
 
 /* A single nonzero weight at every position of a row: exactly w*x (catches
  * dropped, doubled or misplaced tail elements, which tolerances could hide). */
@@ -499,317 +382,6 @@ START_TEST(test_matmul_vs_reference_mt)
 }
 END_TEST
 
-/* ---- axpy ---------------------------------------------------------------------------- */
-START_TEST(test_axpy)
-{
-	int isas[LK_ISA_COUNT], n = nisas(isas);
-	for (size_t d = 0; d < 3; d++) {
-		int dt = DTYPES[d];
-		for (size_t si = 0; si < NSIZES; si++) {
-			size_t len = SIZES[si];
-			obuf xb = obuf_new(len * esz(dt), 1 + si % 3);
-			for (size_t i = 0; i < len; i++)
-				wset_random(dt, xb.p, i);
-			float *y0 = malloc((len + 1) * 4), *y = malloc((len + 1) * 4);
-			for (size_t i = 0; i < len; i++)
-				y0[i] = rndf(-3, 3);
-			float alpha = rndf(-2, 2);
-			for (int k = 0; k < n; k++) {
-				const lk_kernels *K = lk_kernels_for(isas[k]);
-				memcpy(y, y0, len * 4);
-				y[len] = 9.0f;
-				K->axpy(dt, alpha, xb.p, y, len);
-				ck_assert(y[len] == 9.0f);
-				for (size_t i = 0; i < len; i++) {
-					double p = (double)alpha * wval(dt, xb.p, i);
-					double ref = (double)y0[i] + p;
-					ck_assert_msg(fabs((double)y[i] - ref) <= 2 * U * (fabs(y0[i]) + fabs(p)) + 1e-37,
-						      "%s dt %d n %zu i %zu", K->name, dt, len, i);
-				}
-			}
-			free(xb.base);
-			free(y0);
-			free(y);
-		}
-	}
-}
-END_TEST
-
-/* ---- rmsnorm ----------------------------------------------------------------------- */
-START_TEST(test_rmsnorm)
-{
-	int isas[LK_ISA_COUNT], n = nisas(isas);
-	const float eps = 1e-6f;
-	for (size_t d = 0; d < 3; d++) {
-		int dt = DTYPES[d];
-		for (size_t si = 0; si < NSIZES; si++) {
-			size_t len = SIZES[si];
-			obuf wb = obuf_new(len * esz(dt), 3);
-			for (size_t i = 0; i < len; i++)
-				wset_random(dt, wb.p, i);
-			float *x = malloc(len * 4), *out = malloc((len + 1) * 4), *inpl = malloc(len * 4);
-			for (size_t i = 0; i < len; i++)
-				x[i] = rndf(-4, 4);
-			double ss = 0;
-			for (size_t i = 0; i < len; i++)
-				ss += (double)x[i] * (double)x[i];
-			double r = 1.0 / sqrt(ss / (double)len + (double)eps);
-			for (int k = 0; k < n; k++) {
-				const lk_kernels *K = lk_kernels_for(isas[k]);
-				out[len] = 5.0f;
-				K->rmsnorm(out, x, dt, wb.p, len, eps);
-				ck_assert(out[len] == 5.0f);
-				memcpy(inpl, x, len * 4);
-				K->rmsnorm(inpl, inpl, dt, wb.p, len, eps); /* in place */
-				ck_assert(memcmp(inpl, out, len * 4) == 0);
-				for (size_t i = 0; i < len; i++) {
-					double ref = wval(dt, wb.p, i) * (double)x[i] * r;
-					double tol = ((double)len / 8.0 + 12.0) * U * fabs(ref) + 1e-30;
-					ck_assert_msg(fabs((double)out[i] - ref) <= tol, "%s dt %d n %zu i %zu: %.9g vs %.9g",
-						      K->name, dt, len, i, (double)out[i], ref);
-				}
-			}
-			free(wb.base);
-			free(x);
-			free(out);
-			free(inpl);
-		}
-	}
-	/* zeros: finite (eps), all zero out */
-	float z[5] = {0}, w[5] = {1, 1, 1, 1, 1}, o[5];
-	for (int k = 0; k < n; k++) {
-		lk_kernels_for(isas[k])->rmsnorm(o, z, LUTDB_DTYPE_F32, w, 5, 1e-6f);
-		for (int i = 0; i < 5; i++)
-			ck_assert(o[i] == 0.0f);
-	}
-}
-END_TEST
-
-/* ---- GELU ------------------------------------------------------------------------------ */
-static double gelu_ref(double x)
-{
-	/* x * Phi(x), with erfc where 1 + erf would cancel */
-	return x < 0 ? 0.5 * x * erfc(-x / sqrt(2.0)) : 0.5 * x * (1.0 + erf(x / sqrt(2.0)));
-}
-
-START_TEST(test_gelu)
-{
-	int isas[LK_ISA_COUNT], n = nisas(isas);
-	const size_t N = under_valgrind() ? 40001 : 400001; /* [-10, 10] step 5e-5 */
-	float *x0 = malloc((N + 64) * 4), *x = malloc((N + 64) * 4);
-	size_t m = 0;
-	for (size_t i = 0; i < N; i++)
-		x0[m++] = (float)(-10.0 + 20.0 * (double)i / (double)(N - 1));
-	const float special[] = {0.0f, -0.0f, 1e-30f, -1e-30f, 1e-40f, -1e-40f, 0.999999f, 1.0f,
-				 -1.0f, 1.0000001f, -1.0000001f, 5.999999f, 6.0f, 6.0000005f,
-				 -6.0f, -6.0000005f, 13.0f, -13.0f, 100.0f, -100.0f, 1e10f,
-				 -1e10f, 1e30f, -1e30f, FLT_MAX, -FLT_MAX};
-	for (size_t i = 0; i < sizeof special / sizeof special[0]; i++)
-		x0[m++] = special[i];
-	for (int k = 0; k < n; k++) {
-		const lk_kernels *K = lk_kernels_for(isas[k]);
-		memcpy(x, x0, m * 4);
-		K->gelu_erf(x, m);
-		double worst = 0;
-		float wx = 0;
-		for (size_t i = 0; i < m; i++) {
-			double ref = gelu_ref(x0[i]);
-			double err = fabs((double)x[i] - ref) / fmax(1.0, fabs((double)x0[i]));
-			ck_assert_msg(err <= 2e-7, "%s gelu(%.9g) = %.9g, want %.9g (err %.3g)", K->name,
-				      (double)x0[i], (double)x[i], ref, err);
-			if (err > worst) {
-				worst = err;
-				wx = x0[i];
-			}
-		}
-		fprintf(stderr, "gelu %s: max err %.3g * max(1,|x|) at x = %.9g\n", K->name, worst,
-			(double)wx);
-		/* specials */
-		float s[5] = {INFINITY, -INFINITY, NAN, -NAN, 0.0f};
-		K->gelu_erf(s, 5);
-		ck_assert(s[0] == INFINITY);
-		ck_assert(s[1] == 0.0f);
-		ck_assert(isnan(s[2]) && isnan(s[3]));
-		ck_assert(s[4] == 0.0f);
-		/* every length (tails) and offset: element-wise, so equal to the big run */
-		for (size_t len = 0; len < 40; len++)
-			for (size_t off = 0; off < 3; off++) {
-				float buf[48];
-				memcpy(buf + off, x0 + (len * 1009) % (m - 48), len * 4);
-				buf[off + len] = 3.0f;
-				K->gelu_erf(buf + off, len);
-				ck_assert(buf[off + len] == 3.0f);
-				memcpy(x, x0 + (len * 1009) % (m - 48), len * 4);
-				K->gelu_erf(x, len);
-				ck_assert(memcmp(buf + off, x, len * 4) == 0);
-			}
-	}
-	free(x0);
-	free(x);
-}
-END_TEST
-
-/* ---- softmax --------------------------------------------------------------------------- */
-START_TEST(test_softmax)
-{
-	int isas[LK_ISA_COUNT], n = nisas(isas);
-	for (size_t si = 0; si < NSIZES; si++) {
-		size_t len = SIZES[si];
-		float *x0 = malloc(len * 4), *x = malloc((len + 1) * 4);
-		for (size_t i = 0; i < len; i++)
-			x0[i] = rndf(-30, 30);
-		if (len > 5)
-			x0[3] = -INFINITY;
-		double m = -INFINITY, s = 0;
-		for (size_t i = 0; i < len; i++)
-			m = fmax(m, x0[i]);
-		for (size_t i = 0; i < len; i++)
-			s += exp((double)x0[i] - m);
-		for (int k = 0; k < n; k++) {
-			const lk_kernels *K = lk_kernels_for(isas[k]);
-			memcpy(x, x0, len * 4);
-			x[len] = 2.0f;
-			K->softmax(x, len);
-			ck_assert(x[len] == 2.0f);
-			double tot = 0;
-			for (size_t i = 0; i < len; i++) {
-				double ref = exp((double)x0[i] - m) / s;
-				tot += (double)x[i];
-				/* exp of (x - m) rounded: relative error ~ |x - m| * u */
-				double tol = ref == 0 ? 1e-37 : (8.0 + fabs((double)x0[i] - m) + (double)len / 8.0) * U * ref + 1e-37;
-				ck_assert_msg(fabs((double)x[i] - ref) <= tol, "%s n %zu i %zu: %.9g vs %.9g", K->name,
-					      len, i, (double)x[i], ref);
-			}
-			ck_assert(fabs(tot - 1.0) < 1e-5);
-		}
-		free(x0);
-		free(x);
-	}
-	for (int k = 0; k < n; k++) {
-		const lk_kernels *K = lk_kernels_for(isas[k]);
-		float a[3] = {-INFINITY, -INFINITY, -INFINITY};
-		K->softmax(a, 3);
-		ck_assert(isnan(a[0]) && isnan(a[2]));
-		float b[20] = {0};
-		b[17] = NAN;
-		K->softmax(b, 20);
-		ck_assert(isnan(b[0]));
-		float c[1] = {123.0f};
-		K->softmax(c, 1);
-		ck_assert(c[0] == 1.0f);
-		float d[18] = {0};
-		d[9] = 1000.0f; /* the others underflow to exactly 0 */
-		K->softmax(d, 18);
-		ck_assert(d[9] == 1.0f && d[0] == 0.0f && d[17] == 0.0f);
-	}
-}
-END_TEST
-
-/* ---- exp ------------------------------------------------------------------------------ */
-START_TEST(test_exp)
-{
-	int isas[LK_ISA_COUNT], n = nisas(isas);
-	const size_t N = under_valgrind() ? 40001 : 400001; /* [-110, 95] */
-	float *x0 = malloc((N + 32) * 4), *x = malloc((N + 32) * 4);
-	size_t m = 0;
-	for (size_t i = 0; i < N; i++)
-		x0[m++] = (float)(-110.0 + 205.0 * (double)i / (double)(N - 1));
-	const float special[] = {0.0f, -0.0f, 1e-30f, -1e-30f, 1.0f, -1.0f, 88.72f, 88.7228f, 88.723f,
-				 -87.33f, -87.34f, -100.0f, -103.9f, -104.0f, -1e30f, 1e30f, FLT_MAX,
-				 -FLT_MAX, INFINITY, -INFINITY};
-	for (size_t i = 0; i < sizeof special / sizeof special[0]; i++)
-		x0[m++] = special[i];
-	for (int k = 0; k < n; k++) {
-		const lk_kernels *K = lk_kernels_for(isas[k]);
-		memcpy(x, x0, m * 4);
-		K->exp(x, m);
-		double worst = 0;
-		for (size_t i = 0; i < m; i++) {
-			double ref = exp((double)x0[i]);
-			double got = x[i];
-			if (ref > (double)FLT_MAX * (1 - 1e-6)) {
-				ck_assert_msg(got >= (double)FLT_MAX * (1 - 1e-6), "%s exp(%.9g) = %g", K->name,
-					      (double)x0[i], got);
-				continue;
-			}
-			/* 2 ulp of a normal result; 1.5 subnormal steps below FLT_MIN */
-			double err = fabs(got - ref), ulp = ref >= (double)FLT_MIN ? ref * 2 * U * 2 : 0.0;
-			ck_assert_msg(err <= ulp + 1.5 * ldexp(1.0, -149), "%s exp(%.9g) = %.9g, want %.9g",
-				      K->name, (double)x0[i], got, ref);
-			if (ref >= (double)FLT_MIN && err / ref > worst)
-				worst = err / ref;
-		}
-		fprintf(stderr, "exp %s: max rel err %.3g (%.2f ulp)\n", K->name, worst, worst / (2 * U));
-		float s[3] = {NAN, INFINITY, -INFINITY};
-		K->exp(s, 3);
-		ck_assert(isnan(s[0]) && s[1] == INFINITY && s[2] == 0.0f);
-		for (size_t len = 0; len < 40; len++) {
-			float buf[41];
-			memcpy(buf, x0 + (len * 5003) % (m - 48), len * 4);
-			buf[len] = 3.0f;
-			K->exp(buf, len);
-			ck_assert(buf[len] == 3.0f);
-			memcpy(x, x0 + (len * 5003) % (m - 48), len * 4);
-			K->exp(x, len);
-			ck_assert(memcmp(buf, x, len * 4) == 0);
-		}
-	}
-	free(x0);
-	free(x);
-}
-END_TEST
-
-/* ---- RoPE ---------------------------------------------------------------------------------- */
-START_TEST(test_rope)
-{
-	int isas[LK_ISA_COUNT], n = nisas(isas);
-	static const size_t HD[] = {2, 8, 14, 32, 34, 64, 80, 128, 256};
-	for (size_t hi = 0; hi < sizeof HD / sizeof HD[0]; hi++) {
-		size_t hd = HD[hi], h = hd / 2;
-		float *cs = malloc(hd * 4), *sn = malloc(hd * 4), *v0 = malloc(hd * 4), *v = malloc((hd + 1) * 4);
-		float *want = malloc(hd * 4);
-		for (uint32_t pos = 0; pos < 3000; pos += 997) {
-			lk_rope_table(cs, sn, hd, 10000.0f, pos);
-			for (size_t i = 0; i < h; i++) {
-				/* the PyTorch float32 steps */
-				float e = (float)(2 * i) / (float)hd;
-				float inv = 1.0f / powf(10000.0f, e);
-				float ang = (float)pos * inv;
-				ck_assert(same_bits(cs[i], cosf(ang)) && same_bits(cs[i + h], cosf(ang)));
-				ck_assert(same_bits(sn[i], sinf(ang)) && same_bits(sn[i + h], sinf(ang)));
-				/* and close to the exact angle */
-				double ea = (double)pos * pow(10000.0, -(double)(2 * i) / (double)hd);
-				ck_assert(fabs(cos(ea) - (double)cs[i]) <= 2e-7 + fabs(ea) * 10 * U);
-			}
-			if (pos == 0)
-				for (size_t i = 0; i < hd; i++)
-					ck_assert(cs[i] == 1.0f && sn[i] == 0.0f);
-			for (size_t i = 0; i < hd; i++)
-				v0[i] = rndf(-3, 3);
-			/* v*cos + rotate_half(v)*sin, each product rounded, then the sum */
-			for (size_t i = 0; i < hd; i++) {
-				float rot = i < h ? -v0[i + h] : v0[i - h];
-				float p0 = v0[i] * cs[i], p1 = rot * sn[i];
-				want[i] = p0 + p1;
-			}
-			for (int k = 0; k < n; k++) {
-				const lk_kernels *K = lk_kernels_for(isas[k]);
-				memcpy(v, v0, hd * 4);
-				v[hd] = 4.0f;
-				K->rope(v, hd, cs, sn);
-				ck_assert(v[hd] == 4.0f);
-				ck_assert_msg(memcmp(v, want, hd * 4) == 0, "%s hd %zu pos %u", K->name, hd, pos);
-			}
-		}
-		free(cs);
-		free(sn);
-		free(v0);
-		free(v);
-		free(want);
-	}
-}
-END_TEST
-
 /* ---- dispatching entry points ------------------------------------------------------- */
 START_TEST(test_entry_points)
 {
@@ -874,12 +446,6 @@ static Suite *kernels_suite(void)
 	tcase_add_test(tc, test_matvec_mt_large);
 	tcase_add_test(tc, test_matmul_equals_matvec);
 	tcase_add_test(tc, test_matmul_vs_reference_mt);
-	tcase_add_test(tc, test_axpy);
-	tcase_add_test(tc, test_rmsnorm);
-	tcase_add_test(tc, test_gelu);
-	tcase_add_test(tc, test_softmax);
-	tcase_add_test(tc, test_exp);
-	tcase_add_test(tc, test_rope);
 	tcase_add_test(tc, test_entry_points);
 	suite_add_tcase(s, tc);
 	return s;
@@ -887,14 +453,5 @@ static Suite *kernels_suite(void)
 
 int main(void)
 {
-	int isas[LK_ISA_COUNT], n = nisas(isas);
-	fprintf(stderr, "kernels: testing ISAs:");
-	for (int k = 0; k < n; k++)
-		fprintf(stderr, " %s", lk_isa_name(isas[k]));
-	fprintf(stderr, "\n");
-	SRunner *sr = srunner_create(kernels_suite());
-	srunner_run_all(sr, CK_NORMAL);
-	int failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return run_kernels_suite(kernels_suite());
 }
