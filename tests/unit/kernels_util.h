@@ -11,6 +11,7 @@
 
 #include "kernels.h"
 #include "lutdb_err.h"
+#include "testutil.h"
 
 static const size_t SIZES[] = {1, 7, 15, 16, 17, 63, 65, 768, 3072 + 5};
 #define NSIZES (sizeof SIZES / sizeof SIZES[0])
@@ -131,11 +132,7 @@ static inline int run_kernels_suite(Suite *s)
 	for (int k = 0; k < n; k++)
 		fprintf(stderr, " %s", lk_isa_name(isas[k]));
 	fprintf(stderr, "\n");
-	SRunner *sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	int failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return run_suite(s);
 }
 
 #endif

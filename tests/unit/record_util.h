@@ -8,6 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "testutil.h"
+
 #include <xxhash.h>
 
 #include "lutdb_format.h"
@@ -64,13 +66,6 @@ static inline uint64_t ref_checksum(const uint8_t *rec, size_t end)
 	return h;
 }
 
-#define EXPECT(rc_expr, code, substr)                                                                     \
-	do {                                                                                              \
-		int rc_ = (rc_expr);                                                                      \
-		ck_assert_msg(rc_ == (code), "%s: got %d (%s), want %d", #rc_expr, rc_, lutdb_errdetail(), (code)); \
-		ck_assert_msg(strstr(lutdb_errdetail(), (substr)) != NULL, "detail \"%s\" lacks \"%s\"",        \
-			      lutdb_errdetail(), (substr));                                                  \
-	} while (0)
 
 /* ---- record builders --------------------------------------------------------- */
 

@@ -12,15 +12,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "testutil.h"
+
 #include "lutdb_safetensors.h"
 
-#define EXPECT(rc_expr, code, substr)                                                                          \
-	do {                                                                                                   \
-		int rc_ = (rc_expr);                                                                           \
-		ck_assert_msg(rc_ == (code), "%s: got %d (%s), want %d", #rc_expr, rc_, lutdb_errdetail(), (code)); \
-		ck_assert_msg(strstr(lutdb_errdetail(), (substr)) != NULL, "detail \"%s\" lacks \"%s\"",             \
-			      lutdb_errdetail(), (substr));                                                       \
-	} while (0)
 
 /* Parses a NUL-terminated JSON string (json_len = strlen). */
 static int parse(const char *json, uint64_t data_size, lutdb_st_file *f)

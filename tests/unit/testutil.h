@@ -11,6 +11,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "lutdb_err.h"
+
 /* Directory of the reference fixtures (tests/ref/make_fixtures.py output);
  * a suite that needs them fails, not skips, when it is unset. */
 static inline const char *fixtures_dir(void)
@@ -84,6 +86,17 @@ static inline size_t parse_ids(const char *s, uint32_t *out, size_t max)
 	}
 	return n;
 }
+
+/* Asserts that rc_expr returns code and that the thread's error detail
+ * contains substr. */
+#define EXPECT(rc_expr, code, substr)                                                               \
+	do {                                                                                        \
+		int rc_ = (rc_expr);                                                                \
+		ck_assert_msg(rc_ == (code), "%s: got %d (%s), want %d", #rc_expr, rc_,             \
+			      lutdb_errdetail(), (code));                                           \
+		ck_assert_msg(strstr(lutdb_errdetail(), (substr)) != NULL, "detail \"%s\" lacks \"%s\"", \
+			      lutdb_errdetail(), (substr));                                         \
+	} while (0)
 
 /* Runs a Check suite and returns the process exit status. */
 static inline int run_suite(Suite *s)
