@@ -24,7 +24,7 @@
  *
  * The free-page database is not walked: read-only transactions never read
  * it.  The layout constants below are LMDB 0.9's on-disk format for 64-bit
- * hosts (lmdb.h/mdb.c); spec/SECURITY.md lists them.
+ * hosts (lmdb.h/mdb.c), in lmdb_layout.h; spec/SECURITY.md lists them.
  */
 #include <errno.h>
 #include <stdint.h>
@@ -33,22 +33,9 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include "lmdb_layout.h"
 #include "store_internal.h"
 
-#define PAGEHDRSZ 16u
-#define NODESIZE 8u
-#define P_BRANCH 0x01
-#define P_LEAF 0x02
-#define P_META 0x08
-#define F_BIGDATA 0x01
-#define F_SUBDATA 0x02
-#define MDB_MAGIC_V 0xBEEFC0DEu
-#define MDB_DATA_VERSION_V 1u
-#define P_INVALID_V UINT64_MAX
-#define MDB_DB_SIZE 48u     /* sizeof(MDB_db) */
-#define META_DBS_OFF 40u    /* page offset of mm_dbs[0] (free db) */
-#define META_LASTPG_OFF 136u
-#define META_TXNID_OFF 144u
 #define MAX_DEPTH 32u       /* far beyond any real tree of this file size */
 
 typedef struct walker {
@@ -128,8 +115,8 @@ static int walk_page(walker *w, uint64_t pgno, unsigned depth, const char *name,
 	if ((rc = mark(w, pgno, 1, name)))
 		return rc;
 	pg = w->map + pgno * w->psize;
-	flags = rd16(pg + 10);
-	lower = rd16(pg + 12);
+	flags = rd16(pg + PG_FLAGS_OFF);
+	lower = rd16(pg + PG_LOWER_OFF);
 	upper = rd16(pg + 14);
 	if (rd64(pg) != pgno)
 		return LUTDB_CORRUPT_BKPT("%s: %s: page %llu claims to be page %llu", w->path, name,
@@ -266,7 +253,7 @@ int lutdb_lmdb_validate(const char *path, int fd, uint64_t file_size, uint64_t *
 		uint64_t off = i ? w.psize : 0;
 		if (pread(fd, meta[i], sizeof meta[i], (off_t)off) != (ssize_t)sizeof meta[i])
 			return lutdb_fail(LUTDB_EIO, "%s: cannot read meta page %d", path, i);
-		if (!(rd16(meta[i] + 10) & P_META) || rd32(meta[i] + 16) != MDB_MAGIC_V)
+		if (!(rd16(meta[i] + PG_FLAGS_OFF) & P_META) || rd32(meta[i] + 16) != MDB_MAGIC_V)
 			return lutdb_fail(LUTDB_ECORRUPT, "%s: not an LMDB file (bad meta page %d)", path, i);
 		if (rd32(meta[i] + 20) != MDB_DATA_VERSION_V)
 			return LUTDB_CORRUPT_BKPT("%s: LMDB data version %u is not supported", path,

@@ -13,6 +13,17 @@
  * a store into the map.  posix_fallocate() of the whole map up front turns
  * that into LUTDB_ENOSPC before any data is written.  The file is trimmed to
  * its last used page at commit.
+ *
+ * Why table blocks are written with pwrite(): a first store into a page of
+ * the map faults it in, and the kernel fills such a page from the file
+ * first (zeroes, for preallocated space) only for the store to overwrite
+ * it.  On ext4 that zeroing was half of `lutdb shard`'s time.  A block is
+ * therefore assembled in a heap image and written at its reserved place in
+ * the map with pwrite(), which fills whole page-cache pages directly; the
+ * page cache is shared with the map, so LMDB sees the same bytes.  LMDB
+ * still stores each record's page header through the map, and the kernel
+ * reads around a faulting page (zeroing up to megabytes ahead that pwrite
+ * then overwrites), so the map is marked MADV_RANDOM: a fault fills one page.
  */
 #include "lutdb.h"
 
@@ -23,10 +34,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/random.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "lmdb_layout.h"
 #include "lutdb_format.h"
 #include "store_internal.h"
 
@@ -50,12 +63,13 @@ struct lutdb_writer {
 	uint32_t next_token;    /* next token expected by put_rows */
 	/* The open table block. */
 	uint32_t blk_first, blk_count, blk_filled;
+	uint64_t mapsize;
+	int map_advised;        /* MADV_RANDOM set on the map */
 	uint8_t *blk_rec;       /* codec none: the reserved record in the map */
+	uint8_t *blk_img;       /* the block's record image: header, then rows */
 	uint8_t *blk_raw;       /* other codecs: raw rows waiting to be encoded */
-	uint8_t *blk_enc;       /* other codecs: encode buffer */
-	uint8_t *blk_hdr;       /* other codecs: header being built */
 	uint8_t *shuffle_tmp;
-	size_t blk_enc_cap;
+	size_t blk_enc_cap;     /* other codecs: room for encoded rows in blk_img */
 	/* The open tensor. */
 	int in_tensor;
 	char tensor_name[LUTDB_NAME_MAX + 1];
@@ -87,6 +101,55 @@ static int sys_err(int err, const char *what, const char *path)
 		   : err == EEXIST                                    ? LUTDB_EEXIST
 								      : LUTDB_EIO;
 	return lutdb_fail(code, "%s: %s: %s", path, what, strerror(err));
+}
+
+/* The file offset of a value LMDB reserved at dst, or -1 when it cannot
+ * tell.  A value this large is an overflow run: dst is just past its page
+ * header, which holds the page number.  The first such value also locates
+ * the map, which is then marked MADV_RANDOM (see the top of this file). */
+static off_t reserved_offset(lutdb_writer *w, uint8_t *dst)
+{
+	uint8_t *pg = dst - PAGEHDRSZ;
+	uint64_t pgno;
+	uint16_t flags;
+
+	memcpy(&pgno, pg + PG_PGNO_OFF, sizeof pgno);
+	memcpy(&flags, pg + PG_FLAGS_OFF, sizeof flags);
+	if ((uintptr_t)pg % w->hdr.page_size || !(flags & P_OVERFLOW) || pgno >= w->mapsize / w->hdr.page_size)
+		return -1;
+	if (!w->map_advised) {
+		w->map_advised = 1;
+		(void)madvise(pg - pgno * w->hdr.page_size, (size_t)w->mapsize, MADV_RANDOM); /* a hint */
+	}
+	return (off_t)(pgno * w->hdr.page_size + PAGEHDRSZ);
+}
+
+/* Writes len bytes of src as the value LMDB reserved at dst, through the
+ * file; through the map should reserved_offset() not know the place (an
+ * LMDB with another page layout). */
+static int map_write(lutdb_writer *w, uint8_t *dst, const void *src, size_t len)
+{
+	const uint8_t *p = src;
+	off_t off = reserved_offset(w, dst);
+
+	if (off < 0) {
+		memcpy(dst, src, len);
+		return LUTDB_OK;
+	}
+
+	while (len) {
+		ssize_t n = pwrite(w->fd, p, len, off);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			w->failed = 1;
+			return sys_err(n < 0 ? errno : EIO, "cannot write table block", w->tmp_path);
+		}
+		p += n;
+		off += n;
+		len -= (size_t)n;
+	}
+	return LUTDB_OK;
 }
 
 uint32_t lutdb_default_block_tokens(uint64_t token_row_bytes)
@@ -216,14 +279,17 @@ int lutdb_writer_open(const char *out_path, const lutdb_writer_params *p, int ov
 		w->tmp_path = NULL;
 		goto fail;
 	}
-	if (w->hdr.table_codec != LUTDB_CODEC_NONE) {
+	{
 		size_t bt = w->hdr.block_tokens;
-		w->blk_enc_cap = bt * lutdb_codec_bound(w->hdr.table_codec, w->row_bytes);
-		w->blk_raw = malloc(bt * w->row_bytes);
-		w->blk_enc = malloc(w->blk_enc_cap);
-		w->blk_hdr = malloc(w->header_len);
-		w->shuffle_tmp = malloc(w->row_bytes);
-		if (!w->blk_raw || !w->blk_enc || !w->blk_hdr || !w->shuffle_tmp) {
+		if (w->hdr.table_codec == LUTDB_CODEC_NONE) {
+			w->blk_img = malloc(w->header_len + bt * w->row_stride);
+		} else {
+			w->blk_enc_cap = bt * lutdb_codec_bound(w->hdr.table_codec, w->row_bytes);
+			w->blk_img = malloc(w->header_len + w->blk_enc_cap);
+			w->blk_raw = malloc(bt * w->row_bytes);
+			w->shuffle_tmp = malloc(w->row_bytes);
+		}
+		if (!w->blk_img || (w->hdr.table_codec != LUTDB_CODEC_NONE && (!w->blk_raw || !w->shuffle_tmp))) {
 			rc = lutdb_fail(LUTDB_ENOMEM, "writer: block buffers");
 			goto fail;
 		}
@@ -234,6 +300,7 @@ int lutdb_writer_open(const char *out_path, const lutdb_writer_params *p, int ov
 	uint64_t blocks = (w->hdr.token_end - w->hdr.token_begin) / w->hdr.block_tokens + 2;
 	uint64_t mapsize = p->size_hint + p->size_hint / 64 + blocks * 2 * WRITER_PAGE + (64ull << 20);
 	mapsize = (mapsize + WRITER_PAGE - 1) / WRITER_PAGE * WRITER_PAGE;
+	w->mapsize = mapsize;
 
 	/* A file size limit (ulimit -f) must be an error, not a SIGXFSZ kill. */
 	signal(SIGXFSZ, SIG_IGN);
@@ -277,9 +344,8 @@ void lutdb_writer_abort(lutdb_writer *w)
 	lutdb_digest_free(w->dg_table);
 	lutdb_digest_free(w->dg_tensors);
 	lutdb_digest_free(w->dg_meta);
+	free(w->blk_img);
 	free(w->blk_raw);
-	free(w->blk_enc);
-	free(w->blk_hdr);
 	free(w->shuffle_tmp);
 	free(w->out_path);
 	free(w->tmp_path);
@@ -364,6 +430,7 @@ int lutdb_writer_tensor_begin(lutdb_writer *w, const char *name, int dtype, uint
 		w->failed = 1;
 		return mdb_err(rc, name, w->tmp_path);
 	}
+	(void)reserved_offset(w, v.mv_data); /* the caller writes the payload through the map */
 	lutdb_tensor_hdr_write(v.mv_data, &th, n);
 	w->tensor_rec = v.mv_data;
 	w->tensor_len = v.mv_size;
@@ -417,7 +484,7 @@ static int block_open_none(lutdb_writer *w)
 		return mdb_err(rc, "table block", w->tmp_path);
 	}
 	w->blk_rec = v.mv_data;
-	memset(w->blk_rec, 0, w->header_len);
+	memset(w->blk_img, 0, w->header_len);
 	return LUTDB_OK;
 }
 
@@ -444,22 +511,24 @@ static int block_close(lutdb_writer *w)
 	if (w->hdr.table_codec == LUTDB_CODEC_NONE) {
 		uint64_t payload = (uint64_t)w->blk_count * w->row_stride;
 		/* Entries were set as rows arrived; the header write keeps them. */
-		block_header(w, w->blk_rec, payload);
-		lutdb_rec_seal(w->blk_rec, w->header_len, w->header_len + payload, LUTDB_REC_TABLE);
-		lutdb_digest_record(w->dg_table, key, sizeof key, w->blk_rec, w->header_len + payload);
+		block_header(w, w->blk_img, payload);
+		lutdb_rec_seal(w->blk_img, w->header_len, w->header_len + payload, LUTDB_REC_TABLE);
+		lutdb_digest_record(w->dg_table, key, sizeof key, w->blk_img, w->header_len + payload);
+		if ((rc = map_write(w, w->blk_rec, w->blk_img, w->header_len + payload)))
+			return rc;
 	} else {
 		size_t esz = lutdb_dtype_size(w->hdr.table_dtype);
 		size_t off = 0, len;
-		memset(w->blk_hdr, 0, w->header_len);
+		uint8_t *enc = w->blk_img + w->header_len;
+		memset(w->blk_img, 0, w->header_len);
 		for (uint32_t i = 0; i < w->blk_count; i++) {
 			rc = lutdb_codec_encode(w->hdr.table_codec, esz, w->blk_raw + (size_t)i * w->row_bytes,
-						w->row_bytes, w->blk_enc + off, w->blk_enc_cap - off, &len,
-						w->shuffle_tmp);
+						w->row_bytes, enc + off, w->blk_enc_cap - off, &len, w->shuffle_tmp);
 			if (rc) {
 				w->failed = 1;
 				return lutdb_fail_prefix(rc, "table block at token %u", w->blk_first);
 			}
-			lutdb_table_entry_set(w->blk_hdr, i, lutdb_xxh3(w->blk_enc + off, len), (uint32_t)off,
+			lutdb_table_entry_set(w->blk_img, i, lutdb_xxh3(enc + off, len), (uint32_t)off,
 					      (uint32_t)len);
 			off += len;
 		}
@@ -469,11 +538,11 @@ static int block_close(lutdb_writer *w)
 			w->failed = 1;
 			return mdb_err(rc, "table block", w->tmp_path);
 		}
-		block_header(w, w->blk_hdr, off);
-		memcpy(v.mv_data, w->blk_hdr, w->header_len);
-		memcpy((uint8_t *)v.mv_data + w->header_len, w->blk_enc, off);
-		lutdb_rec_seal(v.mv_data, w->header_len, v.mv_size, LUTDB_REC_TABLE);
-		lutdb_digest_record(w->dg_table, key, sizeof key, v.mv_data, v.mv_size);
+		block_header(w, w->blk_img, off);
+		lutdb_rec_seal(w->blk_img, w->header_len, v.mv_size, LUTDB_REC_TABLE);
+		lutdb_digest_record(w->dg_table, key, sizeof key, w->blk_img, v.mv_size);
+		if ((rc = map_write(w, v.mv_data, w->blk_img, v.mv_size)))
+			return rc;
 	}
 	w->hdr.table_records++;
 	w->blk_filled = 0;
@@ -503,10 +572,10 @@ int lutdb_writer_put_rows(lutdb_writer *w, uint32_t token_first, uint32_t count,
 		}
 		uint32_t j = w->blk_filled;
 		if (w->hdr.table_codec == LUTDB_CODEC_NONE) {
-			uint8_t *dst = w->blk_rec + w->header_len + (size_t)j * w->row_stride;
+			uint8_t *dst = w->blk_img + w->header_len + (size_t)j * w->row_stride;
 			memcpy(dst, src, w->row_bytes);
 			memset(dst + w->row_bytes, 0, w->row_stride - w->row_bytes);
-			lutdb_table_entry_set(w->blk_rec, j, lutdb_xxh3(dst, w->row_bytes), j * w->row_stride,
+			lutdb_table_entry_set(w->blk_img, j, lutdb_xxh3(dst, w->row_bytes), j * w->row_stride,
 					      (uint32_t)w->row_bytes);
 		} else {
 			memcpy(w->blk_raw + (size_t)j * w->row_bytes, src, w->row_bytes);

@@ -12,7 +12,7 @@
 #     one clear line, exit 5, no OUT, no temporary file.
 #  4. Reading from a read-only directory (a read-only bind mount when mount
 #     works, else a note): info, verify, get, run work, no lock file appears.
-#  5. `lutdb shard` (when the command exists): SIGKILL at random instants,
+#  5. `lutdb shard` (when the command exists): 20 SIGKILLs at random instants,
 #     OUTDIR absent or complete; SIGINT gives 130 and no OUTDIR.
 # The checkpoint is made by gen_model, sized so that a pack takes about a
 # second of CPU; kill instants are drawn over the pack's measured duration.
@@ -174,7 +174,7 @@ shard_crash_tests() {
 	local sdur
 	sdur=$(awk -v a="$t0" -v b="$(now)" 'BEGIN { d = b - a; printf "%.3f", d < 0.2 ? 0.2 : d }')
 	check "the reference shard set verifies" set_ok shards.ref
-	for i in $(seq 1 10); do
+	for i in $(seq 1 "$RUNS"); do
 		rm -rf shards.out
 		d=$(rand_delay "$(awk -v d="$sdur" 'BEGIN { print d * 1.15 }')")
 		"$BIN" shard ref.lutdb shards.out --count 4 --by $([ $((i % 2)) -eq 0 ] && echo token || echo layer) \
@@ -192,7 +192,7 @@ shard_crash_tests() {
 			fail "shard kill #$i at ${d}s: OUTDIR exists and does not verify" "$(ls shards.out)"
 		fi
 	done
-	check "10 SIGKILLs of lutdb shard: OUTDIR absent ($absent) or complete ($complete)" test $bad -eq 0
+	check "$RUNS SIGKILLs of lutdb shard: OUTDIR absent ($absent) or complete ($complete)" test $bad -eq 0
 	rm -rf shards.out
 	expect_ok "shard next to $(ls -d shards.out.tmp.* 2>/dev/null | wc -l) stale temporary directories" \
 		"$BIN" shard ref.lutdb shards.out --count 4 --quiet
