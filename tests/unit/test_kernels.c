@@ -118,7 +118,7 @@ static double dot_tol(size_t n, double absum)
 START_TEST(test_matvec_vs_reference)
 {
 	int isas[LK_ISA_COUNT], n = nisas(isas);
-	static const size_t ROWS[] = {1, 3, 8, 9, 17};
+	static const size_t ROWS[] = {1, 3, 8, 9, 17, 131};
 	for (size_t d = 0; d < 3; d++) {
 		int dt = DTYPES[d];
 		for (size_t si = 0; si < NSIZES; si++) {
