@@ -73,9 +73,11 @@ INL float hsum8(__m256 v)
 	return _mm_cvtss_f32(d);
 }
 
-/* ---- the shared dot-product tile -------------------------------------------- */
-INL void tile(int dt, int MR, int NT, const unsigned char *W, size_t ldb, const float *X,
-	      size_t ldx, size_t cols, float *Y, size_t ldy)
+/* ---- the shared dot-product tile --------------------------------------------
+ * pf allows the 16-bit matvec prefetch of the rows MR further on; tile() is
+ * tile_pf with pf = 1. */
+INL void tile_pf(int pf, int dt, int MR, int NT, const unsigned char *W, size_t ldb, const float *X,
+		 size_t ldx, size_t cols, float *Y, size_t ldy)
 {
 	__m256 acc[8][4];
 	const size_t esz = esz_of(dt);
@@ -83,7 +85,7 @@ INL void tile(int dt, int MR, int NT, const unsigned char *W, size_t ldb, const 
 		UNROLL for (int t = 0; t < NT; t++)
 			acc[i][t] = _mm256_setzero_ps();
 #if MV_PF16
-	const int pf16 = NT == 1 && MR > 1 && esz == 2 && cols <= 2048;
+	const int pf16 = pf && NT == 1 && MR > 1 && esz == 2 && cols <= 2048;
 #endif
 	size_t c = 0;
 	for (; c + 8 <= cols; c += 8) {
@@ -119,16 +121,37 @@ INL void tile(int dt, int MR, int NT, const unsigned char *W, size_t ldb, const 
 			Y[(size_t)t * ldy + (size_t)i] = hsum8(acc[i][t]);
 }
 
+#define tile(...) tile_pf(1, __VA_ARGS__)
+
 /* ---- matvec ------------------------------------------------------------------ */
 #ifndef MV_ROWS
 #define MV_ROWS 8
 #endif
+#ifndef MV_SPREAD
+#define MV_SPREAD 1
+#endif
+#define MV_SPREAD_MIN_CHUNK 16
 
+/* As kern_avx512.c: with MV_SPREAD, a matrix of at least 8 x
+ * MV_SPREAD_MIN_CHUNK rows is read as 8 far-apart sequential streams, each
+ * 8-row tile taking one row from each eighth of the matrix.  Same bits. */
 INL void matvec_impl(int dt, const void *W, size_t ld, size_t rows, size_t cols, const float *x,
 		     float *y)
 {
 	const unsigned char *w = W;
 	size_t ldb = ld * esz_of(dt), r = 0;
+#if MV_SPREAD
+	if (rows >= 8 * MV_SPREAD_MIN_CHUNK) {
+		size_t chunk = rows / 8;
+		float t8[8];
+		for (size_t j = 0; j < chunk; j++) {
+			tile_pf(0, dt, 8, 1, w + j * ldb, chunk * ldb, x, 0, cols, t8, 0);
+			for (int i = 0; i < 8; i++)
+				y[j + (size_t)i * chunk] = t8[i];
+		}
+		r = 8 * chunk;
+	}
+#endif
 	for (; r + MV_ROWS <= rows; r += MV_ROWS)
 		tile(dt, MV_ROWS, 1, w + r * ldb, ldb, x, 0, cols, y + r, 0);
 	for (; r < rows; r++)
