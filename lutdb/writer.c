@@ -56,6 +56,8 @@ struct lutdb_writer {
 	MDB_env *env;
 	MDB_txn *txn;
 	MDB_dbi dbi_meta, dbi_tensors, dbi_table;
+	uint64_t mapsize;       /* bytes of LMDB's map (and of the preallocation) */
+	int map_advised;        /* MADV_RANDOM set on the map */
 	lutdb_file_hdr hdr;
 	uint32_t header_len;    /* LTBL header bytes: the rest of the first page */
 	uint64_t row_bytes;     /* raw bytes of one token row */
@@ -63,8 +65,6 @@ struct lutdb_writer {
 	uint32_t next_token;    /* next token expected by put_rows */
 	/* The open table block. */
 	uint32_t blk_first, blk_count, blk_filled;
-	uint64_t mapsize;
-	int map_advised;        /* MADV_RANDOM set on the map */
 	uint8_t *blk_rec;       /* codec none: the reserved record in the map */
 	uint8_t *blk_img;       /* the block's record image: header, then rows */
 	uint8_t *blk_raw;       /* other codecs: raw rows waiting to be encoded */
