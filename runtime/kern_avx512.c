@@ -26,10 +26,6 @@
 #ifndef MV_PF16
 #define MV_PF16 1
 #endif
-/* matvec reads its rows as 8 far-apart streams (see matvec_impl()); 0 disables */
-#ifndef MV_SPREAD
-#define MV_SPREAD 1
-#endif
 
 #define DT_F32 LUTDB_DTYPE_F32
 #define DT_F16 LUTDB_DTYPE_F16
@@ -213,157 +209,12 @@ INL void tile_pf(int pf, int dt, int MR, int NT, const unsigned char *W, size_t 
 			Y[(size_t)t * ldy + (size_t)i] = hsum16(acc[i][t]);
 }
 
-#define tile(...) tile_pf(1, __VA_ARGS__)
-
-/* ---- matvec ------------------------------------------------------------------ */
-#ifndef MV_ROWS
-#define MV_ROWS 8
-#endif
-
-/* Below this many rows per stream, matvec keeps adjacent rows together. */
-#define MV_SPREAD_MIN_CHUNK 16
-
-/* With MV_SPREAD, a matrix of at least 8 x MV_SPREAD_MIN_CHUNK rows is cut
- * into 8 equal runs of rows, and each 8-row tile takes one row from each:
- * the weights are read as 8 sequential streams far apart, the pattern the
- * hardware prefetcher follows best (bench_membw's baseline reads so too),
- * instead of 8 adjacent rows of 1.5 KB each, too short for the prefetcher.
- * F16 matrices from DRAM went from 63-68% to 75-81% of read bandwidth at
- * the MoLE-160M shapes (bench_kernels --section mv, same run, shared
- * machine), and a MoLE-160M F16 decode step from 24 to 19-21 ms (p50).
- * Each output's arithmetic is unchanged (it never depended on which rows
- * share a tile), so the bits are the same.  The software prefetch of the
- * next adjacent block is off there: the streams need none. */
-INL void matvec_impl(int dt, const void *W, size_t ld, size_t rows, size_t cols, const float *x,
-		     float *y)
-{
-	const unsigned char *w = W;
-	size_t ldb = ld * esz_of(dt), r = 0;
-#if MV_SPREAD
-	if (rows >= 8 * MV_SPREAD_MIN_CHUNK) {
-		size_t chunk = rows / 8;
-		float t8[8];
-		for (size_t j = 0; j < chunk; j++) {
-			tile_pf(0, dt, 8, 1, w + j * ldb, chunk * ldb, x, 0, cols, t8, 0);
-			for (int i = 0; i < 8; i++)
-				y[j + (size_t)i * chunk] = t8[i];
-		}
-		r = 8 * chunk;
-	}
-#endif
-	for (; r + MV_ROWS <= rows; r += MV_ROWS)
-		tile(dt, MV_ROWS, 1, w + r * ldb, ldb, x, 0, cols, y + r, 0);
-	for (; r < rows; r++)
-		tile(dt, 1, 1, w + r * ldb, ldb, x, 0, cols, y + r, 0);
-}
-
-static void matvec_f32(const void *W, size_t ld, size_t rows, size_t cols, const float *x, float *y)
-{
-	matvec_impl(DT_F32, W, ld, rows, cols, x, y);
-}
-static void matvec_f16(const void *W, size_t ld, size_t rows, size_t cols, const float *x, float *y)
-{
-	matvec_impl(DT_F16, W, ld, rows, cols, x, y);
-}
-static void matvec_bf16(const void *W, size_t ld, size_t rows, size_t cols, const float *x,
-			float *y)
-{
-	matvec_impl(DT_BF16, W, ld, rows, cols, x, y);
-}
-
-static void v_matvec(int dtype, const void *W, size_t ld, size_t rows, size_t cols,
-		     const float *x, float *y)
-{
-	switch (dtype) {
-	case DT_F32: matvec_f32(W, ld, rows, cols, x, y); break;
-	case DT_F16: matvec_f16(W, ld, rows, cols, x, y); break;
-	case DT_BF16: matvec_bf16(W, ld, rows, cols, x, y); break;
-	default: lk_bad_dtype("lk_matvec", dtype);
-	}
-}
-
-static float v_dot(int dtype, const void *a, const float *b, size_t n)
-{
-	float r;
-	switch (dtype) {
-	case DT_F32: tile(DT_F32, 1, 1, a, 0, b, 0, n, &r, 0); break;
-	case DT_F16: tile(DT_F16, 1, 1, a, 0, b, 0, n, &r, 0); break;
-	case DT_BF16: tile(DT_BF16, 1, 1, a, 0, b, 0, n, &r, 0); break;
-	default: lk_bad_dtype("lk_dot", dtype);
-	}
-	return r;
-}
-
-/* ---- matmul -------------------------------------------------------------------
- * Tokens in blocks whose X slice fits in L2; within a block every 4-row W
- * panel is converted in registers and used against 6 tokens at a time. */
+/* The ISA's matmul register tile: rows x tokens. */
 #ifndef MM_MR
 #define MM_MR 4
 #define MM_NT 6
 #endif
-#ifndef MM_XBLOCK_BYTES
-#define MM_XBLOCK_BYTES (384u * 1024u)
-#endif
-
-INL void matmul_impl(int dt, const void *W, size_t ld, size_t rows, size_t cols, const float *X,
-		     size_t T, size_t ldx, float *Y, size_t ldy)
-{
-	const unsigned char *w = W;
-	size_t ldb = ld * esz_of(dt);
-	size_t tb = cols ? MM_XBLOCK_BYTES / (cols * sizeof(float)) : T;
-	tb = tb / MM_NT * MM_NT;
-	if (tb < MM_NT)
-		tb = MM_NT;
-	for (size_t t0 = 0; t0 < T; t0 += tb) {
-		size_t t1 = T - t0 < tb ? T : t0 + tb;
-		size_t r = 0;
-		for (; r + MM_MR <= rows; r += MM_MR) {
-			size_t t = t0;
-			for (; t + MM_NT <= t1; t += MM_NT)
-				tile(dt, MM_MR, MM_NT, w + r * ldb, ldb, X + t * ldx, ldx, cols,
-				     Y + t * ldy + r, ldy);
-			for (; t < t1; t++)
-				tile(dt, MM_MR, 1, w + r * ldb, ldb, X + t * ldx, ldx, cols,
-				     Y + t * ldy + r, ldy);
-		}
-		for (; r < rows; r++) {
-			size_t t = t0;
-			for (; t + MM_NT <= t1; t += MM_NT)
-				tile(dt, 1, MM_NT, w + r * ldb, ldb, X + t * ldx, ldx, cols,
-				     Y + t * ldy + r, ldy);
-			for (; t < t1; t++)
-				tile(dt, 1, 1, w + r * ldb, ldb, X + t * ldx, ldx, cols,
-				     Y + t * ldy + r, ldy);
-		}
-	}
-}
-
-static void matmul_f32(const void *W, size_t ld, size_t rows, size_t cols, const float *X,
-		       size_t T, size_t ldx, float *Y, size_t ldy)
-{
-	matmul_impl(DT_F32, W, ld, rows, cols, X, T, ldx, Y, ldy);
-}
-static void matmul_f16(const void *W, size_t ld, size_t rows, size_t cols, const float *X,
-		       size_t T, size_t ldx, float *Y, size_t ldy)
-{
-	matmul_impl(DT_F16, W, ld, rows, cols, X, T, ldx, Y, ldy);
-}
-static void matmul_bf16(const void *W, size_t ld, size_t rows, size_t cols, const float *X,
-			size_t T, size_t ldx, float *Y, size_t ldy)
-{
-	matmul_impl(DT_BF16, W, ld, rows, cols, X, T, ldx, Y, ldy);
-}
-
-static void v_matmul(int dtype, const void *W, size_t ld, size_t rows, size_t cols,
-		     const float *X, size_t T, size_t ldx, float *Y, size_t ldy)
-{
-	switch (dtype) {
-	case DT_F32: matmul_f32(W, ld, rows, cols, X, T, ldx, Y, ldy); break;
-	case DT_F16: matmul_f16(W, ld, rows, cols, X, T, ldx, Y, ldy); break;
-	case DT_BF16: matmul_bf16(W, ld, rows, cols, X, T, ldx, Y, ldy); break;
-	default: lk_bad_dtype("lk_matmul", dtype);
-	}
-}
+#include "kern_blocking.h"
 
 /* ---- elementwise ------------------------------------------------------------- */
 INL void to_f32_impl(int dt, const unsigned char *s, float *d, size_t n)
