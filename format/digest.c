@@ -15,6 +15,8 @@
 
 #include <xxhash.h>
 
+#include "bytes.h"
+
 struct lutdb_digest_state {
 	XXH3_state_t *xs;
 };
@@ -47,32 +49,16 @@ void lutdb_digest_reset(lutdb_digest_state *s)
 	XXH3_128bits_reset(s->xs);
 }
 
-static void le32(uint8_t *p, uint32_t v)
-{
-	int i;
-
-	for (i = 0; i < 4; i++)
-		p[i] = (uint8_t)(v >> (8 * i));
-}
-
-static void le64(uint8_t *p, uint64_t v)
-{
-	int i;
-
-	for (i = 0; i < 8; i++)
-		p[i] = (uint8_t)(v >> (8 * i));
-}
-
 void lutdb_digest_record(lutdb_digest_state *s, const void *key, size_t klen, const void *val, size_t vlen)
 {
 	uint8_t n[8];
 
 	/* LMDB keys are at most 511 bytes: the u32 length never truncates. */
-	le32(n, (uint32_t)klen);
+	wr32(n, (uint32_t)klen);
 	XXH3_128bits_update(s->xs, n, 4);
 	if (klen > 0)
 		XXH3_128bits_update(s->xs, key, klen);
-	le64(n, (uint64_t)vlen);
+	wr64(n, (uint64_t)vlen);
 	XXH3_128bits_update(s->xs, n, 8);
 	if (vlen > 0)
 		XXH3_128bits_update(s->xs, val, vlen);
@@ -98,7 +84,7 @@ void lutdb_digest_combine(const uint8_t meta[16], const uint8_t table[16], const
 
 	for (i = 0; i < 3; i++) {
 		len = strlen(names[i]);
-		le32(buf + pos, (uint32_t)len);
+		wr32(buf + pos, (uint32_t)len);
 		memcpy(buf + pos + 4, names[i], len);
 		memcpy(buf + pos + 4 + len, subs[i], 16);
 		pos += 4 + len + 16;

@@ -22,7 +22,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "bytes.h"
 #include "fuzz_common.h"
+#include "lmdb_layout.h"
 #include "lutdb.h"
 #include "lutdb_format.h"
 #include "lutdb_runtime.h"
@@ -69,27 +71,6 @@ static int write_file(const uint8_t *d, size_t n)
 
 /* ---- checksum fix-up ------------------------------------------------------ */
 
-static uint16_t rd16(const uint8_t *p)
-{
-	uint16_t v;
-	memcpy(&v, p, 2);
-	return v;
-}
-
-static uint32_t rd32(const uint8_t *p)
-{
-	uint32_t v;
-	memcpy(&v, p, 4);
-	return v;
-}
-
-static uint64_t rd64(const uint8_t *p)
-{
-	uint64_t v;
-	memcpy(&v, p, 8);
-	return v;
-}
-
 typedef struct value {
 	int db; /* 0 meta, 1 table, 2 tensors */
 	const uint8_t *key;
@@ -125,30 +106,30 @@ static void walk_tree(walk *w, uint64_t pgno, int db, unsigned depth)
 		return;
 	}
 	const uint8_t *pg = w->buf + pgno * PG;
-	uint16_t flags = rd16(pg + 10), lower = rd16(pg + 12);
-	unsigned nkeys = lower >= 16 ? (lower - 16u) / 2 : 0;
+	uint16_t flags = rd16(pg + PG_FLAGS_OFF), lower = rd16(pg + PG_LOWER_OFF);
+	unsigned nkeys = lower >= PAGEHDRSZ ? (lower - PAGEHDRSZ) / 2 : 0;
 	for (unsigned i = 0; i < nkeys && !w->bad; i++) {
-		uint16_t off = rd16(pg + 16 + 2 * i);
-		if (off > PG - 8) {
+		uint16_t off = rd16(pg + PAGEHDRSZ + 2 * i);
+		if (off > PG - NODESIZE) {
 			w->bad = 1;
 			return;
 		}
 		const uint8_t *node = pg + off;
 		uint16_t lo = rd16(node), hi = rd16(node + 2), nflags = rd16(node + 4), ksize = rd16(node + 6);
-		const uint8_t *key = node + 8;
-		if ((uint64_t)off + 8 + ksize > PG) {
+		const uint8_t *key = node + NODESIZE;
+		if ((uint64_t)off + NODESIZE + ksize > PG) {
 			w->bad = 1;
 			return;
 		}
-		if (flags & 1) { /* branch */
+		if (flags & P_BRANCH) {
 			walk_tree(w, lo | (uint64_t)hi << 16 | (uint64_t)nflags << 32, db, depth + 1);
 			continue;
 		}
 		uint64_t dsize = lo | (uint64_t)hi << 16, voff;
-		if (nflags & 2) { /* sub-database record */
+		if (nflags & F_SUBDATA) { /* sub-database record */
 			int idx = db_index(key, ksize);
-			if (db == -1 && idx >= 0 && (uint64_t)off + 8 + ksize + 48 <= PG) {
-				uint64_t root = rd64(key + ksize + 40);
+			if (db == -1 && idx >= 0 && (uint64_t)off + NODESIZE + ksize + MDB_DB_SIZE <= PG) {
+				uint64_t root = rd64(key + ksize + MDB_DB_SIZE - 8); /* md_root, last field */
 				if (root != UINT64_MAX)
 					walk_tree(w, root, idx, depth + 1);
 			}
@@ -156,12 +137,12 @@ static void walk_tree(walk *w, uint64_t pgno, int db, unsigned depth)
 		}
 		if (db < 0)
 			continue;
-		if (nflags & 1) { /* big value in overflow pages */
-			if ((uint64_t)off + 8 + ksize + 8 > PG) {
+		if (nflags & F_BIGDATA) { /* big value in overflow pages */
+			if ((uint64_t)off + NODESIZE + ksize + 8 > PG) {
 				w->bad = 1;
 				return;
 			}
-			voff = rd64(key + ksize) * PG + 16;
+			voff = rd64(key + ksize) * PG + PAGEHDRSZ;
 		} else {
 			voff = (uint64_t)(key + ksize - w->buf);
 		}

@@ -8,13 +8,9 @@
  * the bytewise order of encoded keys is the numeric (layer, token) order
  * (what LMDB's key order relies on).
  */
+#include "bytes.h"
 #include "fuzz_common.h"
 #include "lutdb_format.h"
-
-static uint32_t rd32(const uint8_t *p)
-{
-	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
-}
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {

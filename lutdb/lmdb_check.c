@@ -33,6 +33,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include "bytes.h"
 #include "lmdb_layout.h"
 #include "store_internal.h"
 
@@ -46,27 +47,6 @@ typedef struct walker {
 	uint64_t leaves, branches, overflow, entries;
 	int leaf_depth;
 } walker;
-
-static uint16_t rd16(const uint8_t *p)
-{
-	uint16_t v;
-	memcpy(&v, p, 2);
-	return v;
-}
-
-static uint32_t rd32(const uint8_t *p)
-{
-	uint32_t v;
-	memcpy(&v, p, 4);
-	return v;
-}
-
-static uint64_t rd64(const uint8_t *p)
-{
-	uint64_t v;
-	memcpy(&v, p, 8);
-	return v;
-}
 
 static int mark(walker *w, uint64_t pgno, uint64_t count, const char *what)
 {
@@ -117,7 +97,7 @@ static int walk_page(walker *w, uint64_t pgno, unsigned depth, const char *name,
 	pg = w->map + pgno * w->psize;
 	flags = rd16(pg + PG_FLAGS_OFF);
 	lower = rd16(pg + PG_LOWER_OFF);
-	upper = rd16(pg + 14);
+	upper = rd16(pg + PG_UPPER_OFF);
 	if (rd64(pg) != pgno)
 		return LUTDB_CORRUPT_BKPT("%s: %s: page %llu claims to be page %llu", w->path, name,
 					  (unsigned long long)pgno, (unsigned long long)rd64(pg));

@@ -14,6 +14,7 @@
 #define PG_PGNO_OFF 0u
 #define PG_FLAGS_OFF 10u
 #define PG_LOWER_OFF 12u
+#define PG_UPPER_OFF 14u
 #define PG_PAGES_OFF 12u
 #define P_BRANCH 0x01
 #define P_LEAF 0x02

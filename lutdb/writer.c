@@ -39,6 +39,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "bytes.h"
 #include "lmdb_layout.h"
 #include "lutdb_format.h"
 #include "store_internal.h"
@@ -110,11 +111,9 @@ static int sys_err(int err, const char *what, const char *path)
 static off_t reserved_offset(lutdb_writer *w, uint8_t *dst)
 {
 	uint8_t *pg = dst - PAGEHDRSZ;
-	uint64_t pgno;
-	uint16_t flags;
+	uint64_t pgno = rd64(pg + PG_PGNO_OFF);
+	uint16_t flags = rd16(pg + PG_FLAGS_OFF);
 
-	memcpy(&pgno, pg + PG_PGNO_OFF, sizeof pgno);
-	memcpy(&flags, pg + PG_FLAGS_OFF, sizeof flags);
 	if ((uintptr_t)pg % w->hdr.page_size || !(flags & P_OVERFLOW) || pgno >= w->mapsize / w->hdr.page_size)
 		return -1;
 	if (!w->map_advised) {
