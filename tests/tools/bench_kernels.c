@@ -33,6 +33,7 @@
 #include "kernels.h"
 #include "pool.h"
 #include "sampler.h"
+#include "stream_sum.h"
 
 /* --cpu: single-thread figures from the calling thread's CPU time, which
  * a machine shared with other busy processes disturbs far less than wall
@@ -78,52 +79,7 @@ static double median(double *v, int n)
 
 static int g_quick;
 
-/* ---- read bandwidth (same loops as bench_membw) ----------------------------- */
-__attribute__((target("avx2"))) static uint64_t sum_avx2(const unsigned char *p, size_t n)
-{
-	__m256i a0 = _mm256_setzero_si256(), a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0, a6 = a0,
-		a7 = a0;
-	for (size_t i = 0; i + 256 <= n; i += 256) {
-		a0 = _mm256_add_epi64(a0, _mm256_loadu_si256((const __m256i *)(const void *)(p + i)));
-		a1 = _mm256_add_epi64(a1, _mm256_loadu_si256((const __m256i *)(const void *)(p + i + 32)));
-		a2 = _mm256_add_epi64(a2, _mm256_loadu_si256((const __m256i *)(const void *)(p + i + 64)));
-		a3 = _mm256_add_epi64(a3, _mm256_loadu_si256((const __m256i *)(const void *)(p + i + 96)));
-		a4 = _mm256_add_epi64(a4, _mm256_loadu_si256((const __m256i *)(const void *)(p + i + 128)));
-		a5 = _mm256_add_epi64(a5, _mm256_loadu_si256((const __m256i *)(const void *)(p + i + 160)));
-		a6 = _mm256_add_epi64(a6, _mm256_loadu_si256((const __m256i *)(const void *)(p + i + 192)));
-		a7 = _mm256_add_epi64(a7, _mm256_loadu_si256((const __m256i *)(const void *)(p + i + 224)));
-	}
-	a0 = _mm256_add_epi64(_mm256_add_epi64(_mm256_add_epi64(a0, a1), _mm256_add_epi64(a2, a3)),
-			      _mm256_add_epi64(_mm256_add_epi64(a4, a5), _mm256_add_epi64(a6, a7)));
-	uint64_t l[4];
-	_mm256_storeu_si256((__m256i *)(void *)l, a0);
-	return l[0] + l[1] + l[2] + l[3];
-}
-
-/* The same sum reading 8 equal parts of the range in lockstep, 64 bytes
- * from each in turn: 8 concurrent streams, as a matvec over 8 rows has.
- * On this machine one stream is limited by the hardware prefetcher
- * (22-31 GB/s) where 8 reach 35-36 GB/s (1 thread, measured), so this is
- * the read bandwidth figure. */
-__attribute__((target("avx2"))) static uint64_t sum8_avx2(const unsigned char *p, size_t n)
-{
-	size_t part = n / 8 / 64 * 64;
-	__m256i a[8];
-	for (int s = 0; s < 8; s++)
-		a[s] = _mm256_setzero_si256();
-	for (size_t i = 0; i < part; i += 64)
-		for (int s = 0; s < 8; s++) {
-			const unsigned char *q = p + (size_t)s * part + i;
-			a[s] = _mm256_add_epi64(a[s], _mm256_add_epi64(_mm256_loadu_si256((const __m256i *)(const void *)q),
-								       _mm256_loadu_si256((const __m256i *)(const void *)(q + 32))));
-		}
-	for (int s = 1; s < 8; s++)
-		a[0] = _mm256_add_epi64(a[0], a[s]);
-	uint64_t l[4];
-	_mm256_storeu_si256((__m256i *)(void *)l, a[0]);
-	return l[0] + l[1] + l[2] + l[3] + sum_avx2(p + 8 * part, n - 8 * part);
-}
-
+/* ---- read bandwidth (stream_sum.h, as bench_membw) ------------------------- */
 struct bw_job {
 	const unsigned char *buf;
 	size_t len;
