@@ -5,6 +5,8 @@
 // Special tokens (<|endoftext|>) are printed as they are.
 'use strict';
 const fs = require('fs');
+const path = require('path');
+const { bytesToUnicode } = require(path.join(__dirname, '../tokenizer/byte_level.js'));
 const [tokPath, idsArg] = process.argv.slice(2);
 if (!tokPath || idsArg === undefined) {
   console.error('usage: decode_ids.js TOKENIZER_JSON IDS');
@@ -15,16 +17,8 @@ const inv = [];
 for (const [s, i] of Object.entries(tok.model.vocab)) inv[i] = s;
 const special = new Set();
 for (const t of tok.added_tokens || []) { inv[t.id] = t.content; special.add(t.id); }
-// the ByteLevel byte <-> char map
-const bs = [];
-for (let b = 33; b <= 126; b++) bs.push(b);
-for (let b = 161; b <= 172; b++) bs.push(b);
-for (let b = 174; b <= 255; b++) bs.push(b);
-const cs = bs.slice();
-let n = 0;
-for (let b = 0; b < 256; b++) if (!bs.includes(b)) { bs.push(b); cs.push(256 + n++); }
 const byteOf = new Map();
-bs.forEach((b, i) => byteOf.set(String.fromCodePoint(cs[i]), b));
+bytesToUnicode().forEach((ch, b) => byteOf.set(ch, b));
 const out = [];
 for (const x of idsArg.split(/[\s,]+/).filter((s) => s.length)) {
   const id = parseInt(x, 10);

@@ -30,6 +30,7 @@ const fs = require('fs');
 const path = require('path');
 const { createRequire } = require('module');
 const { pathToFileURL } = require('url');
+const { bytesToUnicode } = require('./byte_level.js');
 
 const OUT = process.argv[2];
 if (!OUT) {
@@ -136,25 +137,6 @@ function invalidRecords() {
 
 // ---- vocabularies -------------------------------------------------------------
 
-// GPT-2 byte <-> unicode table (the tokenizers ByteLevel alphabet).
-function bytesToUnicode() {
-  const bs = [];
-  for (let b = 33; b <= 126; b++) bs.push(b);
-  for (let b = 161; b <= 172; b++) bs.push(b);
-  for (let b = 174; b <= 255; b++) bs.push(b);
-  const cs = bs.slice();
-  let n = 0;
-  for (let b = 0; b < 256; b++) {
-    if (!bs.includes(b)) {
-      bs.push(b);
-      cs.push(256 + n);
-      n++;
-    }
-  }
-  const m = new Array(256);
-  bs.forEach((b, i) => (m[b] = String.fromCodePoint(cs[i])));
-  return m;
-}
 const B2U = bytesToUnicode();
 const bytesToBL = (bytes) => Array.from(bytes, (b) => B2U[b]).join('');
 

@@ -21,6 +21,7 @@ const fs = require('fs');
 const os = require('os');
 const path = require('path');
 const { createRequire } = require('module');
+const { bytesToUnicode } = require('./byte_level.js');
 
 const [input, output, sizeArg] = process.argv.slice(2);
 if (!input || !output) {
@@ -36,23 +37,6 @@ const NODE_DIR = process.env.LUTDB_NODE_DIR || path.resolve(__dirname, '../../bu
 const req = createRequire(path.join(NODE_DIR, 'package.json'));
 const { Tokenizer } = req('tokenizers');
 
-function byteAlphabet() {
-  const bs = [];
-  for (let b = 33; b <= 126; b++) bs.push(b);
-  for (let b = 161; b <= 172; b++) bs.push(b);
-  for (let b = 174; b <= 255; b++) bs.push(b);
-  const cs = bs.slice();
-  let n = 0;
-  for (let b = 0; b < 256; b++) {
-    if (!bs.includes(b)) {
-      bs.push(b);
-      cs.push(256 + n++);
-    }
-  }
-  const m = new Array(256);
-  bs.forEach((b, i) => (m[b] = String.fromCodePoint(cs[i])));
-  return m;
-}
 
 const byteLevel = { type: 'ByteLevel', add_prefix_space: false, trim_offsets: true, use_regex: true };
 const base = (vocab, merges, added) => ({
@@ -89,7 +73,7 @@ async function main() {
 
   const vocab = {};
   let next = 0;
-  for (const c of byteAlphabet()) vocab[c] = next++;
+  for (const c of bytesToUnicode()) vocab[c] = next++;
   const kept = [];
   for (const [a, b] of merges) {
     if (next >= vocabSize - 1) break;
