@@ -25,7 +25,7 @@ if [ ! -d "$NODE_DIR/node_modules/tokenizers" ] || ! cmp -s "$HERE/package-lock.
 	(cd "$NODE_DIR" && npm ci --no-audit --no-fund --loglevel=error)
 fi
 
-stamp=$( { cat "$HERE/make_fixtures.js" "$HERE/corpus_extra.txt" "$HERE/package-lock.json";
+stamp=$( { cat "$HERE/make_fixtures.js" "$HERE/byte_level.js" "$HERE/corpus_extra.txt" "$HERE/package-lock.json";
 	   ls -l /usr/share/games/fortunes; } | sha256sum | cut -d' ' -f1)
 if [ ! -f "$FIX/stamp" ] || [ "$(cat "$FIX/stamp")" != "$stamp" ]; then
 	echo "tokenizer: generating reference fixtures into $FIX" >&2
