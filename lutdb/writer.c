@@ -429,7 +429,9 @@ int lutdb_writer_tensor_begin(lutdb_writer *w, const char *name, int dtype, uint
 		w->failed = 1;
 		return mdb_err(rc, name, w->tmp_path);
 	}
-	(void)reserved_offset(w, v.mv_data); /* the caller writes the payload through the map */
+	/* The caller stores the payload through the map: mark the map
+	 * MADV_RANDOM (reserved_offset does, once) before those stores fault. */
+	(void)reserved_offset(w, v.mv_data);
 	lutdb_tensor_hdr_write(v.mv_data, &th, n);
 	w->tensor_rec = v.mv_data;
 	w->tensor_len = v.mv_size;
