@@ -1,85 +1,144 @@
-# lutdb - top-level build.  `make` builds build/lutdb; `make test` runs every
-# test (installing Debian dependencies first when missing).  See README.md.
+# lutdb - top-level build.  ARCHITECTURE.md explains the rooms and the rule.
 #
-# Sources are found by wildcard, one directory per component:
-#   format/*.c   pure codecs          lutdb/*.c   the LMDB-backed store
-#   runtime/*.c  model and tokenizer  cli/*.c     the lutdb command
+#   make             build/lutdb, build/liblutdb.{a,so}, build/lutdb.pc
+#   make test        installs test dependencies, builds, runs every test
+#   make demo        installs dependencies, builds, packs the demo model, generates
+#   make asan | valgrind | fuzz | bench | install | uninstall | clean
+#
 # Files named *_avx2.c / *_avx512.c are compiled for those ISAs and chosen at
 # run time; everything else is portable C11.
+
+all: # the default goal: everything `make install` installs (defined below)
 
 PREFIX  ?= /usr/local
 DESTDIR ?=
 BUILD   ?= build
 CC      ?= cc
-VERSION := 0.1.0
+CXX     ?= c++
+# The one version number lives in lutdb/lutdb.h.
+VERSION := $(shell sed -n 's/^\#define LUTDB_VERSION_STRING "\(.*\)"/\1/p' lutdb/lutdb.h)
 
 # The named warning set: every file compiles clean under it.
-WARNINGS := -Wall -Wextra -Werror -Wshadow -Wpointer-arith -Wstrict-prototypes \
+WERROR   ?= -Werror
+WARNINGS := -Wall -Wextra $(WERROR) -Wshadow -Wpointer-arith -Wstrict-prototypes \
             -Wmissing-prototypes -Wvla -Wformat=2 -Wundef -Wcast-qual \
             -Wnull-dereference -Wdouble-promotion -Wno-unused-parameter
 
 OPT      ?= -O2
 CFLAGS   ?= $(OPT) -g
-CPPFLAGS += -D_GNU_SOURCE -DLUTDB_VERSION='"$(VERSION)"' -Iformat -Ilutdb -Iruntime
-ALLCFLAGS = -std=c11 $(WARNINGS) -fPIC -pthread -MMD -MP $(CPPFLAGS) $(CFLAGS) $(EXTRA_CFLAGS)
+CPPFLAGS += -D_GNU_SOURCE
+BASEFLAGS = -std=c11 $(WARNINGS) -fPIC -pthread -MMD -MP $(CPPFLAGS) $(CFLAGS) $(EXTRA_CFLAGS)
 
 PKGS     := liblmdb-dev libxxhash-dev liblz4-dev check libjansson-dev \
             libopenblas-dev libpcre2-dev libutf8proc-dev pkg-config
-TESTPKGS := python3-torch python3-numpy fortunes valgrind clang bc
+TESTPKGS := python3-torch python3-numpy fortunes valgrind clang bc g++
 LIBS     := -llmdb -lxxhash -llz4 -ljansson -lopenblas -lpcre2-8 -lutf8proc -lm -lpthread
 CHECKLIBS:= $(shell pkg-config --libs check 2>/dev/null || echo -lcheck -lsubunit -lrt -lm)
 
 AVX2FLAGS   := -mavx2 -mfma -mf16c
 AVX512FLAGS := -mavx512f -mavx512bw -mavx512vl -mavx512dq -mfma -mf16c -mavx2
 
-LIB_SRC := $(wildcard format/*.c) $(wildcard lutdb/*.c) $(wildcard runtime/*.c)
-CLI_SRC := $(wildcard cli/*.c)
-LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/obj/%.o)
-CLI_OBJ := $(CLI_SRC:%.c=$(BUILD)/obj/%.o)
-UNIT_SRC := $(wildcard tests/unit/test_*.c)
-UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
-TOOL_SRC := $(wildcard tests/tools/*.c)
-TOOL_BIN := $(TOOL_SRC:tests/tools/%.c=$(BUILD)/tests/tools/%)
+# ---- rooms and the dependency rule ---------------------------------------------
+# A room is a folder with one concern.  A component's own folder (format/,
+# lutdb/, runtime/) holds nothing but its installed public headers: its face.
+# USES_<room> lists the folders a room's files may include besides their own:
+# faces (public headers) and other rooms (their internal headers).  The
+# compiler is given exactly those folders, so an include across the rule does
+# not compile, and tests/lint/layers.sh (part of every build) holds each
+# object's symbols to the same rule: a room may call into its USES rooms, and
+# only the exported functions of the components whose faces it uses.
+FACES := format lutdb runtime
+ROOMS := format/base format/numeric format/model format/record format/safetensors \
+         lutdb/lmdb lutdb/file lutdb/set lutdb/db lutdb/write \
+         runtime/kernels runtime/tokenizer runtime/engine runtime/convert cli
 
-HEADERS := format/lutdb_err.h lutdb/lutdb.h $(wildcard runtime/lutdb_*.h)
+USES_format/base        := format
+USES_format/numeric     := format format/base
+USES_format/model       := format format/base format/numeric
+USES_format/record      := format format/base format/numeric format/model
+USES_format/safetensors := format format/base format/numeric format/record
+USES_lutdb/lmdb         := format format/base
+USES_lutdb/file         := format format/base format/numeric format/model format/record lutdb lutdb/lmdb lutdb/set
+USES_lutdb/set          := format format/base format/numeric format/model format/record lutdb lutdb/file lutdb/lmdb
+USES_lutdb/db           := format format/base lutdb lutdb/file lutdb/set
+USES_lutdb/write        := format format/base format/numeric format/model format/record lutdb lutdb/lmdb lutdb/file lutdb/set
+USES_runtime/kernels    := format format/base format/numeric
+USES_runtime/tokenizer  := format format/base runtime
+USES_runtime/engine     := format format/base format/numeric format/model lutdb runtime runtime/kernels
+USES_runtime/convert    := format format/base format/numeric format/model format/record format/safetensors \
+                           lutdb lutdb/write lutdb/set runtime runtime/kernels runtime/tokenizer
+USES_cli                := format lutdb runtime format/base
 
-FORCE:
+PUBLIC_HEADERS := format/lutdb_err.h format/lutdb_types.h lutdb/lutdb.h \
+                  runtime/lutdb_runtime.h runtime/lutdb_tokenizer.h runtime/lutdb_pack.h
 
-.PHONY: FORCE all deps test unit e2e asan valgrind fuzz bench demo install uninstall clean
+LIB_ROOMS := $(filter-out cli,$(ROOMS))
+LIB_SRC   := $(foreach r,$(LIB_ROOMS),$(wildcard $(r)/*.c))
+CLI_SRC   := $(wildcard cli/*.c)
+LIB_OBJ   := $(LIB_SRC:%.c=$(BUILD)/obj/%.o)
+CLI_OBJ   := $(CLI_SRC:%.c=$(BUILD)/obj/%.o)
 
-all: $(BUILD)/lutdb $(BUILD)/liblutdb.a $(BUILD)/liblutdb.so $(BUILD)/lutdb.pc
+# Per-room include folders: target-specific, so each object sees only its USES.
+define room_flags
+$(BUILD)/obj/$(1)/%.o: ROOM_INC := -I$(1) $(addprefix -I,$(USES_$(1)))
+endef
+$(foreach r,$(ROOMS),$(eval $(call room_flags,$(r))))
 
+# Library objects export only what a public header declares (LUTDB_API).
 $(BUILD)/obj/%.o: %.c
 	@mkdir -p $(dir $@)
-	$(CC) $(ALLCFLAGS) $(if $(findstring _avx512,$<),$(AVX512FLAGS),$(if $(findstring _avx2,$<),$(AVX2FLAGS))) -c $< -o $@
+	$(CC) $(BASEFLAGS) $(if $(filter cli/%,$<),,-fvisibility=hidden) $(ROOM_INC) \
+		$(if $(findstring _avx512,$<),$(AVX512FLAGS),$(if $(findstring _avx2,$<),$(AVX2FLAGS))) -c $< -o $@
+
+all: $(BUILD)/lutdb $(BUILD)/liblutdb.a $(BUILD)/liblutdb.so $(BUILD)/lutdb.pc $(BUILD)/layers.ok $(BUILD)/headers.ok
 
 $(BUILD)/liblutdb.a: $(LIB_OBJ)
 	@rm -f $@
 	ar rcs $@ $^
 
 $(BUILD)/liblutdb.so: $(LIB_OBJ)
-	$(CC) -shared -Wl,-soname,liblutdb.so.0 -o $@ $^ $(LIBS)
+	$(CC) -shared -Wl,-soname,liblutdb.so.0 -Wl,--no-undefined -o $@ $^ $(LIBS) $(EXTRA_LDFLAGS)
 
+# The command links the static library: one self-contained file.
 $(BUILD)/lutdb: $(CLI_OBJ) $(BUILD)/liblutdb.a
 	$(CC) $(CFLAGS) $(EXTRA_CFLAGS) -pthread -o $@ $(CLI_OBJ) $(BUILD)/liblutdb.a $(LIBS) $(EXTRA_LDFLAGS)
 
+# The rule on symbols (see above), and the exported set against the headers.
+$(BUILD)/layers.ok: tests/lint/layers.sh $(LIB_OBJ) $(CLI_OBJ) $(BUILD)/liblutdb.so Makefile
+	@bash tests/lint/layers.sh $(BUILD) $(foreach r,$(ROOMS),'$(r)=$(USES_$(r))')
+	@touch $@
+
+# Every installed header compiles alone and all together, as C and as C++.
+$(BUILD)/headers.ok: tests/lint/headers.sh $(PUBLIC_HEADERS)
+	@CC='$(CC)' CXX='$(CXX)' bash tests/lint/headers.sh $(BUILD) $(PUBLIC_HEADERS)
+	@touch $@
+
+# ---- tests and tools: white-box, they may include any room --------------------
+TEST_INC  := $(addprefix -I,$(FACES) $(LIB_ROOMS)) -Itests/unit
+TESTFLAGS  = $(BASEFLAGS) -Wno-format-truncation -Wno-double-promotion $(TEST_INC)
+UNIT_SRC  := $(wildcard tests/unit/test_*.c)
+UNIT_BIN  := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
+TOOL_SRC  := $(wildcard tests/tools/*.c)
+TOOL_BIN  := $(TOOL_SRC:tests/tools/%.c=$(BUILD)/tests/tools/%)
+
 $(BUILD)/tests/%: tests/unit/%.c $(BUILD)/liblutdb.a
 	@mkdir -p $(dir $@)
-	$(CC) $(ALLCFLAGS) -Wno-format-truncation -Wno-double-promotion -Itests/unit $< -o $@ $(BUILD)/liblutdb.a $(LIBS) $(CHECKLIBS) $(EXTRA_LDFLAGS)
+	$(CC) $(TESTFLAGS) $< -o $@ $(BUILD)/liblutdb.a $(LIBS) $(CHECKLIBS) $(EXTRA_LDFLAGS)
 
 $(BUILD)/tests/tools/%: tests/tools/%.c $(BUILD)/liblutdb.a
 	@mkdir -p $(dir $@)
-	$(CC) $(ALLCFLAGS) -Wno-format-truncation -Wno-double-promotion -Itests/unit $< -o $@ $(BUILD)/liblutdb.a $(LIBS) $(EXTRA_LDFLAGS)
+	$(CC) $(TESTFLAGS) $< -o $@ $(BUILD)/liblutdb.a $(LIBS) $(EXTRA_LDFLAGS)
 
 # The .pc file embeds PREFIX: rebuild it whenever PREFIX changes.
 $(BUILD)/.prefix: FORCE
 	@mkdir -p $(BUILD)
 	@echo '$(PREFIX)' | cmp -s - $@ || echo '$(PREFIX)' > $@
 
-$(BUILD)/lutdb.pc: Makefile $(BUILD)/.prefix
+$(BUILD)/lutdb.pc: Makefile lutdb/lutdb.h $(BUILD)/.prefix
 	@mkdir -p $(BUILD)
 	@printf 'prefix=%s\nlibdir=$${prefix}/lib\nincludedir=$${prefix}/include\n\nName: lutdb\nDescription: lookup-table database and runtime for Mixture-of-Lookup-Experts models\nVersion: %s\nRequires.private: lmdb libxxhash liblz4 jansson libpcre2-8 libutf8proc\nLibs: -L$${libdir} -llutdb\nLibs.private: -lopenblas -lm -lpthread\nCflags: -I$${includedir}\n' '$(PREFIX)' '$(VERSION)' > $@
 
+# ---- dependencies, tests, tools ---------------------------------------------------
 # Debian packages: installed only when missing (idempotent, non-interactive).
 deps:
 	@bash tests/deps.sh $(PKGS)
@@ -123,13 +182,17 @@ install: all
 	install -m 755 $(BUILD)/liblutdb.so $(DESTDIR)$(PREFIX)/lib/liblutdb.so.0
 	ln -sf liblutdb.so.0 $(DESTDIR)$(PREFIX)/lib/liblutdb.so
 	install -m 644 $(BUILD)/lutdb.pc $(DESTDIR)$(PREFIX)/lib/pkgconfig/lutdb.pc
-	install -m 644 $(HEADERS) $(DESTDIR)$(PREFIX)/include/
+	install -m 644 $(PUBLIC_HEADERS) $(DESTDIR)$(PREFIX)/include/
 
 uninstall:
 	rm -f $(DESTDIR)$(PREFIX)/bin/lutdb $(DESTDIR)$(PREFIX)/lib/liblutdb.* \
-	      $(DESTDIR)$(PREFIX)/lib/pkgconfig/lutdb.pc $(addprefix $(DESTDIR)$(PREFIX)/include/,$(notdir $(HEADERS)))
+	      $(DESTDIR)$(PREFIX)/lib/pkgconfig/lutdb.pc $(addprefix $(DESTDIR)$(PREFIX)/include/,$(notdir $(PUBLIC_HEADERS)))
 
 clean:
 	rm -rf build build-asan build-fuzz
+
+FORCE:
+
+.PHONY: FORCE all deps test-deps test tests-build asan valgrind fuzz bench demo install uninstall clean
 
 -include $(LIB_OBJ:.o=.d) $(CLI_OBJ:.o=.d) $(UNIT_BIN:=.d) $(TOOL_BIN:=.d)

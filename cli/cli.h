@@ -27,6 +27,9 @@ int cmd_detokenize(int argc, char **argv);
 int cmd_shard(int argc, char **argv);
 int cmd_merge(int argc, char **argv);
 
+/* The process exit status for a library error code (exit_status.c). */
+int cli_exit_status(int code);
+
 /* Prints "lutdb CMD: DETAIL (WORDS)" for a library failure and returns the
  * documented exit code for rc. */
 int cli_fail(const char *cmd, int rc);
@@ -57,6 +60,8 @@ int cli_parse_size(const char *s, uint64_t *out);
 int cli_parse_uint(const char *s, uint64_t lo, uint64_t hi, uint64_t *out);
 /* "f32|f16|bf16" -> dtype code, 0 on error. */
 int cli_parse_dtype(const char *s);
+/* Lower-case hex of 16 bytes into out[33]. */
+void cli_hex16(const uint8_t in[16], char out[33]);
 /* Human size: "3.71 GB". */
 void cli_human(uint64_t bytes, char *buf, size_t n);
 double cli_now(void);

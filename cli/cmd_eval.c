@@ -8,6 +8,7 @@
 #include "cli.h"
 #include "lutdb_runtime.h"
 #include "text.h"
+#include "fail.h"
 
 static const char help[] =
 	"usage: lutdb eval DB (--ids FILE | --text FILE) [--threads N] [--quiet]\n\n"

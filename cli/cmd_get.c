@@ -5,7 +5,8 @@
 #include <string.h>
 
 #include "cli.h"
-#include "lutdb_format.h"
+#include "lutdb_types.h"
+#include "fail.h"
 
 static const char help[] =
 	"usage: lutdb get DB --layer L --token T [--raw | --json]\n\n"

@@ -6,8 +6,8 @@
 #include <string.h>
 
 #include "cli.h"
-#include "lutdb_format.h"
 #include "lutdb_tokenizer.h"
+#include "fail.h"
 
 static const char help[] =
 	"usage: lutdb info DB [--json]\n\n"
@@ -55,8 +55,8 @@ static json_t *build(lutdb_db *db)
 	json_t *provenance = json_null(), *blobs = json_array();
 	uint64_t tensor_bytes = 0;
 
-	lutdb_hex16(i->pack_id, pid);
-	lutdb_hex16(i->digest, dig);
+	cli_hex16(i->pack_id, pid);
+	cli_hex16(i->digest, dig);
 	if (lutdb_blob_get(db, "provenance.json", &prov, &plen) == LUTDB_OK) {
 		json_decref(provenance);
 		provenance = json_loadb(prov, plen, 0, NULL);

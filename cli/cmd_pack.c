@@ -4,7 +4,7 @@
 #include <string.h>
 
 #include "cli.h"
-#include "lutdb_format.h"
+#include "lutdb_types.h"
 #include "lutdb_pack.h"
 
 static const char help[] =

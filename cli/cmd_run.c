@@ -10,6 +10,7 @@
 #include "cli.h"
 #include "lutdb_runtime.h"
 #include "text.h"
+#include "fail.h"
 
 static const char help[] =
 	"usage: lutdb run DB (--prompt-ids IDS | --prompt TEXT | --prompt-file FILE) [-n N]\n"

@@ -8,6 +8,7 @@
 #include "cli.h"
 #include "lutdb_runtime.h"
 #include "text.h"
+#include "fail.h"
 
 static const char tok_help[] =
 	"usage: lutdb tokenize DB TEXT      (TEXT is one argument; - reads stdin)\n\n"

@@ -20,7 +20,7 @@ int cli_fail(const char *cmd, int rc)
 		fprintf(stderr, "lutdb %s: %s (%s)\n", cmd, d, lutdb_strerror(rc));
 	else
 		fprintf(stderr, "lutdb %s: %s\n", cmd, lutdb_strerror(rc));
-	return lutdb_exit_code(rc);
+	return cli_exit_status(rc);
 }
 
 int cli_usage_error(const char *cmd, const char *fmt, ...)
@@ -40,6 +40,12 @@ double cli_now(void)
 	struct timespec ts;
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+void cli_hex16(const uint8_t in[16], char out[33])
+{
+	for (int i = 0; i < 16; i++)
+		snprintf(out + 2 * i, 3, "%02x", in[i]);
 }
 
 void cli_human(uint64_t b, char *buf, size_t n)
@@ -165,11 +171,11 @@ int cli_parse_size(const char *s, uint64_t *out)
 int cli_parse_dtype(const char *s)
 {
 	if (!strcmp(s, "f32") || !strcmp(s, "F32") || !strcmp(s, "float32"))
-		return LUTDB_F32;
+		return LUTDB_DTYPE_F32;
 	if (!strcmp(s, "f16") || !strcmp(s, "F16") || !strcmp(s, "float16"))
-		return LUTDB_F16;
+		return LUTDB_DTYPE_F16;
 	if (!strcmp(s, "bf16") || !strcmp(s, "BF16") || !strcmp(s, "bfloat16"))
-		return LUTDB_BF16;
+		return LUTDB_DTYPE_BF16;
 	return 0;
 }
 

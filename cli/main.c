@@ -22,7 +22,7 @@ static const cli_cmd commands[] = {
 static void usage(FILE *f)
 {
 	fprintf(f, "usage: lutdb COMMAND [ARGS]   (lutdb COMMAND --help for details)\n\n"
-		   "lutdb " LUTDB_VERSION " - lookup-table database for Mixture-of-Lookup-Experts models\n\n"
+		   "lutdb " LUTDB_VERSION_STRING " - lookup-table database for Mixture-of-Lookup-Experts models\n\n"
 		   "commands:\n");
 	for (size_t i = 0; i < sizeof commands / sizeof *commands; i++)
 		fprintf(f, "  %-11s %s\n", commands[i].name, commands[i].summary);
@@ -36,7 +36,7 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	if (!strcmp(argv[1], "--version") || !strcmp(argv[1], "version")) {
-		printf("lutdb %s (format %d.%d)\n", LUTDB_VERSION, 1, 0);
+		printf("lutdb %s (format %d.%d)\n", lutdb_libversion(), LUTDB_FORMAT_MAJOR, LUTDB_FORMAT_MINOR);
 		return 0;
 	}
 	if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help")) {

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "fail.h"
 
 #define INPUT_MAX (1ull << 30)
 

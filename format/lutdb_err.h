@@ -1,5 +1,6 @@
 /*
- * lutdb_err.h - the one list of lutdb error codes.
+ * lutdb_err.h - the base of every lutdb header: the export macro, the one
+ * list of error codes, and lutdb_free().
  *
  * Every fallible lutdb call returns an int: LUTDB_OK (0) on success or one of
  * the negative codes below.  The values are pinned: they are part of the ABI
@@ -19,79 +20,56 @@
 extern "C" {
 #endif
 
-/* X(name, value, message, cli_exit_code) */
-#define LUTDB_ERROR_LIST(X)                                                     \
-	X(LUTDB_OK, 0, "success", 0)                                            \
-	X(LUTDB_EINVAL, -1, "invalid argument", 2)                              \
-	X(LUTDB_ENOMEM, -2, "out of memory", 1)                                 \
-	X(LUTDB_EIO, -3, "I/O error", 5)                                        \
-	X(LUTDB_ENOENT, -4, "not found", 6)                                     \
-	X(LUTDB_ECORRUPT, -5, "database is damaged", 4)                         \
-	X(LUTDB_EVERSION, -6, "unsupported format version", 4)                  \
-	X(LUTDB_EBADINPUT, -7, "bad input checkpoint", 3)                       \
-	X(LUTDB_ERANGE, -8, "value out of range", 2)                            \
-	X(LUTDB_EEXIST, -9, "already exists", 5)                                \
-	X(LUTDB_ENOSPC, -10, "no space left on device", 5)                      \
-	X(LUTDB_ETOOBIG, -11, "size limit exceeded", 3)                         \
-	X(LUTDB_ECHECKSUM, -12, "checksum mismatch", 4)                         \
-	X(LUTDB_EINTR, -13, "interrupted", 130)                                 \
-	X(LUTDB_EUNSUPPORTED, -14, "unsupported feature", 3)                    \
-	X(LUTDB_ECONTEXT, -15, "context length exceeded", 2)                    \
-	X(LUTDB_ETOKENIZER, -16, "bad tokenizer", 3)                            \
-	X(LUTDB_ESHARD, -17, "shard mismatch", 4)                               \
-	X(LUTDB_EINTERNAL, -18, "internal error", 1)
+/* Marks the functions the shared library exports.  The library is built
+ * with -fvisibility=hidden, so everything else stays internal. */
+#if defined(__GNUC__) || defined(__clang__)
+#define LUTDB_API __attribute__((visibility("default")))
+#else
+#define LUTDB_API
+#endif
+
+/* X(name, value, message) */
+#define LUTDB_ERROR_LIST(X)                                      \
+	X(LUTDB_OK, 0, "success")                                \
+	X(LUTDB_EINVAL, -1, "invalid argument")                  \
+	X(LUTDB_ENOMEM, -2, "out of memory")                     \
+	X(LUTDB_EIO, -3, "I/O error")                            \
+	X(LUTDB_ENOENT, -4, "not found")                         \
+	X(LUTDB_ECORRUPT, -5, "database is damaged")             \
+	X(LUTDB_EVERSION, -6, "unsupported format version")      \
+	X(LUTDB_EBADINPUT, -7, "bad input checkpoint")           \
+	X(LUTDB_ERANGE, -8, "value out of range")                \
+	X(LUTDB_EEXIST, -9, "already exists")                    \
+	X(LUTDB_ENOSPC, -10, "no space left on device")          \
+	X(LUTDB_ETOOBIG, -11, "size limit exceeded")             \
+	X(LUTDB_ECHECKSUM, -12, "checksum mismatch")             \
+	X(LUTDB_EINTR, -13, "interrupted")                       \
+	X(LUTDB_EUNSUPPORTED, -14, "unsupported feature")        \
+	X(LUTDB_ECONTEXT, -15, "context length exceeded")        \
+	X(LUTDB_ETOKENIZER, -16, "bad tokenizer")                \
+	X(LUTDB_ESHARD, -17, "shard mismatch")                   \
+	X(LUTDB_EINTERNAL, -18, "internal error")
 
 enum lutdb_error {
-#define LUTDB_X_ENUM(name, value, msg, exit_code) name = value,
+#define LUTDB_X_ENUM(name, value, msg) name = value,
 	LUTDB_ERROR_LIST(LUTDB_X_ENUM)
 #undef LUTDB_X_ENUM
 };
 
 /* A static English sentence for code; never NULL ("unknown error" for
  * codes not in the list). */
-const char *lutdb_strerror(int code);
-
-/* The process exit status the lutdb command uses for code (README table). */
-int lutdb_exit_code(int code);
+LUTDB_API const char *lutdb_strerror(int code);
 
 /* Context of the last failure on the calling thread: a NUL-terminated string
  * owned by the library, valid until the next lutdb call on this thread.
  * Empty ("") when the last failure set no context. */
-const char *lutdb_errdetail(void);
+LUTDB_API const char *lutdb_errdetail(void);
 
-/* Library-internal: record context for the failure being returned; returns
- * code so callers can write `return lutdb_fail(LUTDB_EIO, "%s: %s", ...)`.
- * printf-style. */
-int lutdb_fail(int code, const char *fmt, ...)
-#if defined(__GNUC__)
-	__attribute__((format(printf, 2, 3)))
-#endif
-	;
-
-/* Library-internal: prefix the current detail with more context
- * ("file: " + old detail).  Returns code. */
-int lutdb_fail_prefix(int code, const char *fmt, ...)
-#if defined(__GNUC__)
-	__attribute__((format(printf, 2, 3)))
-#endif
-	;
-
-/* Clears the calling thread's detail. */
-void lutdb_errclear(void);
-
-/* Hostile-input failures: LUTDB_CORRUPT_BKPT(fmt, ...) returns
- * LUTDB_ECORRUPT with the given context and, in debug builds (LUTDB_DEBUG),
- * the source line of the check that fired. */
-#ifdef LUTDB_DEBUG
-#define LUTDB_CORRUPT_BKPT(...) lutdb_corrupt_at(__FILE__, __LINE__, __VA_ARGS__)
-#else
-#define LUTDB_CORRUPT_BKPT(...) lutdb_fail(LUTDB_ECORRUPT, __VA_ARGS__)
-#endif
-int lutdb_corrupt_at(const char *file, int line, const char *fmt, ...)
-#if defined(__GNUC__)
-	__attribute__((format(printf, 3, 4)))
-#endif
-	;
+/* Releases memory that a lutdb function allocated for the caller and said
+ * so at its declaration (id arrays, decoded text, ...).  NULL is a no-op.
+ * Use it rather than free(): the library and the program may not share an
+ * allocator. */
+LUTDB_API void lutdb_free(void *p);
 
 #ifdef __cplusplus
 }

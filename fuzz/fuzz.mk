@@ -1,15 +1,16 @@
 # fuzz/fuzz.mk - builds the fuzz harnesses; run from the repository root by
-# fuzz/build.sh (MODE=libfuzzer) and fuzz/replay.sh (MODE=replay or plain).
+# fuzz/build.sh (MODE=libfuzzer), fuzz/replay.sh (MODE=replay or plain) and
+# tests/e2e/test_concurrency.sh (MODE=tsan).
 #
-#   MODE=libfuzzer  clang, -fsanitize=fuzzer,address,undefined: the library
-#                   sources are compiled into every harness binary
+#   MODE=libfuzzer  clang, -fsanitize=fuzzer,address,undefined
 #   MODE=replay     $(CC) (gcc or clang), ASan + UBSan, linked with
 #                   fuzz/replay_main.c instead of libFuzzer
 #   MODE=plain      no sanitizer (for valgrind), with replay_main.c
 #   MODE=tsan       clang -fsanitize=thread: only OUT/stress_readers
-#                   (tests/tools/stress_readers.c, for tests/e2e/test_concurrency.sh)
+#                   (tests/tools/stress_readers.c)
 #
-# OUT is the output directory: OUT/obj/... objects, OUT/fuzz_<target>.
+# The library itself is built by the top-level Makefile's own rules (its
+# rooms and dependency rule), instrumented, into OUT/lib/liblutdb.a.
 MODE ?= libfuzzer
 OUT  ?= build-fuzz
 CC   ?= cc
@@ -33,37 +34,30 @@ LINKSAN :=
 MAIN    := $(OUT)/obj/fuzz/replay_main.o
 endif
 
-CFLAGS := -std=c11 -O1 -g -pthread -fPIC -D_GNU_SOURCE -DLUTDB_VERSION='"fuzz"' -DLUTDB_DEBUG \
-          -Iformat -Ilutdb -Iruntime -Ifuzz -MMD -MP
-AVX2FLAGS   := -mavx2 -mfma -mf16c
-AVX512FLAGS := -mavx512f -mavx512bw -mavx512vl -mavx512dq -mfma -mf16c -mavx2
-LIBS := -llmdb -lxxhash -llz4 -ljansson -lopenblas -lpcre2-8 -lutf8proc -lm -lpthread
+# What the top-level Makefile needs to build the instrumented library.
+BUILD        := $(OUT)/lib
+OPT          := -O1
+WERROR       :=
+EXTRA_CFLAGS := $(LIBSAN) -DLUTDB_DEBUG
+include Makefile
+.DEFAULT_GOAL := fuzz-all
 
-LIB_SRC := $(wildcard format/*.c) $(wildcard lutdb/*.c) $(wildcard runtime/*.c)
-LIB_OBJ := $(LIB_SRC:%.c=$(OUT)/obj/%.o)
-TARGETS := $(patsubst fuzz/%.c,%,$(wildcard fuzz/fuzz_*.c))
-BINS    := $(TARGETS:%=$(OUT)/%)
+FUZZFLAGS := -std=c11 -O1 -g -pthread -fPIC -D_GNU_SOURCE -DLUTDB_DEBUG $(TEST_INC) -Ifuzz -MMD -MP
+TARGETS   := $(patsubst fuzz/%.c,%,$(wildcard fuzz/fuzz_*.c))
+BINS      := $(TARGETS:%=$(OUT)/%)
 
-all: $(BINS)
-
-$(OUT)/obj/%.o: %.c
-	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) $(LIBSAN) $(if $(findstring _avx512,$<),$(AVX512FLAGS),$(if $(findstring _avx2,$<),$(AVX2FLAGS))) -c $< -o $@
-
-$(OUT)/lib.a: $(LIB_OBJ)
-	@rm -f $@
-	ar rcs $@ $^
+fuzz-all: $(BINS)
 
 # The harnesses themselves: warnings on.
 $(OUT)/obj/fuzz/%.o: fuzz/%.c
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -Wall -Wextra -Wno-unused-parameter $(LIBSAN) -c $< -o $@
+	$(CC) $(FUZZFLAGS) -Wall -Wextra -Wno-unused-parameter $(LIBSAN) -c $< -o $@
 
-$(OUT)/fuzz_%: $(OUT)/obj/fuzz/fuzz_%.o $(MAIN) $(OUT)/lib.a
+$(OUT)/fuzz_%: $(OUT)/obj/fuzz/fuzz_%.o $(MAIN) $(BUILD)/liblutdb.a
 	$(CC) $(LINKSAN) -pthread -o $@ $^ $(LIBS)
 
-$(OUT)/stress_readers: tests/tools/stress_readers.c $(OUT)/lib.a
-	$(CC) $(CFLAGS) $(LIBSAN) $(LINKSAN) -o $@ $^ $(LIBS)
+$(OUT)/stress_readers: tests/tools/stress_readers.c $(BUILD)/liblutdb.a
+	$(CC) $(FUZZFLAGS) $(LIBSAN) $(LINKSAN) -o $@ $^ $(LIBS)
 
-.PHONY: all
--include $(LIB_OBJ:.o=.d) $(TARGETS:%=$(OUT)/obj/fuzz/%.d) $(OUT)/obj/fuzz/replay_main.d
+.PHONY: fuzz-all
+-include $(TARGETS:%=$(OUT)/obj/fuzz/%.d) $(OUT)/obj/fuzz/replay_main.d

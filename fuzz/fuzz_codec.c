@@ -12,7 +12,7 @@
  * to itself.
  */
 #include "fuzz_common.h"
-#include "lutdb_format.h"
+#include "record.h"
 
 static const size_t elems[] = {1, 2, 4, 8, 0, 3};
 

@@ -14,7 +14,7 @@
 
 #include "config.h"
 #include "fuzz_common.h"
-#include "lutdb_format.h"
+#include "lutdb_types.h"
 #include "schema.h"
 
 static void check_schema(const lutdb_config *c, int family, int kind)

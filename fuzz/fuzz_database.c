@@ -26,10 +26,10 @@
 #include "fuzz_common.h"
 #include "lmdb_layout.h"
 #include "lutdb.h"
-#include "lutdb_format.h"
+#include "record.h"
 #include "lutdb_runtime.h"
 #include "lutdb_tokenizer.h"
-#include "store_internal.h"
+#include "file.h"
 
 #define PG 4096u
 #define ROW_SCRATCH_CAP (64u << 20)

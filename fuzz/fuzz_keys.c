@@ -10,7 +10,7 @@
  */
 #include "bytes.h"
 #include "fuzz_common.h"
-#include "lutdb_format.h"
+#include "record.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {

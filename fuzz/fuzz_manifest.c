@@ -23,7 +23,7 @@
 #include "config.h"
 #include "fuzz_common.h"
 #include "lutdb.h"
-#include "lutdb_format.h"
+#include "numeric.h"
 #include "lutdb_runtime.h"
 #include "manifest.h"
 #include "schema.h"
@@ -64,7 +64,7 @@ static void make_model(const char *out)
 	    (rc = lutdb_schema_build(&c, LUTDB_FAMILY_MOLE, LUTDB_SCHEMA_STORED, &s, &n)))
 		fatal("config", rc);
 	lutdb_writer_params p = {.family = 1, .source_form = 2, .vocab = 40, .hidden = 8, .layers = 3, .experts = 2,
-				 .intermediate = 8, .heads = 2, .kv_heads = 2, .table_dtype = LUTDB_F16,
+				 .intermediate = 8, .heads = 2, .kv_heads = 2, .table_dtype = LUTDB_DTYPE_F16,
 				 .block_tokens = 4, .size_hint = 1 << 20};
 	for (int i = 0; i < 16; i++)
 		p.pack_id[i] = (uint8_t)(0xA0 + i);
@@ -72,7 +72,7 @@ static void make_model(const char *out)
 		fatal("writer", rc);
 	for (size_t i = 0; i < n; i++) {
 		void *dst;
-		if ((rc = lutdb_writer_tensor_begin(w, s[i].name, LUTDB_F16, s[i].ndim, s[i].dims, &dst)))
+		if ((rc = lutdb_writer_tensor_begin(w, s[i].name, LUTDB_DTYPE_F16, s[i].ndim, s[i].dims, &dst)))
 			fatal("tensor", rc);
 		fill(dst, s[i].dims[0] * (s[i].ndim == 2 ? s[i].dims[1] : 1), (uint32_t)i);
 		if ((rc = lutdb_writer_tensor_end(w)))

@@ -15,7 +15,7 @@
  * parsed.
  */
 #include "fuzz_common.h"
-#include "lutdb_format.h"
+#include "record.h"
 
 #define ROW_CAP (1u << 22) /* decode rows up to 4 MiB */
 

@@ -9,7 +9,7 @@
  * failure: an empty result and a known error code.
  */
 #include "fuzz_common.h"
-#include "lutdb_safetensors.h"
+#include "safetensors.h"
 
 static int by_begin(const void *a, const void *b)
 {

@@ -30,17 +30,32 @@
 #include <stdint.h>
 
 #include "lutdb_err.h"
+#include "lutdb_types.h"
 
 #ifdef __cplusplus
 extern "C" {
 #endif
 
-#define LUTDB_MAX_DIMS 8
+/* ---- version ----------------------------------------------------------------
+ * The library's version (semantic versioning).  LUTDB_VERSION_NUMBER is
+ * MAJOR * 1000000 + MINOR * 1000 + PATCH, so it compares as an integer.
+ * lutdb_libversion() and lutdb_libversion_number() give the version of the
+ * library actually linked, which may differ from these macros (the header
+ * a program was compiled with).  The shared library's SONAME is
+ * liblutdb.so.0 for every 0.x release; README.md ("Library ABI") says when
+ * it changes. */
+#define LUTDB_VERSION_MAJOR 0
+#define LUTDB_VERSION_MINOR 2
+#define LUTDB_VERSION_PATCH 0
+#define LUTDB_VERSION_STRING "0.2.0"
+#define LUTDB_VERSION_NUMBER (LUTDB_VERSION_MAJOR * 1000000 + LUTDB_VERSION_MINOR * 1000 + LUTDB_VERSION_PATCH)
 
-/* Storage dtypes (codes match the on-disk format). */
-#define LUTDB_F32 1
-#define LUTDB_F16 2
-#define LUTDB_BF16 3
+/* LUTDB_VERSION_STRING of the linked library (static storage). */
+LUTDB_API const char *lutdb_libversion(void);
+/* LUTDB_VERSION_NUMBER of the linked library. */
+LUTDB_API int lutdb_libversion_number(void);
+
+#define LUTDB_MAX_DIMS 8
 
 typedef struct lutdb_db lutdb_db;
 
@@ -86,22 +101,22 @@ typedef struct lutdb_info {
 /* Opens a database file read-only (MDB_RDONLY | MDB_NOLOCK: no lock file, works
  * on read-only media).  Before LMDB touches the file its meta pages and B-tree
  * pages are validated (spec/SECURITY.md).  On failure *out is NULL. */
-int lutdb_open(const char *path, unsigned flags, lutdb_db **out);
+LUTDB_API int lutdb_open(const char *path, unsigned flags, lutdb_db **out);
 
 /* Closes db; every pointer obtained from it becomes invalid.  NULL is a no-op. */
-void lutdb_close(lutdb_db *db);
+LUTDB_API void lutdb_close(lutdb_db *db);
 
 /* The model description.  Owned by db, valid until lutdb_close(). */
-const lutdb_info *lutdb_get_info(const lutdb_db *db);
+LUTDB_API const lutdb_info *lutdb_get_info(const lutdb_db *db);
 
 /* Path db was opened with.  Owned by db, valid until lutdb_close(). */
-const char *lutdb_path(const lutdb_db *db);
+LUTDB_API const char *lutdb_path(const lutdb_db *db);
 
 /* ---- blobs (config.json, tokenizer.json, ...) ----------------------------- */
 /* Finds meta record name (e.g. "config.json").  *data points into the map
  * (not NUL-terminated), owned by db, valid until lutdb_close().
  * LUTDB_ENOENT if absent. */
-int lutdb_blob_get(lutdb_db *db, const char *name, const void **data, size_t *len);
+LUTDB_API int lutdb_blob_get(lutdb_db *db, const char *name, const void **data, size_t *len);
 
 /* ---- tensors -------------------------------------------------------------- */
 typedef struct lutdb_tensor {
@@ -120,11 +135,11 @@ typedef struct lutdb_tensor {
 /* Looks a tensor up by its checkpoint name.  Unless opened with
  * LUTDB_OPEN_NOVERIFY, the tensor's checksum is checked on its first lookup
  * (LUTDB_ECHECKSUM if damaged).  LUTDB_ENOENT if absent. */
-int lutdb_tensor_get(lutdb_db *db, const char *name, lutdb_tensor *out);
+LUTDB_API int lutdb_tensor_get(lutdb_db *db, const char *name, lutdb_tensor *out);
 
 /* Number of tensors and the i-th in name order (same ownership). */
-size_t lutdb_tensor_count(const lutdb_db *db);
-int lutdb_tensor_at(lutdb_db *db, size_t i, lutdb_tensor *out);
+LUTDB_API size_t lutdb_tensor_count(const lutdb_db *db);
+LUTDB_API int lutdb_tensor_at(lutdb_db *db, size_t i, lutdb_tensor *out);
 
 /* ---- table rows ----------------------------------------------------------- */
 typedef struct lutdb_row {
@@ -146,15 +161,15 @@ typedef struct lutdb_row {
  * first read (unless LUTDB_OPEN_NOVERIFY) or on every read with
  * LUTDB_READ_VERIFY.  LUTDB_ERANGE if token is outside [0, V) or not held by
  * this file. */
-int lutdb_token_row(lutdb_db *db, uint32_t token, unsigned flags, void *scratch, size_t scratch_size,
+LUTDB_API int lutdb_token_row(lutdb_db *db, uint32_t token, unsigned flags, void *scratch, size_t scratch_size,
 		    lutdb_row *out);
 
 /* One layer's row of token (layer_row_elems values): same rules. */
-int lutdb_layer_row(lutdb_db *db, uint32_t layer, uint32_t token, unsigned flags, void *scratch,
+LUTDB_API int lutdb_layer_row(lutdb_db *db, uint32_t layer, uint32_t token, unsigned flags, void *scratch,
 		    size_t scratch_size, lutdb_row *out);
 
 /* Hints that token's row will be read soon (madvise WILLNEED on its pages). */
-void lutdb_prefetch_token(lutdb_db *db, uint32_t token);
+LUTDB_API void lutdb_prefetch_token(lutdb_db *db, uint32_t token);
 
 /* ---- progress ------------------------------------------------------------- */
 /* Called with work done and total (same unit, e.g. rows or bytes); a nonzero
@@ -167,7 +182,7 @@ typedef int (*lutdb_progress_fn)(void *ctx, uint64_t done, uint64_t total);
  * content digest.  Returns LUTDB_OK only if all hold; otherwise the first
  * failure's code, with the bad table key (layer, token) or tensor named in
  * lutdb_errdetail(). */
-int lutdb_verify(lutdb_db *db, lutdb_progress_fn progress, void *ctx);
+LUTDB_API int lutdb_verify(lutdb_db *db, lutdb_progress_fn progress, void *ctx);
 
 /* ---- shards --------------------------------------------------------------- */
 /* A model can be split into shard files listed by a manifest.json
@@ -184,13 +199,13 @@ typedef struct lutdb_shard_opts {
  * outdir/manifest.json.  Everything is written into a temporary sibling
  * directory, the manifest last, which is then renamed to outdir (which must
  * not exist, or be empty).  progress gets bytes of rows copied. */
-int lutdb_shard(lutdb_db *src, const char *outdir, const lutdb_shard_opts *o, lutdb_progress_fn progress,
+LUTDB_API int lutdb_shard(lutdb_db *src, const char *outdir, const lutdb_shard_opts *o, lutdb_progress_fn progress,
 		void *ctx);
 
 /* Writes src (usually a shard set) as one database file at out, crash-safe
  * as the writer.  Rows, tensors, blobs and the pack identity are copied, so
  * merging the shards of a file gives back that file's content digest. */
-int lutdb_merge(lutdb_db *src, const char *out, lutdb_progress_fn progress, void *ctx);
+LUTDB_API int lutdb_merge(lutdb_db *src, const char *out, lutdb_progress_fn progress, void *ctx);
 
 /* ---- writer --------------------------------------------------------------- */
 typedef struct lutdb_writer lutdb_writer;
@@ -217,42 +232,42 @@ typedef struct lutdb_writer_params {
  * preallocated from size_hint so a full disk fails here (LUTDB_ENOSPC), not
  * with a signal later.  Fails with LUTDB_EEXIST if out_path exists and
  * overwrite is 0. */
-int lutdb_writer_open(const char *out_path, const lutdb_writer_params *p, int overwrite, lutdb_writer **out);
+LUTDB_API int lutdb_writer_open(const char *out_path, const lutdb_writer_params *p, int overwrite, lutdb_writer **out);
 
 /* Stores a meta blob (config.json, tokenizer.json, ...); data is copied. */
-int lutdb_writer_put_blob(lutdb_writer *w, const char *name, const void *data, size_t len);
+LUTDB_API int lutdb_writer_put_blob(lutdb_writer *w, const char *name, const void *data, size_t len);
 
 /* Reserves a tensor record and returns in *payload where to write its
  * nbytes = prod(shape) * dtype size bytes; the pointer is valid until the next
  * writer call.  Tensors must be added in strictly increasing name order
  * (bytewise).  Finish with lutdb_writer_tensor_end(). */
-int lutdb_writer_tensor_begin(lutdb_writer *w, const char *name, int dtype, uint32_t ndim,
+LUTDB_API int lutdb_writer_tensor_begin(lutdb_writer *w, const char *name, int dtype, uint32_t ndim,
 			      const uint64_t *shape, void **payload);
-int lutdb_writer_tensor_end(lutdb_writer *w);
+LUTDB_API int lutdb_writer_tensor_end(lutdb_writer *w);
 
 /* Stores the rows of tokens [token_first, token_first + count) (each
  * token_row_bytes raw bytes of the table dtype, layer-major, for the file's
  * layer range), reading row i at rows + i * src_stride.  Rows are copied (and
  * encoded with the table codec).  Calls must cover the file's token range in
  * increasing order; the writer groups them into records of block_tokens. */
-int lutdb_writer_put_rows(lutdb_writer *w, uint32_t token_first, uint32_t count, const void *rows,
+LUTDB_API int lutdb_writer_put_rows(lutdb_writer *w, uint32_t token_first, uint32_t count, const void *rows,
 			  size_t src_stride);
 
 /* Stores the header and digest records, commits, syncs, trims the file,
  * renames it to out_path and syncs the directory.  Frees w
  * (also on failure, after removing the temporary file). */
-int lutdb_writer_commit(lutdb_writer *w);
+LUTDB_API int lutdb_writer_commit(lutdb_writer *w);
 
 /* Discards everything: removes the temporary file and frees w.  NULL is a
  * no-op.  Safe to call on a writer whose previous call failed. */
-void lutdb_writer_abort(lutdb_writer *w);
+LUTDB_API void lutdb_writer_abort(lutdb_writer *w);
 
 /* Bytes of one token's row for these params (the file's layer range). */
-uint64_t lutdb_writer_token_row_bytes(const lutdb_writer *w);
+LUTDB_API uint64_t lutdb_writer_token_row_bytes(const lutdb_writer *w);
 
 /* Path of the temporary file (for signal handlers that must unlink it):
  * owned by w, valid until commit/abort. */
-const char *lutdb_writer_tmp_path(const lutdb_writer *w);
+LUTDB_API const char *lutdb_writer_tmp_path(const lutdb_writer *w);
 
 #ifdef __cplusplus
 }

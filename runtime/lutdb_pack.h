@@ -20,7 +20,7 @@ extern "C" {
 #endif
 
 typedef struct lutdb_pack_opts {
-	int dtype;              /* LUTDB_F32/F16/BF16, or 0: F16 for a training-form
+	int dtype;              /* LUTDB_DTYPE_F32/F16/BF16, or 0: F16 for a training-form
 				   source, the source's own dtypes for a rep source */
 	int codec;              /* table codec: 0 none (default), 1 lz4, 2 shuffle-lz4 */
 	int threads;            /* 0: all online CPUs */
@@ -34,14 +34,14 @@ typedef struct lutdb_pack_opts {
 
 /* Packs checkpoint directory src into the database file out_path (replaced
  * atomically if it exists), or straight into shards (opts->shards). */
-int lutdb_pack(const char *src, const char *out_path, const lutdb_pack_opts *opts);
+LUTDB_API int lutdb_pack(const char *src, const char *out_path, const lutdb_pack_opts *opts);
 
 /* Writes the reparameterized Hugging Face checkpoint held by db into outdir
  * (created; existing files in it are never overwritten): config.json, the
  * tensors in safetensors files of at most max_shard_bytes each (0: 2 GiB)
  * with model.safetensors.index.json when there are several, and the stored
  * tokenizer/generation files.  progress gets bytes written / total. */
-int lutdb_export(lutdb_db *db, const char *outdir, uint64_t max_shard_bytes, lutdb_progress_fn progress,
+LUTDB_API int lutdb_export(lutdb_db *db, const char *outdir, uint64_t max_shard_bytes, lutdb_progress_fn progress,
 		 void *ctx);
 
 #ifdef __cplusplus

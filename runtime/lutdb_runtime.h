@@ -60,28 +60,28 @@ typedef struct lutdb_model_opts {
  * eos ids come from generation_config.json when stored, else config.json.
  * db stays owned by the caller and must stay open until lutdb_model_free().
  * On failure *out is NULL. */
-int lutdb_model_new(lutdb_db *db, const lutdb_model_opts *opts, lutdb_model **out);
+LUTDB_API int lutdb_model_new(lutdb_db *db, const lutdb_model_opts *opts, lutdb_model **out);
 
 /* Frees the model and its threads (not the db).  Free its sessions first.
  * NULL is a no-op. */
-void lutdb_model_free(lutdb_model *m);
+LUTDB_API void lutdb_model_free(lutdb_model *m);
 
 /* The database's model description (owned by the db). */
-const lutdb_info *lutdb_model_info(const lutdb_model *m);
+LUTDB_API const lutdb_info *lutdb_model_info(const lutdb_model *m);
 
 /* Compute threads (>= 1). */
-int lutdb_model_threads(const lutdb_model *m);
+LUTDB_API int lutdb_model_threads(const lutdb_model *m);
 
 /* The eos ids: *ids points into m (valid until lutdb_model_free); returns how
  * many (0: the model has none and generation never stops early). */
-size_t lutdb_model_eos(const lutdb_model *m, const uint32_t **ids);
+LUTDB_API size_t lutdb_model_eos(const lutdb_model *m, const uint32_t **ids);
 
 /* 1 when id is one of the eos ids. */
-int lutdb_model_is_eos(const lutdb_model *m, uint32_t id);
+LUTDB_API int lutdb_model_is_eos(const lutdb_model *m, uint32_t id);
 
 /* Bytes of dense weights one decode step reads (all projections, the lm head,
  * norms and one embedding row), table rows excluded. */
-uint64_t lutdb_model_dense_bytes(const lutdb_model *m);
+LUTDB_API uint64_t lutdb_model_dense_bytes(const lutdb_model *m);
 
 /* ---- session ---------------------------------------------------------------- */
 /* Session flags. */
@@ -97,17 +97,17 @@ typedef struct lutdb_session_opts {
  * max_position_embeddings is LUTDB_ECONTEXT.  Everything it needs is
  * allocated here (KV cache of capacity positions).  m must outlive it.
  * On failure *out is NULL. */
-int lutdb_session_new(lutdb_model *m, const lutdb_session_opts *opts, lutdb_session **out);
+LUTDB_API int lutdb_session_new(lutdb_model *m, const lutdb_session_opts *opts, lutdb_session **out);
 
 /* Frees the session.  NULL is a no-op. */
-void lutdb_session_free(lutdb_session *s);
+LUTDB_API void lutdb_session_free(lutdb_session *s);
 
 /* Back to position 0 (an empty context); also clears a failed state. */
-void lutdb_session_reset(lutdb_session *s);
+LUTDB_API void lutdb_session_reset(lutdb_session *s);
 
 /* Positions fed so far / allocated. */
-uint32_t lutdb_session_position(const lutdb_session *s);
-uint32_t lutdb_session_capacity(const lutdb_session *s);
+LUTDB_API uint32_t lutdb_session_position(const lutdb_session *s);
+LUTDB_API uint32_t lutdb_session_capacity(const lutdb_session *s);
 
 /* Receives the logits (vocab floats, valid only during the call) of position
  * pos.  Returning nonzero stops the feed, which then returns that value if
@@ -126,11 +126,11 @@ typedef int (*lutdb_logits_fn)(void *ctx, uint32_t pos, const float *logits, uin
  *                   (nothing is fed)
  * Any other failure (a damaged table row, fn stopping) leaves the session
  * failed: call lutdb_session_reset() before using it again. */
-int lutdb_session_feed(lutdb_session *s, const uint32_t *ids, size_t n, lutdb_logits_fn fn, void *ctx);
+LUTDB_API int lutdb_session_feed(lutdb_session *s, const uint32_t *ids, size_t n, lutdb_logits_fn fn, void *ctx);
 
 /* Logits (vocab floats) of the last fed position, owned by s and valid until
  * the next feed/reset/free; NULL before the first successful feed. */
-const float *lutdb_session_logits(const lutdb_session *s);
+LUTDB_API const float *lutdb_session_logits(const lutdb_session *s);
 
 /* ---- sampling --------------------------------------------------------------- */
 typedef struct lutdb_sampling {
@@ -147,14 +147,14 @@ typedef struct lutdb_sampling {
  * xoshiro256** generator seeded from p->seed (candidates ordered by logit
  * descending, id ascending; NaN logits never chosen).  Owns its generator
  * state: one sampler per sequence.  Free with lutdb_sampler_free(). */
-int lutdb_sampler_new(const lutdb_sampling *p, uint32_t vocab, lutdb_sampler **out);
-void lutdb_sampler_free(lutdb_sampler *sp);
+LUTDB_API int lutdb_sampler_new(const lutdb_sampling *p, uint32_t vocab, lutdb_sampler **out);
+LUTDB_API void lutdb_sampler_free(lutdb_sampler *sp);
 
 /* Picks the next id from logits (vocab floats; not modified). */
-uint32_t lutdb_sampler_next(lutdb_sampler *sp, const float *logits);
+LUTDB_API uint32_t lutdb_sampler_next(lutdb_sampler *sp, const float *logits);
 
 /* Index of the largest of n values, the lowest on ties (NaN never wins). */
-uint32_t lutdb_argmax(const float *v, uint32_t n);
+LUTDB_API uint32_t lutdb_argmax(const float *v, uint32_t n);
 
 /* ---- generation ------------------------------------------------------------- */
 /* Receives every generated id as soon as it is chosen (before it is fed
@@ -185,7 +185,7 @@ typedef struct lutdb_generate_stats {
  * stats, optional) say how far it got, also on failure.  When the context
  * fills up before max_tokens ids, the ids that fit are output and the call
  * returns LUTDB_ECONTEXT. */
-int lutdb_generate(lutdb_session *s, const uint32_t *prompt, size_t n, const lutdb_generate_opts *o,
+LUTDB_API int lutdb_generate(lutdb_session *s, const uint32_t *prompt, size_t n, const lutdb_generate_opts *o,
 		   uint32_t *out, size_t *n_out, lutdb_generate_stats *stats);
 
 /* ---- evaluation ------------------------------------------------------------- */
@@ -202,7 +202,7 @@ typedef struct lutdb_eval_result {
  * Per-token NLL from float32 logits, summed in float64.  progress (optional)
  * gets windows done / total and may cancel (LUTDB_EINTR).  LUTDB_EINVAL when
  * nothing is predicted (n < 2); LUTDB_ERANGE for an id >= vocab. */
-int lutdb_eval(lutdb_model *m, const uint32_t *ids, size_t n, uint32_t window, lutdb_progress_fn progress,
+LUTDB_API int lutdb_eval(lutdb_model *m, const uint32_t *ids, size_t n, uint32_t window, lutdb_progress_fn progress,
 	       void *progress_ctx, lutdb_eval_result *out);
 
 /* ---- token id lists -------------------------------------------------------- */
@@ -212,7 +212,7 @@ int lutdb_eval(lutdb_model *m, const uint32_t *ids, size_t n, uint32_t window, l
  * it; NULL when *n == 0).  Anything else - signs, letters, empty items
  * ("1,,2"), a value above 2^32-1 - is LUTDB_EINVAL naming the item and its
  * byte offset.  Ids are not checked against a vocabulary (feeding does). */
-int lutdb_ids_parse(const char *text, size_t len, uint32_t **ids, size_t *n);
+LUTDB_API int lutdb_ids_parse(const char *text, size_t len, uint32_t **ids, size_t *n);
 
 #ifdef __cplusplus
 }

@@ -40,6 +40,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "lutdb_err.h"
+
 #ifdef __cplusplus
 extern "C" {
 #endif
@@ -58,11 +60,11 @@ typedef struct lutdb_tokenizer_stream lutdb_tokenizer_stream;
  * more: the detail names the component), LUTDB_ETOOBIG (over a size cap:
  * vocab or merges over 16M entries, over 1M added tokens, a regex over
  * 16 KiB), LUTDB_ENOMEM or LUTDB_EINVAL (NULL arguments). */
-int lutdb_tokenizer_load(const char *json, size_t len, lutdb_tokenizer **out);
+LUTDB_API int lutdb_tokenizer_load(const char *json, size_t len, lutdb_tokenizer **out);
 
 /* Releases t and everything it owns.  NULL is a no-op.  No stream made from
  * t may be used afterwards. */
-void lutdb_tokenizer_free(lutdb_tokenizer *t);
+LUTDB_API void lutdb_tokenizer_free(lutdb_tokenizer *t);
 
 /* Encodes text[0..len) like HF `tokenizer.encode(text,
  * add_special_tokens)`.ids: added tokens are extracted, the rest normalized,
@@ -79,7 +81,7 @@ void lutdb_tokenizer_free(lutdb_tokenizer *t);
  * On success *ids is a malloc'd array of *n ids that the caller frees with
  * free() (NULL when *n is 0).  On failure *ids is NULL and *n is 0.  text may
  * be NULL when len is 0.  Inputs over 1 GiB give LUTDB_ETOOBIG. */
-int lutdb_tokenizer_encode(const lutdb_tokenizer *t, const char *text, size_t len,
+LUTDB_API int lutdb_tokenizer_encode(const lutdb_tokenizer *t, const char *text, size_t len,
 			   int add_special_tokens, uint32_t **ids, size_t *n);
 
 /* Decodes ids[0..n) like HF `tokenizer.decode(ids, skip_special_tokens)`:
@@ -87,7 +89,7 @@ int lutdb_tokenizer_encode(const lutdb_tokenizer *t, const char *text, size_t le
  * are dropped, the decoder chain (or, with no decoder, joining by " ")
  * makes the text.  On success *text is a malloc'd NUL-terminated string of
  * *len bytes (valid UTF-8) that the caller frees with free(). */
-int lutdb_tokenizer_decode(const lutdb_tokenizer *t, const uint32_t *ids, size_t n,
+LUTDB_API int lutdb_tokenizer_decode(const lutdb_tokenizer *t, const uint32_t *ids, size_t n,
 			   int skip_special_tokens, char **text, size_t *len);
 
 /* Streaming decoder for generation, with HF DecodeStream semantics: feed
@@ -102,39 +104,39 @@ int lutdb_tokenizer_decode(const lutdb_tokenizer *t, const uint32_t *ids, size_t
  * _step: *text / *len receive the new chunk (*len may be 0: nothing new
  * yet).  *text points into the stream and stays valid until the next call
  * on the stream; it is NUL-terminated. */
-int lutdb_tokenizer_stream_new(const lutdb_tokenizer *t, int skip_special_tokens,
+LUTDB_API int lutdb_tokenizer_stream_new(const lutdb_tokenizer *t, int skip_special_tokens,
 			       lutdb_tokenizer_stream **out);
-int lutdb_tokenizer_stream_step(lutdb_tokenizer_stream *s, uint32_t id, const char **text,
+LUTDB_API int lutdb_tokenizer_stream_step(lutdb_tokenizer_stream *s, uint32_t id, const char **text,
 				size_t *len);
-void lutdb_tokenizer_stream_free(lutdb_tokenizer_stream *s);
+LUTDB_API void lutdb_tokenizer_stream_free(lutdb_tokenizer_stream *s);
 
 /* ---- information (pointers returned are owned by t) -------------------- */
 
 /* HF get_vocab_size(with_added_tokens=True): model vocab plus the added
  * tokens that are not in it. */
-size_t lutdb_tokenizer_vocab_size(const lutdb_tokenizer *t);
+LUTDB_API size_t lutdb_tokenizer_vocab_size(const lutdb_tokenizer *t);
 /* Largest id any token has (model or added): embedding tables need
  * max_id + 1 rows. */
-uint32_t lutdb_tokenizer_max_id(const lutdb_tokenizer *t);
+LUTDB_API uint32_t lutdb_tokenizer_max_id(const lutdb_tokenizer *t);
 /* "BPE". */
-const char *lutdb_tokenizer_model_type(const lutdb_tokenizer *t);
+LUTDB_API const char *lutdb_tokenizer_model_type(const lutdb_tokenizer *t);
 /* Added tokens, in ascending id order: i in [0, count). */
-size_t lutdb_tokenizer_added_count(const lutdb_tokenizer *t);
-int lutdb_tokenizer_added_token(const lutdb_tokenizer *t, size_t i, uint32_t *id,
+LUTDB_API size_t lutdb_tokenizer_added_count(const lutdb_tokenizer *t);
+LUTDB_API int lutdb_tokenizer_added_token(const lutdb_tokenizer *t, size_t i, uint32_t *id,
 				const char **content, size_t *len, int *special);
 /* Beginning / end of sequence: the special token the TemplateProcessing
  * single template puts before / after $A when there is exactly one;
  * otherwise an added special token with a conventional name
  * (<|begin_of_text|>, <s>, <bos>, <|startoftext|> / <|end_of_text|>,
  * <|endoftext|>, </s>, <eos>), or LUTDB_TOKEN_NONE. */
-uint32_t lutdb_tokenizer_bos_id(const lutdb_tokenizer *t);
-uint32_t lutdb_tokenizer_eos_id(const lutdb_tokenizer *t);
+LUTDB_API uint32_t lutdb_tokenizer_bos_id(const lutdb_tokenizer *t);
+LUTDB_API uint32_t lutdb_tokenizer_eos_id(const lutdb_tokenizer *t);
 /* Token string <-> id (added tokens first, then the model vocab).
  * token_to_id returns LUTDB_OK or LUTDB_ENOENT; id_to_token returns NULL
  * for an unknown id. */
-int lutdb_tokenizer_token_to_id(const lutdb_tokenizer *t, const char *tok, size_t len,
+LUTDB_API int lutdb_tokenizer_token_to_id(const lutdb_tokenizer *t, const char *tok, size_t len,
 				uint32_t *id);
-const char *lutdb_tokenizer_id_to_token(const lutdb_tokenizer *t, uint32_t id, size_t *len);
+LUTDB_API const char *lutdb_tokenizer_id_to_token(const lutdb_tokenizer *t, uint32_t id, size_t *len);
 
 #ifdef __cplusplus
 }

@@ -23,7 +23,7 @@
 #include <unistd.h>
 
 #include "lutdb.h"
-#include "lutdb_format.h"
+#include "record.h"
 
 static double now(void)
 {
@@ -280,7 +280,7 @@ static int grain(const char *dir, uint32_t V, uint32_t rowbytes, int nb, char **
 		lutdb_writer *w;
 		lutdb_writer_params p = {.family = 1, .source_form = 2, .vocab = V, .hidden = d, .layers = 1,
 					 .experts = 1, .intermediate = 8, .heads = 1, .kv_heads = 1,
-					 .table_dtype = LUTDB_F16, .block_tokens = B,
+					 .table_dtype = LUTDB_DTYPE_F16, .block_tokens = B,
 					 .size_hint = (uint64_t)V * rowbytes + (1 << 20)};
 		int rc;
 		snprintf(path, sizeof path, "%s/grain-%u.lutdb", dir, B);

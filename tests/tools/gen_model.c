@@ -21,7 +21,7 @@
 
 #include "config.h"
 #include "lutdb.h"
-#include "lutdb_format.h"
+#include "lutdb_types.h"
 #include "schema.h"
 
 typedef struct gen {
@@ -49,7 +49,7 @@ static void fill(int dtype, void *dst, size_t n, int ones)
 		size_t m = n - i < CH ? n - i : CH;
 		for (size_t k = 0; k < m; k++)
 			buf[k] = ones ? 1.0f + urand() : urand();
-		lutdb_convert(dtype, (uint8_t *)dst + i * esz, LUTDB_F32, buf, m);
+		lutdb_convert(dtype, (uint8_t *)dst + i * esz, LUTDB_DTYPE_F32, buf, m);
 	}
 }
 
@@ -194,7 +194,7 @@ fail:
 int main(int argc, char **argv)
 {
 	gen g = {.V = 50304, .d = 768, .L = 12, .N = 4, .I = 3072, .heads = 12, .dk = 128, .H = 4, .W = 0,
-		 .family = 1, .dtype = LUTDB_F16, .seed = 1};
+		 .family = 1, .dtype = LUTDB_DTYPE_F16, .seed = 1};
 	if (argc < 3)
 		return fprintf(stderr, "usage: gen_model ckpt|db OUT [options]\n"), 2;
 	for (int i = 3; i + 1 < argc; i += 2) {
@@ -211,7 +211,7 @@ int main(int argc, char **argv)
 		else if (!strcmp(k, "--window")) g.W = x;
 		else if (!strcmp(k, "--seed")) g.seed = x;
 		else if (!strcmp(k, "--family")) g.family = !strcmp(v, "molkv") ? 2 : 1;
-		else if (!strcmp(k, "--dtype")) g.dtype = !strcmp(v, "f32") ? LUTDB_F32 : !strcmp(v, "bf16") ? LUTDB_BF16 : LUTDB_F16;
+		else if (!strcmp(k, "--dtype")) g.dtype = !strcmp(v, "f32") ? LUTDB_DTYPE_F32 : !strcmp(v, "bf16") ? LUTDB_DTYPE_BF16 : LUTDB_DTYPE_F16;
 		else return fprintf(stderr, "gen_model: unknown option %s\n", k), 2;
 	}
 	rng = 0x9E3779B97F4A7C15ull ^ g.seed;

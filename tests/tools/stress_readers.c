@@ -42,7 +42,7 @@
 #include <unistd.h>
 
 #include "lutdb.h"
-#include "lutdb_format.h"
+#include "record.h"
 #include "lutdb_runtime.h"
 
 #define GEN 4

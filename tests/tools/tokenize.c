@@ -73,7 +73,7 @@ static uint32_t *parse_ids(const char *s, size_t *n)
 static int fail(int rc, const char *what)
 {
 	fprintf(stderr, "tokenize: %s: %s: %s\n", what, lutdb_strerror(rc), lutdb_errdetail());
-	return lutdb_exit_code(rc);
+	return rc == LUTDB_ETOKENIZER ? 3 : 1;
 }
 
 int main(int argc, char **argv)

@@ -12,7 +12,7 @@
 
 #include <xxhash.h>
 
-#include "lutdb_format.h"
+#include "record.h"
 
 static uint64_t rng = 777;
 

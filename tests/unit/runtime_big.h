@@ -22,9 +22,9 @@ typedef struct bigm {
 } bigm;
 
 static const bigm bigs[] = {
-	{"big_mole", 1, 1536, 256, 8, 2, 512, 2, 4, 0, 0, 0, 160, LUTDB_F32, 0},
-	{"big_molkv", 2, 1024, 256, 8, 4, 384, 2, 3, 64, 4, 0, 160, LUTDB_F16, 0},
-	{"big_molkv_w", 2, 1024, 256, 8, 8, 384, 2, 3, 64, 4, 7, 160, LUTDB_BF16, 2},
+	{"big_mole", 1, 1536, 256, 8, 2, 512, 2, 4, 0, 0, 0, 160, LUTDB_DTYPE_F32, 0},
+	{"big_molkv", 2, 1024, 256, 8, 4, 384, 2, 3, 64, 4, 0, 160, LUTDB_DTYPE_F16, 0},
+	{"big_molkv_w", 2, 1024, 256, 8, 8, 384, 2, 3, 64, 4, 7, 160, LUTDB_DTYPE_BF16, 2},
 };
 
 struct st_t {

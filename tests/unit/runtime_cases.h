@@ -6,7 +6,7 @@
 #include <math.h>
 
 #include "lutdb.h"
-#include "lutdb_format.h"
+#include "record.h"
 #include "lutdb_pack.h"
 #include "lutdb_runtime.h"
 #include "testutil.h"
@@ -111,7 +111,7 @@ static inline void packed(const fcase *c, const char *sub, int dtype, int codec,
 
 static inline void pack_f32(const fcase *c, char *out, size_t n)
 {
-	packed(c, "ckpt", LUTDB_F32, 0, "f32", out, n);
+	packed(c, "ckpt", LUTDB_DTYPE_F32, 0, "f32", out, n);
 }
 
 static inline void pack_rep16(const fcase *c, char *out, size_t n)
@@ -228,7 +228,7 @@ static inline void pack_with_eos(const fcase *c, json_t *cfg_eos, json_t *gen_eo
 		set_eos_json(p, gen_eos);
 	}
 	snprintf(db, n, "%s/%s-%s.lutdb", tmpdir, c->name, tag);
-	lutdb_pack_opts o = {.dtype = LUTDB_F32, .threads = 1};
+	lutdb_pack_opts o = {.dtype = LUTDB_DTYPE_F32, .threads = 1};
 	ck_assert_msg(lutdb_pack(dir, db, &o) == LUTDB_OK, "%s", lutdb_errdetail());
 }
 

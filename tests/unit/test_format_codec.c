@@ -15,7 +15,7 @@
 #include <lz4.h>
 #include <xxhash.h>
 
-#include "lutdb_format.h"
+#include "record.h"
 
 static uint64_t rng = 12345;
 

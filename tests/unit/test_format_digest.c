@@ -10,7 +10,7 @@
 
 #include <xxhash.h>
 
-#include "lutdb_format.h"
+#include "record.h"
 
 static void canon(XXH128_hash_t h, uint8_t out[16])
 {

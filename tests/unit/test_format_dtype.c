@@ -19,7 +19,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "lutdb_format.h"
+#include "numeric.h"
 
 static uint64_t rng_state = 0x9e3779b97f4a7c15ull;
 

@@ -7,7 +7,7 @@
 
 #include "checkpoint.h"
 #include "lutdb.h"
-#include "lutdb_format.h"
+#include "numeric.h"
 #include "lutdb_pack.h"
 #include "testutil.h"
 
@@ -90,7 +90,7 @@ static double table_diff(const fcase *c, lutdb_db *db, size_t *ndiff)
 	for (uint32_t t = 0; t < in->vocab; t++) {
 		lutdb_row r;
 		ck_assert_int_eq(lutdb_token_row(db, t, LUTDB_READ_VERIFY, NULL, 0, &r), LUTDB_OK);
-		lutdb_convert(LUTDB_F32, got, r.dtype, r.data, per);
+		lutdb_convert(LUTDB_DTYPE_F32, got, r.dtype, r.data, per);
 		for (size_t i = 0; i < per; i++) {
 			double d = fabs((double)got[i] - (double)ref[(size_t)t * per + i]);
 			if (d > worst)
@@ -137,7 +137,7 @@ START_TEST(pack_defaults_every_case)
 		} else {
 			/* Default F16, as the official conversion: one F16 rounding of
 			 * a float32 table that agrees with the reference to 1e-5. */
-			ck_assert_int_eq(in->table_dtype, LUTDB_F16);
+			ck_assert_int_eq(in->table_dtype, LUTDB_DTYPE_F16);
 			ck_assert_msg(worst < 2e-3, "%s: F16 table differs by %g", c->name, worst);
 		}
 		lutdb_close(db);
@@ -158,13 +158,13 @@ START_TEST(training_f32_exact)
 			continue;
 		checked++;
 		snprintf(out, sizeof out, "%s/%s-f32.lutdb", tmp, c->name);
-		pack(c, "ckpt", LUTDB_F32, out);
+		pack(c, "ckpt", LUTDB_DTYPE_F32, out);
 		ck_assert_int_eq(lutdb_open(out, 0, &db), LUTDB_OK);
 		double worst = table_diff(c, db, &ndiff);
 		ck_assert_msg(worst <= 1e-5, "%s: table differs from the float32 reference by %g", c->name, worst);
 		lutdb_tensor t;
 		ck_assert_int_eq(lutdb_tensor_get(db, "model.norm.weight", &t), LUTDB_OK);
-		ck_assert_int_eq(t.dtype, LUTDB_F32);
+		ck_assert_int_eq(t.dtype, LUTDB_DTYPE_F32);
 		lutdb_close(db);
 	}
 	ck_assert_int_ge(checked, 7); /* every training-form case ran */

@@ -130,7 +130,7 @@ START_TEST(codec_lz4_same_logits)
 		uint32_t ids[MAXIDS];
 		rt r, z;
 		pack_f32(c, db, sizeof db);
-		packed(c, "ckpt", LUTDB_F32, 1 + (k % 2), "lz4", dbz, sizeof dbz);
+		packed(c, "ckpt", LUTDB_DTYPE_F32, 1 + (k % 2), "lz4", dbz, sizeof dbz);
 		rt_open(&r, db, 1, 0);
 		rt_open(&z, dbz, 2, 0);
 		ck_assert_int_ne(lutdb_model_info(z.m)->table_codec, 0);

@@ -14,7 +14,7 @@
 
 #include "testutil.h"
 
-#include "lutdb_safetensors.h"
+#include "safetensors.h"
 
 
 /* Parses a NUL-terminated JSON string (json_len = strlen). */

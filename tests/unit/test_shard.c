@@ -3,7 +3,7 @@
 #include <jansson.h>
 
 #include "lutdb.h"
-#include "lutdb_format.h"
+#include "lutdb_types.h"
 #include "lutdb_pack.h"
 #include "lutdb_runtime.h"
 #include "testutil.h"

@@ -5,7 +5,7 @@
 #include <sys/mman.h>
 
 #include "lutdb.h"
-#include "lutdb_format.h"
+#include "lutdb_types.h"
 #include "schema.h"
 #include "testutil.h"
 
@@ -48,7 +48,7 @@ static size_t make_db(const char *path, int dtype, int codec)
 	for (size_t k = 0; k < ns; k++) {
 		void *dst;
 		uint64_t n = s[k].dims[0] * (s[k].ndim == 2 ? s[k].dims[1] : 1);
-		ck_assert_int_eq(lutdb_writer_tensor_begin(w, s[k].name, LUTDB_F32, s[k].ndim, s[k].dims, &dst), 0);
+		ck_assert_int_eq(lutdb_writer_tensor_begin(w, s[k].name, LUTDB_DTYPE_F32, s[k].ndim, s[k].dims, &dst), 0);
 		for (uint64_t i = 0; i < n; i++) { /* inline values sit at any byte address */
 			float v = (float)(k + i);
 			memcpy((uint8_t *)dst + i * sizeof v, &v, sizeof v);
@@ -59,7 +59,7 @@ static size_t make_db(const char *path, int dtype, int codec)
 	for (uint32_t t = 0; t < V; t++) {
 		for (size_t i = 0; i < elems; i++)
 			f[i] = row_value(t, (uint32_t)i);
-		lutdb_convert(dtype, rows, LUTDB_F32, f, elems);
+		lutdb_convert(dtype, rows, LUTDB_DTYPE_F32, f, elems);
 		ck_assert_int_eq(lutdb_writer_put_rows(w, t, 1, rows, 0), LUTDB_OK);
 	}
 	ck_assert_int_eq(lutdb_writer_commit(w), LUTDB_OK);
@@ -102,12 +102,12 @@ static void check_rows(lutdb_db *db, int dtype)
 		ck_assert_int_eq(r.nelems, elems);
 		if (in->table_codec == LUTDB_CODEC_NONE)
 			ck_assert_uint_eq((uintptr_t)r.data % 64, 0);
-		lutdb_convert(LUTDB_F32, got, dtype, r.data, elems);
+		lutdb_convert(LUTDB_DTYPE_F32, got, dtype, r.data, elems);
 		for (size_t i = 0; i < elems; i++)
 			ck_assert_float_eq(got[i], row_value(t, (uint32_t)i));
 		for (uint32_t l = 0; l < L; l++) {
 			ck_assert_int_eq(lutdb_layer_row(db, l, t, 0, scratch, in->token_row_bytes, &r), LUTDB_OK);
-			lutdb_convert(LUTDB_F32, got, dtype, r.data, (size_t)NE * D);
+			lutdb_convert(LUTDB_DTYPE_F32, got, dtype, r.data, (size_t)NE * D);
 			ck_assert_float_eq(got[0], row_value(t, l * NE * D));
 		}
 	}
@@ -116,7 +116,7 @@ static void check_rows(lutdb_db *db, int dtype)
 
 START_TEST(roundtrip_all_codecs)
 {
-	static const int dts[] = {LUTDB_F32, LUTDB_F16, LUTDB_BF16};
+	static const int dts[] = {LUTDB_DTYPE_F32, LUTDB_DTYPE_F16, LUTDB_DTYPE_BF16};
 	for (int codec = 0; codec <= 2; codec++)
 		for (int k = 0; k < 3; k++) {
 			lutdb_db *db;
@@ -140,12 +140,12 @@ START_TEST(tensors_and_blobs)
 	const void *data;
 	size_t len;
 
-	make_db(path, LUTDB_F16, 0);
+	make_db(path, LUTDB_DTYPE_F16, 0);
 	open_ok(path, 0, &db);
 	ck_assert_int_eq(lutdb_tensor_get(db, "model.norm.weight", &t), LUTDB_OK);
 	ck_assert_int_eq(t.ndim, 1);
 	ck_assert_int_eq(t.shape[0], D);
-	ck_assert_int_eq(t.dtype, LUTDB_F32);
+	ck_assert_int_eq(t.dtype, LUTDB_DTYPE_F32);
 	ck_assert_int_eq(t.nbytes, D * 4);
 	ck_assert_int_eq(lutdb_tensor_get(db, "model.embed_tokens.weight", &t), LUTDB_OK);
 	ck_assert_int_eq(t.shape[0], V);
@@ -173,7 +173,7 @@ START_TEST(compact_and_lockless)
 	struct stat fs;
 	char lock[4200];
 
-	make_db(path, LUTDB_F16, 0);
+	make_db(path, LUTDB_DTYPE_F16, 0);
 	ck_assert_int_eq(stat(path, &fs), 0);
 	ck_assert_int_eq(mdb_env_create(&env), 0);
 	ck_assert_int_eq(mdb_env_open(env, path, MDB_RDONLY | MDB_NOLOCK | MDB_NOSUBDIR, 0), 0);
@@ -240,7 +240,7 @@ START_TEST(flipped_row_byte_is_found)
 	lutdb_row r;
 	const uint32_t tok = 22;
 
-	make_db(path, LUTDB_F16, 0);
+	make_db(path, LUTDB_DTYPE_F16, 0);
 	flip(path, row_offset(path, tok) + 5);
 	open_ok(path, 0, &db);
 	/* Other rows read fine; the damaged one fails its checked first read. */
@@ -258,7 +258,7 @@ START_TEST(truncated_file_is_corrupt)
 	struct stat st;
 	lutdb_db *db;
 
-	make_db(path, LUTDB_F16, 0);
+	make_db(path, LUTDB_DTYPE_F16, 0);
 	ck_assert_int_eq(stat(path, &st), 0);
 	for (off_t cut = st.st_size - 4096; cut > 0; cut -= 4096 * 3) {
 		ck_assert_int_eq(truncate(path, cut), 0);
@@ -272,7 +272,7 @@ END_TEST
 START_TEST(random_damage_never_crashes)
 {
 	size_t len;
-	make_db(path, LUTDB_BF16, 1);
+	make_db(path, LUTDB_DTYPE_BF16, 1);
 	uint8_t *orig = read_all(path, &len);
 	srand(1234);
 	for (int iter = 0; iter < 300; iter++) {
@@ -308,7 +308,7 @@ START_TEST(writer_abort_and_no_overwrite)
 {
 	lutdb_writer_params p = {.family = LUTDB_FAMILY_MOLE, .source_form = LUTDB_FORM_REP, .vocab = V,
 				 .hidden = D, .layers = L, .experts = NE, .intermediate = IM, .heads = 2,
-				 .kv_heads = 2, .table_dtype = LUTDB_F16, .size_hint = 1 << 16};
+				 .kv_heads = 2, .table_dtype = LUTDB_DTYPE_F16, .size_hint = 1 << 16};
 	lutdb_writer *w;
 	char cmd[4300];
 
@@ -319,7 +319,7 @@ START_TEST(writer_abort_and_no_overwrite)
 	ck_assert(!file_exists(path));
 	snprintf(cmd, sizeof cmd, "test -z \"$(ls -A '%s')\"", dir);
 	ck_assert_int_eq(system(cmd), 0);
-	make_db(path, LUTDB_F16, 0);
+	make_db(path, LUTDB_DTYPE_F16, 0);
 	ck_assert_int_eq(lutdb_writer_open(path, &p, 0, &w), LUTDB_EEXIST);
 	ck_assert_int_eq(lutdb_writer_open(path, &p, 1, &w), LUTDB_OK);
 	lutdb_writer_abort(w);
@@ -332,7 +332,7 @@ START_TEST(writer_rejects_bad_params)
 {
 	lutdb_writer_params p = {.family = LUTDB_FAMILY_MOLKV, .source_form = LUTDB_FORM_REP, .vocab = V,
 				 .hidden = D, .layers = L, .experts = NE, .intermediate = IM, .heads = 2,
-				 .kv_heads = 2, .kv_dim = 6, .kv_expert_heads = 4, .table_dtype = LUTDB_F16};
+				 .kv_heads = 2, .kv_dim = 6, .kv_expert_heads = 4, .table_dtype = LUTDB_DTYPE_F16};
 	lutdb_writer *w = (lutdb_writer *)&p;
 
 	/* H = 4 does not divide dk = 6. */

@@ -1,0 +1,174 @@
+/*
+ * verify.c - checks every byte and invariant of an open database.
+ *
+ * Order: meta records, tensors (checksums, then the expected set and shapes
+ * for the family), table records (header checksum, structure, every row's
+ * checksum, zero padding, decodability), and last the content digest, which
+ * is recomputed over the same bytes in the spec's order.  The first failure
+ * stops the walk and names its place.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "schema.h"
+#include "file.h"
+#include "fail.h"
+
+typedef struct progress {
+	lutdb_progress_fn fn;
+	void *ctx;
+	uint64_t done, total;
+} progress;
+
+static int tick(progress *p, uint64_t bytes)
+{
+	p->done += bytes;
+	if (p->fn && p->fn(p->ctx, p->done, p->total))
+		return lutdb_fail(LUTDB_EINTR, "verify cancelled");
+	return LUTDB_OK;
+}
+
+static int verify_meta(lutdb_db *db, lutdb_digest_state *dg)
+{
+	lutdb_rec rec;
+	int rc;
+
+	lutdb_digest_reset(dg);
+	for (size_t i = 0; i < db->nmeta; i++) {
+		const lutdb_meta_ent *e = &db->meta[i];
+		if ((rc = lutdb_rec_parse(e->rec, e->len, &rec)))
+			return lutdb_fail_prefix(rc, "%s: meta record \"%s\"", db->path, e->name);
+		if ((rc = lutdb_rec_verify(&rec)))
+			return lutdb_fail(rc, "%s: meta record \"%s\": checksum mismatch", db->path, e->name);
+		if (strcmp(e->name, LUTDB_META_DIGEST))
+			lutdb_digest_record(dg, e->name, strlen(e->name), e->rec, e->len);
+	}
+	return LUTDB_OK;
+}
+
+static int verify_tensors(lutdb_db *db, lutdb_digest_state *dg, progress *pr)
+{
+	lutdb_schema_ent *want = NULL;
+	size_t nwant = 0;
+	int rc;
+
+	lutdb_digest_reset(dg);
+	for (size_t i = 0; i < db->ntensors; i++) {
+		lutdb_tensor t;
+		if ((rc = lutdb_tensor_at(db, i, &t)))
+			return rc;
+		lutdb_rec rec;
+		lutdb_rec_parse(db->tensors[i].rec, db->tensors[i].len, &rec);
+		if ((rc = lutdb_rec_verify(&rec)))
+			return lutdb_fail(rc, "%s: tensor %s: checksum mismatch", db->path, t.name);
+		lutdb_digest_record(dg, t.name, strlen(t.name), db->tensors[i].rec, db->tensors[i].len);
+		if ((rc = tick(pr, db->tensors[i].len)))
+			return rc;
+	}
+	/* Shard files other than the one holding the dense weights store none. */
+	if (db->ntensors == 0 && db->hdr.shard_count > 1)
+		return LUTDB_OK;
+	if ((rc = lutdb_schema_build(&db->cfg, db->hdr.family, LUTDB_SCHEMA_STORED, &want, &nwant)))
+		return rc;
+	if (nwant != db->ntensors) {
+		rc = LUTDB_CORRUPT_BKPT("%s: %zu tensors stored, the model needs %zu", db->path, db->ntensors, nwant);
+		goto out;
+	}
+	for (size_t i = 0; i < nwant; i++) {
+		const lutdb_tensor_ent *e = &db->tensors[i];
+		if (strcmp(e->name, want[i].name)) {
+			rc = LUTDB_CORRUPT_BKPT("%s: tensor %s is stored where %s was expected", db->path, e->name,
+						want[i].name);
+			goto out;
+		}
+		if (e->th.ndim != want[i].ndim || e->th.dims[0] != want[i].dims[0] ||
+		    (want[i].ndim == 2 && e->th.dims[1] != want[i].dims[1])) {
+			rc = LUTDB_CORRUPT_BKPT("%s: tensor %s has the wrong shape for the config", db->path, e->name);
+			goto out;
+		}
+	}
+out:
+	free(want);
+	return rc;
+}
+
+static int verify_table(lutdb_db *db, lutdb_digest_state *dg, progress *pr)
+{
+	const lutdb_file_hdr *h = &db->hdr;
+	uint8_t *scratch = NULL;
+	int rc = LUTDB_OK;
+
+	lutdb_digest_reset(dg);
+	if (h->table_codec != LUTDB_CODEC_NONE && !(scratch = malloc(db->info.token_row_bytes)))
+		return lutdb_fail(LUTDB_ENOMEM, "verify");
+	for (uint32_t b = 0; b < db->nblocks; b++) {
+		const lutdb_block_ent *e = &db->blocks[b];
+		lutdb_rec rec;
+		lutdb_table_hdr th;
+		uint8_t key[LUTDB_TABLE_KEY_SIZE];
+		if ((rc = lutdb_block_header(db, b, 1, &rec, &th)))
+			goto out;
+		for (uint32_t i = 0; i < th.token_count; i++) {
+			lutdb_row row;
+			if ((rc = lutdb_token_row(db, e->token_first + i, LUTDB_READ_VERIFY, scratch,
+						  scratch ? db->info.token_row_bytes : 0, &row)))
+				goto out;
+			if (h->table_codec == LUTDB_CODEC_NONE) {
+				const uint8_t *pad = (const uint8_t *)row.data + th.row_bytes;
+				for (uint32_t k = th.row_bytes; k < th.row_stride; k++, pad++)
+					if (*pad) {
+						rc = LUTDB_CORRUPT_BKPT("%s: table key (layer %u, token %u): "
+									"nonzero padding", db->path,
+									h->layer_begin, e->token_first + i);
+						goto out;
+					}
+			}
+		}
+		lutdb_table_key_encode(key, h->layer_begin, e->token_first);
+		lutdb_digest_record(dg, key, sizeof key, e->rec, e->len);
+		if ((rc = tick(pr, e->len)))
+			goto out;
+	}
+out:
+	free(scratch);
+	return rc;
+}
+
+int lutdb_verify(lutdb_db *db, lutdb_progress_fn fn, void *ctx)
+{
+	uint8_t dmeta[16], dtable[16], dtensors[16], digest[16];
+	lutdb_digest_state *dg = lutdb_digest_new();
+	progress pr = {fn, ctx, 0, 0};
+	int rc;
+
+	if (db->nshards) {
+		lutdb_digest_free(dg);
+		return lutdb_multi_verify(db, fn, ctx);
+	}
+	if (!dg)
+		return lutdb_fail(LUTDB_ENOMEM, "verify");
+	for (size_t i = 0; i < db->ntensors; i++)
+		pr.total += db->tensors[i].len;
+	for (uint32_t b = 0; b < db->nblocks; b++)
+		pr.total += db->blocks[b].len;
+	if ((rc = verify_meta(db, dg)))
+		goto out;
+	lutdb_digest_final(dg, dmeta);
+	if ((rc = verify_tensors(db, dg, &pr)))
+		goto out;
+	lutdb_digest_final(dg, dtensors);
+	if ((rc = verify_table(db, dg, &pr)))
+		goto out;
+	lutdb_digest_final(dg, dtable);
+	lutdb_digest_combine(dmeta, dtable, dtensors, digest);
+	if (memcmp(digest, db->info.digest, 16)) {
+		char want[33], got[33];
+		lutdb_hex16(db->info.digest, want);
+		lutdb_hex16(digest, got);
+		rc = lutdb_fail(LUTDB_ECHECKSUM, "%s: content digest %s does not match the stored %s", db->path, got,
+				want);
+	}
+out:
+	lutdb_digest_free(dg);
+	return rc;
+}

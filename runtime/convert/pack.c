@@ -1,0 +1,400 @@
+/*
+ * pack.c - checkpoint directory -> lutdb database.
+ *
+ * Steps: open the checkpoint (config + safetensors, mapped), recognise the
+ * family and form from the tensor names, check every tensor against the
+ * schema the config implies (nothing missing, nothing unexpected, every
+ * shape right), then write: meta blobs, dense tensors in name order
+ * (converted to the storage dtype straight into the map), and the table in
+ * token order, either copied from a rep checkpoint or computed by
+ * reparam.c.  Any failure aborts the writer, so nothing appears at OUT.
+ */
+#include "lutdb_pack.h"
+
+#include <jansson.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "checkpoint.h"
+#include "record.h"
+#include "pack_internal.h"
+#include "schema.h"
+#include "writer.h"
+#include "fail.h"
+
+/* Memory for one block of finished table rows (storage dtype); the token
+ * block size follows from it, so memory is flat in V. */
+#define PACK_ROWS_BUDGET (192u << 20)
+
+static int detect(packer *p)
+{
+	const lutdb_ckpt *ck = p->ck;
+
+	if (lutdb_ckpt_has(ck, "model.moe_table.weight")) {
+		p->family = LUTDB_FAMILY_MOLE;
+		p->form = LUTDB_FORM_REP;
+	} else if (lutdb_ckpt_has(ck, "model.kv_table.weight")) {
+		p->family = LUTDB_FAMILY_MOLKV;
+		p->form = LUTDB_FORM_REP;
+	} else if (lutdb_ckpt_has(ck, "model.layers.0.expert_keys.weight") ||
+		   lutdb_ckpt_has(ck, "model.layers.0.expert_query.weight")) {
+		p->family = LUTDB_FAMILY_MOLKV;
+		p->form = LUTDB_FORM_TRAINING;
+	} else if (lutdb_ckpt_has(ck, "model.layers.0.router.weight") ||
+		   lutdb_ckpt_has(ck, "model.layers.0.experts.0.up_proj.weight")) {
+		p->family = LUTDB_FAMILY_MOLE;
+		p->form = LUTDB_FORM_TRAINING;
+	} else {
+		return lutdb_fail(LUTDB_EBADINPUT, "%s: not a MoLE or MoLKV checkpoint (no lookup table, router, "
+				  "expert or expert-key tensors)", lutdb_ckpt_dir(ck));
+	}
+	return lutdb_config_check_family(p->cfg, p->family, "config.json");
+}
+
+static void shape_str(char *buf, size_t n, uint32_t ndim, const uint64_t *dims)
+{
+	size_t k = (size_t)snprintf(buf, n, "[");
+	for (uint32_t i = 0; i < ndim && k < n; i++)
+		k += (size_t)snprintf(buf + k, n - k, "%s%llu", i ? ", " : "", (unsigned long long)dims[i]);
+	if (k < n)
+		snprintf(buf + k, n - k, "]");
+}
+
+/* Every expected tensor present with the configured shape; nothing else. */
+static int check_tensors(packer *p)
+{
+	const char *dir = lutdb_ckpt_dir(p->ck);
+	char got[96], want[96];
+	int rc;
+
+	if ((rc = lutdb_schema_build(p->cfg, p->family, p->form == LUTDB_FORM_REP ? LUTDB_SCHEMA_REP
+										: LUTDB_SCHEMA_TRAINING,
+				     &p->schema, &p->nschema)))
+		return rc;
+	for (size_t i = 0; i < p->nschema; i++) {
+		const lutdb_schema_ent *s = &p->schema[i];
+		lutdb_ckpt_tensor t;
+		if (lutdb_ckpt_find(p->ck, s->name, &t))
+			return lutdb_fail(LUTDB_EBADINPUT, "%s: tensor %s is missing", dir, s->name);
+		if (t.ndim != s->ndim || t.dims[0] != s->dims[0] || (s->ndim == 2 && t.dims[1] != s->dims[1])) {
+			shape_str(got, sizeof got, t.ndim, t.dims);
+			shape_str(want, sizeof want, s->ndim, s->dims);
+			return lutdb_fail(LUTDB_EBADINPUT, "%s/%s: tensor %s has shape %s, config.json implies %s", dir,
+					  t.file, s->name, got, want);
+		}
+	}
+	for (size_t i = 0; i < lutdb_ckpt_tensor_count(p->ck); i++) {
+		lutdb_ckpt_tensor t;
+		lutdb_ckpt_tensor_at(p->ck, i, &t);
+		lutdb_schema_ent key;
+		snprintf(key.name, sizeof key.name, "%s", t.name);
+		if (bsearch(&key, p->schema, p->nschema, sizeof key, (int (*)(const void *, const void *))strcmp))
+			continue;
+		size_t n = strlen(t.name);
+		/* A tied head saved anyway is the embedding; RoPE caches are derived. */
+		if ((p->cfg->tied && !strcmp(t.name, "lm_head.weight")) ||
+		    (n > 20 && !strcmp(t.name + n - 20, "rotary_emb.inv_freq")))
+			continue;
+		return lutdb_fail(LUTDB_EBADINPUT, "%s/%s: unexpected tensor %s: not part of a %s model with this "
+				  "config.json (check num_hidden_layers, num_experts)", dir, t.file, t.name,
+				  p->family == LUTDB_FAMILY_MOLKV ? "MoLKV" : "MoLE");
+	}
+	return LUTDB_OK;
+}
+
+static const char *dtype_lower(int dt)
+{
+	return dt == LUTDB_DTYPE_F32 ? "f32" : dt == LUTDB_DTYPE_F16 ? "f16" : dt == LUTDB_DTYPE_BF16 ? "bf16" : "source";
+}
+
+static int put_provenance(packer *p)
+{
+	const lutdb_ckpt_file *files;
+	size_t n;
+	char ts[32], hex[33];
+	time_t now = time(NULL);
+	struct tm tm;
+	json_t *root = NULL, *arr;
+	char *txt = NULL;
+	int rc;
+
+	if ((rc = lutdb_ckpt_files(p->ck, &files, &n)))
+		return rc;
+	gmtime_r(&now, &tm);
+	strftime(ts, sizeof ts, "%Y-%m-%dT%H:%M:%SZ", &tm);
+	arr = json_array();
+	for (size_t i = 0; arr && i < n; i++) {
+		lutdb_hex16(files[i].digest, hex);
+		json_array_append_new(arr, json_pack("{s:s, s:I, s:s}", "name", files[i].name, "bytes",
+						     (json_int_t)files[i].size, "xxh3_128", hex));
+	}
+	root = json_pack("{s:s, s:s, s:s, s:{s:s, s:s, s:o}, s:{s:s, s:s, s:i}}", "tool", "lutdb " LUTDB_VERSION_STRING,
+			 "format", "1.0", "packed_at", ts, "source", "path", lutdb_ckpt_dir(p->ck), "form",
+			 p->form == LUTDB_FORM_REP ? "reparameterized" : "training", "files", arr, "options",
+			 "dtype", dtype_lower(p->o->dtype), "codec", lutdb_codec_name(p->o->codec),
+			 "threads", p->o->threads);
+	if (!root || !(txt = json_dumps(root, JSON_INDENT(2) | JSON_SORT_KEYS))) {
+		rc = lutdb_fail(LUTDB_ENOMEM, "provenance");
+		goto out;
+	}
+	rc = lutdb_shardset_put_blob(p->ss, LUTDB_META_PROVENANCE, txt, strlen(txt));
+out:
+	free(txt);
+	json_decref(root);
+	return rc;
+}
+
+static int put_blobs(packer *p)
+{
+	int rc;
+
+	for (int i = 0; i < LUTDB_CKPT_NBLOBS; i++) {
+		const lutdb_ckpt_blob *b = lutdb_ckpt_blob_at(p->ck, i);
+		const char *data = b->data;
+		size_t len = b->len;
+		if (i == 2 && p->tok_override) {
+			data = p->tok_override;
+			len = p->tok_override_len;
+		}
+		if (data && (rc = lutdb_shardset_put_blob(p->ss, b->name, data, len)))
+			return rc;
+	}
+	return put_provenance(p);
+}
+
+/* Stored dtype of a tensor: the forced one, F16 from training form, or the
+ * source's own. */
+static int stored_dtype(const packer *p, int src_dtype)
+{
+	if (p->o->dtype)
+		return p->o->dtype;
+	return p->form == LUTDB_FORM_TRAINING ? LUTDB_DTYPE_F16 : src_dtype;
+}
+
+static int put_tensors(packer *p)
+{
+	lutdb_schema_ent *st = NULL;
+	size_t n;
+	int rc;
+
+	if ((rc = lutdb_schema_build(p->cfg, p->family, LUTDB_SCHEMA_STORED, &st, &n)))
+		return rc;
+	for (size_t i = 0; i < n; i++) {
+		lutdb_ckpt_tensor t;
+		void *dst;
+		uint64_t count = st[i].dims[0] * (st[i].ndim == 2 ? st[i].dims[1] : 1);
+		int dt;
+		if ((rc = lutdb_ckpt_find(p->ck, st[i].name, &t)))
+			break;
+		dt = stored_dtype(p, t.dtype);
+		if ((rc = lutdb_shardset_tensor_begin(p->ss, t.name, dt, t.ndim, t.dims, &dst)))
+			break;
+		lutdb_convert(dt, dst, t.dtype, t.data, (size_t)count);
+		if ((rc = lutdb_shardset_tensor_end(p->ss)))
+			break;
+	}
+	free(st);
+	return rc;
+}
+
+/* First non-finite value of n elements of dtype, or -1. */
+static int64_t first_nonfinite(int dtype, const void *v, size_t n)
+{
+	if (dtype == LUTDB_DTYPE_F32) {
+		const uint32_t *u = v;
+		for (size_t i = 0; i < n; i++)
+			if ((u[i] & 0x7F800000u) == 0x7F800000u)
+				return (int64_t)i;
+	} else {
+		const uint16_t *u = v;
+		uint16_t mask = dtype == LUTDB_DTYPE_F16 ? 0x7C00 : 0x7F80;
+		for (size_t i = 0; i < n; i++)
+			if ((u[i] & mask) == mask)
+				return (int64_t)i;
+	}
+	return -1;
+}
+
+int lutdb_pack_check_rows(const packer *p, uint32_t t0, uint32_t nt, const void *rows)
+{
+	size_t per = p->token_row_elems;
+	int64_t bad = first_nonfinite(p->table_dtype, rows, (size_t)nt * per);
+
+	if (bad < 0)
+		return LUTDB_OK;
+	uint64_t tok = t0 + (uint64_t)bad / per, e = (uint64_t)bad % per;
+	uint64_t layer = e / p->layer_row_elems, within = e % p->layer_row_elems;
+	const char *part = "value";
+	uint64_t expert;
+	if (p->family == LUTDB_FAMILY_MOLKV && within < (uint64_t)p->cfg->experts * p->cfg->kv_dim) {
+		part = "key";
+		expert = within / p->cfg->kv_dim;
+	} else {
+		if (p->family == LUTDB_FAMILY_MOLKV)
+			within -= (uint64_t)p->cfg->experts * p->cfg->kv_dim;
+		expert = within / p->cfg->hidden;
+	}
+	return lutdb_fail(LUTDB_EBADINPUT, "%s: table %s of layer %llu, token %llu, expert %llu is not finite in %s",
+			  lutdb_ckpt_dir(p->ck), part, (unsigned long long)layer, (unsigned long long)tok,
+			  (unsigned long long)expert, lutdb_dtype_name(p->table_dtype));
+}
+
+static int report(packer *p, uint64_t done)
+{
+	if (p->o->progress && p->o->progress(p->o->progress_ctx, done, p->cfg->vocab))
+		return lutdb_fail(LUTDB_EINTR, "pack cancelled");
+	return LUTDB_OK;
+}
+
+/* Rep form: copy (and convert) the stored table rows. */
+static int put_table_copy(packer *p)
+{
+	lutdb_ckpt_tensor t;
+	size_t src_row;
+	int rc = lutdb_ckpt_find(p->ck, lutdb_schema_table_name(p->family), &t);
+
+	if (rc)
+		return rc;
+	src_row = p->token_row_elems * lutdb_dtype_size(t.dtype);
+	for (uint32_t t0 = 0; t0 < p->cfg->vocab; t0 += p->block) {
+		uint32_t nt = p->cfg->vocab - t0 < p->block ? p->cfg->vocab - t0 : p->block;
+		const uint8_t *src = (const uint8_t *)t.data + (size_t)t0 * src_row;
+		lutdb_convert(p->table_dtype, p->rows, t.dtype, src, (size_t)nt * p->token_row_elems);
+		if ((rc = lutdb_pack_check_rows(p, t0, nt, p->rows)) ||
+		    (rc = lutdb_shardset_put_rows(p->ss, t0, nt, p->rows, p->row_bytes)) || (rc = report(p, t0 + nt)))
+			return rc;
+	}
+	return LUTDB_OK;
+}
+
+static int put_table_reparam(packer *p)
+{
+	int rc = lutdb_reparam_init(p);
+
+	for (uint32_t t0 = 0; rc == LUTDB_OK && t0 < p->cfg->vocab; t0 += p->block) {
+		uint32_t nt = p->cfg->vocab - t0 < p->block ? p->cfg->vocab - t0 : p->block;
+		if ((rc = lutdb_reparam_block(p, t0, nt)))
+			break;
+		lutdb_convert(p->table_dtype, p->rows, LUTDB_DTYPE_F32, p->rows_f32, (size_t)nt * p->token_row_elems);
+		if ((rc = lutdb_pack_check_rows(p, t0, nt, p->rows)) ||
+		    (rc = lutdb_shardset_put_rows(p->ss, t0, nt, p->rows, p->row_bytes)) || (rc = report(p, t0 + nt)))
+			break;
+	}
+	lutdb_reparam_free(p);
+	return rc;
+}
+
+/* What the first shard holds besides rows: dense tensors and blobs. */
+static int extra_sizes(const packer *p, lutdb_shard_extra *x)
+{
+	lutdb_schema_ent *st;
+	size_t n;
+	int rc;
+
+	memset(x, 0, sizeof *x);
+	if ((rc = lutdb_schema_build(p->cfg, p->family, LUTDB_SCHEMA_STORED, &st, &n)))
+		return rc;
+	for (size_t i = 0; i < n; i++) {
+		lutdb_ckpt_tensor t;
+		if (lutdb_ckpt_find(p->ck, st[i].name, &t))
+			continue;
+		lutdb_shard_extra_add(&x->first_bytes, strlen(st[i].name),
+				      LUTDB_TENSOR_HEADER_LEN + st[i].dims[0] * (st[i].ndim == 2 ? st[i].dims[1] : 1) *
+								lutdb_dtype_size(stored_dtype(p, t.dtype)));
+	}
+	free(st);
+	lutdb_shard_extra_add(&x->config_bytes, 11, LUTDB_REC_PREFIX + lutdb_ckpt_blob_at(p->ck, 0)->len);
+	for (int i = 1; i < LUTDB_CKPT_NBLOBS; i++)
+		if (lutdb_ckpt_blob_at(p->ck, i)->data)
+			lutdb_shard_extra_add(&x->first_bytes, 32, LUTDB_REC_PREFIX + lutdb_ckpt_blob_at(p->ck, i)->len);
+	/* provenance.json, or the --tokenizer replacement */
+	lutdb_shard_extra_add(&x->first_bytes, 16, LUTDB_REC_PREFIX + 8192 + p->tok_override_len);
+	return LUTDB_OK;
+}
+
+int lutdb_pack(const char *src, const char *out_path, const lutdb_pack_opts *opts)
+{
+	lutdb_pack_opts defaults = {0};
+	packer p;
+	int rc;
+
+	memset(&p, 0, sizeof p);
+	p.o = opts ? opts : &defaults;
+	if (p.o->dtype && !lutdb_dtype_size(p.o->dtype))
+		return lutdb_fail(LUTDB_EINVAL, "unknown dtype code %d", p.o->dtype);
+	if (!lutdb_codec_name(p.o->codec))
+		return lutdb_fail(LUTDB_EINVAL, "unknown codec code %d", p.o->codec);
+	if ((rc = lutdb_ckpt_open(src, &p.ck)))
+		return rc;
+	p.cfg = lutdb_ckpt_config(p.ck);
+	if ((rc = detect(&p)) || (rc = check_tensors(&p)))
+		goto out;
+	if (p.o->tokenizer && (rc = lutdb_pack_read_file(p.o->tokenizer, &p.tok_override, &p.tok_override_len)))
+		goto out;
+	if ((rc = lutdb_pack_check_tokenizer(&p)))
+		goto out;
+	{
+		lutdb_ckpt_tensor tab;
+		int src_dt = LUTDB_DTYPE_F32;
+		if (p.form == LUTDB_FORM_REP && !lutdb_ckpt_find(p.ck, lutdb_schema_table_name(p.family), &tab))
+			src_dt = tab.dtype;
+		p.table_dtype = stored_dtype(&p, src_dt);
+	}
+	p.layer_row_elems = p.family == LUTDB_FAMILY_MOLKV ? p.cfg->experts * (p.cfg->kv_dim + p.cfg->hidden)
+							     : p.cfg->experts * p.cfg->hidden;
+	p.token_row_elems = (size_t)p.cfg->layers * p.layer_row_elems;
+	p.row_bytes = p.token_row_elems * lutdb_dtype_size(p.table_dtype);
+	{
+		uint64_t per = p.row_bytes + (p.form == LUTDB_FORM_TRAINING ? p.token_row_elems * 4 : 0);
+		uint64_t b = PACK_ROWS_BUDGET / (per ? per : 1);
+		b = b < 16 ? 16 : b > 2048 ? 2048 : b & ~15ull;
+		p.block = (uint32_t)b;
+	}
+	p.rows = malloc((size_t)p.block * p.row_bytes);
+	if (!p.rows) {
+		rc = lutdb_fail(LUTDB_ENOMEM, "pack: row buffer of %zu bytes", (size_t)p.block * p.row_bytes);
+		goto out;
+	}
+	lutdb_writer_params wp = {
+		.family = p.family,
+		.source_form = p.form,
+		.vocab = p.cfg->vocab,
+		.hidden = p.cfg->hidden,
+		.layers = p.cfg->layers,
+		.experts = p.cfg->experts,
+		.intermediate = p.cfg->intermediate,
+		.heads = p.cfg->heads,
+		.kv_heads = p.cfg->kv_heads,
+		.kv_dim = p.family == LUTDB_FAMILY_MOLKV ? p.cfg->kv_dim : 0,
+		.kv_expert_heads = p.family == LUTDB_FAMILY_MOLKV ? p.cfg->kv_expert_heads : 0,
+		.kv_window = p.family == LUTDB_FAMILY_MOLKV ? p.cfg->kv_window : 0,
+		.tied = p.cfg->tied,
+		.table_dtype = p.table_dtype,
+		.table_codec = p.o->codec,
+		.block_tokens = p.o->block_tokens,
+	};
+	lutdb_shard_extra extra;
+	if ((rc = extra_sizes(&p, &extra)))
+		goto out;
+	lutdb_split_opts so = {p.o->shards.by_layer ? LUTDB_SPLIT_LAYER : LUTDB_SPLIT_TOKEN, p.o->shards.count,
+			       p.o->shards.max_size};
+	int sharded = so.count || so.max_size;
+	if ((rc = lutdb_shardset_open(out_path, sharded ? &so : NULL, &wp, &extra, &p.ss)) || (rc = put_blobs(&p)) ||
+	    (rc = put_tensors(&p)))
+		goto out;
+	rc = p.form == LUTDB_FORM_REP ? put_table_copy(&p) : put_table_reparam(&p);
+	if (rc)
+		goto out;
+	rc = lutdb_shardset_commit(p.ss);
+	p.ss = NULL;
+out:
+	lutdb_shardset_abort(p.ss);
+	free(p.rows);
+	free(p.schema);
+	free(p.tok_override);
+	lutdb_ckpt_close(p.ck);
+	return rc;
+}

@@ -1,0 +1,66 @@
+/*
+ * pack_tokenizer.c - what pack checks about a tokenizer before storing it:
+ * the runtime must be able to execute it exactly (lutdb_tokenizer_load
+ * rejects anything it cannot), and every id it can produce must be a row of
+ * the model's table (max id < V).
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "lutdb_types.h"
+#include "lutdb_tokenizer.h"
+#include "pack_internal.h"
+#include "fail.h"
+
+#define TOKENIZER_FILE_MAX (256u << 20)
+
+int lutdb_pack_read_file(const char *path, char **data, size_t *len)
+{
+	FILE *f = fopen(path, "rb");
+	struct stat st;
+	int rc = LUTDB_OK;
+
+	*data = NULL;
+	if (!f)
+		return lutdb_fail(errno == ENOENT ? LUTDB_ENOENT : LUTDB_EIO, "%s: %s", path, strerror(errno));
+	if (fstat(fileno(f), &st) != 0 || !S_ISREG(st.st_mode) || (uint64_t)st.st_size > TOKENIZER_FILE_MAX) {
+		rc = lutdb_fail(LUTDB_ETOKENIZER, "%s: not a regular file of at most %u bytes", path, TOKENIZER_FILE_MAX);
+		goto out;
+	}
+	*len = (size_t)st.st_size;
+	if (!(*data = malloc(*len + 1))) {
+		rc = lutdb_fail(LUTDB_ENOMEM, "%s", path);
+		goto out;
+	}
+	if (fread(*data, 1, *len, f) != *len) {
+		rc = lutdb_fail(LUTDB_EIO, "%s: read error", path);
+		free(*data);
+		*data = NULL;
+	}
+out:
+	fclose(f);
+	return rc;
+}
+
+int lutdb_pack_check_tokenizer(packer *p)
+{
+	const lutdb_ckpt_blob *b = lutdb_ckpt_blob_at(p->ck, 2);
+	const char *json = p->tok_override ? p->tok_override : b->data;
+	size_t len = p->tok_override ? p->tok_override_len : b->len;
+	const char *what = p->o->tokenizer ? p->o->tokenizer : "tokenizer.json";
+	lutdb_tokenizer *t = NULL;
+	int rc;
+
+	if (!json)
+		return LUTDB_OK;
+	if ((rc = lutdb_tokenizer_load(json, len, &t)))
+		return lutdb_fail_prefix(LUTDB_ETOKENIZER, "%s", what);
+	if (lutdb_tokenizer_max_id(t) >= p->cfg->vocab)
+		rc = lutdb_fail(LUTDB_ETOKENIZER, "%s: token id %u does not fit the model's vocabulary of %u", what,
+				lutdb_tokenizer_max_id(t), p->cfg->vocab);
+	lutdb_tokenizer_free(t);
+	return rc;
+}

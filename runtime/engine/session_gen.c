@@ -1,0 +1,160 @@
+/*
+ * session_gen.c - generation (prompt, then sample / feed back until eos,
+ * max_tokens or a full context) and windowed evaluation (teacher-forced
+ * negative log-likelihood).
+ */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "engine_internal.h"
+#include "fail.h"
+
+static double now_s(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+int lutdb_generate(lutdb_session *s, const uint32_t *prompt, size_t n, const lutdb_generate_opts *o,
+		   uint32_t *out, size_t *n_out, lutdb_generate_stats *stats)
+{
+	lutdb_generate_stats local;
+	lutdb_sampler *sp = NULL;
+	double t0, t1 = 0;
+	int rc;
+
+	if (!stats)
+		stats = &local;
+	memset(stats, 0, sizeof *stats);
+	if (n_out)
+		*n_out = 0;
+	if (!s || !o || !n_out || (!out && o->max_tokens) || (!prompt && n))
+		return lutdb_fail(LUTDB_EINVAL, "lutdb_generate: NULL argument");
+	if (!n && !lutdb_session_logits(s))
+		return lutdb_fail(LUTDB_EINVAL, "lutdb_generate: no prompt and nothing in the context");
+	if ((rc = lutdb_sampler_new(o->sampling, s->m->V, &sp)))
+		return rc;
+	stats->prompt_tokens = (uint32_t)n;
+	t0 = now_s();
+	if (n) {
+		if ((rc = lutdb_session_feed(s, prompt, n, o->on_logits, o->logits_ctx)))
+			goto out;
+		stats->fed = (uint32_t)n;
+	}
+	stats->prefill_seconds = now_s() - t0;
+	for (uint32_t k = 0; k < o->max_tokens; k++) {
+		uint32_t id = lutdb_sampler_next(sp, s->logits);
+		/* its table row starts loading while the id is handed out */
+		if (!(s->flags & LUTDB_SESSION_NO_EXPERTS))
+			lutdb_prefetch_token(s->m->db, id);
+		if (k == 0) {
+			t1 = now_s();
+			stats->prefill_seconds = t1 - t0;
+		}
+		out[k] = id;
+		*n_out = k + 1;
+		stats->generated = k + 1;
+		if (o->on_token && (rc = o->on_token(o->token_ctx, id))) {
+			if (rc > 0)
+				rc = lutdb_fail(LUTDB_EINTR, "generation stopped by the token callback");
+			break;
+		}
+		if ((!o->ignore_eos && lutdb_model_is_eos(s->m, id)) || k + 1 == o->max_tokens)
+			break;
+		if ((rc = lutdb_session_feed(s, &id, 1, o->on_logits, o->logits_ctx))) {
+			if (rc == LUTDB_ECONTEXT)
+				lutdb_fail(LUTDB_ECONTEXT,
+					   "context full after %u of %u generated tokens: max_position_embeddings "
+					   "is %u, session capacity %u",
+					   k + 1, o->max_tokens, s->m->max_pos, s->cap);
+			break;
+		}
+		stats->fed++;
+	}
+	if (stats->generated)
+		stats->decode_seconds = now_s() - t1;
+out:
+	lutdb_sampler_free(sp);
+	return rc;
+}
+
+/* ---- evaluation ------------------------------------------------------------ */
+struct nll_ctx {
+	const uint32_t *win;
+	uint32_t len;
+	double sum;
+	uint64_t count;
+};
+
+/* -log softmax(logits)[next id]: max-shifted, exp in float, sum in double. */
+static int nll_cb(void *ctx, uint32_t pos, const float *lg, uint32_t V)
+{
+	struct nll_ctx *c = ctx;
+
+	if (pos + 1 >= c->len)
+		return 0;
+	float mx = lg[0];
+	for (uint32_t i = 1; i < V; i++)
+		mx = lg[i] > mx ? lg[i] : mx;
+	double se = 0.0;
+	for (uint32_t i = 0; i < V; i++)
+		se += (double)expf(lg[i] - mx);
+	double lse = (double)mx + log(se);
+	c->sum += lse - (double)lg[c->win[pos + 1]];
+	c->count++;
+	return 0;
+}
+
+int lutdb_eval(lutdb_model *m, const uint32_t *ids, size_t n, uint32_t window, lutdb_progress_fn progress,
+	       void *progress_ctx, lutdb_eval_result *out)
+{
+	lutdb_session *s = NULL;
+	int rc;
+
+	if (!m || !out || (!ids && n))
+		return lutdb_fail(LUTDB_EINVAL, "lutdb_eval: NULL argument");
+	memset(out, 0, sizeof *out);
+	if (!window)
+		window = m->max_pos;
+	if (window > m->max_pos)
+		return lutdb_fail(LUTDB_ECONTEXT, "eval window %u exceeds max_position_embeddings %u", window,
+				  m->max_pos);
+	if (window < 2)
+		return lutdb_fail(LUTDB_EINVAL, "eval window %u predicts nothing", window);
+	if (n < 2)
+		return lutdb_fail(LUTDB_EINVAL, "nothing to predict: %zu token id%s (at least 2 are needed)", n,
+				  n == 1 ? "" : "s");
+	for (size_t i = 0; i < n; i++)
+		if (ids[i] >= m->V)
+			return lutdb_fail(LUTDB_ERANGE, "token id %u (at index %zu) is outside the vocabulary [0, %u)",
+					  ids[i], i, m->V);
+	lutdb_session_opts so = {.capacity = (uint32_t)(n < window ? n : window)};
+	if ((rc = lutdb_session_new(m, &so, &s)))
+		return rc;
+	size_t nwin = (n + window - 1) / window;
+	struct nll_ctx c = {0};
+	for (size_t w = 0; w < nwin; w++) {
+		size_t start = w * window, len = n - start < window ? n - start : window;
+		if (len >= 2) {
+			c.win = ids + start;
+			c.len = (uint32_t)len;
+			lutdb_session_reset(s);
+			if ((rc = lutdb_session_feed(s, ids + start, len, nll_cb, &c)))
+				goto done;
+			out->windows++;
+		}
+		if (progress && progress(progress_ctx, w + 1, nwin)) {
+			rc = lutdb_fail(LUTDB_EINTR, "eval cancelled after %zu of %zu windows", w + 1, nwin);
+			goto done;
+		}
+	}
+	out->tokens = c.count;
+	out->loss = c.sum / (double)c.count;
+	out->ppl = exp(out->loss);
+done:
+	lutdb_session_free(s);
+	return rc;
+}

@@ -1,0 +1,197 @@
+/*
+ * kernels.h - compute kernels of the decoding engine (internal API, prefix lk_).
+ *
+ * Every kernel exists for three instruction sets: portable scalar C, AVX2
+ * (+FMA, F16C) and AVX-512 (F/BW/VL/DQ).  The best one the CPU supports is
+ * chosen once, at the first call; the environment variable
+ * LUTDB_ISA=scalar|avx2|avx512 overrides the choice (an ISA the CPU lacks, or
+ * an unknown word, falls back to the best supported one).  Tests and benches
+ * may switch with lk_set_isa() or call one ISA's table (lk_kernels_for()).
+ *
+ * Weights ("W", "w", "a", "x" in a dtype) are read in place: any pointer may
+ * be unaligned (F32 weights even at odd addresses); they are converted to
+ * float32 in registers (F16 exactly via F16C, BF16 exactly by a shift) and all
+ * arithmetic is float32.  dtype is LUTDB_DTYPE_F32, _F16 or _BF16 (see
+ * format/lutdb_format.h); any other code is a programming error and aborts.
+ *
+ * Determinism: within one ISA the value of every output element depends only
+ * on the input values - never on the thread count, on how rows or tokens are
+ * split between calls, or on pointer alignment.  Reductions use a fixed
+ * blocking from element 0 and a fixed reduction tree per ISA; there is no
+ * alignment peeling and no atomics.  Stronger, and tested:
+ *   - lk_matvec row r == lk_dot(W + r*ld, x) bitwise, whatever rows/blocking;
+ *   - lk_matmul column t == lk_matvec with x = X[t] bitwise (prefill and
+ *     decode produce identical logits).
+ * Different ISAs may differ in the last bits (they are compared with
+ * tolerances in tests/unit/test_kernels.c and test_kernels_vector.c).
+ *
+ * Buffers: outputs must not overlap inputs unless stated (rmsnorm allows
+ * out == x; gelu/softmax/rope work in place).  Sizes of 0 are no-ops.
+ */
+#ifndef LUTDB_KERNELS_H
+#define LUTDB_KERNELS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "lutdb_types.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+struct lk_pool;
+
+/* ---- instruction sets ----------------------------------------------------- */
+enum lk_isa { LK_ISA_SCALAR = 0, LK_ISA_AVX2 = 1, LK_ISA_AVX512 = 2, LK_ISA_COUNT = 3 };
+
+/* 1 when this CPU (and OS) can run isa. SCALAR always can. */
+int lk_isa_supported(int isa);
+/* Best supported ISA (ignores LUTDB_ISA). */
+int lk_isa_best(void);
+/* ISA in use (after LUTDB_ISA and lk_set_isa). */
+int lk_isa_active(void);
+/* "scalar", "avx2", "avx512", or NULL for an unknown code. */
+const char *lk_isa_name(int isa);
+/* The ISA that LUTDB_ISA=value selects: value's ISA if supported, else the
+ * best supported one below it; NULL, empty or unknown words: the best. */
+int lk_isa_from_env(const char *value);
+/* Selects isa for all following lk_* calls of the process; returns 0, or
+ * LUTDB_EUNSUPPORTED (CPU lacks it) / LUTDB_EINVAL (unknown code).  Meant for
+ * tests and benches: not to be called while other threads run kernels. */
+int lk_set_isa(int isa);
+
+/* ---- kernels (dispatch to the active ISA) ---------------------------------- */
+
+/* y[r] = sum_c W[r*ld + c] * x[c] for r < rows, c < cols.  ld >= cols is in
+ * elements.  The decode hot path: streams W once. */
+void lk_matvec(int dtype, const void *W, size_t ld, size_t rows, size_t cols, const float *x,
+	       float *y);
+
+/* Y[t*ldy + r] = sum_c W[r*ld + c] * X[t*ldx + c] for t < T, r < rows:
+ * prefill of T tokens.  Bitwise equal to T calls of lk_matvec. */
+void lk_matmul(int dtype, const void *W, size_t ld, size_t rows, size_t cols, const float *X,
+	       size_t T, size_t ldx, float *Y, size_t ldy);
+
+/* sum_i a[i] * b[i]; bitwise equal to a one-row lk_matvec. */
+float lk_dot(int dtype, const void *a, const float *b, size_t n);
+
+/* y[i] += alpha * x[i] (mixing expert rows). */
+void lk_axpy(int dtype, float alpha, const void *x, float *y, size_t n);
+
+/* dst[i] = (float)src[i] (exact). */
+void lk_to_f32(int dtype, const void *src, float *dst, size_t n);
+
+/* out[i] = w[i] * (x[i] * (1 / sqrtf(mean(x^2) + eps))), PyTorch's
+ * weight * (x * rsqrt(var + eps)); mean accumulated in float32 in a fixed
+ * order.  out may equal x. */
+void lk_rmsnorm(float *out, const float *x, int wdtype, const void *w, size_t n, float eps);
+
+/* In place x = 0.5 * x * (1 + erf(x / sqrt(2))) (exact-erf GELU).  Max abs
+ * error <= 2e-7 * max(1, |x|); gelu(+inf) = +inf, gelu(-inf) = -0 (the
+ * limit), NaN stays NaN. */
+void lk_gelu_erf(float *x, size_t n);
+
+/* In place softmax: x = exp(x - max) / sum.  Results below FLT_MIN may be
+ * flushed to 0.  All -inf (or any NaN) gives NaN, as PyTorch. */
+void lk_softmax(float *x, size_t n);
+
+/* In place x = e^x, max error ~1 ulp (correct to within 2 ulp including
+ * subnormal results); e^x overflows to +inf above 88.72, underflows to 0
+ * below -103.97; NaN stays NaN.  Element-wise: a result depends only on its
+ * input (the sampler relies on that). */
+void lk_exp(float *x, size_t n);
+
+/* In place rotate-half RoPE on one head: v' = v*cos + rotate_half(v)*sin,
+ * rotate_half(v) = cat(-v[h:], v[:h]), h = head_dim/2 (head_dim even).
+ * Products and the sum are rounded separately, exactly like PyTorch. */
+void lk_rope(float *v, size_t head_dim, const float *cos, const float *sin);
+
+/* cos/sin tables (head_dim floats each, concat(angles, angles)) for position
+ * pos, computed exactly as transformers' default RoPE in float32:
+ * inv_freq[i] = 1 / powf(theta, (float)(2i) / (float)head_dim),
+ * angle = (float)pos * inv_freq[i], cos = cosf(angle), sin = sinf(angle). */
+void lk_rope_table(float *cos, float *sin, size_t head_dim, float theta, uint32_t pos);
+
+/* ---- multi-threaded helpers ------------------------------------------------ */
+/* lk_matvec / lk_matmul with rows split over pool's threads (row ranges
+ * aligned to 16).  pool may be NULL (single-threaded).  Results are bitwise
+ * those of the single-threaded call. */
+void lk_matvec_mt(struct lk_pool *pool, int dtype, const void *W, size_t ld, size_t rows,
+		  size_t cols, const float *x, float *y);
+void lk_matmul_mt(struct lk_pool *pool, int dtype, const void *W, size_t ld, size_t rows,
+		  size_t cols, const float *X, size_t T, size_t ldx, float *Y, size_t ldy);
+
+/* ---- per-ISA tables (tests, benches) --------------------------------------- */
+typedef struct lk_kernels {
+	const char *name;
+	void (*matvec)(int dtype, const void *W, size_t ld, size_t rows, size_t cols,
+		       const float *x, float *y);
+	void (*matmul)(int dtype, const void *W, size_t ld, size_t rows, size_t cols,
+		       const float *X, size_t T, size_t ldx, float *Y, size_t ldy);
+	float (*dot)(int dtype, const void *a, const float *b, size_t n);
+	void (*axpy)(int dtype, float alpha, const void *x, float *y, size_t n);
+	void (*to_f32)(int dtype, const void *src, float *dst, size_t n);
+	void (*rmsnorm)(float *out, const float *x, int wdtype, const void *w, size_t n, float eps);
+	void (*gelu_erf)(float *x, size_t n);
+	void (*softmax)(float *x, size_t n);
+	void (*exp)(float *x, size_t n);
+	void (*rope)(float *v, size_t head_dim, const float *cos, const float *sin);
+} lk_kernels;
+
+/* The table of isa, or NULL when unknown or unsupported by this CPU. */
+const lk_kernels *lk_kernels_for(int isa);
+/* The active table (never NULL). */
+const lk_kernels *lk_kernels_active(void);
+
+/* ---- library-internal: exact-erf GELU and exp constants ----------------------
+ * Shared by kern_scalar.c, kern_avx2.c and kern_avx512.c.  With t = |x|:
+ *   t <  LKG_SPLIT: gelu = 0.5*x + s*P(s), s = x*x, P(s) ~ (Phi(x) - 1/2)/x
+ *   t <= LKG_CUT:   q = Phi(-t) = exp(-t*t/2 + R(t)), R(t) ~ log Phi(-t) + t*t/2,
+ *                   gelu = x - x*q (x > 0) or x*q (x < 0)
+ *   beyond:         gelu = x (x > 0) or -0 (x < 0)
+ * P (degree 4) and R (degree 8, in t) are near-minimax fits (Lawson-weighted
+ * least squares on 4000 Chebyshev nodes against 40-digit mpmath values),
+ * fit errors 4e-9 (absolute, on gelu) and 5e-8 (on R); the exp polynomial
+ * (degree 6 on |r| <= ln2/2) has relative error 1.9e-9.  Simulated float32
+ * evaluation gives a max error of 7.1e-8 * max(1, |x|) on [-10, 10], most
+ * of it the final rounding.  Coefficients are in Horner order (highest
+ * degree first). */
+#define LKG_SPLIT 1.0f
+#define LKG_CUT 6.0f
+#define LKG_SMALL_N 5
+#define LKG_SMALL_C                                                                  \
+	{ 9.097565635e-05f, -1.161715481e-03f, 9.961115196e-03f, -6.648772210e-02f,  \
+	  3.989420831e-01f }
+#define LKG_BIG_N 9
+#define LKG_BIG_C                                                                    \
+	{ 9.265477274e-08f, -3.801941830e-06f, 7.141808601e-05f, -8.205395425e-04f,  \
+	  6.522804033e-03f, -3.871784359e-02f, 1.837915331e-01f, -7.989578843e-01f,  \
+	  -6.929073334e-01f }
+#define LKG_EXP_N 7
+#define LKG_EXP_C                                                                    \
+	{ 1.383682247e-03f, 8.374822326e-03f, 4.166822508e-02f, 1.666641980e-01f,    \
+	  4.999999106e-01f, 1.0f, 1.0f }
+/* e^y = 2^n * e^r, n = rint(y*log2e), r = y - n*ln2 (Cody-Waite, LN2_HI has
+ * 9 trailing zero bits so n*LN2_HI is exact for |n| <= 256).  Inputs below
+ * LKG_EXP_MIN (e^y < FLT_MIN) give 0. */
+#define LKG_LOG2E 1.44269504088896341f
+#define LKG_LN2_HI 0.693145751953125f
+#define LKG_LN2_LO 1.428606765330187e-06f
+#define LKG_EXP_MIN -87.3365448f
+
+/* Library-internal: the tables themselves (call only when supported) and the
+ * abort for an invalid dtype code. */
+extern const lk_kernels lk_kernels_scalar;
+extern const lk_kernels lk_kernels_avx2;
+extern const lk_kernels lk_kernels_avx512;
+void lk_bad_dtype(const char *where, int dtype)
+#if defined(__GNUC__)
+	__attribute__((noreturn, cold))
+#endif
+	;
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* LUTDB_KERNELS_H */

@@ -1,0 +1,373 @@
+/*
+ * tok_encode.c - the public tokenizer API: load / free, encode (the HF
+ * pipeline: added tokens, normalizer, added normalized tokens,
+ * pre-tokenizer, model, post-processor) and the information getters.
+ */
+#include "tok_internal.h"
+#include "fail.h"
+
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+int lutdb_tokenizer_load(const char *json, size_t len, lutdb_tokenizer **out)
+{
+	struct lutdb_tokenizer *t;
+	int rc;
+
+	if (!out)
+		return lutdb_fail(LUTDB_EINVAL, "lutdb_tokenizer_load: NULL argument");
+	*out = NULL;
+	if (!json)
+		return lutdb_fail(LUTDB_EINVAL, "lutdb_tokenizer_load: NULL text");
+	t = calloc(1, sizeof *t);
+	if (!t)
+		return lutdb_fail(LUTDB_ENOMEM, "tokenizer: out of memory");
+	t->trie_raw.empty = t->trie_norm.empty = 1;
+	rc = tok_load_json(t, json, len);
+	if (rc) {
+		lutdb_tokenizer_free(t);
+		return rc;
+	}
+	*out = t;
+	return LUTDB_OK;
+}
+
+void lutdb_tokenizer_free(lutdb_tokenizer *t)
+{
+	size_t i;
+
+	if (!t)
+		return;
+	tok_bpe_free(&t->bpe);
+	if (t->norm)
+		for (i = 0; i < t->nnorm; i++)
+			tok_norm_free(&t->norm[i]);
+	if (t->pre)
+		for (i = 0; i < t->npre; i++)
+			tok_pre_free(&t->pre[i]);
+	if (t->dec)
+		for (i = 0; i < t->ndec; i++)
+			tok_dec_free(&t->dec[i]);
+	if (t->post)
+		for (i = 0; i < t->npost; i++)
+			tok_post_free(&t->post[i]);
+	free(t->norm);
+	free(t->pre);
+	free(t->dec);
+	free(t->post);
+	for (i = 0; i < t->nadded; i++) {
+		free(t->added[i].content);
+		free(t->added[i].norm);
+	}
+	free(t->added);
+	tok_trie_free(&t->trie_raw);
+	tok_trie_free(&t->trie_norm);
+	tok_strmap_free(&t->added_map);
+	tok_strmap_free(&t->special_set);
+	tok_regex_free(&t->gpt2_re);
+	free(t);
+}
+
+/* ---- per-thread encode scratch ---------------------------------------------------
+ * Buffers, regex match data and BPE scratch are kept per thread between
+ * calls (a loaded tokenizer stays immutable); buffers that grew past
+ * SCRATCH_KEEP bytes are released after the call.
+ */
+#define SCRATCH_KEEP ((size_t)4 << 20)
+
+struct enc_scratch {
+	struct tok_work a, b;
+	struct tok_buf fixed, nb;
+	struct tok_bpe_scratch *bs;
+	struct tok_match_ctx m;
+	struct tok_pre_scratch pre;
+	int busy;
+};
+
+static pthread_key_t scratch_key;
+static pthread_once_t scratch_once = PTHREAD_ONCE_INIT;
+static int scratch_ok;
+
+static void scratch_free(void *p)
+{
+	struct enc_scratch *x = p;
+
+	if (!x)
+		return;
+	tok_work_free(&x->a);
+	tok_work_free(&x->b);
+	tok_buf_free(&x->fixed);
+	tok_buf_free(&x->nb);
+	tok_bpe_scratch_free(x->bs);
+	tok_match_ctx_free(&x->m);
+	tok_pre_scratch_free(&x->pre);
+	free(x);
+}
+
+static void scratch_init(void)
+{
+	scratch_ok = pthread_key_create(&scratch_key, scratch_free) == 0;
+}
+
+static struct enc_scratch *scratch_new(void)
+{
+	struct enc_scratch *x = calloc(1, sizeof *x);
+
+	if (!x)
+		return NULL;
+	if (tok_match_ctx_init(&x->m) || tok_bpe_scratch_new(&x->bs)) {
+		scratch_free(x);
+		return NULL;
+	}
+	return x;
+}
+
+/* The thread's scratch (or a private one when it is unavailable). */
+static struct enc_scratch *scratch_get(int *owned)
+{
+	struct enc_scratch *x;
+
+	*owned = 1;
+	pthread_once(&scratch_once, scratch_init);
+	if (scratch_ok) {
+		x = pthread_getspecific(scratch_key);
+		if (!x) {
+			x = scratch_new();
+			if (x && pthread_setspecific(scratch_key, x)) {
+				scratch_free(x);
+				x = NULL;
+			}
+		}
+		if (x && !x->busy) {
+			x->busy = 1;
+			*owned = 0;
+			return x;
+		}
+	}
+	return scratch_new();
+}
+
+static void shrink_work(struct tok_work *w)
+{
+	if (w->buf.cap > SCRATCH_KEEP || w->cap * sizeof *w->pc > SCRATCH_KEEP)
+		tok_work_free(w);
+	else
+		tok_work_reset(w);
+}
+
+static void shrink_buf(struct tok_buf *b)
+{
+	if (b->cap > SCRATCH_KEEP)
+		tok_buf_free(b);
+	else
+		b->len = 0;
+}
+
+static void scratch_put(struct enc_scratch *x, int owned)
+{
+	if (!x)
+		return;
+	if (owned) {
+		scratch_free(x);
+		return;
+	}
+	shrink_work(&x->a);
+	shrink_work(&x->b);
+	shrink_buf(&x->fixed);
+	shrink_buf(&x->nb);
+	shrink_buf(&x->pre.sbuf);
+	x->busy = 0;
+}
+
+int lutdb_tokenizer_encode(const lutdb_tokenizer *t, const char *text, size_t len,
+			   int add_special_tokens, uint32_t **ids, size_t *n)
+{
+	struct enc_scratch *x = NULL;
+	struct tok_work *a, *b;
+	uint32_t *raw = NULL;
+	size_t nraw = 0, craw = 0, i;
+	int rc, owned = 1;
+
+	if (ids)
+		*ids = NULL;
+	if (n)
+		*n = 0;
+	if (!t || !ids || !n || (len && !text))
+		return lutdb_fail(LUTDB_EINVAL, "lutdb_tokenizer_encode: NULL argument");
+	if (len > TOK_MAX_INPUT)
+		return lutdb_fail(LUTDB_ETOOBIG, "lutdb_tokenizer_encode: input of %zu bytes (limit %zu)",
+				  len, (size_t)TOK_MAX_INPUT);
+	x = scratch_get(&owned);
+	if (!x)
+		return lutdb_fail(LUTDB_ENOMEM, "tokenizer: out of memory (scratch)");
+	a = &x->a;
+	b = &x->b;
+	tok_work_reset(a);
+	tok_work_reset(b);
+	if (!text)
+		text = "";
+	if (!tok_utf8_is_valid(text, len)) {
+		x->fixed.len = 0;
+		rc = tok_utf8_lossy(&x->fixed, text, len);
+		if (rc)
+			goto out;
+		text = x->fixed.p;
+		len = x->fixed.len;
+	}
+	/* room for the usual sizes up front: no realloc chains on long texts */
+	rc = tok_buf_reserve(&a->buf, len + len / 2 + 16);
+	if (!rc)
+		rc = tok_buf_reserve(&b->buf, len + len / 8 + 16);
+	if (rc)
+		goto out;
+	/* 1. added tokens matched on the raw text */
+	rc = tok_added_split(t, &x->m, &t->trie_raw, text, len,
+			     (uint32_t)tok_utf8_valid_len((const unsigned char *)text, len), 1, a);
+	if (rc)
+		goto out;
+	/* 2. normalize the other pieces, then match the normalized added tokens */
+	for (i = 0; i < a->n; i++) {
+		const struct tok_piece *p = &a->pc[i];
+		uint32_t z = p->zlen;
+
+		if (p->id != TOK_NO_ID) {
+			rc = tok_work_push(b, a->buf.p + p->off, p->len, p->id, p->zlen, p->at0);
+			if (rc)
+				goto out;
+			continue;
+		}
+		if (t->nnorm == 0 && t->trie_norm.empty) {
+			rc = tok_work_push(b, a->buf.p + p->off, p->len, TOK_NO_ID, p->zlen, p->at0);
+			if (rc)
+				goto out;
+			continue;
+		}
+		x->nb.len = 0;
+		rc = tok_normalize(t, &x->m, a->buf.p + p->off, p->len, &x->nb, &z);
+		if (!rc)
+			rc = tok_buf_put(&x->nb, "", 0);
+		if (!rc)
+			rc = tok_added_split(t, &x->m, &t->trie_norm, x->nb.p, x->nb.len, z, p->at0, b);
+		if (rc)
+			goto out;
+	}
+	/* 3. pre-tokenize: b -> a */
+	rc = tok_pretokenize(t, &x->m, &x->pre, b, a);
+	if (rc)
+		goto out;
+	/* 4. model */
+	for (i = 0; i < a->n; i++) {
+		const struct tok_piece *p = &a->pc[i];
+
+		if (p->id != TOK_NO_ID) {
+			if (nraw == craw) {
+				size_t nc = craw ? craw * 2 : 64;
+				uint32_t *q = realloc(raw, nc * sizeof *q);
+
+				if (!q) {
+					rc = lutdb_fail(LUTDB_ENOMEM, "tokenizer: out of memory (ids)");
+					goto out;
+				}
+				raw = q;
+				craw = nc;
+			}
+			raw[nraw++] = p->id;
+			continue;
+		}
+		rc = tok_bpe_tokenize(&t->bpe, x->bs, a->buf.p + p->off, p->len, &raw, &nraw, &craw);
+		if (rc)
+			goto out;
+	}
+	/* 5. post-process (a TemplateProcessing makes a new array) */
+	for (i = 0; i < t->npost; i++)
+		if (t->post[i].kind == TPP_TEMPLATE)
+			break;
+	if (i < t->npost) {
+		rc = tok_post_process(t, raw, nraw, add_special_tokens, ids, n);
+		if (rc)
+			goto out;
+		if (*n == 0) {
+			free(*ids);
+			*ids = NULL;
+		}
+	} else {
+		*ids = nraw ? raw : NULL;
+		*n = nraw;
+		if (nraw)
+			raw = NULL;
+	}
+out:
+	free(raw);
+	scratch_put(x, owned);
+	return rc;
+}
+
+size_t lutdb_tokenizer_vocab_size(const lutdb_tokenizer *t)
+{
+	return t ? t->vocab_size : 0;
+}
+
+uint32_t lutdb_tokenizer_max_id(const lutdb_tokenizer *t)
+{
+	return t ? t->max_id : 0;
+}
+
+const char *lutdb_tokenizer_model_type(const lutdb_tokenizer *t)
+{
+	return t ? t->model_type : "";
+}
+
+size_t lutdb_tokenizer_added_count(const lutdb_tokenizer *t)
+{
+	return t ? t->nadded : 0;
+}
+
+int lutdb_tokenizer_added_token(const lutdb_tokenizer *t, size_t i, uint32_t *id,
+				const char **content, size_t *len, int *special)
+{
+	if (!t || i >= t->nadded)
+		return lutdb_fail(LUTDB_EINVAL, "lutdb_tokenizer_added_token: index %zu out of range", i);
+	if (id)
+		*id = t->added[i].id;
+	if (content)
+		*content = t->added[i].content;
+	if (len)
+		*len = t->added[i].len;
+	if (special)
+		*special = t->added[i].special;
+	return LUTDB_OK;
+}
+
+uint32_t lutdb_tokenizer_bos_id(const lutdb_tokenizer *t)
+{
+	return t ? t->bos_id : LUTDB_TOKEN_NONE;
+}
+
+uint32_t lutdb_tokenizer_eos_id(const lutdb_tokenizer *t)
+{
+	return t ? t->eos_id : LUTDB_TOKEN_NONE;
+}
+
+int lutdb_tokenizer_token_to_id(const lutdb_tokenizer *t, const char *tok, size_t len,
+				uint32_t *id)
+{
+	if (!t || (!tok && len) || !id)
+		return lutdb_fail(LUTDB_EINVAL, "lutdb_tokenizer_token_to_id: NULL argument");
+	if (!tok)
+		tok = "";
+	if (tok_strmap_get(&t->added_map, tok, len, id) || tok_strmap_get(&t->bpe.vocab, tok, len, id))
+		return LUTDB_OK;
+	return lutdb_fail(LUTDB_ENOENT, "tokenizer: token \"%.*s\" is not in the vocab",
+			  (int)(len > 64 ? 64 : len), tok);
+}
+
+const char *lutdb_tokenizer_id_to_token(const lutdb_tokenizer *t, uint32_t id, size_t *len)
+{
+	size_t l = 0;
+	const char *s = t ? tok_id_to_token(t, id, &l) : NULL;
+
+	if (len)
+		*len = s ? l : 0;
+	return s;
+}
