@@ -33,6 +33,9 @@ AVX2FLAGS   := -mavx2 -mfma -mf16c
 AVX512FLAGS := -mavx512f -mavx512bw -mavx512vl -mavx512dq -mfma -mf16c -mavx2
 
 LIB_SRC := $(wildcard format/*.c) $(wildcard lutdb/*.c) $(wildcard runtime/*.c)
+# quant-ref (issue 13): the quantization codec room; every float32 step rounded on its own.
+LIB_SRC += $(wildcard format/quant/*.c)
+$(BUILD)/obj/format/quant/%.o: ALLCFLAGS += -ffp-contract=off
 CLI_SRC := $(wildcard cli/*.c)
 LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/obj/%.o)
 CLI_OBJ := $(CLI_SRC:%.c=$(BUILD)/obj/%.o)
