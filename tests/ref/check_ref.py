@@ -683,6 +683,46 @@ def check_quant_error_bounds():
     return "relative RMS " + ", ".join(msg)
 
 
+def check_quant_fma_traps():
+    """The fma_q8 / fma_q4 fixture sets do catch a fused multiply-add: the
+    reference's q equals the separately rounded prediction (numpy, float64
+    where x*id is exact) everywhere, and differs from the fused one often."""
+    import make_fixtures as MF
+    f32 = np.float32
+    msg = []
+    for kind, dtype in (("q8", Q.Q8_0), ("q4", Q.Q4_0)):
+        x = MF.fma_traps(kind)
+        raw = np.frombuffer(Q.quantize(dtype, 32, x), dtype=np.uint8).reshape(-1, 2 + (32 if kind == "q8" else 16))
+        if kind == "q8":
+            got = raw[:, 2:].view(np.int8).astype(int)
+        else:
+            got = np.concatenate([raw[:, 2:] & 15, raw[:, 2:] >> 4], axis=1).astype(int)
+        diff = 0
+        for b, blk in enumerate(x.numpy().reshape(-1, 32)):
+            a = np.abs(blk)
+            if kind == "q8":
+                d = f32(a.max()) / f32(127)
+            else:
+                d = blk[int(np.argmax(a))] / f32(-8)
+            idv = f32(1) / d if d != 0 else f32(0)
+            for j, v in enumerate(blk):
+                p = float(v) * float(idv)
+                if kind == "q8":
+                    tr = f32(int(f32(p)))
+                    fs = float(f32(f32(p) - tr))
+                    sep = int(tr) + (fs >= 0.5) - (fs <= -0.5)
+                    ff = float(f32(p - float(tr)))
+                    fused = int(tr) + (ff >= 0.5) - (ff <= -0.5)
+                else:
+                    sep = min(15, int(f32(f32(p) + f32(8.5))))
+                    fused = min(15, int(f32(p + 8.5)))
+                expect(got[b, j] == sep, "%s block %d value %d: %d, separate rounding gives %d" % (kind, b, j, got[b, j], sep))
+                diff += sep != fused
+        expect(diff >= 100, "%s: only %d values tell a fused multiply-add apart" % (kind, diff))
+        msg.append("%s %d" % (kind, diff))
+    return "values an FMA would change: " + ", ".join(msg)
+
+
 def check_quant_sizes():
     want = {(Q.Q8_0, 32): 34, (Q.Q4_0, 32): 18, (Q.NF4, 32): 18, (Q.NF4, 64): 34, (Q.NF4, 768): 386,
             (Q.NF3, 32): 14, (Q.NF3, 128): 50, (Q.NF3, 768): 290}
@@ -828,6 +868,7 @@ def main(argv):
     check("quant: refused inputs and blocks", check_quant_refusals)
     check("quant: tiny scales", check_quant_tiny_scales)
     check("quant: round-trip error bounds", check_quant_error_bounds)
+    check("quant: FMA traps", check_quant_fma_traps)
     check("quant: sizes", check_quant_sizes)
     check("quant: hostile scales", check_quant_hostile_scales)
     if len(argv) > 1:

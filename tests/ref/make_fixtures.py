@@ -18,6 +18,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
+import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
 import lutdb_ref as R  # noqa: E402
@@ -212,6 +213,55 @@ def chunks_of(head, body, n):
     return f32(out[:n])
 
 
+def fma_traps(kind, n=768, seed=5):
+    """Values whose quantization changes if a compiler fuses a*b+c into one
+    FMA (the spec forbids it): for Q8_0, x*id within half an ulp below a
+    roundf halfway point, so fl(x*id) is the halfway point but the fused
+    x*id - trunc is below 1/2; for Q4_0, x*id + 8.5 whose separate rounding
+    lands on a tie that goes up to an integer while the fused sum rounds
+    down.  Each 32-chunk starts with its extreme value; found by search in
+    float64, where x*id is exact."""
+    rng = np.random.default_rng(seed)
+    f32 = np.float32
+    out = []
+    while len(out) < n:
+        head = f32(rng.uniform(1, 2) * 2.0 ** int(rng.integers(-3, 6))) * f32(1 if rng.random() < 0.5 else -1)
+        if kind == "q8":
+            d = f32(abs(head)) / f32(127)
+            targets = [sg * (k + 0.5) for k in range(127) for sg in (1, -1)]
+        else:
+            d = head / f32(-8)
+            u = 2.0 ** -20                     # ulp of x*id + 8.5 in [8, 16)
+            targets = [m - 8.5 + e for m in range(1, 17) for e in (-u / 2, u / 2, -u / 4)]
+        idv = f32(1) / d
+        found = []
+        for t in targets:
+            x = f32(t / float(idv))
+            for _ in range(3):
+                x = np.nextafter(x, f32(-np.inf))
+            for _ in range(7):
+                x = np.nextafter(x, f32(np.inf))
+                if not abs(x) < abs(head) or float(x) in found:
+                    continue
+                p = float(x) * float(idv)          # exact in float64
+                if kind == "q8":
+                    v = f32(p)
+                    tr = f32(int(v))
+                    sep = int(tr) + (float(v - tr) >= 0.5) - (float(v - tr) <= -0.5)
+                    fr = float(f32(p - float(tr)))
+                    fused = int(tr) + (fr >= 0.5) - (fr <= -0.5)
+                else:
+                    sep, fused = int(f32(f32(p) + f32(8.5))), int(f32(p + 8.5))
+                if sep != fused:
+                    found.append(float(x))
+                    break
+            if len(found) == 31:
+                break
+        if len(found) >= 8:
+            out += [float(head)] + found + [0.0] * (31 - len(found))
+    return torch.tensor(out[:n], dtype=torch.float32)
+
+
 def quant_inputs():
     """name -> 1-D float32 tensor.  Lengths are multiples of 768 except the
     MoLKV row, whose block sizes must divide dk = 128."""
@@ -266,6 +316,9 @@ def quant_inputs():
         nf += next_up(c).tolist() + next_down(c).tolist()
     sets["ties_nf"] = chunks_of([1.0], nf, 1536)
     sets["ties_nf_neg"] = chunks_of([-1.0], [-v for v in nf], 768)
+
+    sets["fma_q8"] = fma_traps("q8")
+    sets["fma_q4"] = fma_traps("q4")
 
     # tiny: float32-subnormal and F16-subnormal scales (some 1/d overflow)
     tiny = [1e-45, 1e-42, 1e-40, 2.0 ** -149 * 8, 2.0 ** -149 * 127, 1.1e-38, 2.0 ** -126,
