@@ -716,7 +716,8 @@ def check_quant_fma_traps():
                 else:
                     sep = min(15, int(f32(f32(p) + f32(8.5))))
                     fused = min(15, int(f32(p + 8.5)))
-                expect(got[b, j] == sep, "%s block %d value %d: %d, separate rounding gives %d" % (kind, b, j, got[b, j], sep))
+                expect(got[b, j] == sep,
+                       "%s block %d value %d: %d, separate rounding gives %d" % (kind, b, j, got[b, j], sep))
                 diff += sep != fused
         expect(diff >= 100, "%s: only %d values tell a fused multiply-add apart" % (kind, diff))
         msg.append("%s %d" % (kind, diff))

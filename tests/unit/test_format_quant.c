@@ -458,8 +458,8 @@ START_TEST(refuse_nonfinite)
 				for (int i = 0; i < 128; i++)
 					x[i] = gauss(1.0f);
 				x[at] = bad[v];
-				snprintf(want, sizeof want, "%s: value %d (block %d) is %s", lq_name(TYPES[t]), at, at / 32,
-					 v == 0 ? "NaN" : "infinite");
+				snprintf(want, sizeof want, "%s: value %d (block %d) is %s", lq_name(TYPES[t]), at,
+					 at / 32, v == 0 ? "NaN" : "infinite");
 				EXPECT(lq_quantize(TYPES[t], 32, x, 128, q), LUTDB_ERANGE, want);
 			}
 		}
@@ -512,7 +512,8 @@ START_TEST(refuse_arguments)
 	uint8_t q[128];
 
 	memset(q, 0x11, sizeof q);
-	EXPECT(lq_quantize(LQ_DTYPE_NF4, 64, x, 96, q), LUTDB_EINVAL, "96 values is not a positive multiple of the block 64");
+	EXPECT(lq_quantize(LQ_DTYPE_NF4, 64, x, 96, q), LUTDB_EINVAL,
+	       "96 values is not a positive multiple of the block 64");
 	EXPECT(lq_quantize(LQ_DTYPE_NF4, 64, x, 0, q), LUTDB_EINVAL, "quantize: NF4: 0 values");
 	EXPECT(lq_quantize(LQ_DTYPE_Q4_0, 64, x, 64, q), LUTDB_EINVAL, "quantize: Q4_0: block 64");
 	EXPECT(lq_quantize(LQ_DTYPE_NF3, 32, NULL, 64, q), LUTDB_EINVAL, "NULL buffer");
@@ -639,10 +640,12 @@ START_TEST(hostile_later_block)
 			char want[64];
 
 			wr16(q + 2 * bb, bad[i]);
-			snprintf(want, sizeof want, "%s block 2: scale 0x%04x is not finite", lq_name(TYPES[t]), bad[i]);
+			snprintf(want, sizeof want, "%s block 2: scale 0x%04x is not finite", lq_name(TYPES[t]),
+				 bad[i]);
 			EXPECT(deq_guarded(TYPES[t], b, q, 4 * b, y), LUTDB_ECORRUPT, want);
 			for (uint32_t j = 0; j < 2 * b; j++)
-				CHECK(fbits(y[j]) == fbits(ref_value(TYPES[t], q + (j / b) * bb, j % b)), "value %u", j);
+				CHECK(fbits(y[j]) == fbits(ref_value(TYPES[t], q + (j / b) * bb, j % b)), "value %u",
+				      j);
 		}
 		free(q);
 		free(y);
@@ -715,7 +718,8 @@ START_TEST(nf_thresholds)
 		unsigned n = k ? 8 : 16;
 
 		for (unsigned i = 0; i + 1 < n; i++) {
-			float t = split[i], up = nextafterf(t, 2.0f), mid = (float)(((double)code[i] + code[i + 1]) / 2);
+			float t = split[i], up = nextafterf(t, 2.0f);
+			float mid = (float)(((double)code[i] + code[i + 1]) / 2);
 
 			/* tight: t picks i, the next float picks i + 1 */
 			ck_assert_uint_eq(nearest(t, code, n), i);
