@@ -48,12 +48,13 @@ AVX512FLAGS := -mavx512f -mavx512bw -mavx512vl -mavx512dq -mfma -mf16c -mavx2
 # object's symbols to the same rule: a room may call into its USES rooms, and
 # only the exported functions of the components whose faces it uses.
 FACES := format lutdb runtime
-ROOMS := format/base format/numeric format/model format/record format/safetensors \
+ROOMS := format/base format/numeric format/quant format/model format/record format/safetensors \
          lutdb/lmdb lutdb/file lutdb/set lutdb/db lutdb/write \
          runtime/kernels runtime/tokenizer runtime/engine runtime/convert cli
 
 USES_format/base        := format
 USES_format/numeric     := format format/base
+USES_format/quant       := format format/base format/numeric
 USES_format/model       := format format/base format/numeric
 USES_format/record      := format format/base format/numeric format/model
 USES_format/safetensors := format format/base format/numeric format/record
@@ -83,11 +84,14 @@ define room_flags
 $(BUILD)/obj/$(1)/%.o: ROOM_INC := -I$(1) $(addprefix -I,$(USES_$(1)))
 endef
 $(foreach r,$(ROOMS),$(eval $(call room_flags,$(r))))
+# The quantizers round every float32 step on its own (spec/FORMAT.md, 10.1):
+# no fused multiply-add, so every build writes the same bytes.
+$(BUILD)/obj/format/quant/%.o: ROOM_CFLAGS := -ffp-contract=off
 
 # Library objects export only what a public header declares (LUTDB_API).
 $(BUILD)/obj/%.o: %.c
 	@mkdir -p $(dir $@)
-	$(CC) $(BASEFLAGS) $(if $(filter cli/%,$<),,-fvisibility=hidden) $(ROOM_INC) \
+	$(CC) $(BASEFLAGS) $(if $(filter cli/%,$<),,-fvisibility=hidden) $(ROOM_INC) $(ROOM_CFLAGS) \
 		$(if $(findstring _avx512,$<),$(AVX512FLAGS),$(if $(findstring _avx2,$<),$(AVX2FLAGS))) -c $< -o $@
 
 all: $(BUILD)/lutdb $(BUILD)/liblutdb.a $(BUILD)/liblutdb.so $(BUILD)/lutdb.pc $(BUILD)/layers.ok $(BUILD)/headers.ok

@@ -23,6 +23,7 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
 import lutdb_ref as R  # noqa: E402
+import quant_ref as Q  # noqa: E402
 
 RESULTS = {"passed": 0, "failed": 0}
 
@@ -489,6 +490,297 @@ def check_names_rejects():
 
 
 # ---------------------------------------------------------------------------
+# block-quantized types (quant_ref.py, spec/FORMAT.md section 10)
+
+def qblock(vals, n=32):
+    return torch.tensor(list(vals) + [0.0] * (n - len(vals)), dtype=torch.float32)
+
+
+def check_quant_nf_codes():
+    for k, code in ((4, Q.NF4_CODE), (3, Q.NF3_CODE)):
+        expect(all(float(np.float32(c)) == c for c in code), "NF%d values are not float32" % k)
+        got = Q.derive_nf_code(k)
+        expect(got == code, "NF%d derivation %s != pinned %s" % (k, got, code))
+        expect(len(code) == 2 ** k and code[0] == -1.0 and code[-1] == 1.0, "NF%d ends" % k)
+        expect(code[2 ** (k - 1) - 1] == 0.0 and code == sorted(code), "NF%d zero/order" % k)
+    # the issue's list, digit for digit
+    issue = [-1.0, -0.6961928009986877, -0.5250730514526367, -0.39491748809814453,
+             -0.28444138169288635, -0.18477343022823334, -0.09105003625154495, 0.0,
+             0.07958029955625534, 0.16093020141124725, 0.24611230194568634, 0.33791524171829224,
+             0.44070982933044434, 0.5626170039176941, 0.7229568362236023, 1.0]
+    expect(Q.NF4_CODE == issue, "NF4 != the issue's list")
+    # the offsets follow 1 - (1/(2n) + 1/(2(n-1)))/2, to 7 decimal places
+    for k in (3, 4):
+        n = 2 ** k
+        expect(Q.NF_OFFSET[k] == round(1 - (1 / (2 * n) + 1 / (2 * (n - 1))) / 2, 7), "NF%d offset" % k)
+    return "NF3 " + " ".join("%.9g" % c for c in Q.NF3_CODE)
+
+
+def check_quant_nf_split():
+    """The threshold form equals the float32-distance argmin, at and around
+    every threshold and on random z (including |z| > 1)."""
+    g = torch.Generator().manual_seed(77)
+    for code in (Q.NF4_CODE, Q.NF3_CODE):
+        t = torch.tensor(Q.nf_split(code), dtype=torch.float32)
+        c = torch.tensor(code, dtype=torch.float32)
+        z = torch.cat([t, torch.nextafter(t, t + 1), torch.nextafter(t, t - 1), c,
+                       (torch.rand(200000, generator=g) * 3.2 - 1.6)])
+        by_dist = (z[:, None] - c[None, :].expand(z.numel(), c.numel())).abs().argmin(dim=1)
+        by_split = (z[:, None] > t[None, :]).sum(dim=1)
+        expect(torch.equal(by_dist, by_split), "threshold form disagrees with argmin")
+        for i in range(len(t)):
+            expect(int(by_dist[i]) == i and int(by_dist[len(t) + i]) == i + 1, "threshold %d not tight" % i)
+            mid = (code[i] + code[i + 1]) / 2
+            expect(abs(float(t[i]) - mid) < 1e-7, "threshold %d far from the midpoint" % i)
+
+
+def check_quant_float32_ops():
+    """The torch steps used by quant_ref are IEEE float32 operations: they
+    equal numpy's float32 arithmetic (another implementation) bit for bit,
+    and _roundf is C's roundf (checked in float64, where it is exact)."""
+    g = torch.Generator().manual_seed(78)
+    a = torch.randn(50000, generator=g) * torch.exp(torch.randn(50000, generator=g) * 8)
+    b = torch.randn(50000, generator=g) * torch.exp(torch.randn(50000, generator=g) * 8)
+    an, bn = a.numpy(), b.numpy()
+    with np.errstate(all="ignore"):
+        expect(np.array_equal(Q._div(a, b).numpy(), an / bn), "div")
+        expect(np.array_equal(Q._div(a, torch.full_like(a, 127.0)).numpy(), an / np.float32(127)), "div 127")
+        expect(np.array_equal((a * b).numpy(), an * bn), "mul")
+        expect(np.array_equal((a + torch.full_like(a, 8.5)).numpy(), an + np.float32(8.5)), "add")
+        expect(np.array_equal((a - b).numpy(), an - bn), "sub")
+        expect(np.array_equal(Q._recip_or_zero(b).numpy(),
+                              np.where(np.isfinite(np.float32(1) / bn), np.float32(1) / bn, 0)), "recip")
+        expect(np.array_equal(a.half().numpy(), an.astype(np.float16)), "F16 RNE")
+    v = torch.cat([torch.arange(-300, 301, dtype=torch.float32) / 2,
+                   torch.tensor([0.49999997, -0.49999997, 0.5, -0.5, 1.4999999, 2.5000002, -0.0, 8388607.5]),
+                   torch.randn(20000, generator=g) * 100])
+    want = [math.copysign(math.floor(abs(float(x)) + 0.5), float(x)) for x in v]
+    got = Q._roundf(v).tolist()
+    expect(got == want, "roundf")
+
+
+def check_quant_hand_blocks():
+    """Blocks whose bytes were worked out by hand (spec rules, exact
+    arithmetic); zeros fill each block to 32 values."""
+    cases = [
+        # amax 127: d = 1 (F16 3C00), id = 1, q = roundf(x): halves go away from 0
+        (Q.Q8_0, [127.0, -63.5, 0.5, -0.5, 1.4999999, 2.5, -126.5, 100.25],
+         "003c 7fc001ff010381 64" + "00" * 24, [127.0, -64.0, 1.0, -1.0, 1.0, 3.0, -127.0, 100.0]),
+        # amax 1: d = fl(1/127), F16 2008 = 1032 * 2^-17; id = fl(1/d) = 127 exactly
+        (Q.Q8_0, [1.0, 0.5, -0.25, 0.0039370079],
+         "0820 7f40e001" + "00" * 28, [0.99993896484375, 0.50390625, -0.251953125, 0.00787353515625]),
+        # max -8 (the later +8 ties, first wins): d = 1; q = min(15, trunc(x + 8.5));
+        # byte j = q[j] | q[j+16] << 4 and q[16..31] = 8
+        (Q.Q4_0, [-8.0, 7.0, 0.5, -0.5, 3.2, -7.9, 8.0],
+         "003c 808f89888b808f" + "88" * 9, [-8.0, 7.0, 1.0, 0.0, 3.0, -8.0, 7.0, 0.0]),
+        # positive max 4: d = -0.5 (F16 B800), id = -2; zeros decode to -0.0
+        (Q.Q4_0, [4.0, -1.0, 2.0], "00b8 808a84" + "88" * 13, [4.0, -1.0, 2.0, -0.0]),
+        # s = 2 (F16 4000); z = x/2 = 1, -1, 0, .5, .25, -.125, .04, .95 ->
+        # 15, 0, 7, 12, 10, 6, 8, 15, then 7; low nibble first
+        (Q.NF4, [2.0, -2.0, 0.0, 1.0, 0.5, -0.25, 0.08, 1.9],
+         "0040 0fc76af8" + "77" * 12,
+         [2.0, -2.0, 0.0, 0.8814196586608887, 0.4922246038913727, -0.1821000725030899, 0.15916059911251068, 2.0]),
+        # s = 4 (F16 4400); z = -1, 1, .25, -.25, .5, .75, .075, 0 -> 0 7 4 2 5 6 3 3:
+        # w = 0 | 7<<3 | 4<<6 | 2<<9 | 5<<12 | 6<<15 | 3<<18 | 3<<21 = 0x6F5538; zero groups 0x6DB6DB
+        (Q.NF3, [-4.0, 4.0, 1.0, -1.0, 2.0, 3.0, 0.3], "0044 38556f" + "dbb66d" * 3,
+         [-4.0, 4.0, 0.7333499193191528, -0.9877259135246277, 1.5279757976531982, 2.491943359375, 0.0]),
+    ]
+    for dtype, vals, hexbytes, deq in cases:
+        x = qblock(vals)
+        want = bytes.fromhex(hexbytes.replace(" ", ""))
+        got = Q.quantize(dtype, 32, x)
+        expect(got == want, "%s %s: %s != %s" % (Q.NAMES[dtype], vals[:3], got.hex(), want.hex()))
+        y = Q.dequantize(dtype, 32, got, 32)
+        expect(y[:len(deq)].tolist() == deq, "%s dequant %s" % (Q.NAMES[dtype], y[:len(deq)].tolist()))
+        expect(all(math.copysign(1, a) == math.copysign(1, b) for a, b in zip(y.tolist(), deq)), "signs of zeros")
+
+
+def check_quant_zero_blocks():
+    for zero in (0.0, -0.0):
+        x = torch.full([64], zero, dtype=torch.float32)
+        # Q4_0: max stays +0.0, d = +0/-8 = -0.0 (F16 8000), q = 8, values -0.0
+        for dtype, block, one in ((Q.Q8_0, 32, "0000" + "00" * 32), (Q.Q4_0, 32, "0080" + "88" * 16),
+                                  (Q.NF4, 64, "0000" + "77" * 32), (Q.NF3, 64, "0000" + "dbb66d" * 8)):
+            b = Q.quantize(dtype, block, x)
+            expect(b == bytes.fromhex(one) * (64 // block), "%s zeros: %s" % (Q.NAMES[dtype], b.hex()))
+            y = Q.dequantize(dtype, block, b, 64)
+            neg = dtype == Q.Q4_0
+            expect(all(v == 0 and (math.copysign(1, v) < 0) == neg for v in y.tolist()), "zero signs")
+
+
+def check_quant_refusals():
+    def refused(dtype, block, x):
+        try:
+            Q.quantize(dtype, block, x)
+        except Q.QuantRangeError:
+            return True
+        return False
+
+    for dtype in (Q.Q8_0, Q.Q4_0, Q.NF4, Q.NF3):
+        for bad in (float("nan"), float("inf"), float("-inf")):
+            x = qblock([1.0])
+            x[17] = bad
+            expect(refused(dtype, 32, x), "%s accepted %s" % (Q.NAMES[dtype], bad))
+    # F16 overflow limits: the first refused magnitude and the float32 below it
+    for dtype, lim in ((Q.Q8_0, 127.0 * 65520.0), (Q.Q4_0, 8.0 * 65520.0), (Q.NF4, 65520.0), (Q.NF3, 65520.0)):
+        for sign in (1.0, -1.0):
+            at = torch.tensor([sign * lim], dtype=torch.float32)
+            below = torch.nextafter(at, torch.zeros(1))
+            expect(refused(dtype, 32, qblock([float(at[0])])), "%s accepted %g" % (Q.NAMES[dtype], lim))
+            b = Q.quantize(dtype, 32, qblock([float(below[0])]))
+            expect(b[:2] in (b"\xff\x7b", b"\xff\xfb"), "%s below limit: scale %s" % (Q.NAMES[dtype], b[:2].hex()))
+    # bad blocks and lengths
+    for dtype, block in ((Q.Q8_0, 64), (Q.Q4_0, 16), (Q.NF4, 48), (Q.NF3, 0), (Q.NF4, Q.BLOCK_MAX + 32), (99, 32)):
+        try:
+            Q.check_block(dtype, block)
+            expect(False, "block %d accepted" % block)
+        except Q.QuantError:
+            pass
+    Q.check_block(Q.NF4, Q.BLOCK_MAX)
+    try:
+        Q.quantize(Q.NF4, 64, qblock([1.0], 96))
+        expect(False, "96 values in blocks of 64 accepted")
+    except Q.QuantError:
+        pass
+
+
+def check_quant_tiny_scales():
+    """Blocks whose 1/d overflows float32 take id = 0 (ggml: undefined):
+    Q8_0 q = 0, Q4_0 q = 8; their F16 scale is 0 (or -0)."""
+    for amax in (2.0 ** -149, 2.0 ** -146, 1e-40, 2.0 ** -127):
+        x = qblock([amax, -amax / 2])
+        b8 = Q.quantize(Q.Q8_0, 32, x)
+        expect(b8 == bytes(34), "Q8_0 tiny %g: %s" % (amax, b8.hex()))
+        b4 = Q.quantize(Q.Q4_0, 32, x)
+        expect(b4[:2] == b"\x00\x80", "Q4_0 tiny scale")
+        expect(b4[2:] == b"\x88" * 16, "Q4_0 tiny %g: %s" % (amax, b4.hex()))
+    # NF: F16(s) = 0 when s <= 2^-25 -> every index is the zero code
+    x = qblock([2.0 ** -25, -(2.0 ** -26)])
+    expect(Q.quantize(Q.NF4, 32, x) == bytes.fromhex("0000" + "77" * 16), "NF4 s = 2^-25")
+    # F16-subnormal scale: z may exceed 1, then the end code
+    x = qblock([1.4 * 2.0 ** -24, -1.4 * 2.0 ** -24])
+    b = Q.quantize(Q.NF4, 32, x)
+    expect(b[:3] == bytes.fromhex("0100 0f"), "NF4 subnormal scale: %s" % b.hex())
+
+
+def check_quant_error_bounds():
+    """|x - deq(q(x))| per block, against each type's bound in units of the
+    block's (float32) scale; and the RMS error on N(0, 1) data."""
+    g = torch.Generator().manual_seed(79)
+    x = torch.randn(768 * 40, generator=g) * torch.exp(torch.randn(768 * 40, generator=g))
+    msg = []
+    for dtype, block, bound in ((Q.Q8_0, 32, 0.5 + 127 * 2.0 ** -11 + 1e-3), (Q.Q4_0, 32, 1.0 + 8 * 2.0 ** -11 + 1e-3),
+                                (Q.NF4, 64, 0.152 + 2.0 ** -10), (Q.NF4, 768, 0.152 + 2.0 ** -10),
+                                (Q.NF3, 128, 0.2325 + 2.0 ** -10), (Q.NF3, 768, 0.2325 + 2.0 ** -10)):
+        y = Q.dequantize(dtype, block, Q.quantize(dtype, block, x), x.numel())
+        X, Y = x.reshape(-1, block).double(), y.reshape(-1, block).double()
+        amax = X.abs().amax(dim=1)
+        unit = {Q.Q8_0: amax / 127, Q.Q4_0: amax / 8}.get(dtype, amax)
+        worst = float(((X - Y).abs().amax(dim=1) / unit).max())
+        expect(worst <= bound, "%s-%d: error %.4f scale units > %.4f" % (Q.NAMES[dtype], block, worst, bound))
+        rms = float(((X - Y) ** 2).mean().sqrt() / (X ** 2).mean().sqrt())
+        msg.append("%s-%d %.4f" % (Q.NAMES[dtype], block, rms))
+    return "relative RMS " + ", ".join(msg)
+
+
+def check_quant_fma_traps():
+    """The fma_q8 / fma_q4 fixture sets do catch a fused multiply-add: the
+    reference's q equals the separately rounded prediction (numpy, float64
+    where x*id is exact) everywhere, and differs from the fused one often."""
+    import make_fixtures as MF
+    f32 = np.float32
+    msg = []
+    for kind, dtype in (("q8", Q.Q8_0), ("q4", Q.Q4_0)):
+        x = MF.fma_traps(kind)
+        raw = np.frombuffer(Q.quantize(dtype, 32, x), dtype=np.uint8).reshape(-1, 2 + (32 if kind == "q8" else 16))
+        if kind == "q8":
+            got = raw[:, 2:].view(np.int8).astype(int)
+        else:
+            got = np.concatenate([raw[:, 2:] & 15, raw[:, 2:] >> 4], axis=1).astype(int)
+        diff = 0
+        for b, blk in enumerate(x.numpy().reshape(-1, 32)):
+            a = np.abs(blk)
+            if kind == "q8":
+                d = f32(a.max()) / f32(127)
+            else:
+                d = blk[int(np.argmax(a))] / f32(-8)
+            idv = f32(1) / d if d != 0 else f32(0)
+            for j, v in enumerate(blk):
+                p = float(v) * float(idv)
+                if kind == "q8":
+                    tr = f32(int(f32(p)))
+                    fs = float(f32(f32(p) - tr))
+                    sep = int(tr) + (fs >= 0.5) - (fs <= -0.5)
+                    ff = float(f32(p - float(tr)))
+                    fused = int(tr) + (ff >= 0.5) - (ff <= -0.5)
+                else:
+                    sep = min(15, int(f32(f32(p) + f32(8.5))))
+                    fused = min(15, int(f32(p + 8.5)))
+                expect(got[b, j] == sep,
+                       "%s block %d value %d: %d, separate rounding gives %d" % (kind, b, j, got[b, j], sep))
+                diff += sep != fused
+        expect(diff >= 100, "%s: only %d values tell a fused multiply-add apart" % (kind, diff))
+        msg.append("%s %d" % (kind, diff))
+    return "values an FMA would change: " + ", ".join(msg)
+
+
+def check_quant_sizes():
+    want = {(Q.Q8_0, 32): 34, (Q.Q4_0, 32): 18, (Q.NF4, 32): 18, (Q.NF4, 64): 34, (Q.NF4, 768): 386,
+            (Q.NF3, 32): 14, (Q.NF3, 128): 50, (Q.NF3, 768): 290}
+    for (dtype, block), n in want.items():
+        expect(Q.block_bytes(dtype, block) == n, "%s-%d block bytes" % (Q.NAMES[dtype], block))
+    expect(Q.row_bytes(Q.Q4_0, 32, 3072) / (2 * 3072) <= 0.30, "Q4_0 over 0.30x F16")
+    expect(Q.row_bytes(Q.NF4, 768, 3072) * 2 == 386 * 8, "row bytes")
+
+
+def check_quant_hostile_scales():
+    for dtype, block in ((Q.Q8_0, 32), (Q.Q4_0, 32), (Q.NF4, 64), (Q.NF3, 32)):
+        good = bytearray(Q.quantize(dtype, block, qblock([1.0, -0.5], block)) * 2)
+        for h in (b"\x00\x7c", b"\x00\xfc", b"\x01\x7c", b"\x00\x7e", b"\xff\xff"):
+            bad = bytearray(good)
+            bad[Q.block_bytes(dtype, block):Q.block_bytes(dtype, block) + 2] = h
+            try:
+                Q.dequantize(dtype, block, bytes(bad), 2 * block)
+                expect(False, "%s: scale %s accepted" % (Q.NAMES[dtype], h.hex()))
+            except Q.QuantCorruptError:
+                pass
+        # a negative or subnormal finite scale decodes as stored
+        bad = bytearray(good)
+        bad[0:2] = b"\x01\x80"
+        y = Q.dequantize(dtype, block, bytes(bad), 2 * block)
+        expect(bool(torch.isfinite(y).all()), "finite")
+
+
+def check_quant_fixtures(root):
+    def run():
+        qdir = os.path.join(root, "quant")
+        with open(os.path.join(qdir, "index.txt")) as f:
+            rows = [line.split() for line in f if line.strip()]
+        seen, status = set(), {"ok": 0, "erange": 0}
+        for name, block, case, n, st in rows:
+            dtype, block, n = Q.CODES[name], int(block), int(n)
+            x = torch.from_numpy(np.fromfile(os.path.join(qdir, "in", case + ".f32"), dtype="<f4").copy())
+            expect(x.numel() == n, "%s: %d values" % (case, x.numel()))
+            status[st] += 1
+            seen.add((name, block))
+            try:
+                data = Q.quantize(dtype, block, x)
+            except Q.QuantRangeError:
+                expect(st == "erange", "%s-%d %s: refused, index says %s" % (name, block, case, st))
+                continue
+            expect(st == "ok", "%s-%d %s: accepted, index says %s" % (name, block, case, st))
+            sub = os.path.join(qdir, "%s-%d" % (name, block))
+            with open(os.path.join(sub, case + ".q"), "rb") as f:
+                expect(f.read() == data, "%s-%d %s: bytes differ" % (name, block, case))
+            y = np.fromfile(os.path.join(sub, case + ".f32"), dtype="<f4")
+            expect(np.array_equal(y.view(np.uint32), Q.dequantize(dtype, block, data, n).numpy().view(np.uint32)),
+                   "%s-%d %s: dequantized values differ" % (name, block, case))
+        expect(len(seen) == 10 and status["ok"] >= 150 and status["erange"] >= 40, "coverage %s %s" % (seen, status))
+        return "%d vectors (%d ok, %d refused)" % (len(rows), status["ok"], status["erange"])
+    return run
+
+
+# ---------------------------------------------------------------------------
 # fixture checks
 
 def read_ids(path):
@@ -569,13 +861,25 @@ def main(argv):
     check("greedy (ties, vs naive)", check_greedy)
     check("reparameterize dtypes", check_reparam_dtypes)
     check("check_names rejects", check_names_rejects)
+    check("quant: NF code values (derivation)", check_quant_nf_codes)
+    check("quant: NF nearest-code thresholds", check_quant_nf_split)
+    check("quant: float32 steps are IEEE", check_quant_float32_ops)
+    check("quant: hand-computed blocks", check_quant_hand_blocks)
+    check("quant: zero blocks", check_quant_zero_blocks)
+    check("quant: refused inputs and blocks", check_quant_refusals)
+    check("quant: tiny scales", check_quant_tiny_scales)
+    check("quant: round-trip error bounds", check_quant_error_bounds)
+    check("quant: FMA traps", check_quant_fma_traps)
+    check("quant: sizes", check_quant_sizes)
+    check("quant: hostile scales", check_quant_hostile_scales)
     if len(argv) > 1:
         root = argv[1]
-        cases = sorted(d for d in os.listdir(root) if os.path.isdir(os.path.join(root, d)))
+        cases = sorted(d for d in os.listdir(root) if os.path.isdir(os.path.join(root, d)) and d != "quant")
         if not cases:
             check("fixtures present", lambda: expect(False, "no cases in %s" % root))
         for c in cases:
             check("fixture " + c, check_fixture_case(os.path.join(root, c)))
+        check("fixture quant", check_quant_fixtures(root))
     print("%d passed, %d failed" % (RESULTS["passed"], RESULTS["failed"]))
     return 1 if RESULTS["failed"] else 0
 

@@ -1,6 +1,9 @@
 #!/usr/bin/python3
 """make_fixtures.py OUTDIR [CASE...]: write the reference fixtures.
 
+CASE is a model case name or "quant" (the block-quantization vectors of
+quant_ref.py, written to OUTDIR/quant/).  No CASE: everything.
+
 Deterministic: fixed seeds, single-threaded torch, stable JSON, so every run
 produces identical bytes (OUTDIR/MANIFEST lists sha256 of every file).
 Layout and file formats: tests/ref/README.md.  Run with /usr/bin/python3.
@@ -15,9 +18,11 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
+import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
 import lutdb_ref as R  # noqa: E402
+import quant_ref as Q  # noqa: E402
 
 GREEDY_N = 8
 MIN_MARGIN = 1e-3  # prompts are re-drawn until every greedy step beats this
@@ -180,6 +185,217 @@ def make_case(outdir, name, family, form, dtype, ck, ex):
     write_text(os.path.join(refdir, "meta.json"), json.dumps(meta, indent=2, sort_keys=True) + "\n")
 
 
+# ---------------------------------------------------------------------------
+# block-quantization vectors (OUTDIR/quant; layout in README.md)
+
+QUANT_CONFIGS = [(Q.Q8_0, 32), (Q.Q4_0, 32)] + [(t, b) for t in (Q.NF4, Q.NF3) for b in (32, 64, 128, 768)]
+
+
+def f32(v):
+    return torch.tensor(v, dtype=torch.float32)
+
+
+def next_up(t):
+    return torch.nextafter(t, torch.full_like(t, float("inf")))
+
+
+def next_down(t):
+    return torch.nextafter(t, torch.full_like(t, float("-inf")))
+
+
+def chunks_of(head, body, n):
+    """n values in chunks of 32: each chunk is head followed by the next
+    32 - len(head) values of body (cycled)."""
+    out, k, per = [], 0, 32 - len(head)
+    while len(out) < n:
+        out += head + [body[(k + j) % len(body)] for j in range(per)]
+        k += per
+    return f32(out[:n])
+
+
+def fma_traps(kind, n=768, seed=5):
+    """Values whose quantization changes if a compiler fuses a*b+c into one
+    FMA (the spec forbids it): for Q8_0, x*id within half an ulp below a
+    roundf halfway point, so fl(x*id) is the halfway point but the fused
+    x*id - trunc is below 1/2; for Q4_0, x*id + 8.5 whose separate rounding
+    lands on a tie that goes up to an integer while the fused sum rounds
+    down.  Each 32-chunk starts with its extreme value; found by search in
+    float64, where x*id is exact."""
+    rng = np.random.default_rng(seed)
+    f32 = np.float32
+    out = []
+    while len(out) < n:
+        head = f32(rng.uniform(1, 2) * 2.0 ** int(rng.integers(-3, 6))) * f32(1 if rng.random() < 0.5 else -1)
+        if kind == "q8":
+            d = f32(abs(head)) / f32(127)
+            targets = [sg * (k + 0.5) for k in range(127) for sg in (1, -1)]
+        else:
+            d = head / f32(-8)
+            u = 2.0 ** -20                     # ulp of x*id + 8.5 in [8, 16)
+            targets = [m - 8.5 + e for m in range(1, 17) for e in (-u / 2, u / 2, -u / 4)]
+        idv = f32(1) / d
+        found = []
+        for t in targets:
+            x = f32(t / float(idv))
+            for _ in range(3):
+                x = np.nextafter(x, f32(-np.inf))
+            for _ in range(7):
+                x = np.nextafter(x, f32(np.inf))
+                if not abs(x) < abs(head) or float(x) in found:
+                    continue
+                p = float(x) * float(idv)          # exact in float64
+                if kind == "q8":
+                    v = f32(p)
+                    tr = f32(int(v))
+                    sep = int(tr) + (float(v - tr) >= 0.5) - (float(v - tr) <= -0.5)
+                    fr = float(f32(p - float(tr)))
+                    fused = int(tr) + (fr >= 0.5) - (fr <= -0.5)
+                else:
+                    sep, fused = int(f32(f32(p) + f32(8.5))), int(f32(p + 8.5))
+                if sep != fused:
+                    found.append(float(x))
+                    break
+            if len(found) == 31:
+                break
+        if len(found) >= 8:
+            out += [float(head)] + found + [0.0] * (31 - len(found))
+    return torch.tensor(out[:n], dtype=torch.float32)
+
+
+def quant_inputs():
+    """name -> 1-D float32 tensor.  Lengths are multiples of 768 except the
+    MoLKV row, whose block sizes must divide dk = 128."""
+    g = torch.Generator().manual_seed(1313)
+    sets = {}
+
+    def randn(n):
+        return torch.randn(n, generator=g, dtype=torch.float32)
+
+    sets["normal"] = randn(1536)
+    sets["normal_small"] = randn(768) * 0.02
+    sets["normal_big"] = randn(768) * 1000.0
+    # every 32-block at its own scale, 1e-6 .. 1e3 (F16-subnormal scales too)
+    sc = torch.pow(10.0, torch.linspace(-6.0, 3.0, 24)).repeat_interleave(32)
+    sets["scales"] = randn(768) * sc.to(torch.float32)
+    # heavy tails: a normal scale mixture (a few values ~100x the rest)
+    sets["heavy"] = randn(1536) * torch.exp(1.5 * randn(1536))
+    z = torch.zeros(768)
+    z[1::2] = -0.0
+    sets["zeros"] = z
+    # zero blocks, single spikes, blocks of equal values, among normals
+    m = randn(768)
+    m[64:128] = 0.0
+    m[160:192] = -0.0
+    m[256:288] = 0.0
+    m[270] = -3.0
+    m[320:352] = 0.0
+    m[351] = 1e-3
+    m[384:416] = 0.75
+    m[416:448] = -0.75
+    sets["mixed"] = m
+
+    # ties, each built so that the block's scale is exact for B = 32 and
+    # every larger B (every 32-chunk has the same extreme value)
+    half = [k + 0.5 for k in range(-127, 127)]
+    sets["ties_q8"] = chunks_of([127.0], half + [float(next_down(f32([h]))[0]) for h in half]
+                                + [float(next_up(f32([h]))[0]) for h in half], 768)
+    sets["ties_q8_neg"] = chunks_of([-127.0], [0.5, -0.5, 1.5, -1.5, 126.5, -126.5, 63.5, 0.49999997], 768)
+    edges = [k - 8.5 for k in range(1, 17)]       # x + 8.5 is an integer exactly
+    e = f32(edges)
+    sets["ties_q4"] = chunks_of([-8.0], edges + next_down(e).tolist() + next_up(e).tolist(), 768)
+    sets["ties_q4_pos"] = chunks_of([8.0], edges + next_down(e).tolist() + next_up(e).tolist(), 768)
+    # |max| ties: the first of +5/-5 gives the sign of d
+    sets["ties_q4_first"] = torch.cat([chunks_of([5.0, -5.0], [1.0, -2.0, 3.0], 384),
+                                       chunks_of([-5.0, 5.0], [1.0, -2.0, 3.0], 384)])
+    nf = []
+    for code in (Q.NF4_CODE, Q.NF3_CODE):
+        t = f32(Q.nf_split(code))
+        c = f32(code)
+        mid = f32([(code[i] + code[i + 1]) / 2 for i in range(len(code) - 1)])
+        nf += t.tolist() + next_up(t).tolist() + next_down(t).tolist() + c.tolist() + mid.tolist()
+        nf += next_up(c).tolist() + next_down(c).tolist()
+    sets["ties_nf"] = chunks_of([1.0], nf, 1536)
+    sets["ties_nf_neg"] = chunks_of([-1.0], [-v for v in nf], 768)
+
+    sets["fma_q8"] = fma_traps("q8")
+    sets["fma_q4"] = fma_traps("q4")
+
+    # tiny: float32-subnormal and F16-subnormal scales (some 1/d overflow)
+    tiny = [1e-45, 1e-42, 1e-40, 2.0 ** -149 * 8, 2.0 ** -149 * 127, 1.1e-38, 2.0 ** -126,
+            2.0 ** -120, 1e-30, 1e-12, 2.0 ** -26, 2.0 ** -25, 1.5 * 2.0 ** -25, 2.0 ** -24,
+            5.9e-8, 1e-7, 3e-7, 6.1e-5, 2.0 ** -14, 1e-4, 1e-20, 3e-39, 2.0 ** -140, 7e-6]
+    t = randn(768).reshape(24, 32)
+    t = t / t.abs().amax(dim=1, keepdim=True)
+    sets["tiny"] = (t * f32(tiny)[:, None]).reshape(-1)
+
+    # near the F16 limits; each is accepted by the types whose scale fits
+    def near(limits, n=768):
+        u = randn(n).reshape(-1, 32)
+        u = u / u.abs().amax(dim=1, keepdim=True)
+        lim = f32(limits)
+        u[:, 0] = lim[torch.arange(u.shape[0]) % len(limits)]
+        u[:, 1:] *= u[:, :1].abs()
+        return u.reshape(-1)
+
+    sets["near_max_nf"] = near([65504.0, -65504.0, 65519.99, -65519.99, 65503.0, 65505.0, 1e4, -3e4])
+    sets["near_max_q4"] = near([-524159.97, 524159.97, 524032.0, -524032.0, 524100.0, 65520.0])
+    sets["near_max_q8"] = near([127.0 * 65504.0, -127.0 * 65504.0, 8321039.0, -8321039.0, 8321000.0])
+
+    # refused inputs (status erange for some or all types)
+    def with_value(v, at):
+        x = randn(768)
+        x[at] = v
+        return x
+
+    sets["bad_nan"] = with_value(float("nan"), 100)
+    sets["bad_inf"] = with_value(float("inf"), 700)
+    sets["bad_ninf"] = with_value(float("-inf"), 0)
+    sets["over_nf"] = with_value(65520.0, 33)           # F16(65520) = inf
+    sets["over_q4"] = with_value(-524160.0, 5)          # d = 65520
+    sets["over_q8"] = with_value(127.0 * 65520.0, 500)  # d = 65520
+
+    # realistic rows: MoLE N=4, d=768; MoLKV N=2, dk=128, d=768
+    r = randn(4 * 768).reshape(4, 768) * f32([0.03, 0.01, 0.12, 0.05])[:, None]
+    r[:, ::97] *= 8.0
+    sets["row_mole"] = r.reshape(-1)
+    k = randn(2 * 128) * 0.5
+    v = randn(2 * 768) * 0.04
+    sets["row_molkv"] = torch.cat([k, v])
+    return sets
+
+
+def make_quant(outdir):
+    qdir = os.path.join(outdir, "quant")
+    if os.path.exists(qdir):
+        shutil.rmtree(qdir)
+    os.makedirs(os.path.join(qdir, "in"))
+    sets = quant_inputs()
+    index = []
+    for name in sorted(sets):
+        x = sets[name]
+        assert x.dtype == torch.float32 and x.dim() == 1
+        write_f32(os.path.join(qdir, "in", name + ".f32"), x)
+    for dtype, block in QUANT_CONFIGS:
+        sub = "%s-%d" % (Q.NAMES[dtype], block)
+        os.makedirs(os.path.join(qdir, sub))
+        for name in sorted(sets):
+            x = sets[name]
+            if x.numel() % block:
+                continue
+            try:
+                data = Q.quantize(dtype, block, x)
+            except Q.QuantRangeError:
+                index.append("%s %d %s %d erange\n" % (Q.NAMES[dtype], block, name, x.numel()))
+                continue
+            y = Q.dequantize(dtype, block, data, x.numel())
+            with open(os.path.join(qdir, sub, name + ".q"), "wb") as f:
+                f.write(data)
+            write_f32(os.path.join(qdir, sub, name + ".f32"), y)
+            index.append("%s %d %s %d ok\n" % (Q.NAMES[dtype], block, name, x.numel()))
+    write_text(os.path.join(qdir, "index.txt"), "".join(index))
+    return len(index)
+
+
 def manifest(outdir):
     lines = []
     for root, dirs, files in os.walk(outdir):
@@ -202,8 +418,8 @@ def main(argv):
     want = argv[2:]
     known = [c[0] for c in CASES]
     for w in want:
-        if w not in known:
-            fail("unknown case %r (known: %s)" % (w, ", ".join(known)))
+        if w not in known and w != "quant":
+            fail("unknown case %r (known: %s, quant)" % (w, ", ".join(known)))
     torch.set_num_threads(1)
     torch.manual_seed(0)
     try:
@@ -223,6 +439,13 @@ def main(argv):
         except (R.RefError, OSError, ValueError) as e:
             fail("%s: %s" % (name, e))
         sys.stderr.write("  %-20s %.2fs\n" % (name, time.time() - t))
+    if not want or "quant" in want:
+        t = time.time()
+        try:
+            nq = make_quant(outdir)
+        except (Q.QuantError, OSError) as e:
+            fail("quant: %s" % e)
+        sys.stderr.write("  %-20s %.2fs (%d vectors)\n" % ("quant", time.time() - t, nq))
     cases = sorted(d for d in os.listdir(outdir) if d in known and os.path.isdir(os.path.join(outdir, d)))
     try:
         write_text(os.path.join(outdir, "cases.txt"), "".join(c + "\n" for c in cases))
