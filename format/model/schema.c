@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "fail.h"
+#include "geometry.h"
 #include "lutdb_types.h"
 
 /* As many tensors as one safetensors file may hold (LUTDB_ST_MAX_TENSORS). */
@@ -95,7 +96,8 @@ int lutdb_schema_build(const lutdb_config *c, int family, int kind, lutdb_schema
 	if (!c->tied)
 		rc |= add(&l, -1, -1, V, d, "lm_head.weight");
 	if (kind == LUTDB_SCHEMA_REP) {
-		rc |= add(&l, -1, -1, V, (uint64_t)c->layers * N * (molkv ? dk + d : d), "%s",
+		lutdb_geometry g = {family, c->experts, c->hidden, molkv ? c->kv_dim : 0, LUTDB_DTYPE_F32};
+		rc |= add(&l, -1, -1, V, (uint64_t)c->layers * lutdb_geom_layer_elems(&g), "%s",
 			  lutdb_schema_table_name(family));
 		l.e[l.n - 1].is_table = 1;
 	}

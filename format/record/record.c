@@ -12,6 +12,7 @@
 
 #include "bytes.h"
 #include "fail.h"
+#include "geometry.h"
 
 #include <string.h>
 
@@ -540,7 +541,6 @@ int lutdb_file_hdr_parse(const void *payload, size_t len, lutdb_file_hdr *out)
 		if (h.kv_dim != 0 || h.kv_expert_heads != 0)
 			return LUTDB_CORRUPT_BKPT("file header: MoLE with kv_dim %u kv_expert_heads %u (must be 0)",
 						  h.kv_dim, h.kv_expert_heads);
-		row_elems = (uint64_t)h.experts * h.hidden;
 	} else {
 		if (h.kv_dim == 0 || h.kv_expert_heads == 0)
 			return LUTDB_CORRUPT_BKPT("file header: MoLKV with kv_dim %u kv_expert_heads %u (need nonzero)",
@@ -548,9 +548,9 @@ int lutdb_file_hdr_parse(const void *payload, size_t len, lutdb_file_hdr *out)
 		if (h.kv_dim % h.kv_expert_heads != 0 || h.hidden % h.kv_expert_heads != 0)
 			return LUTDB_CORRUPT_BKPT("file header: kv_expert_heads %u does not divide kv_dim %u and hidden %u",
 						  h.kv_expert_heads, h.kv_dim, h.hidden);
-		row_elems = (uint64_t)h.experts * ((uint64_t)h.kv_dim + h.hidden);
 	}
-	/* experts * (kv_dim + hidden) < 2^32 * 2^33: no uint64_t overflow. */
+	lutdb_geometry g = {h.family, h.experts, h.hidden, h.kv_dim, h.table_dtype};
+	row_elems = lutdb_geom_layer_elems(&g);
 	if (row_elems != h.layer_row_elems)
 		return LUTDB_CORRUPT_BKPT("file header: layer_row_elems %u, geometry gives %llu", h.layer_row_elems,
 					  (unsigned long long)row_elems);
@@ -565,9 +565,8 @@ int lutdb_file_hdr_parse(const void *payload, size_t len, lutdb_file_hdr *out)
 	if (h.layer_begin >= h.layer_end || h.layer_end > h.layers)
 		return LUTDB_CORRUPT_BKPT("file header: layer range [%u, %u) not inside %u layers", h.layer_begin,
 					  h.layer_end, h.layers);
-	/* layers held * layer_row_elems * dtype size: < 2^16 * 2^32 * 4, no overflow. */
-	row_bytes = (uint64_t)(h.layer_end - h.layer_begin) * h.layer_row_elems * lutdb_dtype_size(h.table_dtype);
-	if (row_bytes >= (uint64_t)1 << 31)
+	row_bytes = lutdb_geom_token_bytes(&g, h.layer_end - h.layer_begin);
+	if (row_bytes == 0 || row_bytes >= (uint64_t)1 << 31) /* 0: the product overflowed */
 		return LUTDB_CORRUPT_BKPT("file header: token row of %llu bytes (%u layers x %u elements) is not below 2^31",
 					  (unsigned long long)row_bytes, h.layer_end - h.layer_begin, h.layer_row_elems);
 	if ((h.flags & ~LUTDB_FLAG_TIED) != 0)

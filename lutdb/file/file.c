@@ -167,7 +167,7 @@ static int load_table(lutdb_db *db, MDB_dbi dbi)
 	const lutdb_file_hdr *h = &db->hdr;
 	uint32_t bt = h->block_tokens;
 	uint32_t first_blk = h->token_begin / bt, last_blk = (h->token_end - 1) / bt;
-	uint32_t row_stride = (uint32_t)((db->info.token_row_bytes + 63) & ~63ull);
+	uint64_t row_stride = lutdb_geom_row_stride(db->info.token_row_bytes);
 	MDB_cursor *c = NULL;
 	MDB_val k, v;
 	uint32_t b = 0;
@@ -262,8 +262,8 @@ static void fill_info(lutdb_db *db)
 	i->table_dtype = h->table_dtype;
 	i->table_codec = h->table_codec;
 	i->layer_row_elems = h->layer_row_elems;
-	i->token_row_bytes = (uint64_t)(h->layer_end - h->layer_begin) * h->layer_row_elems *
-			     lutdb_dtype_size(h->table_dtype);
+	lutdb_geometry g = {h->family, h->experts, h->hidden, h->kv_dim, h->table_dtype};
+	i->token_row_bytes = lutdb_geom_token_bytes(&g, h->layer_end - h->layer_begin);
 	i->block_tokens = h->block_tokens;
 	i->rows_in_place = h->table_codec == LUTDB_CODEC_NONE;
 	i->table_records = h->table_records;
@@ -603,7 +603,7 @@ int lutdb_token_row(lutdb_db *db, uint32_t token, unsigned flags, void *scratch,
 	 * decoding: no re-parse per read). */
 	if (!check && h->table_codec == LUTDB_CODEC_NONE &&
 	    atomic_load_explicit(&db->block_checked[b], memory_order_acquire)) {
-		uint64_t stride = (db->info.token_row_bytes + 63) & ~63ull;
+		uint64_t stride = lutdb_geom_row_stride(db->info.token_row_bytes);
 		out->data = db->blocks[b].rec + (h->page_size - 16) + (uint64_t)i * stride;
 		out->dtype = h->table_dtype;
 		out->layer_first = h->layer_begin;
@@ -655,7 +655,7 @@ int lutdb_layer_row(lutdb_db *db, uint32_t layer, uint32_t token, unsigned flags
 	if ((rc = lutdb_token_row(db, token, flags, scratch, scratch_size, out)))
 		return rc;
 	out->data = (const uint8_t *)out->data +
-		    (size_t)(layer - h->layer_begin) * h->layer_row_elems * lutdb_dtype_size(h->table_dtype);
+		    (size_t)(db->info.token_row_bytes / (h->layer_end - h->layer_begin)) * (layer - h->layer_begin);
 	out->layer_first = layer;
 	out->layer_count = 1;
 	out->nelems = h->layer_row_elems;
@@ -674,7 +674,7 @@ void lutdb_prefetch_token(lutdb_db *db, uint32_t token)
 		return;
 	uint32_t b = token / h->block_tokens - h->token_begin / h->block_tokens;
 	const lutdb_block_ent *e = &db->blocks[b];
-	uint64_t stride = (db->info.token_row_bytes + 63) & ~63ull;
+	uint64_t stride = lutdb_geom_row_stride(db->info.token_row_bytes);
 	uintptr_t start = (uintptr_t)e->rec + (h->page_size - 16) + (token - e->token_first) * stride;
 	uintptr_t page = (uintptr_t)h->page_size;
 	uintptr_t lo = (start & ~(page - 1));

@@ -10,6 +10,7 @@
 #include <stdint.h>
 
 #include "config.h"
+#include "geometry.h"
 #include "lmdb_check.h"
 #include "lmdb_layout.h"
 #include "lutdb.h"

@@ -137,7 +137,8 @@ int lutdb_multi_open(const char *path, unsigned flags, lutdb_db **out)
 	in->shard_index = 0;
 	in->shard_count = (uint32_t)m.nshards;
 	in->rows_in_place = in->rows_in_place && m.split == LUTDB_SPLIT_TOKEN;
-	in->token_row_bytes = (uint64_t)in->layers * in->layer_row_elems * lutdb_dtype_size(in->table_dtype);
+	lutdb_geometry g = {in->family, in->experts, in->hidden, in->kv_dim, in->table_dtype};
+	in->token_row_bytes = lutdb_geom_token_bytes(&g, in->layers);
 	in->file_bytes = in->raw_bytes = in->table_records = 0;
 	XXH3_state_t *xs = XXH3_createState();
 	XXH3_128bits_reset(xs);

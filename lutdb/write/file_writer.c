@@ -154,7 +154,7 @@ static int map_write(lutdb_writer *w, uint8_t *dst, const void *src, size_t len)
 
 uint32_t lutdb_default_block_tokens(uint64_t token_row_bytes)
 {
-	uint64_t stride = (token_row_bytes + 63) & ~63ull;
+	uint64_t stride = lutdb_geom_row_stride(token_row_bytes);
 	uint64_t bt = stride ? (LUTDB_BLOCK_TARGET_BYTES + stride - 1) / stride : LUTDB_MIN_BLOCK_TOKENS;
 	uint32_t maxbt = lutdb_table_max_tokens(LUTDB_PAGE_SIZE - 16);
 
@@ -210,8 +210,13 @@ static int build_header(const lutdb_writer_params *p, lutdb_file_hdr *h)
 	h->kv_expert_heads = p->kv_expert_heads;
 	h->kv_window = p->kv_window;
 	h->flags = p->tied ? LUTDB_FLAG_TIED : 0;
-	h->layer_row_elems = p->family == LUTDB_FAMILY_MOLKV ? p->experts * (p->kv_dim + p->hidden)
-							      : p->experts * p->hidden;
+	lutdb_geometry g = {p->family, p->experts, p->hidden, p->family == LUTDB_FAMILY_MOLKV ? p->kv_dim : 0,
+			    p->table_dtype};
+	uint64_t layer_elems = lutdb_geom_layer_elems(&g);
+	if (layer_elems == 0 || layer_elems > UINT32_MAX)
+		return lutdb_fail(LUTDB_EINVAL, "writer: %llu elements per layer row (need 1..2^32-1)",
+				  (unsigned long long)layer_elems);
+	h->layer_row_elems = (uint32_t)layer_elems;
 	h->token_begin = p->token_begin;
 	h->token_end = p->token_end ? p->token_end : p->vocab;
 	h->layer_begin = p->layer_begin;
@@ -224,13 +229,12 @@ static int build_header(const lutdb_writer_params *p, lutdb_file_hdr *h)
 		return sys_err(errno, "getrandom", "pack id");
 	/* block_tokens: the spec's default, capped so that a record stays well
 	 * under LMDB's 4 GiB value limit and its entries fit the header. */
-	uint64_t row = (uint64_t)(h->layer_end - h->layer_begin) * h->layer_row_elems *
-		       lutdb_dtype_size(p->table_dtype);
+	uint64_t row = lutdb_geom_token_bytes(&g, h->layer_end - h->layer_begin);
 	uint32_t bt = p->block_tokens ? p->block_tokens : lutdb_default_block_tokens(row);
 	uint32_t maxbt = lutdb_table_max_tokens(WRITER_PAGE - 16);
 	if (bt > maxbt)
 		bt = maxbt;
-	while (bt > 1 && row && (uint64_t)bt * ((row + 63) & ~63ull) > LUTDB_MAX_BLOCK_BYTES)
+	while (bt > 1 && row && bt * lutdb_geom_row_stride(row) > LUTDB_MAX_BLOCK_BYTES)
 		bt /= 2;
 	h->block_tokens = bt;
 	lutdb_file_hdr_write(buf, h);
@@ -259,9 +263,9 @@ int lutdb_writer_open(const char *out_path, const lutdb_writer_params *p, int ov
 	if ((rc = build_header(p, &w->hdr)))
 		goto fail;
 	w->header_len = w->hdr.page_size - 16;
-	w->row_bytes = (uint64_t)(w->hdr.layer_end - w->hdr.layer_begin) * w->hdr.layer_row_elems *
-		       lutdb_dtype_size(w->hdr.table_dtype);
-	w->row_stride = (uint32_t)((w->row_bytes + 63) & ~(uint64_t)63);
+	lutdb_geometry g = {w->hdr.family, w->hdr.experts, w->hdr.hidden, w->hdr.kv_dim, w->hdr.table_dtype};
+	w->row_bytes = lutdb_geom_token_bytes(&g, w->hdr.layer_end - w->hdr.layer_begin);
+	w->row_stride = (uint32_t)lutdb_geom_row_stride(w->row_bytes);
 	w->next_token = w->hdr.token_begin;
 	w->out_path = strdup(out_path);
 	w->tmp_path = dup_dir_tmp(out_path);

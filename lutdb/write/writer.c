@@ -39,7 +39,7 @@ static uint64_t est_bytes(const lutdb_writer_params *p, uint64_t row_bytes, uint
 {
 	const uint64_t pg = LUTDB_PAGE_SIZE;
 	/* 2 meta pages, main and named-database roots, branch pages, slack. */
-	uint64_t stride = (row_bytes + 63) & ~63ull, bt = p->block_tokens, pages = 10;
+	uint64_t stride = lutdb_geom_row_stride(row_bytes), bt = p->block_tokens, pages = 10;
 	uint64_t blocks = (uint64_t)(te - 1) / bt - tb / bt + 1;
 	/* Each block: a header page plus its rows; rows of the edge blocks are
 	 * fewer, counting every block as full keeps this an upper bound. */
@@ -147,8 +147,9 @@ int lutdb_shardset_open(const char *out, const lutdb_split_opts *split, const lu
 	*out_ss = NULL;
 	if (!ss)
 		return lutdb_fail(LUTDB_ENOMEM, "shard set");
-	uint32_t rowel = p.family == LUTDB_FAMILY_MOLKV ? p.experts * (p.kv_dim + p.hidden) : p.experts * p.hidden;
-	ss->layer_bytes = (uint64_t)rowel * lutdb_dtype_size(p.table_dtype);
+	lutdb_geometry g = {p.family, p.experts, p.hidden, p.family == LUTDB_FAMILY_MOLKV ? p.kv_dim : 0,
+			    p.table_dtype};
+	ss->layer_bytes = lutdb_geom_layer_bytes(&g);
 	ss->full_row = ss->layer_bytes * p.layers;
 	/* One block size for every shard: the whole row's, so that shards of
 	 * a file keep its records (and merge gives back its digest). */

@@ -19,6 +19,7 @@
 #include <time.h>
 
 #include "checkpoint.h"
+#include "geometry.h"
 #include "record.h"
 #include "pack_internal.h"
 #include "schema.h"
@@ -343,10 +344,11 @@ int lutdb_pack(const char *src, const char *out_path, const lutdb_pack_opts *opt
 			src_dt = tab.dtype;
 		p.table_dtype = stored_dtype(&p, src_dt);
 	}
-	p.layer_row_elems = p.family == LUTDB_FAMILY_MOLKV ? p.cfg->experts * (p.cfg->kv_dim + p.cfg->hidden)
-							     : p.cfg->experts * p.cfg->hidden;
+	lutdb_geometry g = {p.family, p.cfg->experts, p.cfg->hidden,
+			    p.family == LUTDB_FAMILY_MOLKV ? p.cfg->kv_dim : 0, p.table_dtype};
+	p.layer_row_elems = (uint32_t)lutdb_geom_layer_elems(&g);
 	p.token_row_elems = (size_t)p.cfg->layers * p.layer_row_elems;
-	p.row_bytes = p.token_row_elems * lutdb_dtype_size(p.table_dtype);
+	p.row_bytes = (size_t)lutdb_geom_token_bytes(&g, p.cfg->layers);
 	{
 		uint64_t per = p.row_bytes + (p.form == LUTDB_FORM_TRAINING ? p.token_row_elems * 4 : 0);
 		uint64_t b = PACK_ROWS_BUDGET / (per ? per : 1);

@@ -22,6 +22,7 @@
 #include <stdint.h>
 
 #include "config.h"
+#include "geometry.h"
 #include "kernels.h"
 #include "lutdb_runtime.h"
 #include "pool.h"

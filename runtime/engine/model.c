@@ -72,9 +72,9 @@ static int check_geometry(lutdb_model *m)
 		return lutdb_fail(LUTDB_ECORRUPT, "%s: inconsistent MoLKV geometry", p);
 	if (in->table_dtype != LUTDB_DTYPE_F32 && in->table_dtype != LUTDB_DTYPE_F16 && in->table_dtype != LUTDB_DTYPE_BF16)
 		return lutdb_fail(LUTDB_ECORRUPT, "%s: unsupported table dtype code %d", p, in->table_dtype);
-	uint64_t lre = (uint64_t)in->experts * (in->hidden + (in->family == 2 ? in->kv_dim : 0));
-	if (in->layer_row_elems != lre ||
-	    in->token_row_bytes != lre * in->layers * lr_esz(in->table_dtype))
+	lutdb_geometry g = {in->family, in->experts, in->hidden, in->kv_dim, in->table_dtype};
+	if (in->layer_row_elems != lutdb_geom_layer_elems(&g) ||
+	    in->token_row_bytes != lutdb_geom_token_bytes(&g, in->layers))
 		return lutdb_fail(LUTDB_ECORRUPT, "%s: table row size does not match the geometry", p);
 	return LUTDB_OK;
 }
@@ -181,7 +181,8 @@ int lutdb_model_new(lutdb_db *db, const lutdb_model_opts *opts, lutdb_model **ou
 	m->theta = in->rope_theta;
 	m->tdt = in->table_dtype;
 	m->tesz = lr_esz(in->table_dtype);
-	m->layer_row_bytes = (size_t)in->layer_row_elems * m->tesz;
+	lutdb_geometry g = {in->family, in->experts, in->hidden, in->kv_dim, in->table_dtype};
+	m->layer_row_bytes = (size_t)lutdb_geom_layer_bytes(&g);
 	if (!(m->layers = calloc(m->L, sizeof *m->layers))) {
 		rc = lutdb_fail(LUTDB_ENOMEM, "lutdb_model_new");
 		goto fail;
