@@ -28,6 +28,18 @@ extern "C" {
 #define LUTDB_API
 #endif
 
+/* Option structs (lutdb_model_opts, lutdb_pack_opts, ...) begin with
+ * `size_t size`, which the caller sets to the size of the struct it was
+ * compiled with; a zero-initialised rest means "the defaults":
+ *     lutdb_model_opts o = {sizeof o};  o.threads = 2;
+ * The library reads only the fields that fit in size and uses the default
+ * for the others, so a struct that grows at its end keeps old programs
+ * working.  A struct from a newer header (size larger than the library
+ * knows) is accepted when its unknown fields are all zero, else the call
+ * fails with LUTDB_EUNSUPPORTED; a size smaller than the first version of
+ * the struct is LUTDB_EINVAL.  Passing NULL for an options pointer means
+ * all defaults. */
+
 /* X(name, value, message) */
 #define LUTDB_ERROR_LIST(X)                                      \
 	X(LUTDB_OK, 0, "success")                                \
