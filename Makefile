@@ -1,4 +1,4 @@
-# lutdb - top-level build.  ARCHITECTURE.md explains the rooms and the rule.
+# lutdb - top-level build.  spec/ARCHITECTURE.md explains the rooms and the rule.
 #
 #   make             build/lutdb, build/liblutdb.{a,so}, build/lutdb.pc
 #   make test        installs test dependencies, builds, runs every test

@@ -66,4 +66,4 @@ for spec in "$@"; do
 		bad=1
 	done <"$tmp/used"
 done
-[ $bad -eq 0 ] || { echo "layers: the dependency rule is broken (ARCHITECTURE.md)"; exit 1; }
+[ $bad -eq 0 ] || { echo "layers: the dependency rule is broken (spec/ARCHITECTURE.md)"; exit 1; }
