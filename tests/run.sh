@@ -45,6 +45,7 @@ collect_skips() {
 # 1. Reference fixtures (generated, never committed) and their self-checks.
 if /usr/bin/python3 tests/ref/make_fixtures.py "$LUTDB_FIXTURES" >"$log/fixtures.log" 2>&1 &&
    /usr/bin/python3 tests/ref/check_ref.py "$LUTDB_FIXTURES" >"$log/check_ref.log" 2>&1; then
+	fixtures_ok=1
 	line=$(tail -n 1 "$log/check_ref.log")
 	if parse_summary "$line" && [ "$F" -eq 0 ] && [ "$S" -eq 0 ] && [ "$P" -gt 0 ]; then
 		passed=$((passed + P))
@@ -57,6 +58,22 @@ else
 	failed=$((failed + 1))
 	note "reference (check_ref.py)" "FAILED (see $log/check_ref.log)"
 	cat "$log/fixtures.log" "$log/check_ref.log" 2>/dev/null | tail -20
+fi
+
+# The fixtures are byte-identical on every run (tests/ref/README.md): made
+# again elsewhere, every file has the same sha256.
+if [ -n "${fixtures_ok:-}" ]; then
+	again=$(mktemp -d "$TMPDIR/lutdb-fixtures.XXXXXX")
+	if /usr/bin/python3 tests/ref/make_fixtures.py "$again" >"$log/fixtures-again.log" 2>&1 &&
+	   cmp -s "$LUTDB_FIXTURES/MANIFEST" "$again/MANIFEST"; then
+		passed=$((passed + 1))
+		note "reference (fixtures made twice)" "byte-identical: $(grep -c '' "$again/MANIFEST") files"
+	else
+		failed=$((failed + 1))
+		note "reference (fixtures made twice)" "FAILED: the second run differs (see $log/fixtures-again.log)"
+		diff "$LUTDB_FIXTURES/MANIFEST" "$again/MANIFEST" 2>&1 | head -10
+	fi
+	rm -rf "$again"
 fi
 
 # 2. Check suites: every tests/unit/test_*.c has its binary.  A test that
