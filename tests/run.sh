@@ -34,11 +34,12 @@ parse_summary() {
 	S=${BASH_REMATCH[5]:-0}
 }
 
-# collect_skips WHERE LOG PATTERN: the skip lines of a log, for the listing.
+# collect_skips WHERE LOG PATTERN: the skip lines of a log ("SKIP what: why",
+# "skip what: why"), for the listing.
 collect_skips() {
 	local l
 	while IFS= read -r l; do
-		skips+=("$1: $l")
+		skips+=("$1: ${l#* }")
 	done < <(grep -E "$3" "$2")
 }
 
