@@ -54,10 +54,16 @@ for src in fuzz/fuzz_*.c; do
 		out=$("$OUT/$t" "$corpus" 2>&1)
 	fi
 	rc=$?
-	secs=$(echo "$(date +%s.%N) - $start" | bc 2>/dev/null || echo "?")
-	if [ $rc -eq 0 ]; then
-		echo "ok   $(grep -E "^$t: [0-9]+ inputs" <<<"$out" | tail -1) ($(printf '%.1f' "$secs" 2>/dev/null || echo "$secs") s)"
+	secs=$(awk -v a="$start" -v b="$(date +%s.%N)" 'BEGIN { printf "%.1f", b - a }')
+	# An empty corpus would replay nothing and pass: a replay must run inputs.
+	inputs=$(sed -n "s/^$t: \([0-9]*\) inputs.*/\1/p" <<<"$out" | tail -1)
+	if [ $rc -eq 0 ] && [ "${inputs:-0}" -gt 0 ]; then
+		echo "ok   $t: $inputs inputs ($secs s)"
 		passed=$((passed + 1))
+	elif [ $rc -eq 0 ]; then
+		echo "FAIL $t: replayed no input (corpus $corpus is empty, or no \"$t: N inputs\" line)"
+		tail -5 <<<"$out"
+		failed=$((failed + 1))
 	else
 		echo "FAIL $t (exit $rc):"
 		tail -40 <<<"$out"

@@ -1,8 +1,11 @@
 #!/usr/bin/env bash
 # Runs every test: the PyTorch reference self-checks, every Check suite
-# (build/tests/test_*), the tokenizer reference suite and the end-to-end CLI
-# scripts (tests/e2e/*.sh).  Prints one closing line "N passed, N failed"
-# and exits non-zero if anything failed or did not run.
+# (one per tests/unit/test_*.c), the tokenizer reference suite, the
+# end-to-end CLI scripts (tests/e2e/test_*.sh) and the fuzz corpus replay.
+# Closing line: "N passed, N failed, N skipped", after the reason of every
+# skip.  Exits non-zero if anything failed or did not run, and, with
+# LUTDB_TEST_STRICT=1, if anything was skipped.  What may be skipped and what
+# must fail is the rule in tests/README.md.
 #   tests/run.sh BUILD_DIR          (make test)
 #   LUTDB_VALGRIND=1 tests/run.sh   (make valgrind: CLI runs under memcheck)
 set -u
@@ -15,30 +18,76 @@ export LUTDB_BUILD="$ROOT/$BUILD"
 export TMPDIR=${TMPDIR:-/tmp}
 passed=0
 failed=0
+skipped=0
+skips=() # "where: what: why", shown above the closing line
 log="$ROOT/$BUILD/test-logs"
 mkdir -p "$log"
 
 note() { printf '%-40s %s\n' "$1" "$2"; }
 
+# parse_summary LINE: "[name: ]N passed, N failed[, N skipped]" into P F S;
+# fails on anything else, so a missing or mangled line is never a pass.
+parse_summary() {
+	[[ $1 =~ ^([a-z-]+:\ )?([0-9]+)\ passed,\ ([0-9]+)\ failed(,\ ([0-9]+)\ skipped)?$ ]] || return 1
+	P=${BASH_REMATCH[2]}
+	F=${BASH_REMATCH[3]}
+	S=${BASH_REMATCH[5]:-0}
+}
+
+# collect_skips WHERE LOG PATTERN: the skip lines of a log ("SKIP what: why",
+# "skip what: why"), for the listing.
+collect_skips() {
+	local l
+	while IFS= read -r l; do
+		skips+=("$1: ${l#* }")
+	done < <(grep -E "$3" "$2")
+}
+
 # 1. Reference fixtures (generated, never committed) and their self-checks.
 if /usr/bin/python3 tests/ref/make_fixtures.py "$LUTDB_FIXTURES" >"$log/fixtures.log" 2>&1 &&
    /usr/bin/python3 tests/ref/check_ref.py "$LUTDB_FIXTURES" >"$log/check_ref.log" 2>&1; then
+	fixtures_ok=1
 	line=$(tail -n 1 "$log/check_ref.log")
-	p=$(sed -n 's/^\([0-9]*\) passed.*/\1/p' <<<"$line")
-	passed=$((passed + ${p:-1}))
-	note "reference (check_ref.py)" "$line"
+	if parse_summary "$line" && [ "$F" -eq 0 ] && [ "$S" -eq 0 ] && [ "$P" -gt 0 ]; then
+		passed=$((passed + P))
+		note "reference (check_ref.py)" "$line"
+	else
+		failed=$((failed + 1))
+		note "reference (check_ref.py)" "FAILED: exit 0 but no \"N passed, 0 failed\" closing line: '$line'"
+	fi
 else
 	failed=$((failed + 1))
 	note "reference (check_ref.py)" "FAILED (see $log/check_ref.log)"
 	cat "$log/fixtures.log" "$log/check_ref.log" 2>/dev/null | tail -20
 fi
 
-# 2. Check suites.
-for t in "$BUILD"/tests/test_*; do
-	[ -x "$t" ] || continue
-	name=$(basename "$t")
-	if [ "$name" = test_tokenizer ] && [ -x tests/tokenizer/run.sh ]; then
-		continue # run by the tokenizer driver below, with its fixtures
+# The fixtures are byte-identical on every run (tests/ref/README.md): made
+# again elsewhere, every file has the same sha256.
+if [ -n "${fixtures_ok:-}" ]; then
+	again=$(mktemp -d "$TMPDIR/lutdb-fixtures.XXXXXX")
+	if /usr/bin/python3 tests/ref/make_fixtures.py "$again" >"$log/fixtures-again.log" 2>&1 &&
+	   cmp -s "$LUTDB_FIXTURES/MANIFEST" "$again/MANIFEST"; then
+		passed=$((passed + 1))
+		note "reference (fixtures made twice)" "byte-identical: $(grep -c '' "$again/MANIFEST") files"
+	else
+		failed=$((failed + 1))
+		note "reference (fixtures made twice)" "FAILED: the second run differs (see $log/fixtures-again.log)"
+		diff "$LUTDB_FIXTURES/MANIFEST" "$again/MANIFEST" 2>&1 | head -10
+	fi
+	rm -rf "$again"
+fi
+
+# 2. Check suites: every tests/unit/test_*.c has its binary.  A test that
+# cannot run here prints "SKIP name: reason" (tests/unit/skip.h): Check
+# counts it as passed, so it is moved from passed to skipped.
+for src in tests/unit/test_*.c; do
+	name=$(basename "$src" .c)
+	t="$BUILD/tests/$name"
+	[ "$name" = test_tokenizer ] && continue # run by tests/tokenizer/run.sh below, with its fixtures
+	if [ ! -x "$t" ]; then
+		failed=$((failed + 1))
+		note "$name" "FAILED: $t was not built (make tests-build)"
+		continue
 	fi
 	if [ -n "${LUTDB_VALGRIND:-}" ]; then
 		CK_FORK=no valgrind -q --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite \
@@ -51,37 +100,59 @@ for t in "$BUILD"/tests/test_*; do
 	checks=$(sed -n 's/.*Checks: \([0-9]*\).*/\1/p' <<<"$summary")
 	fails=$(sed -n 's/.*Failures: \([0-9]*\), Errors: \([0-9]*\).*/\1+\2/p' <<<"$summary")
 	fails=$((${fails:-0}))
-	if [ $rc -ne 0 ] || [ -z "$checks" ]; then
+	nskip=$(grep -c '^SKIP ' "$log/$name.log")
+	skipped=$((skipped + nskip))
+	collect_skips "$name" "$log/$name.log" '^SKIP '
+	skipnote=$([ "$nskip" -gt 0 ] && echo ", $nskip skipped")
+	if [ $rc -ne 0 ] || [ -z "$checks" ] || [ "${checks:-0}" -eq 0 ]; then
 		failed=$((failed + (fails > 0 ? fails : 1)))
-		passed=$((passed + ${checks:-0} - (fails > 0 ? fails : 0)))
-		note "$name" "FAILED: ${summary:-no summary (exit $rc)}"
+		ok=$((${checks:-0} - (fails > 0 ? fails : 0) - nskip))
+		passed=$((passed + (ok > 0 ? ok : 0)))
+		note "$name" "FAILED: ${summary:-no summary (exit $rc)}${skipnote}"
 		grep -E ':[EF]:' "$log/$name.log" | head -20
 		[ -z "$summary" ] && tail -20 "$log/$name.log"
 	else
-		passed=$((passed + checks))
-		note "$name" "$summary"
+		passed=$((passed + checks - nskip))
+		note "$name" "$summary$skipnote"
 	fi
 done
 
-# 3. Scripts that print their own "N passed, N failed" closing line.
+# 3. Scripts that print their own "N passed, N failed[, N skipped]" closing
+# line (and "skip what: why" for each skip).
 for s in tests/tokenizer/run.sh tests/e2e/test_*.sh fuzz/replay.sh; do
-	[ -f "$s" ] || continue
 	name=$(basename "$(dirname "$s")")/$(basename "$s")
-	bash "$s" "$BUILD" >"$log/${name//\//_}.log" 2>&1
+	slog="$log/${name//\//_}.log"
+	if [ ! -f "$s" ]; then
+		failed=$((failed + 1))
+		note "$name" "FAILED: $s is missing"
+		continue
+	fi
+	bash "$s" "$BUILD" >"$slog" 2>&1
 	rc=$?
-	line=$(grep -E '^([a-z-]+: )?[0-9]+ passed, [0-9]+ failed' "$log/${name//\//_}.log" | tail -n 1)
-	p=$(sed -n 's/^\([a-z-]*: \)\{0,1\}\([0-9]*\) passed.*/\2/p' <<<"$line")
-	f=$(sed -n 's/.* passed, \([0-9]*\) failed.*/\1/p' <<<"$line")
-	if [ $rc -ne 0 ] || [ -z "$line" ]; then
-		failed=$((failed + (${f:-0} > 0 ? ${f:-0} : 1)))
-		passed=$((passed + ${p:-0}))
+	line=$(grep -E '^([a-z-]+: )?[0-9]+ passed, [0-9]+ failed' "$slog" | tail -n 1)
+	P=0 F=0 S=0
+	parse_summary "$line"
+	ok=$?
+	skipped=$((skipped + S))
+	collect_skips "$name" "$slog" '^skip '
+	if [ $rc -ne 0 ] || [ $ok -ne 0 ] || [ "$F" -ne 0 ] || [ "$P" -eq 0 ]; then
+		failed=$((failed + (F > 0 ? F : 1)))
+		passed=$((passed + P))
 		note "$name" "FAILED: ${line:-no summary (exit $rc)}"
-		tail -25 "$log/${name//\//_}.log"
+		tail -25 "$slog"
 	else
-		passed=$((passed + p))
+		passed=$((passed + P))
 		note "$name" "$line"
 	fi
 done
 
-echo "$passed passed, $failed failed"
+if [ ${#skips[@]} -gt 0 ]; then
+	echo "skipped (not counted as passed):"
+	printf '  %s\n' "${skips[@]}"
+fi
+echo "$passed passed, $failed failed, $skipped skipped"
+if [ -n "${LUTDB_TEST_STRICT:-}" ] && [ "$skipped" -gt 0 ]; then
+	echo "LUTDB_TEST_STRICT is set: the $skipped skipped checks fail this run"
+	exit 1
+fi
 [ "$failed" -eq 0 ] && [ "$passed" -gt 0 ]

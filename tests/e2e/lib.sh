@@ -7,11 +7,14 @@
 #   expect_ok DESC CMD...                    CMD exits 0
 #   check DESC COND...                       COND (a command) succeeds
 #   no_output DESC OUT                       OUT and its temporary files absent
+#   skip DESC REASON                         DESC cannot run here: counted as
+#                                            skipped (never passed), REASON shown
 #   lutdb ARGS...                            the CLI ($LUTDB_BIN), under memcheck
 #                                            when LUTDB_VALGRIND is set
 #   st_py OP ARGS...                         checkpoint surgery (safetensors and
 #                                            config.json edits), see below
-#   e2e_finish                               "N passed, N failed", exit status
+#   e2e_finish                               "N passed, N failed, N skipped",
+#                                            exit status (0: none failed, some passed)
 #
 # Environment (tests/run.sh sets it): LUTDB_BIN, LUTDB_FIXTURES, LUTDB_BUILD.
 # Run directly, this file checks that environment and prints its own
@@ -26,6 +29,7 @@ PY=/usr/bin/python3
 [ -x "$PY" ] || PY=python3
 E2E_PASSED=0
 E2E_FAILED=0
+E2E_SKIPPED=0
 E2E_NAME=e2e
 E2E_LAST_ERR=
 E2E_LAST_OUT=
@@ -62,8 +66,16 @@ fail() {
 	for l in "$@"; do printf '       %s\n' "$l"; done
 }
 
+# Only for what tests/README.md allows to be skipped (a capability of the
+# machine, a mode such as memcheck); a missing dependency that make test
+# installs is a fail.
+skip() {
+	E2E_SKIPPED=$((E2E_SKIPPED + 1))
+	printf 'skip %s: %s\n' "$1" "$2"
+}
+
 e2e_finish() {
-	echo "$E2E_NAME: $E2E_PASSED passed, $E2E_FAILED failed"
+	echo "$E2E_NAME: $E2E_PASSED passed, $E2E_FAILED failed, $E2E_SKIPPED skipped"
 	[ "$E2E_FAILED" -eq 0 ] && [ "$E2E_PASSED" -gt 0 ]
 	exit $?
 }

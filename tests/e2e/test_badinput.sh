@@ -158,16 +158,14 @@ expect_fail "get --token not a number" 2 "--token must be a non-negative integer
 	lutdb get good.lutdb --layer 0 --token -1
 
 # ---- lutdb run: 2 ------------------------------------------------------------
-if "$LUTDB_BIN" run --help >/dev/null 2>&1; then
-	expect_fail "run with an id >= V" 2 "token id 260 (at index 1) is outside the vocabulary" \
-		lutdb run good.lutdb --prompt-ids 1,260 --threads 1
-	expect_fail "run with an empty prompt" 2 "empty prompt" lutdb run good.lutdb --prompt-ids "" --threads 1
-	expect_fail "run with a prompt longer than the context" 2 "max_position_embeddings is 32" \
-		lutdb run good.lutdb --prompt-ids "$(seq -s, 1 40)" -n 1 --threads 1 --quiet
-	expect_fail "run generating past the context" 2 "context length exceeded" \
-		lutdb run good.lutdb --prompt-ids 1,2,3 -n 100 --threads 1 --quiet
-	expect_fail "run with a malformed id list" 2 "--prompt-ids" lutdb run good.lutdb --prompt-ids "1,,2" --threads 1
-fi
+expect_fail "run with an id >= V" 2 "token id 260 (at index 1) is outside the vocabulary" \
+	lutdb run good.lutdb --prompt-ids 1,260 --threads 1
+expect_fail "run with an empty prompt" 2 "empty prompt" lutdb run good.lutdb --prompt-ids "" --threads 1
+expect_fail "run with a prompt longer than the context" 2 "max_position_embeddings is 32" \
+	lutdb run good.lutdb --prompt-ids "$(seq -s, 1 40)" -n 1 --threads 1 --quiet
+expect_fail "run generating past the context" 2 "context length exceeded" \
+	lutdb run good.lutdb --prompt-ids 1,2,3 -n 100 --threads 1 --quiet
+expect_fail "run with a malformed id list" 2 "--prompt-ids" lutdb run good.lutdb --prompt-ids "1,,2" --threads 1
 
 # ---- I/O: 5 ------------------------------------------------------------------
 expect_ok "pack into a fresh file" lutdb pack "$F/mole_rep_f16/ckpt" o1.lutdb --quiet --threads 2

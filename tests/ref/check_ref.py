@@ -831,6 +831,9 @@ def check_fixture_case(case):
             expect(all(t.dtype == torch.float16 for t in rw.values()), "rep_ckpt not F16")
             rw2 = R.reparameterize(cfg, w, "F16")
             expect(set(rw) == set(rw2) and all(torch.equal(rw[k], rw2[k]) for k in rw), "rep_ckpt content")
+            # The claim of README.md ("Rep conversion"): the F16 table is table.f32 cast by torch, bit for bit.
+            expect(torch.equal(rw[cfg.table_name], torch.from_numpy(table.copy()).half()),
+                   "rep_ckpt table is not the F16 cast of table.f32")
             l16 = read_f32(os.path.join(ref, "logits_rep_f16.f32"), [len(prompt), cfg.V])
             expect(np.array_equal(l16, R.forward(rcfg, rw, prompt).numpy()), "logits_rep_f16.f32")
             g16 = read_ids(os.path.join(ref, "greedy_rep_f16.ids"))

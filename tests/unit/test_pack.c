@@ -172,7 +172,14 @@ START_TEST(training_f32_exact)
 END_TEST
 
 /* The official conversion's F16 rep checkpoint and our F16 pack of the
- * training checkpoint agree to one F16 rounding step. */
+ * training checkpoint: not bit-identical.  Both are torch's F16 rounding of a
+ * float32 table (training_f16_is_cast_of_f32 below, check_ref.py), but the two
+ * float32 tables are summed in different orders and differ by up to 1e-6, so
+ * the values near a rounding boundary land one F16 step apart.  Measured on
+ * the fixtures (tests/ref/README.md): 0.105% to 0.141% of the values per
+ * case, 885 of 729,536 in all; most by one step, a few near zero by up to 5
+ * (still within 1e-5 + 2^-10 relative).  A wrong rounding mode would differ
+ * in about half the values: the test allows 0.25%. */
 START_TEST(training_f16_matches_official_rep)
 {
 	int checked = 0;
@@ -205,9 +212,52 @@ START_TEST(training_f16_matches_official_rep)
 				same += x[i] == y[i];
 			}
 		}
-		/* A wrong rounding mode would differ in about half the values. */
-		ck_assert_msg(same * 200 >= total * 199, "%s: only %zu of %zu F16 values identical", c->name, same,
-			      total);
+		ck_assert_msg((total - same) * 400 <= total, "%s: %zu of %zu F16 values differ from the official rep (%.3f%%)",
+			      c->name, total - same, total, 100.0 * (double)(total - same) / (double)total);
+		lutdb_close(a);
+		lutdb_close(b);
+	}
+	ck_assert_int_ge(checked, 7);
+}
+END_TEST
+
+/* What is bit-identical: the F16 pack of a training checkpoint is the F16
+ * rounding of the table the --dtype f32 pack stores, value for value (the
+ * rounding itself equals torch's: test_format_dtype).  So all of the
+ * difference above comes from the float32 table, none from the cast. */
+START_TEST(training_f16_is_cast_of_f32)
+{
+	int checked = 0;
+	for (int k = 0; k < ncases; k++) {
+		const fcase *c = &cases[k];
+		char o16[4200], o32[4200];
+		lutdb_db *a, *b;
+		if (strcmp(ms(c, "form"), "train"))
+			continue;
+		checked++;
+		snprintf(o16, sizeof o16, "%s/%s.lutdb", tmp, c->name);
+		snprintf(o32, sizeof o32, "%s/%s-f32.lutdb", tmp, c->name);
+		pack(c, "ckpt", 0, o16);
+		pack(c, "ckpt", LUTDB_DTYPE_F32, o32);
+		ck_assert_int_eq(lutdb_open(o16, 0, &a), LUTDB_OK);
+		ck_assert_int_eq(lutdb_open(o32, 0, &b), LUTDB_OK);
+		const lutdb_info *in = lutdb_get_info(a);
+		ck_assert_int_eq(in->table_dtype, LUTDB_DTYPE_F16);
+		ck_assert_int_eq(lutdb_get_info(b)->table_dtype, LUTDB_DTYPE_F32);
+		size_t per = (size_t)in->layers * in->layer_row_elems;
+		for (uint32_t t = 0; t < in->vocab; t++) {
+			lutdb_row ra, rb;
+			ck_assert_int_eq(lutdb_token_row(a, t, 0, NULL, 0, &ra), LUTDB_OK);
+			ck_assert_int_eq(lutdb_token_row(b, t, 0, NULL, 0, &rb), LUTDB_OK);
+			const uint16_t *h = ra.data;
+			const unsigned char *f = rb.data; /* a float32 row, not necessarily 4-aligned in the map */
+			for (size_t i = 0; i < per; i++) {
+				float v;
+				memcpy(&v, f + 4 * i, 4);
+				ck_assert_msg(h[i] == lutdb_f32_to_f16(v), "%s: token %u elem %zu: F16 %04x, f32 %a casts to %04x",
+					      c->name, t, i, h[i], (double)v, lutdb_f32_to_f16(v));
+			}
+		}
 		lutdb_close(a);
 		lutdb_close(b);
 	}
@@ -271,6 +321,7 @@ static Suite *suite(void)
 	tcase_add_test(tc, pack_defaults_every_case);
 	tcase_add_test(tc, training_f32_exact);
 	tcase_add_test(tc, training_f16_matches_official_rep);
+	tcase_add_test(tc, training_f16_is_cast_of_f32);
 	tcase_add_test(tc, export_rep_bit_identical);
 	suite_add_tcase(s, tc);
 	return s;
