@@ -12,12 +12,14 @@
  *   BF16 -> F32  exact bit shift, NaN payload untouched
  * F16 <-> BF16 goes through F32 (the F32 step is exact).
  *
- * lutdb_convert uses convert_avx2.c when the CPU has AVX2 and F16C; that path
- * gives the same bits as the scalar functions here (tests check it).
+ * lutdb_convert uses convert_avx2.c when the CPU has AVX2 and F16C (cpu.h);
+ * that path gives the same bits as the scalar functions here (tests check it).
  */
 #include "numeric.h"
 
 #include <string.h>
+
+#include "cpu.h"
 
 /* Implemented in convert_avx2.c (compiled with -mavx2 -mfma -mf16c).  Each
  * converts the largest multiple of its vector width and returns how many
@@ -161,29 +163,9 @@ float lutdb_bf16_to_f32(uint16_t b)
 }
 
 /* ---- bulk conversion ----------------------------------------------------- */
-#if (defined(__x86_64__) || defined(__i386__)) && defined(__clang__)
-/* clang 14's __builtin_cpu_supports does not know "f16c" (a compile error):
- * CPUID leaf 1, ECX bit 29, as gcc's builtin reads it. */
-#include <cpuid.h>
-static int cpu_f16c(void)
-{
-	unsigned a, b, c, d;
-	return __get_cpuid(1, &a, &b, &c, &d) && (c & bit_F16C);
-}
-#elif defined(__x86_64__) || defined(__i386__)
-#define cpu_f16c() __builtin_cpu_supports("f16c")
-#endif
-
 static int have_simd(void)
 {
-#if defined(__GNUC__) && (defined(__x86_64__) || defined(__i386__))
-	/* No cache (it would be a data race): these read libgcc's CPU model,
-	 * filled once; __builtin_cpu_init returns at once after the first call. */
-	__builtin_cpu_init();
-	return __builtin_cpu_supports("avx2") && cpu_f16c();
-#else
-	return 0;
-#endif
+	return lutdb_cpu_has(LUTDB_CPU_AVX2 | LUTDB_CPU_F16C);
 }
 
 /* The byte helpers below take unaligned buffers: every element access goes
