@@ -1,5 +1,5 @@
 /*
- * session_sample.c - lutdb_sampler: the public face of runtime/sampler.h
+ * lutdb_sampler.c - lutdb_sampler: the public face of sampler.h
  * (lk_sample: greedy, or temperature -> top-k -> top-p -> one draw from a
  * seeded xoshiro256** generator; candidates ordered by logit descending, id
  * ascending).  The sampler owns the generator state and lk_sample's scratch.
