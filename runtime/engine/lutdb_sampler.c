@@ -2,7 +2,8 @@
  * lutdb_sampler.c - lutdb_sampler: the public face of sampler.h
  * (lk_sample: greedy, or temperature -> top-k -> top-p -> one draw from a
  * seeded xoshiro256** generator; candidates ordered by logit descending, id
- * ascending).  The sampler owns the generator state and lk_sample's scratch.
+ * ascending).  The sampler owns the generator state and lk_sample's scratch,
+ * allocated here, so that drawing allocates nothing and cannot fail.
  */
 #include <limits.h>
 #include <math.h>
@@ -16,7 +17,7 @@ struct lutdb_sampler {
 	lk_sampler_params p;
 	lk_rng rng;
 	uint32_t vocab;
-	float *scratch; /* LK_SAMPLE_SCRATCH_FLOATS(vocab); NULL when greedy */
+	lk_sample_scratch *scratch; /* NULL when greedy */
 };
 
 uint32_t lutdb_argmax(const float *v, uint32_t n)
@@ -46,7 +47,7 @@ int lutdb_sampler_new(const lutdb_sampling *p, uint32_t vocab, lutdb_sampler **o
 		sp->p.seed = p->seed;
 	}
 	lk_rng_seed(&sp->rng, sp->p.seed);
-	if (!sp->p.greedy && !(sp->scratch = malloc(LK_SAMPLE_SCRATCH_FLOATS(vocab) * sizeof(float)))) {
+	if (!sp->p.greedy && !(sp->scratch = lk_sample_scratch_new(vocab))) {
 		free(sp);
 		return lutdb_fail(LUTDB_ENOMEM, "lutdb_sampler_new");
 	}
@@ -58,7 +59,7 @@ void lutdb_sampler_free(lutdb_sampler *sp)
 {
 	if (!sp)
 		return;
-	free(sp->scratch);
+	lk_sample_scratch_free(sp->scratch);
 	free(sp);
 }
 

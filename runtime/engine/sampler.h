@@ -44,8 +44,13 @@ double lk_rng_uniform(lk_rng *rng);
  * wins; 0 when n == 0 or every value is NaN. */
 uint32_t lk_argmax(const float *x, size_t n);
 
-/* Floats of scratch lk_sample needs for a vocabulary of V. */
-#define LK_SAMPLE_SCRATCH_FLOATS(V) (5 * (size_t)(V) + 2)
+/* lk_sample's working memory for vocabularies of up to V ids: weights,
+ * candidates, the radix sort's buffer and digit counts.  Allocated once,
+ * so that lk_sample never allocates and cannot fail.  _new returns NULL
+ * when out of memory; _free accepts NULL. */
+typedef struct lk_sample_scratch lk_sample_scratch;
+lk_sample_scratch *lk_sample_scratch_new(size_t V);
+void lk_sample_scratch_free(lk_sample_scratch *sc);
 
 /* Picks an id in [0, V) from logits (not modified).
  *   greedy (p NULL, p->greedy, temperature <= 0): lk_argmax;
@@ -57,11 +62,10 @@ uint32_t lk_argmax(const float *x, size_t n);
  *   order; totals in double over 4 lanes (i % 4), lanes added (0+1)+(2+3):
  *   over the k kept, best first, or over all ids when top_k is off.
  *   Without top-k and top-p the draw walks the ids in id order.
- * A +inf logit wins outright (lowest such id).  scratch: at least
- * LK_SAMPLE_SCRATCH_FLOATS(V) floats (ignored when greedy), or NULL to
- * allocate (falling back to greedy if that fails). */
+ * A +inf logit wins outright (lowest such id).  sc: made for at least V ids;
+ * it may be NULL only when the call is greedy.  Allocates nothing. */
 uint32_t lk_sample(const float *logits, size_t V, const lk_sampler_params *p, lk_rng *rng,
-		   float *scratch);
+		   lk_sample_scratch *sc);
 
 #ifdef __cplusplus
 }

@@ -405,7 +405,8 @@ static void bench_sampler(void)
 	for (size_t v = 0; v < 2; v++)
 		printf(" %9s%zu", "V=", VS[v]);
 	printf("\n");
-	float *l = malloc(256000 * sizeof(float)), *scratch = malloc(LK_SAMPLE_SCRATCH_FLOATS(256000) * sizeof(float));
+	float *l = malloc(256000 * sizeof(float));
+	lk_sample_scratch *scratch = lk_sample_scratch_new(256000);
 	lk_rng rng;
 	lk_rng_seed(&rng, 1);
 	for (size_t i = 0; i < 256000; i++) {
@@ -429,7 +430,7 @@ static void bench_sampler(void)
 		printf("\n");
 	}
 	free(l);
-	free(scratch);
+	lk_sample_scratch_free(scratch);
 }
 
 int main(int argc, char **argv)

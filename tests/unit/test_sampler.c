@@ -3,7 +3,8 @@
  * greedy (temperature -> 0, top-k = 1, tiny top-p), the drawn distribution
  * (chi-square on small vocabularies with known probabilities, fixed seeds),
  * seed reproducibility, and equality with a naive full-sort implementation
- * written here (which checks the heap / partial-selection paths).
+ * written here (which checks the heap / partial-selection paths), and that
+ * drawing allocates nothing (so it cannot fail).
  */
 #include <check.h>
 #include <math.h>
@@ -13,7 +14,48 @@
 #include <string.h>
 
 #include "kernels.h"
+#include "lutdb_runtime.h"
 #include "sampler.h"
+
+/* ---- the allocator, as the library sees it --------------------------------------
+ * The Makefile links this suite with -Wl,--wrap for malloc, calloc, realloc
+ * and posix_memalign, so the library's (statically linked) allocations come
+ * here: counted, and failing while alloc_fail is set. */
+void *__real_malloc(size_t n);
+void *__real_calloc(size_t n, size_t k);
+void *__real_realloc(void *p, size_t n);
+int __real_posix_memalign(void **p, size_t a, size_t n);
+void *__wrap_malloc(size_t n);
+void *__wrap_calloc(size_t n, size_t k);
+void *__wrap_realloc(void *p, size_t n);
+int __wrap_posix_memalign(void **p, size_t a, size_t n);
+
+static int alloc_fail;
+static unsigned alloc_calls;
+
+void *__wrap_malloc(size_t n)
+{
+	alloc_calls++;
+	return alloc_fail ? NULL : __real_malloc(n);
+}
+
+void *__wrap_calloc(size_t n, size_t k)
+{
+	alloc_calls++;
+	return alloc_fail ? NULL : __real_calloc(n, k);
+}
+
+void *__wrap_realloc(void *p, size_t n)
+{
+	alloc_calls++;
+	return alloc_fail ? NULL : __real_realloc(p, n);
+}
+
+int __wrap_posix_memalign(void **p, size_t a, size_t n)
+{
+	alloc_calls++;
+	return alloc_fail ? 12 /* ENOMEM */ : __real_posix_memalign(p, a, n);
+}
 
 /* tests/run.sh sets LUTDB_VALGRIND when the suites run under memcheck:
  * the same checks on less data. */
@@ -199,6 +241,8 @@ START_TEST(test_greedy)
 	lk_rng r0, r1;
 	lk_rng_seed(&r0, 7);
 	r1 = r0;
+	lk_sample_scratch *sc = lk_sample_scratch_new(5);
+	ck_assert_ptr_nonnull(sc);
 	lk_sampler_params g = params(1.0f, 0, 1.0f);
 	g.greedy = 1;
 	ck_assert_uint_eq(lk_sample(l, 5, &g, &r0, NULL), 1);
@@ -213,24 +257,26 @@ START_TEST(test_greedy)
 	ck_assert(memcmp(&r0, &r1, sizeof r0) == 0);
 	/* non-greedy draws exactly one */
 	lk_sampler_params s = params(1.0f, 0, 1.0f);
-	lk_sample(l, 5, &s, &r0, NULL);
+	lk_sample(l, 5, &s, &r0, sc);
 	lk_rng_next(&r1);
 	ck_assert(memcmp(&r0, &r1, sizeof r0) == 0);
 	/* degenerate inputs */
 	float nn[] = {NAN, NAN, NAN};
-	ck_assert_uint_eq(lk_sample(nn, 3, &s, &r0, NULL), 0);
+	ck_assert_uint_eq(lk_sample(nn, 3, &s, &r0, sc), 0);
 	float inf[] = {1, INFINITY, 3, INFINITY};
-	ck_assert_uint_eq(lk_sample(inf, 4, &s, &r0, NULL), 1);
-	ck_assert_uint_eq(lk_sample(l, 0, &s, &r0, NULL), 0);
+	ck_assert_uint_eq(lk_sample(inf, 4, &s, &r0, sc), 1);
+	ck_assert_uint_eq(lk_sample(l, 0, &s, &r0, sc), 0);
 	float one[] = {-3};
-	ck_assert_uint_eq(lk_sample(one, 1, &s, &r0, NULL), 0);
+	ck_assert_uint_eq(lk_sample(one, 1, &s, &r0, sc), 0);
+	lk_sample_scratch_free(sc);
 }
 END_TEST
 
 START_TEST(test_limits_equal_greedy)
 {
 	const size_t V = 5003;
-	float *l = malloc(V * sizeof *l), *scratch = malloc(LK_SAMPLE_SCRATCH_FLOATS(V) * sizeof(float));
+	float *l = malloc(V * sizeof *l);
+	lk_sample_scratch *scratch = lk_sample_scratch_new(V);
 	lk_rng rng;
 	lk_rng_seed(&rng, 99);
 	for (int trial = 0; trial < (under_valgrind() ? 4 : 40); trial++) {
@@ -256,7 +302,7 @@ START_TEST(test_limits_equal_greedy)
 		}
 	}
 	free(l);
-	free(scratch);
+	lk_sample_scratch_free(scratch);
 }
 END_TEST
 
@@ -322,9 +368,10 @@ START_TEST(test_distribution)
 		unsigned count[8] = {0};
 		lk_rng rng;
 		lk_rng_seed(&rng, 2024 + ci);
-		float scratch[LK_SAMPLE_SCRATCH_FLOATS(8)];
+		lk_sample_scratch *scratch = lk_sample_scratch_new(8);
 		for (unsigned d = 0; d < N; d++)
 			count[lk_sample(l, 8, &p, &rng, scratch)]++;
+		lk_sample_scratch_free(scratch);
 		double x = chi2(count, q, 8, N);
 		fprintf(stderr, "sampler case %zu (T=%.2f k=%d p=%.2f): %d kept, chi2 = %.2f (limit %.2f)\n", ci,
 			(double)p.temperature, p.top_k, (double)p.top_p, keep, x, CHI2_999[keep - 1]);
@@ -344,12 +391,13 @@ START_TEST(test_seed_reproducible)
 	lk_rng_seed(&a, 42);
 	lk_rng_seed(&b, 42);
 	lk_rng_seed(&c, 43);
+	lk_sample_scratch *sc = lk_sample_scratch_new(V);
 	int differ = 0;
 	int n = under_valgrind() ? 60 : 500;
 	for (int i = 0; i < n; i++) {
-		uint32_t x = lk_sample(l, V, &p, &a, NULL), y = lk_sample(l, V, &p, &b, NULL);
+		uint32_t x = lk_sample(l, V, &p, &a, sc), y = lk_sample(l, V, &p, &b, sc);
 		ck_assert_uint_eq(x, y);
-		differ += x != lk_sample(l, V, &p, &c, NULL);
+		differ += x != lk_sample(l, V, &p, &c, sc);
 	}
 	ck_assert_int_gt(differ, n * 8 / 10);
 	/* the generator itself */
@@ -361,6 +409,7 @@ START_TEST(test_seed_reproducible)
 		s += u;
 	}
 	ck_assert(fabs(s / 100000 - 0.5) < 0.01);
+	lk_sample_scratch_free(sc);
 	free(l);
 }
 END_TEST
@@ -373,7 +422,7 @@ START_TEST(test_vs_naive)
 	for (size_t vi = 0; vi < sizeof VS / sizeof VS[0]; vi++) {
 		size_t V = VS[vi];
 		float *l = malloc(V * sizeof *l);
-		float *scratch = malloc(LK_SAMPLE_SCRATCH_FLOATS(V) * sizeof(float));
+		lk_sample_scratch *scratch = lk_sample_scratch_new(V);
 		const int KS[] = {0, 1, 3, 40, 300, (int)V - 1, (int)V + 5};
 		for (int trial = 0; trial < (under_valgrind() ? 1 : 3); trial++) {
 			for (size_t i = 0; i < V; i++) {
@@ -390,7 +439,7 @@ START_TEST(test_vs_naive)
 						lk_rng_seed(&a, trial * 1000 + ti * 100 + ki * 10 + pi);
 						b = a;
 						for (int d = 0; d < (under_valgrind() ? 2 : 8); d++) {
-							uint32_t x = lk_sample(l, V, &p, &a, d % 2 ? NULL : scratch);
+							uint32_t x = lk_sample(l, V, &p, &a, scratch);
 							uint32_t y = ref_sample(l, V, &p, &b);
 							ck_assert_msg(x == y, "V %zu T %g k %d p %g draw %d: %u vs %u", V,
 								      (double)p.temperature, p.top_k, (double)p.top_p, d, x, y);
@@ -400,7 +449,7 @@ START_TEST(test_vs_naive)
 					}
 		}
 		free(l);
-		free(scratch);
+		lk_sample_scratch_free(scratch);
 	}
 }
 END_TEST
@@ -408,7 +457,8 @@ END_TEST
 START_TEST(test_large_vocab)
 {
 	const size_t V = 256000;
-	float *l = malloc(V * sizeof *l), *scratch = malloc(LK_SAMPLE_SCRATCH_FLOATS(V) * sizeof(float));
+	float *l = malloc(V * sizeof *l);
+	lk_sample_scratch *scratch = lk_sample_scratch_new(V);
 	for (size_t i = 0; i < V; i++)
 		l[i] = (float)(trand() * 12.0 - 6.0);
 	struct {
@@ -425,7 +475,51 @@ START_TEST(test_large_vocab)
 			ck_assert_uint_eq(lk_sample(l, V, &p, &a, scratch), ref_sample(l, V, &p, &b));
 	}
 	free(l);
-	free(scratch);
+	lk_sample_scratch_free(scratch);
+}
+END_TEST
+
+/* Drawing cannot fail: lutdb_sampler_new allocates everything a draw needs,
+ * and lutdb_sampler_next allocates nothing - with every allocation failing
+ * it draws exactly the ids it draws with a working allocator, on each path
+ * (top-k by heap, top-k by selection, nucleus, all ids); and a sampler that
+ * cannot get its memory is LUTDB_ENOMEM, not a greedy one. */
+START_TEST(test_draw_allocates_nothing)
+{
+	const uint32_t V = 50000;
+	float *l = malloc(V * sizeof *l);
+	for (uint32_t i = 0; i < V; i++)
+		l[i] = (float)(trand() * 6.0 - 3.0);
+	struct {
+		uint32_t k;
+		float p;
+	} cases[] = {{40, 1.0f}, {2000, 1.0f}, {0, 0.9f}, {0, 1.0f}, {3000, 0.8f}};
+	for (size_t ci = 0; ci < sizeof cases / sizeof cases[0]; ci++) {
+		lutdb_sampling sp = {.temperature = 1.3f, .top_k = cases[ci].k, .top_p = cases[ci].p, .seed = 11};
+		lutdb_sampler *a, *b;
+		ck_assert_int_eq(lutdb_sampler_new(&sp, V, &a), LUTDB_OK);
+		ck_assert_int_eq(lutdb_sampler_new(&sp, V, &b), LUTDB_OK);
+		uint32_t want[6], got[6];
+		for (int d = 0; d < 6; d++)
+			want[d] = lutdb_sampler_next(a, l);
+		alloc_calls = 0;
+		alloc_fail = 1;
+		for (int d = 0; d < 6; d++)
+			got[d] = lutdb_sampler_next(b, l);
+		alloc_fail = 0;
+		ck_assert_msg(alloc_calls == 0, "case %zu: %u allocations while drawing", ci, alloc_calls);
+		ck_assert_msg(!memcmp(want, got, sizeof want), "case %zu: draws differ without memory", ci);
+		lutdb_sampler_free(a);
+		lutdb_sampler_free(b);
+	}
+	lutdb_sampling sp = {.temperature = 1.0f, .top_p = 0.9f};
+	lutdb_sampler *c = (lutdb_sampler *)&sp;
+	alloc_fail = 1;
+	int code = lutdb_sampler_new(&sp, V, &c);
+	alloc_fail = 0;
+	ck_assert_int_eq(code, LUTDB_ENOMEM);
+	ck_assert_ptr_null(c);
+	free(l);
 }
 END_TEST
 
@@ -441,6 +535,7 @@ static Suite *sampler_suite(void)
 	tcase_add_test(tc, test_seed_reproducible);
 	tcase_add_test(tc, test_vs_naive);
 	tcase_add_test(tc, test_large_vocab);
+	tcase_add_test(tc, test_draw_allocates_nothing);
 	suite_add_tcase(s, tc);
 	return s;
 }
