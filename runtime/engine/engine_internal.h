@@ -112,6 +112,7 @@ struct lutdb_session {
 	uint32_t cap, pos, chunk;
 	unsigned flags;
 	int failed, have_logits;
+	int in_callback; /* a logits or token callback of this session is running */
 	float *key_cache, *value_cache;
 	float *rope_cos, *rope_sin;
 	const unsigned char **token_rows;

@@ -57,7 +57,7 @@ int lutdb_eval(lutdb_model *m, const uint32_t *ids, size_t n, uint32_t window, l
 		if (ids[i] >= m->V)
 			return lutdb_fail(LUTDB_ERANGE, "token id %u (at index %zu) is outside the vocabulary [0, %u)",
 					  ids[i], i, m->V);
-	lutdb_session_opts so = {.capacity = (uint32_t)(n < window ? n : window)};
+	lutdb_session_opts so = {.size = sizeof so, .capacity = (uint32_t)(n < window ? n : window)};
 	if ((rc = lutdb_session_new(m, &so, &s)))
 		return rc;
 	size_t nwin = (n + window - 1) / window;

@@ -43,7 +43,9 @@ static int chunk_logits(lutdb_session *s, uint32_t p0, uint32_t c, int last, lut
 		lr_linear(s, &m->head, s->normed, rn, s->logits_block, m->V);
 		for (uint32_t i = 0; i < rn; i++) {
 			const float *row = s->logits_block + (size_t)i * m->V;
+			s->in_callback = 1;
 			int rc = fn(ctx, p0 + r0 + i, row, m->V);
+			s->in_callback = 0;
 			if (rc)
 				return rc < 0 ? rc : lutdb_fail(LUTDB_EINTR, "stopped by the logits callback");
 		}
@@ -81,6 +83,8 @@ static int check_feed(const lutdb_session *s, const uint32_t *ids, size_t n)
 {
 	const lutdb_model *m = s->m;
 
+	if (s->in_callback)
+		return lutdb_fail(LUTDB_EINVAL, "lutdb_session_feed: called from a callback of the same session");
 	if (s->failed)
 		return lutdb_fail(LUTDB_EINVAL, "session failed earlier: reset it first");
 	if (!n)

@@ -10,8 +10,9 @@
 #include <stdlib.h>
 
 #include "engine_internal.h"
-#include "sampler.h"
 #include "fail.h"
+#include "opts.h"
+#include "sampler.h"
 
 struct lutdb_sampler {
 	lk_sampler_params p;
@@ -28,24 +29,28 @@ uint32_t lutdb_argmax(const float *v, uint32_t n)
 int lutdb_sampler_new(const lutdb_sampling *p, uint32_t vocab, lutdb_sampler **out)
 {
 	lutdb_sampler *sp;
+	int rc;
 
 	if (!out)
 		return lutdb_fail(LUTDB_EINVAL, "lutdb_sampler_new: out is NULL");
 	*out = NULL;
 	if (!vocab)
 		return lutdb_fail(LUTDB_EINVAL, "lutdb_sampler_new: empty vocabulary");
-	if (p && (isnan(p->temperature) || isnan(p->top_p)))
+	if ((rc = lutdb_opts_check(p, p ? p->size : 0, sizeof *p, LUTDB_OPTS_MIN(lutdb_sampling, seed),
+				   "lutdb_sampler_new")))
+		return rc;
+	const float temperature = LUTDB_OPT(p, temperature, 0.0f), top_p = LUTDB_OPT(p, top_p, 0.0f);
+	const uint32_t top_k = LUTDB_OPT(p, top_k, 0);
+	if (isnan(temperature) || isnan(top_p))
 		return lutdb_fail(LUTDB_EINVAL, "sampling: temperature and top-p must be numbers");
 	if (!(sp = calloc(1, sizeof *sp)))
 		return lutdb_fail(LUTDB_ENOMEM, "lutdb_sampler_new");
 	sp->vocab = vocab;
-	sp->p.greedy = !p || !(p->temperature > 0.0f);
-	if (p) {
-		sp->p.temperature = p->temperature;
-		sp->p.top_k = p->top_k > INT_MAX ? INT_MAX : (int)p->top_k;
-		sp->p.top_p = p->top_p;
-		sp->p.seed = p->seed;
-	}
+	sp->p.greedy = !(temperature > 0.0f);
+	sp->p.temperature = temperature;
+	sp->p.top_k = top_k > INT_MAX ? INT_MAX : (int)top_k;
+	sp->p.top_p = top_p;
+	sp->p.seed = LUTDB_OPT(p, seed, 0);
 	lk_rng_seed(&sp->rng, sp->p.seed);
 	if (!sp->p.greedy && !(sp->scratch = lk_sample_scratch_new(vocab))) {
 		free(sp);

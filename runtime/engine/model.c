@@ -8,6 +8,7 @@
 
 #include "engine_internal.h"
 #include "fail.h"
+#include "opts.h"
 
 /* Looks tensor name up and checks it is [rows, cols] (cols 0: 1-D [rows]). */
 static int get_mat(lutdb_db *db, const char *name, uint32_t rows, uint32_t cols, lr_mat *out)
@@ -156,6 +157,9 @@ int lutdb_model_new(lutdb_db *db, const lutdb_model_opts *opts, lutdb_model **ou
 	*out = NULL;
 	if (!db)
 		return lutdb_fail(LUTDB_EINVAL, "lutdb_model_new: db is NULL");
+	if ((rc = lutdb_opts_check(opts, opts ? opts->size : 0, sizeof *opts,
+				   LUTDB_OPTS_MIN(lutdb_model_opts, threads), "lutdb_model_new")))
+		return rc;
 	if (!(m = calloc(1, sizeof *m)))
 		return lutdb_fail(LUTDB_ENOMEM, "lutdb_model_new");
 	m->db = db;
@@ -191,7 +195,7 @@ int lutdb_model_new(lutdb_db *db, const lutdb_model_opts *opts, lutdb_model **ou
 	}
 	if ((rc = load_weights(m)) || (rc = load_eos(m)))
 		goto fail;
-	if (!(m->pool = lk_pool_new(opts ? opts->threads : 0))) {
+	if (!(m->pool = lk_pool_new(LUTDB_OPT(opts, threads, 0)))) {
 		rc = lutdb_fail(LUTDB_ENOMEM, "lutdb_model_new: cannot start the compute threads");
 		goto fail;
 	}

@@ -8,6 +8,7 @@
 
 #include "engine_internal.h"
 #include "fail.h"
+#include "opts.h"
 
 /* 64-byte aligned floats, rounded up to whole cache lines; sets *bad (and
  * returns NULL) on failure, and does nothing once *bad is set. */
@@ -43,14 +44,17 @@ static uint32_t row_slot_count(const lutdb_model *m, uint32_t cap, uint32_t chun
 int lutdb_session_new(lutdb_model *m, const lutdb_session_opts *opts, lutdb_session **out)
 {
 	lutdb_session *s;
-	int bad = 0;
+	int bad = 0, rc;
 
 	if (!out)
 		return lutdb_fail(LUTDB_EINVAL, "lutdb_session_new: out is NULL");
 	*out = NULL;
 	if (!m)
 		return lutdb_fail(LUTDB_EINVAL, "lutdb_session_new: model is NULL");
-	uint32_t cap = opts ? opts->capacity : 0;
+	if ((rc = lutdb_opts_check(opts, opts ? opts->size : 0, sizeof *opts,
+				   LUTDB_OPTS_MIN(lutdb_session_opts, flags), "lutdb_session_new")))
+		return rc;
+	uint32_t cap = LUTDB_OPT(opts, capacity, 0);
 	if (!cap)
 		cap = m->max_pos;
 	if (cap > m->max_pos)
@@ -60,7 +64,7 @@ int lutdb_session_new(lutdb_model *m, const lutdb_session_opts *opts, lutdb_sess
 		return lutdb_fail(LUTDB_ENOMEM, "lutdb_session_new");
 	s->m = m;
 	s->cap = cap;
-	s->flags = opts ? opts->flags : 0;
+	s->flags = LUTDB_OPT(opts, flags, 0);
 	s->chunk = cap < LR_CHUNK ? cap : LR_CHUNK;
 	s->ntasks = m->threads;
 	s->gate_width = m->family == LUTDB_FAMILY_MOLE ? m->N : m->dk;

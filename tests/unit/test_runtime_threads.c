@@ -40,8 +40,8 @@ START_TEST(big_threads_bit_identical)
 	ck_assert_msg(!memcmp(a, d, bytes), "%s: prefill vs one by one differ by %g", g->tag,
 		      max_abs(a, d, n * r1.V));
 	/* sampled generation: same seed, same ids, any thread count */
-	lutdb_sampling sp = {.temperature = 0.9f, .top_k = 50, .top_p = 0.95f, .seed = 7};
-	lutdb_generate_opts go = {.max_tokens = 8, .sampling = &sp, .ignore_eos = 1};
+	lutdb_sampling sp = {.size = sizeof sp, .temperature = 0.9f, .top_k = 50, .top_p = 0.95f, .seed = 7};
+	lutdb_generate_opts go = {.size = sizeof go, .max_tokens = 8, .sampling = &sp, .ignore_eos = 1};
 	uint32_t o1[8], o2[8];
 	size_t n1, n2;
 	lutdb_session_reset(r1.s);

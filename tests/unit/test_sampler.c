@@ -495,7 +495,8 @@ START_TEST(test_draw_allocates_nothing)
 		float p;
 	} cases[] = {{40, 1.0f}, {2000, 1.0f}, {0, 0.9f}, {0, 1.0f}, {3000, 0.8f}};
 	for (size_t ci = 0; ci < sizeof cases / sizeof cases[0]; ci++) {
-		lutdb_sampling sp = {.temperature = 1.3f, .top_k = cases[ci].k, .top_p = cases[ci].p, .seed = 11};
+		lutdb_sampling sp = {
+			.size = sizeof sp, .temperature = 1.3f, .top_k = cases[ci].k, .top_p = cases[ci].p, .seed = 11};
 		lutdb_sampler *a, *b;
 		ck_assert_int_eq(lutdb_sampler_new(&sp, V, &a), LUTDB_OK);
 		ck_assert_int_eq(lutdb_sampler_new(&sp, V, &b), LUTDB_OK);
@@ -512,7 +513,7 @@ START_TEST(test_draw_allocates_nothing)
 		lutdb_sampler_free(a);
 		lutdb_sampler_free(b);
 	}
-	lutdb_sampling sp = {.temperature = 1.0f, .top_p = 0.9f};
+	lutdb_sampling sp = {.size = sizeof sp, .temperature = 1.0f, .top_p = 0.9f};
 	lutdb_sampler *c = (lutdb_sampler *)&sp;
 	alloc_fail = 1;
 	int code = lutdb_sampler_new(&sp, V, &c);
