@@ -53,7 +53,7 @@ static void enc_is(const lutdb_tokenizer *t, const char *text, int special, cons
 	for (i = 0; i < n; i++)
 		snprintf(got + strlen(got), sizeof got - strlen(got), "%s%u", i ? " " : "", ids[i]);
 	ck_assert_msg(!strcmp(got, want), "encode(\"%s\"): want [%s], got [%s]", text, want, got);
-	free(ids);
+	lutdb_free(ids);
 }
 
 static void dec_is(const lutdb_tokenizer *t, const uint32_t *ids, size_t n, int skip,
@@ -65,7 +65,7 @@ static void dec_is(const lutdb_tokenizer *t, const uint32_t *ids, size_t n, int 
 	ck_assert_int_eq(lutdb_tokenizer_decode(t, ids, n, skip, &s, &l), LUTDB_OK);
 	ck_assert_msg(l == strlen(want) && !memcmp(s, want, l), "decode: want \"%s\", got \"%s\"",
 		      want, s);
-	free(s);
+	lutdb_free(s);
 }
 
 /* ---- split behaviors (HF docs example "the-final--countdown") ---------------- */
@@ -387,7 +387,7 @@ START_TEST(test_mutations)
 			ok++;
 			ck_assert_int_eq(lutdb_tokenizer_encode(t, "ab <s> a\xC3\xA9 b", 12, 1, &ids, &n),
 					 LUTDB_OK);
-			free(ids);
+			lutdb_free(ids);
 			lutdb_tokenizer_free(t);
 		} else {
 			ck_assert_ptr_null(t);
@@ -413,7 +413,7 @@ static void *worker(void *arg)
 		if (lutdb_tokenizer_encode(shared, "abc abab xyab abc", 17, 0, &ids, &n) || n != 9 ||
 		    ids[0] != 6)
 			return (void *)1;
-		free(ids);
+		lutdb_free(ids);
 	}
 	return NULL;
 }
