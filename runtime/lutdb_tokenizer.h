@@ -28,8 +28,10 @@
  * Thread safety: a loaded tokenizer is immutable.  Every function taking a
  * `const lutdb_tokenizer *` may be called from any number of threads at once:
  * scratch is per call or per thread (each encoding thread keeps a word ->
- * ids cache of about 4 MiB and its working buffers, freed at thread exit).
- * A stream decoder belongs to one thread at a time.
+ * ids cache of about 4 MiB and its working buffers, freed when the thread
+ * exits or, for threads still alive, when the library is unloaded; the
+ * library leaves no thread-specific key behind after dlclose).  A stream
+ * decoder belongs to one thread at a time.
  *
  * Errors: functions returning int return LUTDB_OK or a negative code from
  * lutdb_err.h; lutdb_errdetail() then tells what and where.

@@ -7,7 +7,6 @@
 #include "tok_internal.h"
 #include "fail.h"
 
-#include <pthread.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,6 +16,8 @@ struct hent {
 	uint32_t nid;
 };
 
+struct wcache;
+
 struct tok_bpe_scratch {
 	uint32_t *c, *len;
 	int32_t *prev, *next;
@@ -24,6 +25,8 @@ struct tok_bpe_scratch {
 	struct hent *heap;
 	size_t hn, hcap;
 	struct tok_buf tmp;
+	int cache_words;      /* keep a word cache (tok_bpe_scratch_cache_words) */
+	struct wcache *cache; /* allocated at first use */
 };
 
 int tok_bpe_scratch_new(struct tok_bpe_scratch **out)
@@ -32,10 +35,16 @@ int tok_bpe_scratch_new(struct tok_bpe_scratch **out)
 	return *out ? LUTDB_OK : lutdb_fail(LUTDB_ENOMEM, "tokenizer: out of memory (BPE)");
 }
 
+void tok_bpe_scratch_cache_words(struct tok_bpe_scratch *s)
+{
+	s->cache_words = 1;
+}
+
 void tok_bpe_scratch_free(struct tok_bpe_scratch *s)
 {
 	if (!s)
 		return;
+	free(s->cache);
 	free(s->c);
 	free(s->len);
 	free(s->prev);
@@ -428,9 +437,9 @@ static int bpe_word(const struct tok_bpe *b, struct tok_bpe_scratch *s, const ch
 }
 
 /* ---- per-thread word cache ----------------------------------------------------
- * Words repeat, so each thread keeps the ids of the words it tokenized last
- * (for one tokenizer at a time, keyed by its load serial; cleared when full).
- * The tokenizer itself stays immutable.
+ * Words repeat, so a thread's scratch (tok_scratch.c) keeps the ids of the
+ * words it tokenized last (for one tokenizer at a time, keyed by its load
+ * serial; cleared when full).  The tokenizer itself stays immutable.
  */
 
 #define CACHE_SLOTS    (1u << 17)
@@ -453,15 +462,6 @@ struct wcache {
 	uint32_t arena[CACHE_ARENA / 4];
 };
 
-static pthread_key_t cache_key;
-static pthread_once_t cache_once = PTHREAD_ONCE_INIT;
-static int cache_ok;
-
-static void cache_init(void)
-{
-	cache_ok = pthread_key_create(&cache_key, free) == 0;
-}
-
 static void cache_clear(struct wcache *c, uint64_t owner)
 {
 	c->owner = owner;
@@ -469,25 +469,22 @@ static void cache_clear(struct wcache *c, uint64_t owner)
 	c->n = c->used = 0;
 }
 
-static struct wcache *cache_get(uint64_t owner)
+/* The scratch's cache, for the tokenizer of serial owner; NULL without one
+ * (not wanted, or out of memory: then it is not tried again). */
+static struct wcache *cache_get(struct tok_bpe_scratch *s, uint64_t owner)
 {
-	struct wcache *c;
-
-	pthread_once(&cache_once, cache_init);
-	if (!cache_ok)
+	if (!s->cache_words)
 		return NULL;
-	c = pthread_getspecific(cache_key);
-	if (!c) {
-		c = malloc(sizeof *c);
-		if (!c || pthread_setspecific(cache_key, c)) {
-			free(c);
+	if (!s->cache) {
+		if (!(s->cache = malloc(sizeof *s->cache))) {
+			s->cache_words = 0;
 			return NULL;
 		}
-		cache_clear(c, owner);
+		cache_clear(s->cache, owner);
 	}
-	if (c->owner != owner)
-		cache_clear(c, owner);
-	return c;
+	if (s->cache->owner != owner)
+		cache_clear(s->cache, owner);
+	return s->cache;
 }
 
 int tok_bpe_tokenize(const struct tok_bpe *b, struct tok_bpe_scratch *s, const char *w,
@@ -498,7 +495,7 @@ int tok_bpe_tokenize(const struct tok_bpe *b, struct tok_bpe_scratch *s, const c
 	size_t i, before, words, k, cnt;
 	int rc;
 
-	if (n == 0 || n > CACHE_MAX_WORD || !(c = cache_get(b->serial)))
+	if (n == 0 || n > CACHE_MAX_WORD || !(c = cache_get(s, b->serial)))
 		return bpe_word(b, s, w, n, ids, nids, cap);
 	h = (uint32_t)tok_hash(w, n);
 	i = h & (CACHE_SLOTS - 1);
