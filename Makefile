@@ -66,7 +66,7 @@ USES_lutdb/db           := format format/base lutdb lutdb/file lutdb/set
 USES_lutdb/write        := format format/base format/numeric format/model format/record lutdb lutdb/lmdb lutdb/file lutdb/set
 USES_runtime/kernels    := format format/base format/numeric
 USES_runtime/tokenizer  := format format/base runtime
-USES_runtime/engine     := format format/base format/numeric format/model lutdb runtime runtime/kernels
+USES_runtime/engine     := format format/base format/model lutdb runtime runtime/kernels
 USES_runtime/convert    := format format/base format/numeric format/model format/record format/safetensors \
                            lutdb lutdb/write lutdb/set runtime runtime/kernels runtime/tokenizer
 USES_cli                := format lutdb runtime format/base
