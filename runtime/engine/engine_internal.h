@@ -14,8 +14,8 @@
  *                    cache, MLP, MoLE / MoLKV experts
  *   parallel.c       a layer's work split over the model's thread pool
  *   generate.c       lutdb_generate;  eval.c  lutdb_eval
- *   sampler.c/.h     lk_sample: greedy / temperature / top-k / top-p
- *   lutdb_sampler.c  lutdb_sampler, the public face of lk_sample
+ *   sampler.c/.h     lr_sample: greedy / temperature / top-k / top-p
+ *   lutdb_sampler.c  lutdb_sampler, the public face of lr_sample
  *   ids_parse.c      lutdb_ids_parse
  *
  * Calls go one way: generate/eval -> feed -> rows (the store) and

@@ -1,8 +1,8 @@
 /*
  * lutdb_sampler.c - lutdb_sampler: the public face of sampler.h
- * (lk_sample: greedy, or temperature -> top-k -> top-p -> one draw from a
+ * (lr_sample: greedy, or temperature -> top-k -> top-p -> one draw from a
  * seeded xoshiro256** generator; candidates ordered by logit descending, id
- * ascending).  The sampler owns the generator state and lk_sample's scratch,
+ * ascending).  The sampler owns the generator state and lr_sample's scratch,
  * allocated here, so that drawing allocates nothing and cannot fail.
  */
 #include <limits.h>
@@ -15,15 +15,15 @@
 #include "sampler.h"
 
 struct lutdb_sampler {
-	lk_sampler_params p;
-	lk_rng rng;
+	lr_sampler_params p;
+	lr_rng rng;
 	uint32_t vocab;
-	lk_sample_scratch *scratch; /* NULL when greedy */
+	lr_sample_scratch *scratch; /* NULL when greedy */
 };
 
 uint32_t lutdb_argmax(const float *v, uint32_t n)
 {
-	return lk_argmax(v, n);
+	return lr_argmax(v, n);
 }
 
 int lutdb_sampler_new(const lutdb_sampling *p, uint32_t vocab, lutdb_sampler **out)
@@ -51,8 +51,8 @@ int lutdb_sampler_new(const lutdb_sampling *p, uint32_t vocab, lutdb_sampler **o
 	sp->p.top_k = top_k > INT_MAX ? INT_MAX : (int)top_k;
 	sp->p.top_p = top_p;
 	sp->p.seed = LUTDB_OPT(p, seed, 0);
-	lk_rng_seed(&sp->rng, sp->p.seed);
-	if (!sp->p.greedy && !(sp->scratch = lk_sample_scratch_new(vocab))) {
+	lr_rng_seed(&sp->rng, sp->p.seed);
+	if (!sp->p.greedy && !(sp->scratch = lr_sample_scratch_new(vocab))) {
 		free(sp);
 		return lutdb_fail(LUTDB_ENOMEM, "lutdb_sampler_new");
 	}
@@ -64,13 +64,13 @@ void lutdb_sampler_free(lutdb_sampler *sp)
 {
 	if (!sp)
 		return;
-	lk_sample_scratch_free(sp->scratch);
+	lr_sample_scratch_free(sp->scratch);
 	free(sp);
 }
 
 uint32_t lutdb_sampler_next(lutdb_sampler *sp, const float *logits)
 {
 	if (sp->p.greedy)
-		return lk_argmax(logits, sp->vocab);
-	return lk_sample(logits, sp->vocab, &sp->p, &sp->rng, sp->scratch);
+		return lr_argmax(logits, sp->vocab);
+	return lr_sample(logits, sp->vocab, &sp->p, &sp->rng, sp->scratch);
 }

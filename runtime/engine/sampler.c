@@ -8,7 +8,7 @@
  * just below the nucleus, and radix-sorts only the ids above it: a few
  * linear passes over V plus a sort of about the nucleus.  Without top-k or
  * top-p the draw walks the ids in order.  All working memory comes with the
- * scratch (lk_sample_scratch_new): a draw allocates nothing.
+ * scratch (lr_sample_scratch_new): a draw allocates nothing.
  */
 #include "sampler.h"
 
@@ -32,14 +32,14 @@ static inline uint64_t rotl(uint64_t x, int k)
 	return (x << k) | (x >> (64 - k));
 }
 
-void lk_rng_seed(lk_rng *rng, uint64_t seed)
+void lr_rng_seed(lr_rng *rng, uint64_t seed)
 {
 	uint64_t x = seed;
 	for (int i = 0; i < 4; i++)
 		rng->s[i] = splitmix64(&x);
 }
 
-uint64_t lk_rng_next(lk_rng *rng)
+uint64_t lr_rng_next(lr_rng *rng)
 {
 	uint64_t *s = rng->s, r = rotl(s[1] * 5, 7) * 9, t = s[1] << 17;
 	s[2] ^= s[0];
@@ -51,13 +51,13 @@ uint64_t lk_rng_next(lk_rng *rng)
 	return r;
 }
 
-double lk_rng_uniform(lk_rng *rng)
+double lr_rng_uniform(lr_rng *rng)
 {
-	return (double)(lk_rng_next(rng) >> 11) * (1.0 / 9007199254740992.0);
+	return (double)(lr_rng_next(rng) >> 11) * (1.0 / 9007199254740992.0);
 }
 
 /* ---- argmax ------------------------------------------------------------------- */
-uint32_t lk_argmax(const float *x, size_t n)
+uint32_t lr_argmax(const float *x, size_t n)
 {
 	/* pass 1: the maximum, 8 independent branchless lanes (NaN never
 	 * compares greater); pass 2: the first index holding it */
@@ -270,16 +270,16 @@ static void all_weights(const float *logits, size_t V, float lmax, float invt, f
 }
 
 /* ---- scratch ------------------------------------------------------------------ */
-struct lk_sample_scratch {
+struct lr_sample_scratch {
 	size_t V;
 	float *weights;          /* [V] */
 	cand *cands, *sort_tmp;  /* [V] each */
 	size_t (*hist)[256];     /* [NDIG] radix digit counts */
 };
 
-lk_sample_scratch *lk_sample_scratch_new(size_t V)
+lr_sample_scratch *lr_sample_scratch_new(size_t V)
 {
-	lk_sample_scratch *sc = calloc(1, sizeof *sc);
+	lr_sample_scratch *sc = calloc(1, sizeof *sc);
 	size_t n = V ? V : 1;
 
 	if (!sc || n > SIZE_MAX / sizeof(cand))
@@ -293,11 +293,11 @@ lk_sample_scratch *lk_sample_scratch_new(size_t V)
 		goto fail;
 	return sc;
 fail:
-	lk_sample_scratch_free(sc);
+	lr_sample_scratch_free(sc);
 	return NULL;
 }
 
-void lk_sample_scratch_free(lk_sample_scratch *sc)
+void lr_sample_scratch_free(lr_sample_scratch *sc)
 {
 	if (!sc)
 		return;
@@ -337,7 +337,7 @@ static size_t nucleus_prefix(const cand *c, const float *w, int w_by_id, size_t 
 
 /* top_k < V: the k best candidates, sorted best first, their weights in
  * that order, then top-p over them. */
-static uint32_t sample_top_k(const struct draw_in *in, size_t k, lk_sample_scratch *sc)
+static uint32_t sample_top_k(const struct draw_in *in, size_t k, lr_sample_scratch *sc)
 {
 	cand *c = sc->cands;
 	float *w = sc->weights;
@@ -367,7 +367,7 @@ static uint32_t sample_top_k(const struct draw_in *in, size_t k, lk_sample_scrat
 }
 
 /* Neither top-k nor top-p: every id, walked in id order. */
-static uint32_t sample_all(const struct draw_in *in, uint32_t best, lk_sample_scratch *sc)
+static uint32_t sample_all(const struct draw_in *in, uint32_t best, lr_sample_scratch *sc)
 {
 	float *w = sc->weights;
 	const size_t V = in->V;
@@ -404,7 +404,7 @@ static size_t cands_from_bucket(const float *logits, const float *w, size_t V, u
  * by their top 11 bits (1/8 binade), find the bucket where the mass from
  * the top reaches top_p (with a margin for summation order), and sort only
  * the ids at or above it. */
-static uint32_t sample_nucleus(const struct draw_in *in, lk_sample_scratch *sc)
+static uint32_t sample_nucleus(const struct draw_in *in, lr_sample_scratch *sc)
 {
 	float *w = sc->weights;
 	cand *c = sc->cands;
@@ -439,14 +439,14 @@ static uint32_t sample_nucleus(const struct draw_in *in, lk_sample_scratch *sc)
 	return draw(c, w, 1, keep, in->u * cum);
 }
 
-uint32_t lk_sample(const float *logits, size_t V, const lk_sampler_params *p, lk_rng *rng, lk_sample_scratch *sc)
+uint32_t lr_sample(const float *logits, size_t V, const lr_sampler_params *p, lr_rng *rng, lr_sample_scratch *sc)
 {
 	if (V == 0)
 		return 0;
-	uint32_t best = lk_argmax(logits, V);
+	uint32_t best = lr_argmax(logits, V);
 	if (!p || p->greedy || !(p->temperature > 0.0f))
 		return best;
-	const double u = lk_rng_uniform(rng); /* exactly one draw per call */
+	const double u = lr_rng_uniform(rng); /* exactly one draw per call */
 	const float lmax = logits[best];
 	const size_t k = p->top_k > 0 && (size_t)p->top_k < V ? (size_t)p->top_k : V;
 	const int use_p = p->top_p > 0.0f && p->top_p < 1.0f;
