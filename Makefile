@@ -47,6 +47,7 @@ AVX512FLAGS := -mavx512f -mavx512bw -mavx512vl -mavx512dq -mfma -mf16c -mavx2
 # not compile, and tests/lint/layers.sh (part of every build) holds each
 # object's symbols to the same rule: a room may call into its USES rooms, and
 # only the exported functions of the components whose faces it uses.
+comma := ,
 FACES := format lutdb runtime
 ROOMS := format/base format/numeric format/quant format/model format/record format/safetensors \
          lutdb/lmdb lutdb/file lutdb/set lutdb/db lutdb/write \
@@ -65,7 +66,7 @@ USES_lutdb/db           := format format/base lutdb lutdb/file lutdb/set
 USES_lutdb/write        := format format/base format/numeric format/model format/record lutdb lutdb/lmdb lutdb/file lutdb/set
 USES_runtime/kernels    := format format/base format/numeric
 USES_runtime/tokenizer  := format format/base runtime
-USES_runtime/engine     := format format/base format/numeric format/model lutdb runtime runtime/kernels
+USES_runtime/engine     := format format/base format/model lutdb runtime runtime/kernels
 USES_runtime/convert    := format format/base format/numeric format/model format/record format/safetensors \
                            lutdb lutdb/write lutdb/set runtime runtime/kernels runtime/tokenizer
 USES_cli                := format lutdb runtime format/base
@@ -127,7 +128,10 @@ TOOL_BIN  := $(TOOL_SRC:tests/tools/%.c=$(BUILD)/tests/tools/%)
 
 $(BUILD)/tests/%: tests/unit/%.c $(BUILD)/liblutdb.a
 	@mkdir -p $(dir $@)
-	$(CC) $(TESTFLAGS) $< -o $@ $(BUILD)/liblutdb.a $(LIBS) $(CHECKLIBS) $(EXTRA_LDFLAGS)
+	$(CC) $(TESTFLAGS) $< -o $@ $(BUILD)/liblutdb.a $(LIBS) $(CHECKLIBS) $(TEST_LDFLAGS) $(EXTRA_LDFLAGS)
+
+# test_sampler sees the library's allocations (drawing must make none).
+$(BUILD)/tests/test_sampler: TEST_LDFLAGS := $(addprefix -Wl$(comma)--wrap=,malloc calloc realloc posix_memalign)
 
 $(BUILD)/tests/tools/%: tests/tools/%.c $(BUILD)/liblutdb.a
 	@mkdir -p $(dir $@)

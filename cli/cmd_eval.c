@@ -99,7 +99,7 @@ int cmd_eval(int argc, char **argv)
 				     src.ids_path ? src.ids_path : src.text_path, n, n == 1 ? "" : "s");
 		goto out;
 	}
-	lutdb_model_opts mo = {.threads = threads};
+	lutdb_model_opts mo = {.size = sizeof mo, .threads = threads};
 	if ((rc = lutdb_model_new(db, &mo, &model))) {
 		rc = cli_fail("eval", rc);
 		goto out;

@@ -135,7 +135,7 @@ int cmd_run(int argc, char **argv)
 		{"dump-logits", required_argument, 0, O_DUMP},      {"quiet", no_argument, 0, O_QUIET},
 		{"help", no_argument, 0, 'h'},                      {0, 0, 0, 0}};
 	prompt_src src = {0};
-	lutdb_sampling smp = {.temperature = 0.0f, .top_k = 0, .top_p = 1.0f, .seed = 0};
+	lutdb_sampling smp = {.size = sizeof smp, .temperature = 0.0f, .top_k = 0, .top_p = 1.0f, .seed = 0};
 	int greedy = 0, have_temp = 0, have_sampling_opt = 0, threads = 0, quiet = 0, c, rc;
 	uint64_t v, ntok = 32;
 	const char *dump_path = NULL;
@@ -216,13 +216,14 @@ int cmd_run(int argc, char **argv)
 	}
 	if (tok && (rc = lutdb_tokenizer_stream_new(tok, 1, &out.stream)))
 		goto fail;
-	lutdb_model_opts mo = {.threads = threads};
+	lutdb_model_opts mo = {.size = sizeof mo, .threads = threads};
 	if ((rc = lutdb_model_new(db, &mo, &model)))
 		goto fail;
 	const lutdb_info *in = lutdb_model_info(model);
 	/* the prompt plus every generated id but the last is fed */
 	uint64_t need = (uint64_t)np + (ntok ? ntok - 1 : 0);
-	lutdb_session_opts so = {.capacity = (uint32_t)(need < in->max_position ? need : in->max_position)};
+	lutdb_session_opts so = {.size = sizeof so,
+				 .capacity = (uint32_t)(need < in->max_position ? need : in->max_position)};
 	if ((rc = lutdb_session_new(model, &so, &sess)))
 		goto fail;
 	/* at most max_position + 1 ids can come out (the context bounds them) */
@@ -237,7 +238,7 @@ int cmd_run(int argc, char **argv)
 		}
 		out.dump_path = dump_path;
 	}
-	lutdb_generate_opts go = {.max_tokens = (uint32_t)ntok,
+	lutdb_generate_opts go = {.size = sizeof go, .max_tokens = (uint32_t)ntok,
 				  .sampling = have_temp ? &smp : NULL,
 				  .on_logits = out.dump ? on_logits : NULL,
 				  .logits_ctx = &out,

@@ -277,7 +277,7 @@ static void read_row(lutdb_db *db, uint32_t token, unsigned flags, void *scratch
 static void decode(lutdb_db *db)
 {
 	const lutdb_info *in = lutdb_get_info(db);
-	lutdb_model_opts mo = {.threads = 1};
+	lutdb_model_opts mo = {.size = sizeof mo, .threads = 1};
 	lutdb_model *m = NULL;
 	lutdb_session *s = NULL;
 	int rc = lutdb_model_new(db, &mo, &m);
@@ -287,7 +287,7 @@ static void decode(lutdb_db *db)
 		FUZZ_CHECK(m == NULL);
 		return;
 	}
-	lutdb_session_opts so = {.capacity = in->max_position < 4 ? in->max_position : 4};
+	lutdb_session_opts so = {.size = sizeof so, .capacity = in->max_position < 4 ? in->max_position : 4};
 	rc = lutdb_session_new(m, &so, &s);
 	FUZZ_CHECK_RC(rc);
 	if (rc == LUTDB_OK) {

@@ -274,10 +274,10 @@ static void check_open(const uint8_t *data, size_t size)
 	}
 	rc = lutdb_verify(db, NULL, NULL);
 	FUZZ_CHECK_RC(rc);
-	lutdb_model_opts mo = {.threads = 1};
+	lutdb_model_opts mo = {.size = sizeof mo, .threads = 1};
 	lutdb_model *m = NULL;
 	if (lutdb_model_new(db, &mo, &m) == LUTDB_OK) {
-		lutdb_session_opts so = {.capacity = 2};
+		lutdb_session_opts so = {.size = sizeof so, .capacity = 2};
 		lutdb_session *s = NULL;
 		if (lutdb_session_new(m, &so, &s) == LUTDB_OK) {
 			uint32_t ids[2] = {0, in->vocab - 1};

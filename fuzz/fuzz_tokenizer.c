@@ -108,7 +108,7 @@ static void check_decode(const lutdb_tokenizer *t, const uint32_t *ids, size_t n
 		}
 		lutdb_tokenizer_stream_free(s);
 	}
-	free(text);
+	lutdb_free(text);
 }
 
 static void check_text(const lutdb_tokenizer *t, const char *text, size_t len)
@@ -131,7 +131,7 @@ static void check_text(const lutdb_tokenizer *t, const char *text, size_t len)
 			FUZZ_CHECK(ids[i] <= max);
 		check_decode(t, ids, n, 0);
 		check_decode(t, ids, n, 1);
-		free(ids);
+		lutdb_free(ids);
 	}
 }
 

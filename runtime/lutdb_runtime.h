@@ -21,12 +21,30 @@
  *   lutdb_sampler turns logits into a token id (greedy or temperature/top-k/
  *                 top-p with a seeded generator).
  *
+ * Threads and callbacks
+ *   A model's compute threads are the caller's plus a pool the model owns;
+ *   every callback (lutdb_logits_fn, lutdb_token_fn, lutdb_eval's progress)
+ *   runs synchronously on the thread that made the call that takes it,
+ *   never on a pool thread, while no parallel work is in flight.  A
+ *   callback may call the library on other objects (sample from the logits,
+ *   feed another session, even of the same model), but not on the session
+ *   it is called for: lutdb_session_feed or lutdb_generate of that session
+ *   from its own callback fails with LUTDB_EINVAL, and resetting or freeing
+ *   it there is undefined.  lutdb_eval's progress callback must not free
+ *   the model.
+ *
+ * Memory
+ *   Everything a session needs is allocated by lutdb_session_new: feeding
+ *   and sampling allocate nothing.  Arrays the library allocates for the
+ *   caller (lutdb_ids_parse) are released with lutdb_free().
+ *
  * Numerics
  *   float32 compute; weights and table rows are upcast from their stored
  *   dtype in registers.  Logits are bit-identical from run to run, for any
  *   thread count, and whether a prompt is fed at once or one token at a time
- *   (every output has a fixed reduction order; see runtime/kernels.h).  They
- *   are not bit-identical across instruction sets (LUTDB_ISA).
+ *   (every output has a fixed reduction order; see
+ *   runtime/kernels/kernels.h).  They are not bit-identical across
+ *   instruction sets (LUTDB_ISA).
  *
  * Errors
  *   Every fallible call returns LUTDB_OK or a negative code of lutdb_err.h
@@ -50,7 +68,11 @@ typedef struct lutdb_session lutdb_session;
 typedef struct lutdb_sampler lutdb_sampler;
 
 /* ---- model ------------------------------------------------------------------ */
+/* Options (lutdb_err.h, "Option structs": set .size = sizeof the struct;
+ * zeroed fields are the defaults):
+ *     lutdb_model_opts o = {sizeof o};  o.threads = 2; */
 typedef struct lutdb_model_opts {
+	size_t size;
 	int threads; /* compute threads including the caller; <= 0: one per online CPU */
 } lutdb_model_opts;
 
@@ -89,6 +111,7 @@ LUTDB_API uint64_t lutdb_model_dense_bytes(const lutdb_model *m);
 					 (no table reads; logits are wrong) */
 
 typedef struct lutdb_session_opts {
+	size_t size;       /* sizeof(lutdb_session_opts) */
 	uint32_t capacity; /* positions to allocate; 0: max_position_embeddings */
 	unsigned flags;    /* LUTDB_SESSION_* */
 } lutdb_session_opts;
@@ -111,7 +134,9 @@ LUTDB_API uint32_t lutdb_session_capacity(const lutdb_session *s);
 
 /* Receives the logits (vocab floats, valid only during the call) of position
  * pos.  Returning nonzero stops the feed, which then returns that value if
- * it is a negative lutdb code, else LUTDB_EINTR. */
+ * it is a negative lutdb code, else LUTDB_EINTR.  Runs on the feeding
+ * thread; must not feed the session it reports on (see "Threads and
+ * callbacks" above). */
 typedef int (*lutdb_logits_fn)(void *ctx, uint32_t pos, const float *logits, uint32_t vocab);
 
 /* Feeds n >= 1 token ids at the next positions: a batched prefill (prompt)
@@ -119,8 +144,11 @@ typedef int (*lutdb_logits_fn)(void *ctx, uint32_t pos, const float *logits, uin
  * is prefetched as soon as the call starts.  With fn, the logits of every
  * fed position are computed and passed to fn in position order; without,
  * only the last position's.  Afterwards lutdb_session_logits() holds the
- * last position's logits.
- *   LUTDB_EINVAL    n == 0, or the session failed before and was not reset
+ * last position's logits.  A chunk's table rows are read and checked before
+ * any of its arithmetic, so a damaged row fails the call before the chunk
+ * changes anything.
+ *   LUTDB_EINVAL    n == 0, the session failed before and was not reset, or
+ *                   the call comes from one of this session's callbacks
  *   LUTDB_ERANGE    an id >= vocab (nothing is fed)
  *   LUTDB_ECONTEXT  position + n exceeds the capacity / max_position_embeddings
  *                   (nothing is fed)
@@ -134,6 +162,7 @@ LUTDB_API const float *lutdb_session_logits(const lutdb_session *s);
 
 /* ---- sampling --------------------------------------------------------------- */
 typedef struct lutdb_sampling {
+	size_t size;       /* sizeof(lutdb_sampling) */
 	float temperature; /* <= 0: greedy (argmax, ties to the lowest id) */
 	uint32_t top_k;    /* keep the k most likely ids; 0: all */
 	float top_p;       /* keep the smallest set of most likely ids whose
@@ -146,11 +175,15 @@ typedef struct lutdb_sampling {
  * top-p, then one draw from the renormalised distribution with a
  * xoshiro256** generator seeded from p->seed (candidates ordered by logit
  * descending, id ascending; NaN logits never chosen).  Owns its generator
- * state: one sampler per sequence.  Free with lutdb_sampler_free(). */
+ * state and all the working memory a draw needs (LUTDB_ENOMEM here when it
+ * cannot be had): one sampler per sequence, used by one thread at a time.
+ * Free with lutdb_sampler_free() (NULL is a no-op).  On failure *out is
+ * NULL. */
 LUTDB_API int lutdb_sampler_new(const lutdb_sampling *p, uint32_t vocab, lutdb_sampler **out);
 LUTDB_API void lutdb_sampler_free(lutdb_sampler *sp);
 
-/* Picks the next id from logits (vocab floats; not modified). */
+/* Picks the next id from logits (vocab floats; not modified).  Allocates
+ * nothing and cannot fail. */
 LUTDB_API uint32_t lutdb_sampler_next(lutdb_sampler *sp, const float *logits);
 
 /* Index of the largest of n values, the lowest on ties (NaN never wins). */
@@ -158,10 +191,12 @@ LUTDB_API uint32_t lutdb_argmax(const float *v, uint32_t n);
 
 /* ---- generation ------------------------------------------------------------- */
 /* Receives every generated id as soon as it is chosen (before it is fed
- * back).  Returning nonzero stops generation (as lutdb_logits_fn). */
+ * back).  Returning nonzero stops generation (as lutdb_logits_fn).  Runs on
+ * the generating thread; must not feed the session being generated. */
 typedef int (*lutdb_token_fn)(void *ctx, uint32_t id);
 
 typedef struct lutdb_generate_opts {
+	size_t size;                    /* sizeof(lutdb_generate_opts) */
 	uint32_t max_tokens;            /* ids to generate at most */
 	const lutdb_sampling *sampling; /* NULL: greedy */
 	int ignore_eos;                 /* 0: stop after an eos id (it is output) */
@@ -184,7 +219,9 @@ typedef struct lutdb_generate_stats {
  * max_tokens), stopping after an eos id unless ignore_eos.  *n_out (and
  * stats, optional) say how far it got, also on failure.  When the context
  * fills up before max_tokens ids, the ids that fit are output and the call
- * returns LUTDB_ECONTEXT. */
+ * returns LUTDB_ECONTEXT.  o may be NULL (defaults: nothing generated, the
+ * prompt is fed).  The sampler is made (and its memory allocated) before
+ * the prompt is fed. */
 LUTDB_API int lutdb_generate(lutdb_session *s, const uint32_t *prompt, size_t n, const lutdb_generate_opts *o,
 		   uint32_t *out, size_t *n_out, lutdb_generate_stats *stats);
 
@@ -200,18 +237,19 @@ typedef struct lutdb_eval_result {
  * windows of `window` tokens (0: max_position_embeddings), each independent
  * (fresh context, positions from 0); a window of k tokens predicts k - 1.
  * Per-token NLL from float32 logits, summed in float64.  progress (optional)
- * gets windows done / total and may cancel (LUTDB_EINTR).  LUTDB_EINVAL when
- * nothing is predicted (n < 2); LUTDB_ERANGE for an id >= vocab. */
+ * gets windows done / total, on the calling thread after each window, and
+ * may cancel (LUTDB_EINTR).  LUTDB_EINVAL when nothing is predicted
+ * (n < 2); LUTDB_ERANGE for an id >= vocab. */
 LUTDB_API int lutdb_eval(lutdb_model *m, const uint32_t *ids, size_t n, uint32_t window, lutdb_progress_fn progress,
 	       void *progress_ctx, lutdb_eval_result *out);
 
 /* ---- token id lists -------------------------------------------------------- */
 /* Parses decimal token ids separated by commas and/or whitespace ("1,2, 3",
  * "1 2\n3"; at most one comma between two ids, leading/trailing separators
- * allowed) from text (len bytes, NUL not needed).  *ids is malloc'd (free()
- * it; NULL when *n == 0).  Anything else - signs, letters, empty items
- * ("1,,2"), a value above 2^32-1 - is LUTDB_EINVAL naming the item and its
- * byte offset.  Ids are not checked against a vocabulary (feeding does). */
+ * allowed) from text (len bytes, NUL not needed).  *ids is allocated for
+ * the caller, who releases it with lutdb_free() (NULL when *n == 0).
+ * Anything else - signs, letters, empty items ("1,,2"), a value above
+ * 2^32-1 - is LUTDB_EINVAL naming the item and its byte offset.  Ids are not checked against a vocabulary (feeding does). */
 LUTDB_API int lutdb_ids_parse(const char *text, size_t len, uint32_t **ids, size_t *n);
 
 #ifdef __cplusplus

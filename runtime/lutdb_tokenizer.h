@@ -28,8 +28,10 @@
  * Thread safety: a loaded tokenizer is immutable.  Every function taking a
  * `const lutdb_tokenizer *` may be called from any number of threads at once:
  * scratch is per call or per thread (each encoding thread keeps a word ->
- * ids cache of about 4 MiB and its working buffers, freed at thread exit).
- * A stream decoder belongs to one thread at a time.
+ * ids cache of about 4 MiB and its working buffers, freed when the thread
+ * exits or, for threads still alive, when the library is unloaded; the
+ * library leaves no thread-specific key behind after dlclose).  A stream
+ * decoder belongs to one thread at a time.
  *
  * Errors: functions returning int return LUTDB_OK or a negative code from
  * lutdb_err.h; lutdb_errdetail() then tells what and where.
@@ -78,17 +80,18 @@ LUTDB_API void lutdb_tokenizer_free(lutdb_tokenizer *t);
  * bytes.decode(errors="replace")).  This function does the same, so invalid
  * input encodes as that replaced string does; it never fails on it.
  *
- * On success *ids is a malloc'd array of *n ids that the caller frees with
- * free() (NULL when *n is 0).  On failure *ids is NULL and *n is 0.  text may
- * be NULL when len is 0.  Inputs over 1 GiB give LUTDB_ETOOBIG. */
+ * On success *ids is an array of *n ids allocated for the caller, who
+ * releases it with lutdb_free() (NULL when *n is 0).  On failure *ids is
+ * NULL and *n is 0.  text may be NULL when len is 0.  Inputs over 1 GiB give LUTDB_ETOOBIG. */
 LUTDB_API int lutdb_tokenizer_encode(const lutdb_tokenizer *t, const char *text, size_t len,
 			   int add_special_tokens, uint32_t **ids, size_t *n);
 
 /* Decodes ids[0..n) like HF `tokenizer.decode(ids, skip_special_tokens)`:
  * unknown ids are skipped, with skip_special_tokens tokens flagged special
  * are dropped, the decoder chain (or, with no decoder, joining by " ")
- * makes the text.  On success *text is a malloc'd NUL-terminated string of
- * *len bytes (valid UTF-8) that the caller frees with free(). */
+ * makes the text.  On success *text is a NUL-terminated string of *len
+ * bytes (valid UTF-8) allocated for the caller, who releases it with
+ * lutdb_free(). */
 LUTDB_API int lutdb_tokenizer_decode(const lutdb_tokenizer *t, const uint32_t *ids, size_t n,
 			   int skip_special_tokens, char **text, size_t *len);
 

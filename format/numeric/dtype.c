@@ -12,12 +12,15 @@
  *   BF16 -> F32  exact bit shift, NaN payload untouched
  * F16 <-> BF16 goes through F32 (the F32 step is exact).
  *
- * lutdb_convert uses convert_avx2.c when the CPU has AVX2 and F16C; that path
- * gives the same bits as the scalar functions here (tests check it).
+ * The scalar rules are in numeric.h (inline: the kernels use them too).
+ * lutdb_convert uses convert_avx2.c when the CPU has AVX2 and F16C (cpu.h);
+ * that path gives the same bits as the scalar rules (tests check it).
  */
 #include "numeric.h"
 
 #include <string.h>
+
+#include "cpu.h"
 
 /* Implemented in convert_avx2.c (compiled with -mavx2 -mfma -mf16c).  Each
  * converts the largest multiple of its vector width and returns how many
@@ -60,130 +63,10 @@ int lutdb_dtype_from_name(const char *name)
 	return 0;
 }
 
-static inline uint32_t f32_bits(float f)
-{
-	uint32_t u;
-
-	memcpy(&u, &f, sizeof u);
-	return u;
-}
-
-static inline float bits_f32(uint32_t u)
-{
-	float f;
-
-	memcpy(&f, &u, sizeof f);
-	return f;
-}
-
-static inline uint16_t f32bits_to_f16(uint32_t x)
-{
-	uint32_t sign = (x >> 16) & 0x8000u;
-	uint32_t a = x & 0x7fffffffu;
-
-	if (a > 0x7f800000u)            /* NaN */
-		return (uint16_t)(sign | 0x7e00u);
-	if (a >= 0x477ff000u)           /* >= 65520 (incl. inf): rounds to inf */
-		return (uint16_t)(sign | 0x7c00u);
-	if (a >= 0x38800000u) {         /* normal half: 2^-14 .. 65504 */
-		/* Rebias the exponent (127 -> 15) and round the 13 dropped bits;
-		 * a mantissa carry correctly bumps the exponent. */
-		uint32_t r = a - ((uint32_t)(127 - 15) << 23);
-		uint32_t h = r >> 13, rem = r & 0x1fffu;
-
-		if (rem > 0x1000u || (rem == 0x1000u && (h & 1u)))
-			h++;
-		return (uint16_t)(sign | h);
-	}
-	if (a <= 0x33000000u)           /* <= 2^-25: ties to even at zero */
-		return (uint16_t)sign;
-	{                               /* subnormal half: value / 2^-24 */
-		uint32_t e = a >> 23;   /* 102..112 */
-		uint32_t m = (a & 0x7fffffu) | 0x800000u;
-		uint32_t s = 126u - e;  /* 14..24 */
-		uint32_t h = m >> s;
-		uint32_t rem = m & ((1u << s) - 1u), half = 1u << (s - 1u);
-
-		if (rem > half || (rem == half && (h & 1u)))
-			h++;
-		return (uint16_t)(sign | h);
-	}
-}
-
-static inline uint32_t f16_to_f32bits(uint16_t h)
-{
-	uint32_t sign = (uint32_t)(h & 0x8000u) << 16;
-	uint32_t e = (h >> 10) & 0x1fu, m = h & 0x3ffu;
-
-	if (e == 0x1f) {
-		if (m == 0)
-			return sign | 0x7f800000u;
-		return sign | 0x7fc00000u | (m << 13); /* quiet NaN */
-	}
-	if (e != 0)
-		return sign | ((e + 127u - 15u) << 23) | (m << 13);
-	if (m == 0)
-		return sign;
-	/* Subnormal: normalise.  value = m * 2^-24. */
-	e = 127u - 15u + 1u;
-	while ((m & 0x400u) == 0) {
-		m <<= 1;
-		e--;
-	}
-	return sign | (e << 23) | ((m & 0x3ffu) << 13);
-}
-
-static inline uint16_t f32bits_to_bf16(uint32_t x)
-{
-	if ((x & 0x7fffffffu) > 0x7f800000u)
-		return 0xffffu;
-	return (uint16_t)((x + 0x7fffu + ((x >> 16) & 1u)) >> 16);
-}
-
-uint16_t lutdb_f32_to_f16(float f)
-{
-	return f32bits_to_f16(f32_bits(f));
-}
-
-float lutdb_f16_to_f32(uint16_t h)
-{
-	return bits_f32(f16_to_f32bits(h));
-}
-
-uint16_t lutdb_f32_to_bf16(float f)
-{
-	return f32bits_to_bf16(f32_bits(f));
-}
-
-float lutdb_bf16_to_f32(uint16_t b)
-{
-	return bits_f32((uint32_t)b << 16);
-}
-
 /* ---- bulk conversion ----------------------------------------------------- */
-#if (defined(__x86_64__) || defined(__i386__)) && defined(__clang__)
-/* clang 14's __builtin_cpu_supports does not know "f16c" (a compile error):
- * CPUID leaf 1, ECX bit 29, as gcc's builtin reads it. */
-#include <cpuid.h>
-static int cpu_f16c(void)
-{
-	unsigned a, b, c, d;
-	return __get_cpuid(1, &a, &b, &c, &d) && (c & bit_F16C);
-}
-#elif defined(__x86_64__) || defined(__i386__)
-#define cpu_f16c() __builtin_cpu_supports("f16c")
-#endif
-
 static int have_simd(void)
 {
-#if defined(__GNUC__) && (defined(__x86_64__) || defined(__i386__))
-	/* No cache (it would be a data race): these read libgcc's CPU model,
-	 * filled once; __builtin_cpu_init returns at once after the first call. */
-	__builtin_cpu_init();
-	return __builtin_cpu_supports("avx2") && cpu_f16c();
-#else
-	return 0;
-#endif
+	return lutdb_cpu_has(LUTDB_CPU_AVX2 | LUTDB_CPU_F16C);
 }
 
 /* The byte helpers below take unaligned buffers: every element access goes
@@ -203,7 +86,7 @@ static void f32_to_16(int to_bf16, uint8_t *dst, const uint8_t *src, size_t n)
 		uint16_t h;
 
 		memcpy(&x, src + 4 * i, 4);
-		h = to_bf16 ? f32bits_to_bf16(x) : f32bits_to_f16(x);
+		h = to_bf16 ? lutdb_f32_bits_to_bf16_bits(x) : lutdb_f32_bits_to_f16_bits(x);
 		memcpy(dst + 2 * i, &h, 2);
 	}
 }
@@ -223,7 +106,7 @@ static void f16_to_32(int from_bf16, uint8_t *dst, const uint8_t *src, size_t n)
 		uint32_t x;
 
 		memcpy(&h, src + 2 * i, 2);
-		x = from_bf16 ? (uint32_t)h << 16 : f16_to_f32bits(h);
+		x = from_bf16 ? lutdb_bf16_bits_to_f32_bits(h) : lutdb_f16_bits_to_f32_bits(h);
 		memcpy(dst + 4 * i, &x, 4);
 	}
 }

@@ -8,6 +8,7 @@
 
 #include "engine_internal.h"
 #include "fail.h"
+#include "opts.h"
 
 /* Looks tensor name up and checks it is [rows, cols] (cols 0: 1-D [rows]). */
 static int get_mat(lutdb_db *db, const char *name, uint32_t rows, uint32_t cols, lr_mat *out)
@@ -54,7 +55,7 @@ static int check_geometry(lutdb_model *m)
 	const lutdb_info *in = m->info;
 	const char *p = lutdb_path(m->db);
 
-	if (in->family != 1 && in->family != 2)
+	if (in->family != LUTDB_FAMILY_MOLE && in->family != LUTDB_FAMILY_MOLKV)
 		return lutdb_fail(LUTDB_EUNSUPPORTED, "%s: unknown model family %d", p, in->family);
 	if (in->layer_begin != 0 || in->layer_end != in->layers || in->token_begin != 0 ||
 	    in->token_end != in->vocab)
@@ -67,10 +68,11 @@ static int check_geometry(lutdb_model *m)
 	    !in->kv_heads || !in->head_dim || in->head_dim % 2 || in->heads % in->kv_heads ||
 	    !in->max_position)
 		return lutdb_fail(LUTDB_ECORRUPT, "%s: inconsistent model geometry", p);
-	if (in->family == 2 && (!in->kv_dim || !in->kv_expert_heads || in->kv_dim % in->kv_expert_heads ||
-				in->hidden % in->kv_expert_heads))
+	if (in->family == LUTDB_FAMILY_MOLKV && (!in->kv_dim || !in->kv_expert_heads ||
+						 in->kv_dim % in->kv_expert_heads || in->hidden % in->kv_expert_heads))
 		return lutdb_fail(LUTDB_ECORRUPT, "%s: inconsistent MoLKV geometry", p);
-	if (in->table_dtype != LUTDB_DTYPE_F32 && in->table_dtype != LUTDB_DTYPE_F16 && in->table_dtype != LUTDB_DTYPE_BF16)
+	if (in->table_dtype != LUTDB_DTYPE_F32 && in->table_dtype != LUTDB_DTYPE_F16 &&
+	    in->table_dtype != LUTDB_DTYPE_BF16)
 		return lutdb_fail(LUTDB_ECORRUPT, "%s: unsupported table dtype code %d", p, in->table_dtype);
 	lutdb_geometry g = {in->family, in->experts, in->hidden, in->kv_dim, in->table_dtype};
 	if (in->layer_row_elems != lutdb_geom_layer_elems(&g) ||
@@ -117,23 +119,23 @@ static int load_weights(lutdb_model *m)
 		return rc;
 	m->dense_bytes = mat_bytes(&m->head) + (uint64_t)m->d * lr_esz(m->embed.dtype) +
 			 (uint64_t)m->d * lr_esz(m->final_norm.dtype);
+	const int mole = m->family == LUTDB_FAMILY_MOLE;
 	for (uint32_t l = 0; l < m->L; l++) {
-		lr_layer *y = &m->layers[l];
+		lr_layer *layer = &m->layers[l];
 		struct {
 			const char *suffix;
 			lr_mat *w;
 			uint32_t rows, cols;
 		} t[] = {
-			{"self_attn.q_proj.weight", &y->q, m->qd, m->d},
-			{"self_attn.k_proj.weight", &y->k, m->kvd, m->d},
-			{"self_attn.v_proj.weight", &y->v, m->kvd, m->d},
-			{"self_attn.o_proj.weight", &y->o, m->d, m->qd},
-			{"mlp.up_proj.weight", &y->up, m->I, m->d},
-			{"mlp.down_proj.weight", &y->down, m->d, m->I},
-			{"input_layernorm.weight", &y->in_norm, m->d, 0},
-			{"post_attention_layernorm.weight", &y->post_norm, m->d, 0},
-			{m->family == 1 ? "router.weight" : "expert_query.weight", &y->gate,
-			 m->family == 1 ? m->N : m->dk, m->d},
+			{"self_attn.q_proj.weight", &layer->q, m->qd, m->d},
+			{"self_attn.k_proj.weight", &layer->k, m->kvd, m->d},
+			{"self_attn.v_proj.weight", &layer->v, m->kvd, m->d},
+			{"self_attn.o_proj.weight", &layer->o, m->d, m->qd},
+			{"mlp.up_proj.weight", &layer->up, m->I, m->d},
+			{"mlp.down_proj.weight", &layer->down, m->d, m->I},
+			{"input_layernorm.weight", &layer->in_norm, m->d, 0},
+			{"post_attention_layernorm.weight", &layer->post_norm, m->d, 0},
+			{mole ? "router.weight" : "expert_query.weight", &layer->gate, mole ? m->N : m->dk, m->d},
 		};
 		for (size_t i = 0; i < sizeof t / sizeof *t; i++) {
 			snprintf(name, sizeof name, "model.layers.%u.%s", l, t[i].suffix);
@@ -155,6 +157,9 @@ int lutdb_model_new(lutdb_db *db, const lutdb_model_opts *opts, lutdb_model **ou
 	*out = NULL;
 	if (!db)
 		return lutdb_fail(LUTDB_EINVAL, "lutdb_model_new: db is NULL");
+	if ((rc = lutdb_opts_check(opts, opts ? opts->size : 0, sizeof *opts,
+				   LUTDB_OPTS_MIN(lutdb_model_opts, threads), "lutdb_model_new")))
+		return rc;
 	if (!(m = calloc(1, sizeof *m)))
 		return lutdb_fail(LUTDB_ENOMEM, "lutdb_model_new");
 	m->db = db;
@@ -162,7 +167,7 @@ int lutdb_model_new(lutdb_db *db, const lutdb_model_opts *opts, lutdb_model **ou
 	if ((rc = check_geometry(m)))
 		goto fail;
 	const lutdb_info *in = m->info;
-	m->family = in->family;
+	m->family = (lutdb_family)in->family;
 	m->V = in->vocab;
 	m->d = in->hidden;
 	m->L = in->layers;
@@ -173,9 +178,10 @@ int lutdb_model_new(lutdb_db *db, const lutdb_model_opts *opts, lutdb_model **ou
 	m->hd = in->head_dim;
 	m->qd = in->heads * in->head_dim;
 	m->kvd = in->kv_heads * in->head_dim;
-	m->dk = in->family == 2 ? in->kv_dim : 0;
-	m->H = in->family == 2 ? in->kv_expert_heads : 0;
-	m->W = in->family == 2 ? in->kv_window : 0;
+	const int molkv = in->family == LUTDB_FAMILY_MOLKV;
+	m->dk = molkv ? in->kv_dim : 0;
+	m->H = molkv ? in->kv_expert_heads : 0;
+	m->W = molkv ? in->kv_window : 0;
 	m->max_pos = in->max_position;
 	m->eps = in->rms_norm_eps;
 	m->theta = in->rope_theta;
@@ -189,7 +195,7 @@ int lutdb_model_new(lutdb_db *db, const lutdb_model_opts *opts, lutdb_model **ou
 	}
 	if ((rc = load_weights(m)) || (rc = load_eos(m)))
 		goto fail;
-	if (!(m->pool = lk_pool_new(opts ? opts->threads : 0))) {
+	if (!(m->pool = lk_pool_new(LUTDB_OPT(opts, threads, 0)))) {
 		rc = lutdb_fail(LUTDB_ENOMEM, "lutdb_model_new: cannot start the compute threads");
 		goto fail;
 	}

@@ -6,7 +6,9 @@
  * and sorts only those.  top_p over the whole vocabulary computes every
  * weight (vectorized lk_exp), buckets the weights to find a weight threshold
  * just below the nucleus, and radix-sorts only the ids above it: a few
- * linear passes over V plus a sort of about the nucleus.  Without top-k/top-p the draw walks the ids in order.
+ * linear passes over V plus a sort of about the nucleus.  Without top-k or
+ * top-p the draw walks the ids in order.  All working memory comes with the
+ * scratch (lr_sample_scratch_new): a draw allocates nothing.
  */
 #include "sampler.h"
 
@@ -30,14 +32,14 @@ static inline uint64_t rotl(uint64_t x, int k)
 	return (x << k) | (x >> (64 - k));
 }
 
-void lk_rng_seed(lk_rng *rng, uint64_t seed)
+void lr_rng_seed(lr_rng *rng, uint64_t seed)
 {
 	uint64_t x = seed;
 	for (int i = 0; i < 4; i++)
 		rng->s[i] = splitmix64(&x);
 }
 
-uint64_t lk_rng_next(lk_rng *rng)
+uint64_t lr_rng_next(lr_rng *rng)
 {
 	uint64_t *s = rng->s, r = rotl(s[1] * 5, 7) * 9, t = s[1] << 17;
 	s[2] ^= s[0];
@@ -49,13 +51,13 @@ uint64_t lk_rng_next(lk_rng *rng)
 	return r;
 }
 
-double lk_rng_uniform(lk_rng *rng)
+double lr_rng_uniform(lr_rng *rng)
 {
-	return (double)(lk_rng_next(rng) >> 11) * (1.0 / 9007199254740992.0);
+	return (double)(lr_rng_next(rng) >> 11) * (1.0 / 9007199254740992.0);
 }
 
 /* ---- argmax ------------------------------------------------------------------- */
-uint32_t lk_argmax(const float *x, size_t n)
+uint32_t lr_argmax(const float *x, size_t n)
 {
 	/* pass 1: the maximum, 8 independent branchless lanes (NaN never
 	 * compares greater); pass 2: the first index holding it */
@@ -190,18 +192,14 @@ static void select_best(cand *c, size_t lo, size_t hi, size_t kth)
 /* Sorts n candidates ascending; tmp holds n more.  LSD radix sort on 8-bit
  * digits, skipping the digits that are the same in every candidate (the
  * unused high id bits), so about 7 linear passes for a large set. */
-static void sort_cands(cand *c, size_t n, cand *tmp)
+#define NDIG 8
+static void sort_cands(cand *c, size_t n, cand *tmp, size_t (*hist)[256])
 {
 	if (n <= 256) {
 		qsort(c, n, sizeof *c, cmp_cand);
 		return;
 	}
-	static const int NDIG = 8;
-	size_t (*hist)[256] = calloc((size_t)NDIG, sizeof *hist);
-	if (!hist) {
-		qsort(c, n, sizeof *c, cmp_cand);
-		return;
-	}
+	memset(hist, 0, NDIG * sizeof *hist);
 	for (size_t i = 0; i < n; i++)
 		for (int d = 0; d < NDIG; d++)
 			hist[d][(c[i] >> (8 * d)) & 255]++;
@@ -223,7 +221,6 @@ static void sort_cands(cand *c, size_t n, cand *tmp)
 	}
 	if (src != c)
 		memcpy(c, src, n * sizeof *c);
-	free(hist);
 }
 
 /* Sum of w[0..n) in double: lane j takes i % 4 == j, then (0+1)+(2+3). */
@@ -272,141 +269,193 @@ static void all_weights(const float *logits, size_t V, float lmax, float invt, f
 	lk_exp(w, V);
 }
 
-uint32_t lk_sample(const float *logits, size_t V, const lk_sampler_params *p, lk_rng *rng,
-		   float *scratch)
+/* ---- scratch ------------------------------------------------------------------ */
+struct lr_sample_scratch {
+	size_t V;
+	float *weights;          /* [V] */
+	cand *cands, *sort_tmp;  /* [V] each */
+	size_t (*hist)[256];     /* [NDIG] radix digit counts */
+};
+
+lr_sample_scratch *lr_sample_scratch_new(size_t V)
+{
+	lr_sample_scratch *sc = calloc(1, sizeof *sc);
+	size_t n = V ? V : 1;
+
+	if (!sc || n > SIZE_MAX / sizeof(cand))
+		goto fail;
+	sc->V = V;
+	sc->weights = malloc(n * sizeof *sc->weights);
+	sc->cands = malloc(n * sizeof *sc->cands);
+	sc->sort_tmp = malloc(n * sizeof *sc->sort_tmp);
+	sc->hist = malloc(NDIG * sizeof *sc->hist);
+	if (!sc->weights || !sc->cands || !sc->sort_tmp || !sc->hist)
+		goto fail;
+	return sc;
+fail:
+	lr_sample_scratch_free(sc);
+	return NULL;
+}
+
+void lr_sample_scratch_free(lr_sample_scratch *sc)
+{
+	if (!sc)
+		return;
+	free(sc->weights);
+	free(sc->cands);
+	free(sc->sort_tmp);
+	free(sc->hist);
+	free(sc);
+}
+
+/* ---- the draw ---------------------------------------------------------------------
+ * What every sampling path shares: the logits, the shift and scale that
+ * turn them into weights, top_p (1 when off) and the uniform draw u. */
+struct draw_in {
+	const float *logits;
+	size_t V;
+	float lmax, invt, top_p;
+	double u;
+};
+
+/* The shortest best-first prefix of n candidates whose running weight
+ * reaches need; sets *mass to that prefix's weight (all n if none does). */
+static size_t nucleus_prefix(const cand *c, const float *w, int w_by_id, size_t n, double need, double *mass)
+{
+	double cum = 0.0;
+
+	for (size_t i = 0; i < n; i++) {
+		cum += (double)w[w_by_id ? cand_id(c[i]) : i];
+		if (cum >= need) {
+			*mass = cum;
+			return i + 1;
+		}
+	}
+	*mass = cum;
+	return n;
+}
+
+/* top_k < V: the k best candidates, sorted best first, their weights in
+ * that order, then top-p over them. */
+static uint32_t sample_top_k(const struct draw_in *in, size_t k, lr_sample_scratch *sc)
+{
+	cand *c = sc->cands;
+	float *w = sc->weights;
+	size_t n;
+
+	if (k <= 256) {
+		n = top_k_heap(in->logits, in->V, k, c);
+	} else {
+		n = 0;
+		for (size_t i = 0; i < in->V; i++)
+			if (in->logits[i] == in->logits[i])
+				c[n++] = mk_cand(in->logits[i], i);
+		if (k < n) {
+			select_best(c, 0, n, k);
+			n = k;
+		}
+	}
+	sort_cands(c, n, sc->sort_tmp, sc->hist);
+	for (size_t i = 0; i < n; i++)
+		w[i] = (in->logits[cand_id(c[i])] - in->lmax) * in->invt;
+	lk_exp(w, n);
+	double tot = sum4(w, n);
+	size_t keep = n;
+	if (in->top_p < 1.0f) /* never reaching the need keeps all n, with their mass */
+		keep = nucleus_prefix(c, w, 0, n, (double)in->top_p * tot, &tot);
+	return draw(c, w, 0, keep, in->u * tot);
+}
+
+/* Neither top-k nor top-p: every id, walked in id order. */
+static uint32_t sample_all(const struct draw_in *in, uint32_t best, lr_sample_scratch *sc)
+{
+	float *w = sc->weights;
+	const size_t V = in->V;
+
+	all_weights(in->logits, V, in->lmax, in->invt, w);
+	double r = in->u * sum4(w, V), acc = 0.0;
+	for (size_t i = 0; i < V; i++) {
+		acc += (double)w[i];
+		if (r < acc)
+			return (uint32_t)i;
+	}
+	for (size_t i = V; i-- > 0;) /* rounding: the last id with a weight */
+		if (w[i] > 0.0f)
+			return (uint32_t)i;
+	return best;
+}
+
+/* The non-NaN ids whose weight's bucket is at least lowest, into c. */
+static size_t cands_from_bucket(const float *logits, const float *w, size_t V, uint32_t lowest, cand *c)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < V; i++) {
+		uint32_t b;
+		memcpy(&b, &w[i], sizeof b);
+		if ((b >> 20) >= lowest && logits[i] == logits[i])
+			c[n++] = mk_cand(logits[i], i);
+	}
+	return n;
+}
+
+/* top-p over the whole vocabulary.  Weights never increase along the
+ * sampling order, so {w >= theta} is a best-first prefix: bucket the weights
+ * by their top 11 bits (1/8 binade), find the bucket where the mass from
+ * the top reaches top_p (with a margin for summation order), and sort only
+ * the ids at or above it. */
+static uint32_t sample_nucleus(const struct draw_in *in, lr_sample_scratch *sc)
+{
+	float *w = sc->weights;
+	cand *c = sc->cands;
+	const size_t V = in->V;
+	double mass[2048] = {0};
+
+	all_weights(in->logits, V, in->lmax, in->invt, w);
+	double need = (double)in->top_p * sum4(w, V), cum = 0.0;
+	for (size_t i = 0; i < V; i++) {
+		uint32_t b;
+		memcpy(&b, &w[i], sizeof b);
+		mass[b >> 20] += (double)w[i];
+	}
+	uint32_t lowest = 0;
+	double from_top = 0.0;
+	for (uint32_t b = 2048; b-- > 0;) {
+		from_top += mass[b];
+		if (from_top >= need * (1.0 + 1e-6)) {
+			lowest = b;
+			break;
+		}
+	}
+	size_t n = cands_from_bucket(in->logits, w, V, lowest, c);
+	sort_cands(c, n, sc->sort_tmp, sc->hist);
+	size_t keep = nucleus_prefix(c, w, 1, n, need, &cum);
+	if (cum < need && lowest > 0) {
+		/* rounding left the prefix short: take every id */
+		n = cands_from_bucket(in->logits, w, V, 0, c);
+		sort_cands(c, n, sc->sort_tmp, sc->hist);
+		keep = nucleus_prefix(c, w, 1, n, need, &cum);
+	}
+	return draw(c, w, 1, keep, in->u * cum);
+}
+
+uint32_t lr_sample(const float *logits, size_t V, const lr_sampler_params *p, lr_rng *rng, lr_sample_scratch *sc)
 {
 	if (V == 0)
 		return 0;
-	uint32_t best = lk_argmax(logits, V);
+	uint32_t best = lr_argmax(logits, V);
 	if (!p || p->greedy || !(p->temperature > 0.0f))
 		return best;
-	const double u = lk_rng_uniform(rng); /* exactly one draw per call */
-	const float lmax = logits[best], invt = 1.0f / p->temperature;
+	const double u = lr_rng_uniform(rng); /* exactly one draw per call */
+	const float lmax = logits[best];
 	const size_t k = p->top_k > 0 && (size_t)p->top_k < V ? (size_t)p->top_k : V;
 	const int use_p = p->top_p > 0.0f && p->top_p < 1.0f;
 	if (lmax != lmax || lmax == INFINITY || k == 1)
 		return best;
-
-	float *own = NULL;
-	if (!scratch) {
-		own = malloc(LK_SAMPLE_SCRATCH_FLOATS(V) * sizeof(float));
-		if (!own)
-			return best;
-		scratch = own;
-	}
-	float *w = scratch; /* V weights, then V candidates and V more, 8-aligned */
-	cand *c = (cand *)(void *)(((uintptr_t)(scratch + V) + 7) & ~(uintptr_t)7);
-	cand *tmp = c + V;
-	uint32_t id;
-
-	if (k < V) {
-		size_t n;
-		if (k <= 256) {
-			n = top_k_heap(logits, V, k, c);
-		} else {
-			n = 0;
-			for (size_t i = 0; i < V; i++)
-				if (logits[i] == logits[i])
-					c[n++] = mk_cand(logits[i], i);
-			if (k < n) {
-				select_best(c, 0, n, k);
-				n = k;
-			}
-		}
-		sort_cands(c, n, tmp);
-		for (size_t i = 0; i < n; i++)
-			w[i] = (logits[cand_id(c[i])] - lmax) * invt;
-		lk_exp(w, n);
-		double tot = sum4(w, n);
-		size_t keep = n;
-		if (use_p) {
-			double need = (double)p->top_p * tot, cum = 0.0;
-			for (size_t i = 0; i < n; i++) {
-				cum += (double)w[i];
-				if (cum >= need) {
-					keep = i + 1;
-					break;
-				}
-			}
-			tot = cum;
-		}
-		id = draw(c, w, 0, keep, u * tot);
-	} else if (!use_p) {
-		/* every id, in id order */
-		all_weights(logits, V, lmax, invt, w);
-		double r = u * sum4(w, V), acc = 0.0;
-		id = V;
-		for (size_t i = 0; i < V; i++) {
-			acc += (double)w[i];
-			if (r < acc) {
-				id = (uint32_t)i;
-				break;
-			}
-		}
-		if (id == V)
-			for (size_t i = V; i-- > 0;)
-				if (w[i] > 0.0f) {
-					id = (uint32_t)i;
-					break;
-				}
-		if (id == V)
-			id = best;
-	} else {
-		/* nucleus.  Weights never increase along the sampling order, so
-		 * {w >= theta} is a best-first prefix: bucket the weights by their
-		 * top 11 bits (1/8 binade), find the bucket where the mass from the
-		 * top reaches top_p (with a margin for summation order), and sort
-		 * only the ids at or above it. */
-		all_weights(logits, V, lmax, invt, w);
-		double need = (double)p->top_p * sum4(w, V), cum = 0.0;
-		double mass[2048] = {0};
-		for (size_t i = 0; i < V; i++) {
-			uint32_t b;
-			memcpy(&b, &w[i], sizeof b);
-			mass[b >> 20] += (double)w[i];
-		}
-		uint32_t lowest = 0;
-		double m = 0.0;
-		for (uint32_t b = 2048; b-- > 0;) {
-			m += mass[b];
-			if (m >= need * (1.0 + 1e-6)) {
-				lowest = b;
-				break;
-			}
-		}
-		size_t n = 0, keep = 0;
-		for (size_t i = 0; i < V; i++) {
-			uint32_t b;
-			memcpy(&b, &w[i], sizeof b);
-			if ((b >> 20) >= lowest && logits[i] == logits[i])
-				c[n++] = mk_cand(logits[i], i);
-		}
-		sort_cands(c, n, tmp);
-		for (size_t i = 0; i < n; i++) {
-			cum += (double)w[cand_id(c[i])];
-			if (cum >= need) {
-				keep = i + 1;
-				break;
-			}
-		}
-		if (!keep && lowest > 0) {
-			/* rounding left the prefix short: take every id */
-			n = 0;
-			for (size_t i = 0; i < V; i++)
-				if (logits[i] == logits[i])
-					c[n++] = mk_cand(logits[i], i);
-			sort_cands(c, n, tmp);
-			cum = 0.0;
-			for (size_t i = 0; i < n; i++) {
-				cum += (double)w[cand_id(c[i])];
-				if (cum >= need) {
-					keep = i + 1;
-					break;
-				}
-			}
-		}
-		id = draw(c, w, 1, keep ? keep : n, u * cum);
-	}
-	free(own);
-	return id;
+	struct draw_in in = {logits, V, lmax, 1.0f / p->temperature, use_p ? p->top_p : 1.0f, u};
+	if (k < V)
+		return sample_top_k(&in, k, sc);
+	if (!use_p)
+		return sample_all(&in, best, sc);
+	return sample_nucleus(&in, sc);
 }

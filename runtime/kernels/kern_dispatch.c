@@ -10,40 +10,24 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cpu.h"
 #include "lutdb_err.h"
 #include "pool.h"
 
-#if (defined(__x86_64__) || defined(__i386__)) && defined(__clang__)
-/* clang 14's __builtin_cpu_supports does not know "f16c" (a compile error):
- * CPUID leaf 1, ECX bit 29, as gcc's builtin reads it. */
-#include <cpuid.h>
-static int cpu_f16c(void)
-{
-	unsigned a, b, c, d;
-	return __get_cpuid(1, &a, &b, &c, &d) && (c & bit_F16C);
-}
-#elif defined(__x86_64__) || defined(__i386__)
-#define cpu_f16c() __builtin_cpu_supports("f16c")
-#endif
-
+/* The features each ISA's table is compiled for (Makefile: AVX2FLAGS,
+ * AVX512FLAGS). */
 static int cpu_has(int isa)
 {
-#if defined(__x86_64__) || defined(__i386__)
+	const unsigned avx2 = LUTDB_CPU_AVX2 | LUTDB_CPU_FMA | LUTDB_CPU_F16C;
+	const unsigned avx512 = avx2 | LUTDB_CPU_AVX512F | LUTDB_CPU_AVX512BW | LUTDB_CPU_AVX512VL |
+				LUTDB_CPU_AVX512DQ;
+
 	switch (isa) {
 	case LK_ISA_SCALAR: return 1;
-	case LK_ISA_AVX2:
-		__builtin_cpu_init();
-		return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && cpu_f16c();
-	case LK_ISA_AVX512:
-		__builtin_cpu_init();
-		return cpu_has(LK_ISA_AVX2) && __builtin_cpu_supports("avx512f") &&
-		       __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl") &&
-		       __builtin_cpu_supports("avx512dq");
+	case LK_ISA_AVX2: return lutdb_cpu_has(avx2);
+	case LK_ISA_AVX512: return lutdb_cpu_has(avx512);
 	default: return 0;
 	}
-#else
-	return isa == LK_ISA_SCALAR;
-#endif
 }
 
 static const lk_kernels *table_of(int isa)

@@ -15,40 +15,14 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "numeric.h"
 
 #define INL static inline __attribute__((always_inline))
 
-/* ---- element loads ---------------------------------------------------------- */
-INL float u32_as_f32(uint32_t u)
-{
-	float f;
-	memcpy(&f, &u, sizeof f);
-	return f;
-}
-
-INL uint32_t f32_as_u32(float f)
-{
-	uint32_t u;
-	memcpy(&u, &f, sizeof u);
-	return u;
-}
-
-/* Exact IEEE half -> float (denormals, inf, NaN included). */
-INL float half_to_float(uint16_t h)
-{
-	uint32_t o = (uint32_t)(h & 0x7fffu) << 13;
-	uint32_t e = o & (0x7c00u << 13);
-	o += (uint32_t)(127 - 15) << 23;
-	if (e == (0x7c00u << 13)) {
-		o += (uint32_t)(128 - 16) << 23; /* inf / NaN */
-	} else if (e == 0) {
-		o += 1u << 23; /* denormal: renormalize exactly */
-		o = f32_as_u32(u32_as_f32(o) - u32_as_f32(113u << 23));
-	}
-	o |= (uint32_t)(h & 0x8000u) << 16;
-	return u32_as_f32(o);
-}
-
+/* ---- element loads ----------------------------------------------------------
+ * F16 and BF16 go through format/numeric's conversions, the library's one
+ * copy of them (torch's NaN rule included), so lk_to_f32 gives the bits
+ * lutdb_convert gives. */
 INL float ld_f32(const unsigned char *p, size_t i)
 {
 	float f;
@@ -60,14 +34,14 @@ INL float ld_f16(const unsigned char *p, size_t i)
 {
 	uint16_t h;
 	memcpy(&h, p + 2 * i, sizeof h);
-	return half_to_float(h);
+	return lutdb_f16_to_f32(h);
 }
 
 INL float ld_bf16(const unsigned char *p, size_t i)
 {
 	uint16_t h;
 	memcpy(&h, p + 2 * i, sizeof h);
-	return u32_as_f32((uint32_t)h << 16);
+	return lutdb_bf16_to_f32(h);
 }
 
 INL float reduce8(const float a[8])
@@ -269,7 +243,7 @@ INL float exp_neg(float y)
 	float r = y - n * LKG_LN2_HI;
 	r = r - n * LKG_LN2_LO;
 	float p = poly_eval(lkg_exp_c, LKG_EXP_N, r);
-	return p * u32_as_f32((uint32_t)((int32_t)n + 127) << 23);
+	return p * lutdb_bits_f32((uint32_t)((int32_t)n + 127) << 23);
 }
 
 INL float gelu1(float x)

@@ -10,9 +10,10 @@
  *
  * Weights ("W", "w", "a", "x" in a dtype) are read in place: any pointer may
  * be unaligned (F32 weights even at odd addresses); they are converted to
- * float32 in registers (F16 exactly via F16C, BF16 exactly by a shift) and all
- * arithmetic is float32.  dtype is LUTDB_DTYPE_F32, _F16 or _BF16 (see
- * format/lutdb_format.h); any other code is a programming error and aborts.
+ * float32 in registers (F16 exactly via F16C, BF16 exactly by a shift; the
+ * portable kernels use format/numeric's conversions, so every ISA gives the
+ * bits lutdb_convert gives, NaNs included) and all arithmetic is float32.  dtype is LUTDB_DTYPE_F32, _F16 or _BF16 (see
+ * lutdb_types.h); any other code is a programming error and aborts.
  *
  * Determinism: within one ISA the value of every output element depends only
  * on the input values - never on the thread count, on how rows or tokens are

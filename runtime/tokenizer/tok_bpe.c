@@ -7,7 +7,6 @@
 #include "tok_internal.h"
 #include "fail.h"
 
-#include <pthread.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,6 +16,8 @@ struct hent {
 	uint32_t nid;
 };
 
+struct wcache;
+
 struct tok_bpe_scratch {
 	uint32_t *c, *len;
 	int32_t *prev, *next;
@@ -24,6 +25,8 @@ struct tok_bpe_scratch {
 	struct hent *heap;
 	size_t hn, hcap;
 	struct tok_buf tmp;
+	int cache_words;      /* keep a word cache (tok_bpe_scratch_cache_words) */
+	struct wcache *cache; /* allocated at first use */
 };
 
 int tok_bpe_scratch_new(struct tok_bpe_scratch **out)
@@ -32,10 +35,16 @@ int tok_bpe_scratch_new(struct tok_bpe_scratch **out)
 	return *out ? LUTDB_OK : lutdb_fail(LUTDB_ENOMEM, "tokenizer: out of memory (BPE)");
 }
 
+void tok_bpe_scratch_cache_words(struct tok_bpe_scratch *s)
+{
+	s->cache_words = 1;
+}
+
 void tok_bpe_scratch_free(struct tok_bpe_scratch *s)
 {
 	if (!s)
 		return;
+	free(s->cache);
 	free(s->c);
 	free(s->len);
 	free(s->prev);
@@ -258,49 +267,59 @@ static int add_sym(struct tok_bpe_scratch *s, size_t *ns, uint32_t c, uint32_t l
 	return LUTDB_OK;
 }
 
-static int bpe_word(const struct tok_bpe *b, struct tok_bpe_scratch *s, const char *w,
-		    size_t n, uint32_t **ids, size_t *nids, size_t *cap)
+/* The vocab string of the char w[i, i+l): the char itself, with the
+ * continuing-subword prefix when it is not the first and the end-of-word
+ * suffix when it is the last (built in s->tmp). */
+static int char_string(const struct tok_bpe *b, struct tok_bpe_scratch *s, const char *w, size_t n, size_t i,
+		       size_t l, const char **cs, size_t *csn)
 {
-	size_t i = 0, ns = 0, k;
+	int rc = LUTDB_OK;
+
+	*cs = w + i;
+	*csn = l;
+	if (!((i > 0 && b->prefix) || (i + l == n && b->suffix)))
+		return LUTDB_OK;
+	s->tmp.len = 0;
+	if (i > 0 && b->prefix)
+		rc = tok_buf_put(&s->tmp, b->prefix, b->prefix_len);
+	if (!rc)
+		rc = tok_buf_put(&s->tmp, w + i, l);
+	if (!rc && i + l == n && b->suffix)
+		rc = tok_buf_put(&s->tmp, b->suffix, b->suffix_len);
+	if (rc)
+		return rc;
+	*cs = s->tmp.p;
+	*csn = s->tmp.len;
+	return LUTDB_OK;
+}
+
+/* The word's chars as symbols (models::bpe merge_word): a char in the vocab
+ * is its id; else, with byte_fallback, its bytes' <0xXX> ids; else the unk
+ * id (consecutive unknowns fused with fuse_unk); else nothing.  Sets *ns. */
+static int word_symbols(const struct tok_bpe *b, struct tok_bpe_scratch *s, const char *w, size_t n,
+			size_t *ns)
+{
+	size_t i = 0, k;
 	uint32_t id, unk_id = TOK_NO_ID, unk_len = 0;
 	int rc, have_unk = 0;
 
-	if (n == 0)
-		return LUTDB_OK;
-	if (n > UINT32_MAX / 2)
-		return lutdb_fail(LUTDB_ETOOBIG, "tokenizer: word too long");
-	if (b->ignore_merges && vocab_get(b, w, n, &id))
-		return out_push(ids, nids, cap, id);
 	while (i < n) {
 		size_t l = tok_utf8_valid_len((const unsigned char *)w + i, n - i);
-		const char *cs = w + i;
+		const char *cs;
 		size_t csn;
 
 		if (!l)
 			l = 1;
-		csn = l;
-		if ((i > 0 && b->prefix) || (i + l == n && b->suffix)) {
-			s->tmp.len = 0;
-			rc = 0;
-			if (i > 0 && b->prefix)
-				rc = tok_buf_put(&s->tmp, b->prefix, b->prefix_len);
-			if (!rc)
-				rc = tok_buf_put(&s->tmp, w + i, l);
-			if (!rc && i + l == n && b->suffix)
-				rc = tok_buf_put(&s->tmp, b->suffix, b->suffix_len);
-			if (rc)
-				return rc;
-			cs = s->tmp.p;
-			csn = s->tmp.len;
-		}
+		if ((rc = char_string(b, s, w, n, i, l, &cs, &csn)))
+			return rc;
 		if (vocab_get(b, cs, csn, &id)) {
 			if (have_unk) {
-				rc = add_sym(s, &ns, unk_id, unk_len);
+				rc = add_sym(s, ns, unk_id, unk_len);
 				if (rc)
 					return rc;
 				have_unk = 0;
 			}
-			rc = add_sym(s, &ns, id, (uint32_t)l);
+			rc = add_sym(s, ns, id, (uint32_t)l);
 			if (rc)
 				return rc;
 			i += l;
@@ -312,7 +331,7 @@ static int bpe_word(const struct tok_bpe *b, struct tok_bpe_scratch *s, const ch
 					break;
 			if (k == csn) {
 				for (k = 0; k < csn; k++) {
-					rc = add_sym(s, &ns, b->byte_fb[(unsigned char)cs[k]], 1);
+					rc = add_sym(s, ns, b->byte_fb[(unsigned char)cs[k]], 1);
 					if (rc)
 						return rc;
 				}
@@ -331,7 +350,7 @@ static int bpe_word(const struct tok_bpe *b, struct tok_bpe_scratch *s, const ch
 				unk_len += (uint32_t)l;
 			} else {
 				if (have_unk) {
-					rc = add_sym(s, &ns, unk_id, unk_len);
+					rc = add_sym(s, ns, unk_id, unk_len);
 					if (rc)
 						return rc;
 				}
@@ -342,23 +361,32 @@ static int bpe_word(const struct tok_bpe *b, struct tok_bpe_scratch *s, const ch
 		}
 		i += l;
 	}
-	if (have_unk) {
-		rc = add_sym(s, &ns, unk_id, unk_len);
-		if (rc)
-			return rc;
-	}
+	if (have_unk)
+		return add_sym(s, ns, unk_id, unk_len);
+	return LUTDB_OK;
+}
 
-	/* merge_all */
+/* Pushes the merge of symbols p and its next one, if the merges have it. */
+static int push_pair(const struct tok_bpe *b, struct tok_bpe_scratch *s, uint32_t p, uint32_t next)
+{
+	uint32_t rank, nid;
+
+	if (!merge_get(b, s->c[p], s->c[next], &rank, &nid))
+		return LUTDB_OK;
+	return heap_push(s, rank, p, nid);
+}
+
+/* Word::merge_all: the lowest-rank pair first (leftmost on ties), through a
+ * heap whose stale entries (a symbol merged away, or a pair that changed)
+ * are skipped; a merged-away symbol keeps length 0. */
+static int merge_all(const struct tok_bpe *b, struct tok_bpe_scratch *s, size_t ns)
+{
+	int rc;
+
 	s->hn = 0;
-	for (k = 0; k + 1 < ns; k++) {
-		uint32_t rank, nid;
-
-		if (merge_get(b, s->c[k], s->c[k + 1], &rank, &nid)) {
-			rc = heap_push(s, rank, (uint32_t)k, nid);
-			if (rc)
-				return rc;
-		}
-	}
+	for (size_t k = 0; k + 1 < ns; k++)
+		if ((rc = push_pair(b, s, (uint32_t)k, (uint32_t)k + 1)))
+			return rc;
 	while (s->hn) {
 		struct hent top = heap_pop(s);
 		uint32_t p = (uint32_t)top.key, rank, nid;
@@ -375,37 +403,43 @@ static int bpe_word(const struct tok_bpe *b, struct tok_bpe_scratch *s, const ch
 		s->len[nx] = 0;
 		if (s->next[nx] > -1 && (size_t)s->next[nx] < ns)
 			s->prev[s->next[nx]] = (int32_t)p;
-		if (s->prev[p] >= 0) {
-			uint32_t pp = (uint32_t)s->prev[p];
-
-			if (merge_get(b, s->c[pp], s->c[p], &rank, &nid)) {
-				rc = heap_push(s, rank, pp, nid);
-				if (rc)
-					return rc;
-			}
-		}
-		if (s->next[p] >= 0 && (size_t)s->next[p] < ns) {
-			if (merge_get(b, s->c[p], s->c[s->next[p]], &rank, &nid)) {
-				rc = heap_push(s, rank, p, nid);
-				if (rc)
-					return rc;
-			}
-		}
+		if (s->prev[p] >= 0 && (rc = push_pair(b, s, (uint32_t)s->prev[p], p)))
+			return rc;
+		if (s->next[p] >= 0 && (size_t)s->next[p] < ns && (rc = push_pair(b, s, p, (uint32_t)s->next[p])))
+			return rc;
 	}
-	for (k = 0; k < ns; k++) {
+	return LUTDB_OK;
+}
+
+/* The ids of one word, appended to *ids. */
+static int bpe_word(const struct tok_bpe *b, struct tok_bpe_scratch *s, const char *w,
+		    size_t n, uint32_t **ids, size_t *nids, size_t *cap)
+{
+	size_t ns = 0;
+	uint32_t id;
+	int rc;
+
+	if (n == 0)
+		return LUTDB_OK;
+	if (n > UINT32_MAX / 2)
+		return lutdb_fail(LUTDB_ETOOBIG, "tokenizer: word too long");
+	if (b->ignore_merges && vocab_get(b, w, n, &id))
+		return out_push(ids, nids, cap, id);
+	if ((rc = word_symbols(b, s, w, n, &ns)) || (rc = merge_all(b, s, ns)))
+		return rc;
+	for (size_t k = 0; k < ns; k++) {
 		if (s->len[k] == 0)
 			continue;
-		rc = out_push(ids, nids, cap, s->c[k]);
-		if (rc)
+		if ((rc = out_push(ids, nids, cap, s->c[k])))
 			return rc;
 	}
 	return LUTDB_OK;
 }
 
 /* ---- per-thread word cache ----------------------------------------------------
- * Words repeat, so each thread keeps the ids of the words it tokenized last
- * (for one tokenizer at a time, keyed by its load serial; cleared when full).
- * The tokenizer itself stays immutable.
+ * Words repeat, so a thread's scratch (tok_scratch.c) keeps the ids of the
+ * words it tokenized last (for one tokenizer at a time, keyed by its load
+ * serial; cleared when full).  The tokenizer itself stays immutable.
  */
 
 #define CACHE_SLOTS    (1u << 17)
@@ -428,15 +462,6 @@ struct wcache {
 	uint32_t arena[CACHE_ARENA / 4];
 };
 
-static pthread_key_t cache_key;
-static pthread_once_t cache_once = PTHREAD_ONCE_INIT;
-static int cache_ok;
-
-static void cache_init(void)
-{
-	cache_ok = pthread_key_create(&cache_key, free) == 0;
-}
-
 static void cache_clear(struct wcache *c, uint64_t owner)
 {
 	c->owner = owner;
@@ -444,25 +469,22 @@ static void cache_clear(struct wcache *c, uint64_t owner)
 	c->n = c->used = 0;
 }
 
-static struct wcache *cache_get(uint64_t owner)
+/* The scratch's cache, for the tokenizer of serial owner; NULL without one
+ * (not wanted, or out of memory: then it is not tried again). */
+static struct wcache *cache_get(struct tok_bpe_scratch *s, uint64_t owner)
 {
-	struct wcache *c;
-
-	pthread_once(&cache_once, cache_init);
-	if (!cache_ok)
+	if (!s->cache_words)
 		return NULL;
-	c = pthread_getspecific(cache_key);
-	if (!c) {
-		c = malloc(sizeof *c);
-		if (!c || pthread_setspecific(cache_key, c)) {
-			free(c);
+	if (!s->cache) {
+		if (!(s->cache = malloc(sizeof *s->cache))) {
+			s->cache_words = 0;
 			return NULL;
 		}
-		cache_clear(c, owner);
+		cache_clear(s->cache, owner);
 	}
-	if (c->owner != owner)
-		cache_clear(c, owner);
-	return c;
+	if (s->cache->owner != owner)
+		cache_clear(s->cache, owner);
+	return s->cache;
 }
 
 int tok_bpe_tokenize(const struct tok_bpe *b, struct tok_bpe_scratch *s, const char *w,
@@ -473,7 +495,7 @@ int tok_bpe_tokenize(const struct tok_bpe *b, struct tok_bpe_scratch *s, const c
 	size_t i, before, words, k, cnt;
 	int rc;
 
-	if (n == 0 || n > CACHE_MAX_WORD || !(c = cache_get(b->serial)))
+	if (n == 0 || n > CACHE_MAX_WORD || !(c = cache_get(s, b->serial)))
 		return bpe_word(b, s, w, n, ids, nids, cap);
 	h = (uint32_t)tok_hash(w, n);
 	i = h & (CACHE_SLOTS - 1);

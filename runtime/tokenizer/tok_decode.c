@@ -112,154 +112,192 @@ static int flush_bytes(struct toks *out, struct tok_buf *bytes)
 	return rc;
 }
 
+/* ByteLevel: every token's chars map back to the bytes they stand for (a
+ * token with a char outside the map stays as it is); the whole becomes one
+ * token, invalid UTF-8 replaced. */
+static int dec_bytelevel(const struct toks *in, struct toks *out)
+{
+	struct tok_buf tmp = {0};
+	size_t i, j;
+	/* every token becomes at most its own byte length */
+	int rc = tok_buf_reserve(&tmp, in->buf.len);
+
+	(void)tok_cp_to_byte(0); /* builds the table */
+	for (i = 0; i < in->n && !rc; i++) {
+		const char *s = TOK(in, i);
+		size_t n = in->len[i], l, start = tmp.len;
+
+		for (j = 0; j < n; j += l) {
+			uint32_t cp = tok_utf8_decode(s + j, &l);
+			int b = cp < 324 ? tok_cp_to_byte(cp) : -1;
+
+			if (b < 0)
+				break;
+			tmp.p[tmp.len++] = (char)b;
+		}
+		if (j < n) {
+			tmp.len = start;
+			memcpy(tmp.p + tmp.len, s, n);
+			tmp.len += n;
+		}
+	}
+	if (!rc)
+		rc = toks_begin(out);
+	if (!rc) {
+		size_t before = out->buf.len;
+
+		rc = tok_utf8_lossy(&out->buf, tmp.p ? tmp.p : "", tmp.len);
+		out->len[0] = out->buf.len - before;
+	}
+	tok_buf_free(&tmp);
+	return rc;
+}
+
+/* ByteFallback: runs of <0xXX> tokens become their bytes (one U+FFFD per
+ * byte when the run is not valid UTF-8). */
+static int dec_bytefallback(const struct toks *in, struct toks *out)
+{
+	struct tok_buf bytes = {0};
+	int rc = LUTDB_OK;
+
+	for (size_t i = 0; i < in->n && !rc; i++) {
+		const char *s = TOK(in, i);
+		int b = -1;
+
+		if (in->len[i] == 6 && !memcmp(s, "<0x", 3) && s[5] == '>')
+			b = parse_byte(s + 3);
+		if (b >= 0) {
+			char c = (char)b;
+
+			rc = tok_buf_put(&bytes, &c, 1);
+			continue;
+		}
+		rc = flush_bytes(out, &bytes);
+		if (!rc)
+			rc = toks_push(out, s, in->len[i]);
+	}
+	if (!rc)
+		rc = flush_bytes(out, &bytes);
+	tok_buf_free(&bytes);
+	return rc;
+}
+
+/* Fuse: all tokens into one. */
+static int dec_fuse(const struct toks *in, struct toks *out)
+{
+	int rc = toks_begin(out);
+
+	for (size_t i = 0; i < in->n && !rc; i++)
+		rc = toks_append(out, TOK(in, i), in->len[i]);
+	return rc;
+}
+
+/* Strip: up to d->start leading and d->stop trailing chars equal to d->cp
+ * cut from every token (a stop longer than the token, or cuts that overlap,
+ * are errors, where `tokenizers` panics). */
+static int dec_strip(const struct tok_dec *d, const struct toks *in, struct toks *out)
+{
+	int rc = LUTDB_OK;
+
+	for (size_t i = 0; i < in->n && !rc; i++) {
+		const char *s = TOK(in, i);
+		size_t n = in->len[i], l, j, k, nch = 0;
+		size_t cut_start = 0, cut_stop = n;
+
+		/* chars: walk forward for start, backward for stop */
+		for (j = 0; j < n; j += l, nch++)
+			(void)tok_utf8_decode(s + j, &l);
+		for (k = 0, j = 0; k < d->start && j < n; k++) {
+			uint32_t cp = tok_utf8_decode(s + j, &l);
+
+			if (cp != d->cp)
+				break;
+			j += l;
+			cut_start = j;
+		}
+		if (d->stop > nch)
+			/* `tokenizers` indexes before the token start and panics */
+			return lutdb_fail(LUTDB_ETOKENIZER, "tokenizer: decoder Strip: stop %zu is "
+					  "longer than a token of %zu chars", d->stop, nch);
+		for (k = 0, j = n; k < d->stop && j > 0; k++) {
+			size_t c = j - 1;
+
+			while (c > 0 && ((unsigned char)s[c] & 0xC0) == 0x80)
+				c--;
+			if (tok_utf8_decode(s + c, &l) != d->cp)
+				break;
+			j = c;
+			cut_stop = c;
+		}
+		if (cut_stop < cut_start)
+			return lutdb_fail(LUTDB_ETOKENIZER, "tokenizer: decoder Strip: the cuts overlap "
+					  "in a token of %zu chars", nch);
+		rc = toks_push(out, s + cut_start, cut_stop - cut_start);
+	}
+	return rc;
+}
+
+/* Replace: every match of d->re in a token becomes d->content. */
+static int dec_replace(const struct tok_dec *d, struct tok_match_ctx *m, const struct toks *in,
+		       struct toks *out)
+{
+	struct tok_segs segs = {0};
+	int rc = LUTDB_OK;
+
+	for (size_t i = 0; i < in->n && !rc; i++) {
+		const char *s = TOK(in, i);
+
+		rc = tok_regex_find_matches(&d->re, m, s, in->len[i], &segs);
+		if (!rc)
+			rc = toks_begin(out);
+		for (size_t j = 0; j < segs.n && !rc; j++) {
+			if (segs.v[j].is_match)
+				rc = toks_append(out, d->content, d->content_len);
+			else
+				rc = toks_append(out, s + segs.v[j].s, segs.v[j].e - segs.v[j].s);
+		}
+	}
+	free(segs.v);
+	return rc;
+}
+
+/* Metaspace: the replacement char becomes a space, except at the start of
+ * the first token when a prefix space was prepended. */
+static int dec_metaspace(const struct tok_dec *d, const struct toks *in, struct toks *out)
+{
+	int rc = LUTDB_OK;
+
+	for (size_t i = 0; i < in->n && !rc; i++) {
+		const char *s = TOK(in, i);
+		size_t n = in->len[i], l;
+
+		rc = toks_begin(out);
+		for (size_t j = 0; j < n && !rc; j += l) {
+			uint32_t cp = tok_utf8_decode(s + j, &l);
+
+			if (cp != d->cp)
+				rc = toks_append(out, s + j, l);
+			else if (!(i == 0 && d->prepend_scheme != TPS_NEVER))
+				rc = toks_append(out, " ", 1);
+		}
+	}
+	return rc;
+}
+
+/* One decoder of the chain: the tokens of in become those of out. */
 static int dec_step(const struct tok_dec *d, struct tok_match_ctx *m, struct toks *in,
 		    struct toks *out)
 {
-	struct tok_buf tmp = {0};
-	struct tok_segs segs = {0};
-	size_t i, j;
-	int rc = LUTDB_OK;
-
 	toks_reset(out);
 	switch (d->kind) {
-	case TD_BYTELEVEL:
-		/* every token becomes at most its own byte length */
-		rc = tok_buf_reserve(&tmp, in->buf.len);
-		(void)tok_cp_to_byte(0); /* builds the table */
-		for (i = 0; i < in->n && !rc; i++) {
-			const char *s = TOK(in, i);
-			size_t n = in->len[i], l, start = tmp.len;
-
-			for (j = 0; j < n; j += l) {
-				uint32_t cp = tok_utf8_decode(s + j, &l);
-				int b = cp < 324 ? tok_cp_to_byte(cp) : -1;
-
-				if (b < 0)
-					break;
-				tmp.p[tmp.len++] = (char)b;
-			}
-			if (j < n) {
-				tmp.len = start;
-				memcpy(tmp.p + tmp.len, s, n);
-				tmp.len += n;
-			}
-		}
-		if (!rc) {
-			rc = toks_begin(out);
-			if (!rc) {
-				size_t before = out->buf.len;
-
-				rc = tok_utf8_lossy(&out->buf, tmp.p ? tmp.p : "", tmp.len);
-				out->len[0] = out->buf.len - before;
-			}
-		}
-		break;
-	case TD_BYTEFALLBACK:
-		for (i = 0; i < in->n && !rc; i++) {
-			const char *s = TOK(in, i);
-			int b = -1;
-
-			if (in->len[i] == 6 && !memcmp(s, "<0x", 3) && s[5] == '>')
-				b = parse_byte(s + 3);
-			if (b >= 0) {
-				char c = (char)b;
-
-				rc = tok_buf_put(&tmp, &c, 1);
-				continue;
-			}
-			rc = flush_bytes(out, &tmp);
-			if (!rc)
-				rc = toks_push(out, s, in->len[i]);
-		}
-		if (!rc)
-			rc = flush_bytes(out, &tmp);
-		break;
-	case TD_FUSE:
-		rc = toks_begin(out);
-		for (i = 0; i < in->n && !rc; i++)
-			rc = toks_append(out, TOK(in, i), in->len[i]);
-		break;
-	case TD_STRIP:
-		for (i = 0; i < in->n && !rc; i++) {
-			const char *s = TOK(in, i);
-			size_t n = in->len[i], l, a = 0, e = n, k, nch = 0;
-			size_t cut_start = 0, cut_stop;
-
-			/* chars: walk forward for start, backward for stop */
-			for (j = 0; j < n; j += l, nch++)
-				(void)tok_utf8_decode(s + j, &l);
-			for (k = 0, j = 0; k < d->start && j < n; k++) {
-				uint32_t cp = tok_utf8_decode(s + j, &l);
-
-				if (cp != d->cp)
-					break;
-				j += l;
-				cut_start = j;
-			}
-			a = cut_start;
-			cut_stop = n;
-			if (d->stop > nch) {
-				/* `tokenizers` indexes before the token start and panics */
-				rc = lutdb_fail(LUTDB_ETOKENIZER, "tokenizer: decoder Strip: stop %zu is "
-						"longer than a token of %zu chars", d->stop, nch);
-				break;
-			}
-			for (k = 0, j = n; k < d->stop && j > 0; k++) {
-				size_t c = j - 1;
-
-				while (c > 0 && ((unsigned char)s[c] & 0xC0) == 0x80)
-					c--;
-				if (tok_utf8_decode(s + c, &l) != d->cp)
-					break;
-				j = c;
-				cut_stop = c;
-			}
-			e = cut_stop;
-			if (e < a) {
-				rc = lutdb_fail(LUTDB_ETOKENIZER, "tokenizer: decoder Strip: the cuts overlap "
-						"in a token of %zu chars", nch);
-				break;
-			}
-			rc = toks_push(out, s + a, e - a);
-		}
-		break;
-	case TD_REPLACE:
-		for (i = 0; i < in->n && !rc; i++) {
-			const char *s = TOK(in, i);
-
-			rc = tok_regex_find_matches(&d->re, m, s, in->len[i], &segs);
-			if (!rc)
-				rc = toks_begin(out);
-			for (j = 0; j < segs.n && !rc; j++) {
-				if (segs.v[j].is_match)
-					rc = toks_append(out, d->content, d->content_len);
-				else
-					rc = toks_append(out, s + segs.v[j].s, segs.v[j].e - segs.v[j].s);
-			}
-		}
-		break;
-	case TD_METASPACE:
-		for (i = 0; i < in->n && !rc; i++) {
-			const char *s = TOK(in, i);
-			size_t n = in->len[i], l;
-
-			rc = toks_begin(out);
-			for (j = 0; j < n && !rc; j += l) {
-				uint32_t cp = tok_utf8_decode(s + j, &l);
-
-				if (cp != d->cp)
-					rc = toks_append(out, s + j, l);
-				else if (!(i == 0 && d->prepend_scheme != TPS_NEVER))
-					rc = toks_append(out, " ", 1);
-			}
-		}
-		break;
-	default:
-		rc = lutdb_fail(LUTDB_EINTERNAL, "tokenizer: bad decoder kind");
+	case TD_BYTELEVEL: return dec_bytelevel(in, out);
+	case TD_BYTEFALLBACK: return dec_bytefallback(in, out);
+	case TD_FUSE: return dec_fuse(in, out);
+	case TD_STRIP: return dec_strip(d, in, out);
+	case TD_REPLACE: return dec_replace(d, m, in, out);
+	case TD_METASPACE: return dec_metaspace(d, in, out);
+	default: return lutdb_fail(LUTDB_EINTERNAL, "tokenizer: bad decoder kind");
 	}
-	tok_buf_free(&tmp);
-	free(segs.v);
-	return rc;
 }
 
 const char *tok_id_to_token(const struct lutdb_tokenizer *t, uint32_t id, size_t *len)

@@ -6,7 +6,6 @@
 #include "tok_internal.h"
 #include "fail.h"
 
-#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -69,121 +68,10 @@ void lutdb_tokenizer_free(lutdb_tokenizer *t)
 	free(t);
 }
 
-/* ---- per-thread encode scratch ---------------------------------------------------
- * Buffers, regex match data and BPE scratch are kept per thread between
- * calls (a loaded tokenizer stays immutable); buffers that grew past
- * SCRATCH_KEEP bytes are released after the call.
- */
-#define SCRATCH_KEEP ((size_t)4 << 20)
-
-struct enc_scratch {
-	struct tok_work a, b;
-	struct tok_buf fixed, nb;
-	struct tok_bpe_scratch *bs;
-	struct tok_match_ctx m;
-	struct tok_pre_scratch pre;
-	int busy;
-};
-
-static pthread_key_t scratch_key;
-static pthread_once_t scratch_once = PTHREAD_ONCE_INIT;
-static int scratch_ok;
-
-static void scratch_free(void *p)
-{
-	struct enc_scratch *x = p;
-
-	if (!x)
-		return;
-	tok_work_free(&x->a);
-	tok_work_free(&x->b);
-	tok_buf_free(&x->fixed);
-	tok_buf_free(&x->nb);
-	tok_bpe_scratch_free(x->bs);
-	tok_match_ctx_free(&x->m);
-	tok_pre_scratch_free(&x->pre);
-	free(x);
-}
-
-static void scratch_init(void)
-{
-	scratch_ok = pthread_key_create(&scratch_key, scratch_free) == 0;
-}
-
-static struct enc_scratch *scratch_new(void)
-{
-	struct enc_scratch *x = calloc(1, sizeof *x);
-
-	if (!x)
-		return NULL;
-	if (tok_match_ctx_init(&x->m) || tok_bpe_scratch_new(&x->bs)) {
-		scratch_free(x);
-		return NULL;
-	}
-	return x;
-}
-
-/* The thread's scratch (or a private one when it is unavailable). */
-static struct enc_scratch *scratch_get(int *owned)
-{
-	struct enc_scratch *x;
-
-	*owned = 1;
-	pthread_once(&scratch_once, scratch_init);
-	if (scratch_ok) {
-		x = pthread_getspecific(scratch_key);
-		if (!x) {
-			x = scratch_new();
-			if (x && pthread_setspecific(scratch_key, x)) {
-				scratch_free(x);
-				x = NULL;
-			}
-		}
-		if (x && !x->busy) {
-			x->busy = 1;
-			*owned = 0;
-			return x;
-		}
-	}
-	return scratch_new();
-}
-
-static void shrink_work(struct tok_work *w)
-{
-	if (w->buf.cap > SCRATCH_KEEP || w->cap * sizeof *w->pc > SCRATCH_KEEP)
-		tok_work_free(w);
-	else
-		tok_work_reset(w);
-}
-
-static void shrink_buf(struct tok_buf *b)
-{
-	if (b->cap > SCRATCH_KEEP)
-		tok_buf_free(b);
-	else
-		b->len = 0;
-}
-
-static void scratch_put(struct enc_scratch *x, int owned)
-{
-	if (!x)
-		return;
-	if (owned) {
-		scratch_free(x);
-		return;
-	}
-	shrink_work(&x->a);
-	shrink_work(&x->b);
-	shrink_buf(&x->fixed);
-	shrink_buf(&x->nb);
-	shrink_buf(&x->pre.sbuf);
-	x->busy = 0;
-}
-
 int lutdb_tokenizer_encode(const lutdb_tokenizer *t, const char *text, size_t len,
 			   int add_special_tokens, uint32_t **ids, size_t *n)
 {
-	struct enc_scratch *x = NULL;
+	struct tok_scratch *x = NULL;
 	struct tok_work *a, *b;
 	uint32_t *raw = NULL;
 	size_t nraw = 0, craw = 0, i;
@@ -198,7 +86,7 @@ int lutdb_tokenizer_encode(const lutdb_tokenizer *t, const char *text, size_t le
 	if (len > TOK_MAX_INPUT)
 		return lutdb_fail(LUTDB_ETOOBIG, "lutdb_tokenizer_encode: input of %zu bytes (limit %zu)",
 				  len, (size_t)TOK_MAX_INPUT);
-	x = scratch_get(&owned);
+	x = tok_scratch_get(&owned);
 	if (!x)
 		return lutdb_fail(LUTDB_ENOMEM, "tokenizer: out of memory (scratch)");
 	a = &x->a;
@@ -299,7 +187,7 @@ int lutdb_tokenizer_encode(const lutdb_tokenizer *t, const char *text, size_t le
 	}
 out:
 	free(raw);
-	scratch_put(x, owned);
+	tok_scratch_put(x, owned);
 	return rc;
 }
 

@@ -285,9 +285,12 @@ void tok_pre_free(struct tok_pre *p);
 uint32_t tok_byte_to_cp(uint8_t b);
 int tok_cp_to_byte(uint32_t cp);   /* -1 when cp is not in the alphabet */
 
-/* BPE model. */
+/* BPE model.  A scratch serves one call at a time; with
+ * tok_bpe_scratch_cache_words it keeps the ids of the words it tokenized
+ * last (about 4 MiB, allocated at first use) for the next calls. */
 struct tok_bpe_scratch;
 int tok_bpe_scratch_new(struct tok_bpe_scratch **out);
+void tok_bpe_scratch_cache_words(struct tok_bpe_scratch *s);
 void tok_bpe_scratch_free(struct tok_bpe_scratch *s);
 int tok_bpe_tokenize(const struct tok_bpe *b, struct tok_bpe_scratch *s, const char *w,
 		     size_t n, uint32_t **ids, size_t *nids, size_t *cap);
@@ -295,6 +298,21 @@ void tok_bpe_free(struct tok_bpe *b);
 uint64_t tok_bpe_next_serial(void);
 int tok_bpe_build_merges(struct tok_bpe *b, size_t expect);
 int tok_bpe_add_merge(struct tok_bpe *b, uint32_t a, uint32_t c, uint32_t rank, uint32_t nid);
+
+/* The encoder's working memory (tok_scratch.c): the calling thread's, or a
+ * private one (*owned) when the thread's is unavailable. */
+struct tok_scratch {
+	struct tok_work a, b;
+	struct tok_buf fixed, nb;
+	struct tok_bpe_scratch *bs;
+	struct tok_match_ctx m;
+	struct tok_pre_scratch pre;
+	/* the list of threads' scratch (tok_scratch.c), under its lock */
+	struct tok_scratch *prev, *next;
+	int busy, orphaned;
+};
+struct tok_scratch *tok_scratch_get(int *owned);
+void tok_scratch_put(struct tok_scratch *x, int owned);
 
 /* Decoders: tokens -> text. */
 int tok_decode_tokens(const struct lutdb_tokenizer *t, const char **toks, const size_t *lens,

@@ -1,17 +1,26 @@
 /*
- * tok_json.h - helpers shared by the tokenizer.json readers (tok_json.c:
- * top level and components, tok_json_model.c: model and added tokens).
+ * tok_json.h - reading tokenizer.json.
+ *
+ *   tok_json.c         the driver: top level, normalizers, pre-tokenizers,
+ *                      decoders, post-processor (tok_load_json)
+ *   tok_json_model.c   the BPE model and the added tokens
+ *   tok_json_fields.c  typed fields, used by both
+ *
+ * Calls go one way: tok_json.c -> tok_json_model.c -> tok_json_fields.c
+ * (and tok_json.c -> tok_json_fields.c).
  */
 #ifndef LUTDB_TOK_JSON_H
 #define LUTDB_TOK_JSON_H
 
 #include <jansson.h>
 
-#include "tok_internal.h"
 #include "fail.h"
+#include "tok_internal.h"
 
 #define FAIL(...) lutdb_fail(LUTDB_ETOKENIZER, "tokenizer.json: " __VA_ARGS__)
 
+/* ---- typed fields (tok_json_fields.c) -------------------------------------- */
+/* A NUL-terminated copy of s[0, n), or NULL when out of memory. */
 char *tj_dupn(const char *s, size_t n);
 /* Optional string field: absent or null gives *out NULL; must be UTF-8. */
 int tj_get_str(const json_t *o, const char *key, const char *what, const char **out, size_t *len);
@@ -29,6 +38,7 @@ int tj_get_pattern(const json_t *o, const char *what, struct tok_regex *re);
 /* Metaspace prepend_scheme (with the legacy add_prefix_space). */
 int tj_prepend_scheme(const json_t *o, const char *what, int *out);
 
+/* ---- the model and added tokens (tok_json_model.c) ------------------------- */
 int tj_load_model(struct lutdb_tokenizer *t, const json_t *m);
 int tj_load_added(struct lutdb_tokenizer *t, const json_t *arr);
 

@@ -9,7 +9,6 @@
 #include <string.h>
 
 #include "tok_json.h"
-#include "fail.h"
 
 /* ---- model ------------------------------------------------------------------------------- */
 
@@ -46,57 +45,52 @@ static int merge_tokens(const json_t *e, int *legacy, const char **a, size_t *al
 	return FAIL("model: each merge must be \"a b\" or [\"a\", \"b\"]");
 }
 
-int tj_load_model(struct lutdb_tokenizer *t, const json_t *m)
+/* An optional string of the BPE model, copied: *out stays NULL when absent. */
+static int bpe_string(const json_t *m, const char *key, char **out, size_t *len)
 {
-	struct tok_bpe *b = &t->bpe;
-	const json_t *vocab, *merges, *v, *dropout;
-	const char *ty = tj_type_of(m), *k, *s;
-	struct tok_buf tmp = {0};
-	size_t i, n, rank = 0;
-	int rc, legacy = -1;
+	const char *s;
+	int rc = tj_get_str(m, key, "model BPE", &s, len);
 
-	if (!json_is_object(m))
-		return FAIL("model: missing or not an object");
-	if (!ty)
-		return FAIL("model: missing \"type\"");
-	if (strcmp(ty, "BPE"))
-		return FAIL("model type \"%s\" is not supported (only BPE)", ty);
-	strcpy(t->model_type, "BPE");
-	b->serial = tok_bpe_next_serial();
-	dropout = json_object_get(m, "dropout");
+	if (rc)
+		return rc;
+	if (s && !(*out = tj_dupn(s, *len)))
+		return lutdb_fail(LUTDB_ENOMEM, "tokenizer: out of memory");
+	return LUTDB_OK;
+}
+
+/* Dropout, the optional strings and the switches of the BPE model. */
+static int load_bpe_options(struct tok_bpe *b, const json_t *m)
+{
+	const json_t *dropout = json_object_get(m, "dropout");
+	int rc;
+
 	if (dropout && !json_is_null(dropout) &&
 	    !(json_is_number(dropout) && json_number_value(dropout) == 0.0))
 		return FAIL("model BPE: dropout must be null (randomized merges are not supported)");
-#define OPTSTR(key, field, flen)                                                         \
-	do {                                                                                 \
-		rc = tj_get_str(m, key, "model BPE", &s, &n);                                   \
-		if (rc)                                                                      \
-			return rc;                                                           \
-		if (s && !(b->field = tj_dupn(s, n)))                                           \
-			return lutdb_fail(LUTDB_ENOMEM, "tokenizer: out of memory");         \
-		b->flen = n;                                                                 \
-	} while (0)
-	OPTSTR("unk_token", unk, unk_len);
-	OPTSTR("continuing_subword_prefix", prefix, prefix_len);
-	OPTSTR("end_of_word_suffix", suffix, suffix_len);
-#undef OPTSTR
-	rc = tj_get_bool(m, "fuse_unk", "model BPE", 0, &b->fuse_unk);
+	rc = bpe_string(m, "unk_token", &b->unk, &b->unk_len);
+	if (!rc)
+		rc = bpe_string(m, "continuing_subword_prefix", &b->prefix, &b->prefix_len);
+	if (!rc)
+		rc = bpe_string(m, "end_of_word_suffix", &b->suffix, &b->suffix_len);
+	if (!rc)
+		rc = tj_get_bool(m, "fuse_unk", "model BPE", 0, &b->fuse_unk);
 	if (!rc)
 		rc = tj_get_bool(m, "byte_fallback", "model BPE", 0, &b->byte_fallback);
 	if (!rc)
 		rc = tj_get_bool(m, "ignore_merges", "model BPE", 0, &b->ignore_merges);
-	if (rc)
-		return rc;
-	vocab = json_object_get(m, "vocab");
-	merges = json_object_get(m, "merges");
-	if (!json_is_object(vocab) || !json_is_array(merges))
-		return FAIL("model BPE: Missing vocab/merges");
-	if (json_object_size(vocab) > TOK_MAX_VOCAB)
-		return lutdb_fail(LUTDB_ETOOBIG, "tokenizer.json: model BPE: vocab of %zu entries "
-				  "(limit %u)", json_object_size(vocab), TOK_MAX_VOCAB);
-	if (json_array_size(merges) > TOK_MAX_MERGES)
-		return lutdb_fail(LUTDB_ETOOBIG, "tokenizer.json: model BPE: %zu merges (limit %u)",
-				  json_array_size(merges), TOK_MAX_MERGES);
+	return rc;
+}
+
+/* The vocab (token -> id) and the tables derived from it: id -> token,
+ * single code points below U+10000 -> id, and the <0xXX> byte-fallback
+ * ids. */
+static int load_bpe_vocab(struct tok_bpe *b, const json_t *vocab)
+{
+	const json_t *v;
+	const char *k;
+	size_t i, n;
+	int rc;
+
 	rc = tok_strmap_init(&b->vocab, json_object_size(vocab));
 	if (rc)
 		return rc;
@@ -151,55 +145,99 @@ int tj_load_model(struct lutdb_tokenizer *t, const json_t *m)
 		if (!tok_strmap_get(&b->vocab, name, 6, &b->byte_fb[i]))
 			b->byte_fb[i] = TOK_NO_ID;
 	}
+	return LUTDB_OK;
+}
+
+/* One merge "a b" of the given rank: both parts and their concatenation
+ * (without the second part's subword prefix) must be in the vocab.  tmp is
+ * the caller's buffer for the concatenation. */
+static int add_merge(struct tok_bpe *b, const char *a, size_t al, const char *c, size_t cl, size_t rank,
+		     struct tok_buf *tmp)
+{
+	uint32_t ia, ic, in;
+	int rc;
+
+	if (!tok_strmap_get(&b->vocab, a, al, &ia))
+		return FAIL("model BPE: merge %zu: token \"%.*s\" is not in the vocab", rank,
+			    (int)(al > 64 ? 64 : al), a);
+	if (!tok_strmap_get(&b->vocab, c, cl, &ic))
+		return FAIL("model BPE: merge %zu: token \"%.*s\" is not in the vocab", rank,
+			    (int)(cl > 64 ? 64 : cl), c);
+	if (cl < b->prefix_len)
+		return FAIL("model BPE: merge %zu: \"%.*s\" is shorter than the subword prefix", rank,
+			    (int)(cl > 64 ? 64 : cl), c);
+	tmp->len = 0;
+	rc = tok_buf_put(tmp, a, al);
+	if (!rc)
+		rc = tok_buf_put(tmp, c + b->prefix_len, cl - b->prefix_len);
+	if (rc)
+		return rc;
+	if (!tok_strmap_get(&b->vocab, tmp->p, tmp->len, &in))
+		return FAIL("model BPE: merge %zu: token \"%.*s\" is not in the vocab", rank,
+			    (int)(tmp->len > 64 ? 64 : tmp->len), tmp->p);
+	return tok_bpe_add_merge(b, ia, ic, (uint32_t)rank, in);
+}
+
+/* The merges, in rank order (a "#version" line of a merges file skipped). */
+static int load_bpe_merges(struct tok_bpe *b, const json_t *merges)
+{
+	struct tok_buf tmp = {0};
+	const json_t *v;
+	size_t i, rank = 0;
+	int rc, legacy = -1;
+
 	rc = tok_bpe_build_merges(b, json_array_size(merges));
 	if (rc)
 		return rc;
 	json_array_foreach(merges, i, v) {
 		const char *a = NULL, *c = NULL;
 		size_t al = 0, cl = 0;
-		uint32_t ia, ic, in;
 
 		if (json_is_string(v) && !strncmp(json_string_value(v), "#version", 8))
 			continue;
 		rc = merge_tokens(v, &legacy, &a, &al, &c, &cl);
-		if (rc == 1) {
+		if (rc == 1)
 			rc = FAIL("model BPE: Merges text file invalid at line %zu", rank + 1);
-			goto out; /* tmp may hold an earlier merge */
-		}
-		if (rc)
-			goto out;
-		if (!tok_strmap_get(&b->vocab, a, al, &ia) || !tok_strmap_get(&b->vocab, c, cl, &ic)) {
-			rc = FAIL("model BPE: merge %zu: token \"%.*s\" is not in the vocab", rank,
-				  (int)(tok_strmap_get(&b->vocab, a, al, &ia) ? (cl > 64 ? 64 : cl)
-					: (al > 64 ? 64 : al)),
-				  tok_strmap_get(&b->vocab, a, al, &ia) ? c : a);
-			goto out;
-		}
-		if (cl < b->prefix_len) {
-			rc = FAIL("model BPE: merge %zu: \"%.*s\" is shorter than the subword prefix",
-				  rank, (int)(cl > 64 ? 64 : cl), c);
-			goto out;
-		}
-		tmp.len = 0;
-		rc = tok_buf_put(&tmp, a, al);
 		if (!rc)
-			rc = tok_buf_put(&tmp, c + b->prefix_len, cl - b->prefix_len);
+			rc = add_merge(b, a, al, c, cl, rank, &tmp);
 		if (rc)
-			goto out;
-		if (!tok_strmap_get(&b->vocab, tmp.p, tmp.len, &in)) {
-			rc = FAIL("model BPE: merge %zu: token \"%.*s\" is not in the vocab", rank,
-				  (int)(tmp.len > 64 ? 64 : tmp.len), tmp.p);
-			goto out;
-		}
-		rc = tok_bpe_add_merge(b, ia, ic, (uint32_t)rank, in);
-		if (rc)
-			goto out;
+			break;
 		rank++;
 	}
-	rc = LUTDB_OK;
-out:
 	tok_buf_free(&tmp);
 	return rc;
+}
+
+int tj_load_model(struct lutdb_tokenizer *t, const json_t *m)
+{
+	struct tok_bpe *b = &t->bpe;
+	const json_t *vocab, *merges;
+	const char *ty = tj_type_of(m);
+	int rc;
+
+	if (!json_is_object(m))
+		return FAIL("model: missing or not an object");
+	if (!ty)
+		return FAIL("model: missing \"type\"");
+	if (strcmp(ty, "BPE"))
+		return FAIL("model type \"%s\" is not supported (only BPE)", ty);
+	strcpy(t->model_type, "BPE");
+	b->serial = tok_bpe_next_serial();
+	if ((rc = load_bpe_options(b, m)))
+		return rc;
+	vocab = json_object_get(m, "vocab");
+	merges = json_object_get(m, "merges");
+	if (!json_is_object(vocab) || !json_is_array(merges))
+		return FAIL("model BPE: Missing vocab/merges");
+	if (json_object_size(vocab) > TOK_MAX_VOCAB)
+		return lutdb_fail(LUTDB_ETOOBIG, "tokenizer.json: model BPE: vocab of %zu entries "
+				  "(limit %u)", json_object_size(vocab), TOK_MAX_VOCAB);
+	if (json_array_size(merges) > TOK_MAX_MERGES)
+		return lutdb_fail(LUTDB_ETOOBIG, "tokenizer.json: model BPE: %zu merges (limit %u)",
+				  json_array_size(merges), TOK_MAX_MERGES);
+	if ((rc = load_bpe_vocab(b, vocab)))
+		return rc;
+	return load_bpe_merges(b, merges);
 }
 
 /* ---- added tokens ------------------------------------------------------------------------- */

@@ -29,168 +29,180 @@ static int is_hex(char c)
 	return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
 }
 
+/* The state of a translation: the pattern p[0, n), the position i, whether
+ * i is inside a character class, and the output. */
+struct xlat {
+	const char *p;
+	size_t n, i;
+	int in_class; /* 0 outside, 1 inside, 2 at its first position (a ']' there is literal) */
+	struct tok_buf *o;
+	const char *what;
+};
+
+/* The escape at p[i] (a backslash): the class escapes whose sets differ
+ * between the engines become explicit Unicode sets, \uHHHH becomes \x{HHHH},
+ * escapes that mean the same are copied, the rest are rejected. */
+static int xlat_escape(struct xlat *x)
+{
+	const char *p = x->p, *what = x->what;
+	const size_t n = x->n;
+	struct tok_buf *o = x->o;
+	char d;
+
+	if (x->i + 1 >= n)
+		return reject(what, "ending in a lone backslash");
+	d = p[x->i + 1];
+	x->i += 2;
+	const size_t i = x->i; /* just past the escape's letter */
+	const int in_class = x->in_class != 0;
+	if (x->in_class)
+		x->in_class = 1;
+	switch (d) {
+	case 's': return tok_buf_put(o, "\\p{White_Space}", 15);
+	case 'S': return tok_buf_put(o, "\\P{White_Space}", 15);
+	case 'd': return tok_buf_put(o, "\\p{Nd}", 6);
+	case 'D': return tok_buf_put(o, "\\P{Nd}", 6);
+	case 'w':
+		if (in_class)
+			return tok_buf_put(o, W_CLASS, strlen(W_CLASS));
+		return tok_buf_put(o, "[" W_CLASS "]", strlen(W_CLASS) + 2);
+	case 'W':
+		if (in_class)
+			return reject(what, "\\W inside a character class");
+		return tok_buf_put(o, "[^" W_CLASS "]", strlen(W_CLASS) + 3);
+	case 'h':
+		return in_class ? tok_buf_put(o, "0-9a-fA-F", 9) : tok_buf_put(o, "[0-9a-fA-F]", 11);
+	case 'H':
+		if (in_class)
+			return reject(what, "\\H inside a character class");
+		return tok_buf_put(o, "[^0-9a-fA-F]", 12);
+	case 'u': {
+		int rc;
+		if (i + 4 > n || !is_hex(p[i]) || !is_hex(p[i + 1]) || !is_hex(p[i + 2]) || !is_hex(p[i + 3]))
+			return reject(what, "with a malformed \\u escape");
+		rc = tok_buf_put(o, "\\x{", 3);
+		if (!rc)
+			rc = tok_buf_put(o, p + i, 4);
+		if (!rc)
+			rc = tok_buf_put(o, "}", 1);
+		x->i += 4;
+		return rc;
+	}
+	case 'p':
+	case 'P': {
+		size_t j = i;
+
+		if (j >= n || p[j] != '{')
+			return reject(what, "with \\p not followed by {name}");
+		while (j < n && p[j] != '}')
+			j++;
+		if (j >= n)
+			return reject(what, "with an unterminated \\p{");
+		x->i = j + 1;
+		return tok_buf_put(o, p + i - 2, j + 1 - (i - 2));
+	}
+	case 'b':
+	case 'B':
+		if (!in_class || d == 'B')
+			return reject(what, "with \\b or \\B (word boundary)");
+		return tok_buf_put(o, "\\b", 2);
+	case 'x': case 't': case 'n': case 'r': case 'f': case 'a': case 'e':
+	case 'A': case 'z': case 'Z': case '0': case '1': case '2': case '3':
+	case '4': case '5': case '6': case '7': case '8': case '9':
+		return tok_buf_put(o, p + i - 2, 2);
+	default:
+		if ((d >= 'a' && d <= 'z') || (d >= 'A' && d <= 'Z')) {
+			char why[48];
+
+			snprintf(why, sizeof why, "with the escape \\%c", d);
+			return reject(what, why);
+		}
+		return tok_buf_put(o, p + i - 2, 2);
+	}
+}
+
+/* A character inside a class (not an escape): nested classes, POSIX
+ * brackets and intersections are rejected, ']' closes the class unless it
+ * is the first character. */
+static int xlat_class_char(struct xlat *x)
+{
+	const char *p = x->p;
+	const size_t n = x->n, i = x->i;
+	const char c = p[i];
+
+	if (c == '[') {
+		if (i + 1 < n && p[i + 1] == ':')
+			return reject(x->what, "with a POSIX bracket class");
+		return reject(x->what, "with a nested character class");
+	}
+	if (c == '&' && i + 1 < n && p[i + 1] == '&')
+		return reject(x->what, "with a class intersection (&&)");
+	if (c == ']' && x->in_class > 1)
+		x->in_class = 1; /* ']' right after '[' or '[^' is literal */
+	else
+		x->in_class = c == ']' ? 0 : 1;
+	x->i++;
+	return tok_buf_put(x->o, p + i, 1);
+}
+
+/* A group "(?..." at p[i]: the forms both engines read alike are copied,
+ * any other is rejected. */
+static int xlat_group(struct xlat *x)
+{
+	const char *p = x->p;
+	const size_t n = x->n, i = x->i;
+	size_t j = i + 2;
+
+	if (j < n && (p[j] == ':' || p[j] == '=' || p[j] == '!' || p[j] == '>')) {
+		x->i += 3;
+		return tok_buf_put(x->o, p + i, 3);
+	}
+	if (j + 1 < n && p[j] == '<' && (p[j + 1] == '=' || p[j + 1] == '!')) {
+		x->i += 4;
+		return tok_buf_put(x->o, p + i, 4);
+	}
+	while (j < n && (p[j] == 'i' || p[j] == 'x' || p[j] == '-'))
+		j++;
+	if (j < n && (p[j] == ':' || p[j] == ')') && j > i + 2) {
+		x->i = j + 1;
+		return tok_buf_put(x->o, p + i, j + 1 - i);
+	}
+	return reject(x->what, "with a (? group form other than (?: (?= (?! (?<= (?<! (?> (?i) (?x)");
+}
+
 /* Translates an Oniguruma (Ruby syntax) pattern to PCRE2 syntax. */
 static int translate(const char *p, size_t n, struct tok_buf *o, const char *what)
 {
-	size_t i = 0;
-	int in_class = 0, rc = 0;
+	struct xlat x = {p, n, 0, 0, o, what};
+	int rc = 0;
 
-	while (i < n && !rc) {
-		char c = p[i];
+	while (x.i < n && !rc) {
+		const size_t i = x.i;
+		const char c = p[i];
 
 		if (c == '\\') {
-			char d;
-
-			if (i + 1 >= n)
-				return reject(what, "ending in a lone backslash");
-			d = p[i + 1];
-			i += 2;
-			if (in_class)
-				in_class = 1;
-			switch (d) {
-			case 's':
-				rc = tok_buf_put(o, "\\p{White_Space}", 15);
-				break;
-			case 'S':
-				rc = tok_buf_put(o, "\\P{White_Space}", 15);
-				break;
-			case 'd':
-				rc = tok_buf_put(o, "\\p{Nd}", 6);
-				break;
-			case 'D':
-				rc = tok_buf_put(o, "\\P{Nd}", 6);
-				break;
-			case 'w':
-				if (in_class)
-					rc = tok_buf_put(o, W_CLASS, strlen(W_CLASS));
-				else
-					rc = tok_buf_put(o, "[" W_CLASS "]", strlen(W_CLASS) + 2);
-				break;
-			case 'W':
-				if (in_class)
-					return reject(what, "\\W inside a character class");
-				rc = tok_buf_put(o, "[^" W_CLASS "]", strlen(W_CLASS) + 3);
-				break;
-			case 'h':
-				rc = in_class ? tok_buf_put(o, "0-9a-fA-F", 9)
-					      : tok_buf_put(o, "[0-9a-fA-F]", 11);
-				break;
-			case 'H':
-				if (in_class)
-					return reject(what, "\\H inside a character class");
-				rc = tok_buf_put(o, "[^0-9a-fA-F]", 12);
-				break;
-			case 'u':
-				if (i + 4 > n || !is_hex(p[i]) || !is_hex(p[i + 1]) || !is_hex(p[i + 2]) ||
-				    !is_hex(p[i + 3]))
-					return reject(what, "with a malformed \\u escape");
-				rc = tok_buf_put(o, "\\x{", 3);
-				if (!rc)
-					rc = tok_buf_put(o, p + i, 4);
-				if (!rc)
-					rc = tok_buf_put(o, "}", 1);
-				i += 4;
-				break;
-			case 'p':
-			case 'P': {
-				size_t j = i;
-
-				if (j >= n || p[j] != '{')
-					return reject(what, "with \\p not followed by {name}");
-				while (j < n && p[j] != '}')
-					j++;
-				if (j >= n)
-					return reject(what, "with an unterminated \\p{");
-				rc = tok_buf_put(o, p + i - 2, j + 1 - (i - 2));
-				i = j + 1;
-				break;
-			}
-			case 'b':
-			case 'B':
-				if (!in_class || d == 'B')
-					return reject(what, "with \\b or \\B (word boundary)");
-				rc = tok_buf_put(o, "\\b", 2);
-				break;
-			case 'x': case 't': case 'n': case 'r': case 'f': case 'a': case 'e':
-			case 'A': case 'z': case 'Z': case '0': case '1': case '2': case '3':
-			case '4': case '5': case '6': case '7': case '8': case '9':
-				rc = tok_buf_put(o, p + i - 2, 2);
-				break;
-			default:
-				if ((d >= 'a' && d <= 'z') || (d >= 'A' && d <= 'Z')) {
-					char why[48];
-
-					snprintf(why, sizeof why, "with the escape \\%c", d);
-					return reject(what, why);
-				}
-				rc = tok_buf_put(o, p + i - 2, 2);
-			}
-			continue;
-		}
-		if (in_class) {
-			if (c == '[') {
-				if (i + 1 < n && p[i + 1] == ':')
-					return reject(what, "with a POSIX bracket class");
-				return reject(what, "with a nested character class");
-			}
-			if (c == '&' && i + 1 < n && p[i + 1] == '&')
-				return reject(what, "with a class intersection (&&)");
-			if (c == ']' && in_class > 1) {
-				in_class = 1; /* ']' right after '[' or '[^' is literal */
-				rc = tok_buf_put(o, p + i, 1);
-				i++;
-				continue;
-			}
-			if (c == ']')
-				in_class = 0;
-			else
-				in_class = 1;
-			rc = tok_buf_put(o, p + i, 1);
-			i++;
-			continue;
-		}
-		if (c == '[') {
+			rc = xlat_escape(&x);
+		} else if (x.in_class) {
+			rc = xlat_class_char(&x);
+		} else if (c == '[') {
 			size_t j = i + 1;
 
 			if (j < n && p[j] == '^')
 				j++;
 			rc = tok_buf_put(o, p + i, j - i);
-			i = j;
-			in_class = 2; /* first position: a ']' here is literal */
-			continue;
-		}
-		if (c == '(' && i + 1 < n && p[i + 1] == '?') {
-			size_t j = i + 2;
-
-			if (j < n && (p[j] == ':' || p[j] == '=' || p[j] == '!' || p[j] == '>')) {
-				rc = tok_buf_put(o, p + i, 3);
-				i += 3;
-				continue;
-			}
-			if (j + 1 < n && p[j] == '<' && (p[j + 1] == '=' || p[j + 1] == '!')) {
-				rc = tok_buf_put(o, p + i, 4);
-				i += 4;
-				continue;
-			}
-			while (j < n && (p[j] == 'i' || p[j] == 'x' || p[j] == '-'))
-				j++;
-			if (j < n && (p[j] == ':' || p[j] == ')') && j > i + 2) {
-				rc = tok_buf_put(o, p + i, j + 1 - i);
-				i = j + 1;
-				continue;
-			}
-			return reject(what, "with a (? group form other than (?: (?= (?! (?<= (?<! (?> "
-					    "(?i) (?x)");
-		}
-		if (c == '{' && i + 1 < n && p[i + 1] == ',') {
+			x.i = j;
+			x.in_class = 2; /* first position: a ']' here is literal */
+		} else if (c == '(' && i + 1 < n && p[i + 1] == '?') {
+			rc = xlat_group(&x);
+		} else if (c == '{' && i + 1 < n && p[i + 1] == ',') {
 			rc = tok_buf_put(o, "{0", 2); /* Oniguruma reads {,n} as {0,n} */
-			i++;
-			continue;
+			x.i++;
+		} else {
+			rc = tok_buf_put(o, p + i, 1);
+			x.i++;
 		}
-		rc = tok_buf_put(o, p + i, 1);
-		i++;
 	}
-	if (!rc && in_class)
+	if (!rc && x.in_class)
 		return reject(what, "with an unterminated character class");
 	return rc;
 }

@@ -84,7 +84,7 @@ int main(int argc, char **argv)
 	lutdb_session *s;
 	if ((rc = lutdb_open(path, 0, &db)))
 		die(path, rc);
-	lutdb_model_opts mo = {.threads = threads};
+	lutdb_model_opts mo = {.size = sizeof mo, .threads = threads};
 	if ((rc = lutdb_model_new(db, &mo, &m)))
 		die("model", rc);
 	const lutdb_info *in = lutdb_model_info(m);
@@ -97,7 +97,8 @@ int main(int argc, char **argv)
 		prompt_len = maxp;
 	uint32_t cap = (uint32_t)prompt_len > p0 + warm + (uint32_t)tokens ? (uint32_t)prompt_len
 									  : p0 + warm + (uint32_t)tokens;
-	lutdb_session_opts so = {.capacity = cap, .flags = no_experts ? LUTDB_SESSION_NO_EXPERTS : 0};
+	lutdb_session_opts so = {
+		.size = sizeof so, .capacity = cap, .flags = no_experts ? LUTDB_SESSION_NO_EXPERTS : 0};
 	if ((rc = lutdb_session_new(m, &so, &s)))
 		die("session", rc);
 

@@ -15,7 +15,7 @@
  * gelu: ns/element, cache-resident and streamed, next to memcpy.
  * pool: lk_pool_run round trip with empty tasks, back to back and after the
  *   workers went to sleep.
- * sample: lk_sample per call at V = 50304 and 256000.
+ * sample: lr_sample per call at V = 50304 and 256000.
  * Figures are medians of repeated runs.  GB = 1e9 bytes.  --cpu times the
  * single-thread runs by the thread's CPU time (robust on a shared machine).
  */
@@ -395,21 +395,22 @@ static void bench_sampler(void)
 	static const size_t VS[] = {50304, 256000};
 	struct {
 		const char *name;
-		lk_sampler_params p;
+		lr_sampler_params p;
 	} cases[] = {{"greedy", {0.0f, 0, 1.0f, 0, 1}},
 		     {"T=0.8", {0.8f, 0, 1.0f, 0, 0}},
 		     {"T=0.8 k=40", {0.8f, 40, 1.0f, 0, 0}},
 		     {"T=0.8 p=0.9", {0.8f, 0, 0.9f, 0, 0}},
 		     {"T=0.8 k=40 p=0.9", {0.8f, 40, 0.9f, 0, 0}}};
-	printf("\nlk_sample (us/call; logits ~ N(0, 2.5^2)-like spread)\n%-18s", "");
+	printf("\nlr_sample (us/call; logits ~ N(0, 2.5^2)-like spread)\n%-18s", "");
 	for (size_t v = 0; v < 2; v++)
 		printf(" %9s%zu", "V=", VS[v]);
 	printf("\n");
-	float *l = malloc(256000 * sizeof(float)), *scratch = malloc(LK_SAMPLE_SCRATCH_FLOATS(256000) * sizeof(float));
-	lk_rng rng;
-	lk_rng_seed(&rng, 1);
+	float *l = malloc(256000 * sizeof(float));
+	lr_sample_scratch *scratch = lr_sample_scratch_new(256000);
+	lr_rng rng;
+	lr_rng_seed(&rng, 1);
 	for (size_t i = 0; i < 256000; i++) {
-		double a = lk_rng_uniform(&rng), b = lk_rng_uniform(&rng), c = lk_rng_uniform(&rng);
+		double a = lr_rng_uniform(&rng), b = lr_rng_uniform(&rng), c = lr_rng_uniform(&rng);
 		l[i] = (float)((a + b + c - 1.5) * 5.0);
 	}
 	for (size_t ci = 0; ci < sizeof cases / sizeof cases[0]; ci++) {
@@ -420,7 +421,7 @@ static void bench_sampler(void)
 			volatile uint32_t sink = 0;
 			for (int r = 0; r < n; r++) {
 				double t0 = now();
-				sink += lk_sample(l, VS[v], &cases[ci].p, &rng, scratch);
+				sink += lr_sample(l, VS[v], &cases[ci].p, &rng, scratch);
 				vv[r] = (now() - t0) * 1e6;
 			}
 			(void)sink;
@@ -429,7 +430,7 @@ static void bench_sampler(void)
 		printf("\n");
 	}
 	free(l);
-	free(scratch);
+	lr_sample_scratch_free(scratch);
 }
 
 int main(int argc, char **argv)

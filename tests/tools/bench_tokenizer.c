@@ -131,7 +131,7 @@ int main(int argc, char **argv)
 			}
 			bytes += sp[i].len;
 			ntok += n;
-			free(ids);
+			lutdb_free(ids);
 		}
 		rounds++;
 		el = now() - t0;
@@ -158,12 +158,12 @@ int main(int argc, char **argv)
 			if (rc)
 				return 1;
 			dbytes += dl;
-			free(d);
+			lutdb_free(d);
 			r++;
 			el = now() - t0;
 		} while (el < secs / 2);
 		printf("decode: %.2f MB/s of text (%zu ids)\n", (double)dbytes / el / 1e6, n);
-		free(ids);
+		lutdb_free(ids);
 	}
 	free(sp);
 	free(json);

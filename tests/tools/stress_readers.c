@@ -95,9 +95,9 @@ static void note_error(shared *sh, const char *what, int rc)
 /* Greedy continuation of prompt p: GEN ids into out. */
 static int decode_prompt(lutdb_model *m, const uint32_t *prompt, uint32_t *out)
 {
-	lutdb_session_opts so = {.capacity = PROMPT + GEN};
+	lutdb_session_opts so = {.size = sizeof so, .capacity = PROMPT + GEN};
 	lutdb_session *s = NULL;
-	lutdb_generate_opts go = {.max_tokens = GEN, .ignore_eos = 1};
+	lutdb_generate_opts go = {.size = sizeof go, .max_tokens = GEN, .ignore_eos = 1};
 	size_t n = 0;
 	int rc = lutdb_session_new(m, &so, &s);
 
@@ -190,7 +190,7 @@ static int child(shared *sh, int nthreads, int idx, int fd)
 		return 1;
 	}
 	if (sh->decode) {
-		lutdb_model_opts mo = {.threads = sh->model_threads};
+		lutdb_model_opts mo = {.size = sizeof mo, .threads = sh->model_threads};
 		if ((rc = lutdb_model_new(sh->db, &mo, &sh->model))) {
 			note_error(sh, "model", rc);
 			atomic_fetch_add(&sh->other_errors, 1);
@@ -253,7 +253,7 @@ static int reference(shared *sh)
 	free(scratch);
 	if (sh->decode) {
 		lutdb_model *m = NULL;
-		lutdb_model_opts mo = {.threads = 1};
+		lutdb_model_opts mo = {.size = sizeof mo, .threads = 1};
 		sh->prompts = malloc((size_t)sh->nprompts * PROMPT * sizeof *sh->prompts);
 		sh->gen = malloc((size_t)sh->nprompts * GEN * sizeof *sh->gen);
 		if (!sh->prompts || !sh->gen)

@@ -152,7 +152,7 @@ int main(int argc, char **argv)
 			rc = lutdb_tokenizer_decode(t, ids, n, skip, &text, &tl);
 			if (!rc) {
 				fwrite(text, 1, tl, stdout);
-				free(text);
+				lutdb_free(text);
 			}
 		}
 		free(ids);
@@ -164,7 +164,7 @@ int main(int argc, char **argv)
 			printf("%s%u", k ? " " : "", ids[k]);
 		if (!rc) {
 			printf("\n");
-			free(ids);
+			lutdb_free(ids);
 		}
 	}
 	free(in);

@@ -129,8 +129,8 @@ typedef struct rt {
 
 static inline void rt_open(rt *r, const char *path, int threads, uint32_t cap)
 {
-	lutdb_model_opts mo = {.threads = threads};
-	lutdb_session_opts so = {.capacity = cap};
+	lutdb_model_opts mo = {.size = sizeof mo, .threads = threads};
+	lutdb_session_opts so = {.size = sizeof so, .capacity = cap};
 	ck_assert_msg(lutdb_open(path, 0, &r->db) == LUTDB_OK, "%s: %s", path, lutdb_errdetail());
 	ck_assert_msg(lutdb_model_new(r->db, &mo, &r->m) == LUTDB_OK, "%s: %s", path, lutdb_errdetail());
 	ck_assert_msg(lutdb_session_new(r->m, &so, &r->s) == LUTDB_OK, "%s: %s", path, lutdb_errdetail());
@@ -192,7 +192,7 @@ static inline double max_abs(const float *a, const float *b, size_t n)
 
 static inline size_t greedy(rt *r, const uint32_t *prompt, size_t n, uint32_t max, uint32_t *out)
 {
-	lutdb_generate_opts go = {.max_tokens = max};
+	lutdb_generate_opts go = {.size = sizeof go, .max_tokens = max};
 	size_t got = 0;
 	lutdb_session_reset(r->s);
 	int rc = lutdb_generate(r->s, prompt, n, &go, out, &got, NULL);

@@ -95,6 +95,39 @@ START_TEST(test_to_f32_all_patterns)
 }
 END_TEST
 
+/* Every F16 and BF16 bit pattern - signalling NaNs included - becomes the
+ * same float bits through every ISA's kernels as through lutdb_convert (the
+ * one conversion rule, torch's: F16 -> F32 quiets a NaN keeping its payload;
+ * BF16 -> F32 is a shift). */
+START_TEST(test_to_f32_matches_convert)
+{
+	int isas[LK_ISA_COUNT], n = nisas(isas);
+	uint16_t *h = malloc(65536 * sizeof *h);
+	uint32_t *want = malloc(65536 * sizeof *want), *got = malloc(65536 * sizeof *got);
+	for (uint32_t i = 0; i < 65536; i++)
+		h[i] = (uint16_t)i;
+	for (int dti = 1; dti < 3; dti++) {
+		int dt = DTYPES[dti];
+		ck_assert_int_eq(lutdb_convert(LUTDB_DTYPE_F32, want, dt, h, 65536), LUTDB_OK);
+		for (int k = 0; k < n; k++) {
+			const lk_kernels *K = lk_kernels_for(isas[k]);
+			K->to_f32(dt, h, (float *)(void *)got, 65536);
+			for (uint32_t i = 0; i < 65536; i++)
+				ck_assert_msg(got[i] == want[i], "%s dt %d pattern %04x: %08x, lutdb_convert %08x",
+					      K->name, dt, i, got[i], want[i]);
+		}
+	}
+	/* a signalling F16 NaN is quieted with its payload (dtype.c) */
+	uint16_t snan = 0x7c01;
+	uint32_t q;
+	ck_assert_int_eq(lutdb_convert(LUTDB_DTYPE_F32, &q, LUTDB_DTYPE_F16, &snan, 1), LUTDB_OK);
+	ck_assert_uint_eq(q, 0x7fc02000u);
+	free(h);
+	free(want);
+	free(got);
+}
+END_TEST
+
 /* ---- matvec / dot ------------------------------------------------------------------ */
 static double dot_ref(int dt, const void *w, const float *x, size_t n, double *absum)
 {
@@ -440,6 +473,7 @@ static Suite *kernels_suite(void)
 	tcase_set_timeout(tc, 600);
 	tcase_add_test(tc, test_dispatch);
 	tcase_add_test(tc, test_to_f32_all_patterns);
+	tcase_add_test(tc, test_to_f32_matches_convert);
 	tcase_add_test(tc, test_matvec_vs_reference);
 	tcase_add_test(tc, test_matvec_onehot);
 	tcase_add_test(tc, test_matvec_determinism);

@@ -173,7 +173,7 @@ START_TEST(eos_stops_generation)
 	ck_assert_uint_eq(ng, 3); /* the eos id is output */
 	ck_assert(!memcmp(got, want, 3 * sizeof *got));
 	/* ignore_eos runs to max_tokens */
-	lutdb_generate_opts go = {.max_tokens = 8, .ignore_eos = 1};
+	lutdb_generate_opts go = {.size = sizeof go, .max_tokens = 8, .ignore_eos = 1};
 	lutdb_session_reset(r.s);
 	ck_assert_int_eq(lutdb_generate(r.s, prompt, T, &go, got, &ng, NULL), LUTDB_OK);
 	ck_assert_uint_eq(ng, 8);
@@ -216,13 +216,13 @@ START_TEST(context_limit)
 	ck_assert_int_eq(lutdb_session_feed(r.s, ids, 2, NULL, NULL), LUTDB_OK);
 	ck_assert_int_eq(lutdb_session_feed(r.s, ids, 1, NULL, NULL), LUTDB_ECONTEXT);
 	/* generation fills the context, outputs what fits, then fails */
-	lutdb_generate_opts go = {.max_tokens = 8, .ignore_eos = 1};
+	lutdb_generate_opts go = {.size = sizeof go, .max_tokens = 8, .ignore_eos = 1};
 	lutdb_session_reset(r.s);
 	ck_assert_int_eq(lutdb_generate(r.s, ids, maxp - 2, &go, out, &ng, NULL), LUTDB_ECONTEXT);
 	ck_assert_uint_eq(ng, 3);
 	/* a capacity above max_position is refused; below it is the limit */
 	lutdb_session *s2;
-	lutdb_session_opts so = {.capacity = maxp + 1};
+	lutdb_session_opts so = {.size = sizeof so, .capacity = maxp + 1};
 	ck_assert_int_eq(lutdb_session_new(r.m, &so, &s2), LUTDB_ECONTEXT);
 	ck_assert_ptr_null(s2);
 	so.capacity = 4;
@@ -254,7 +254,7 @@ START_TEST(bad_ids)
 	ck_assert_int_eq(lutdb_eval(r.m, ids, 1, 0, NULL, NULL, &res), LUTDB_EINVAL);
 	uint32_t out[4];
 	size_t ng;
-	lutdb_generate_opts go = {.max_tokens = 4};
+	lutdb_generate_opts go = {.size = sizeof go, .max_tokens = 4};
 	ck_assert_int_eq(lutdb_generate(r.s, ids + 1, 1, &go, out, &ng, NULL), LUTDB_ERANGE);
 	ck_assert_uint_eq(ng, 0);
 	rt_close(&r);
@@ -270,10 +270,10 @@ START_TEST(ids_parser)
 	ck_assert_uint_eq(n, 6);
 	for (uint32_t i = 0; i < 6; i++)
 		ck_assert_uint_eq(v[i], i + 1);
-	free(v);
+	lutdb_free(v);
 	ck_assert_int_eq(lutdb_ids_parse("4294967295", 10, &v, &n), LUTDB_OK);
 	ck_assert_uint_eq(v[0], UINT32_MAX);
-	free(v);
+	lutdb_free(v);
 	ck_assert_int_eq(lutdb_ids_parse(" \n", 2, &v, &n), LUTDB_OK);
 	ck_assert_uint_eq(n, 0);
 	ck_assert_ptr_null(v);
@@ -294,14 +294,14 @@ START_TEST(sampler_rules)
 	lg[7] = lg[11] = 10.0f; /* a tie: the lower id wins */
 	ck_assert_uint_eq(lutdb_argmax(lg, V), 7);
 	lutdb_sampler *a, *b;
-	lutdb_sampling g = {.temperature = 0};
+	lutdb_sampling g = {.size = sizeof g, .temperature = 0};
 	ck_assert_int_eq(lutdb_sampler_new(&g, V, &a), LUTDB_OK);
 	ck_assert_uint_eq(lutdb_sampler_next(a, lg), 7);
 	lutdb_sampler_free(a);
 	/* top-k 1 and a tiny top-p are greedy whatever the seed */
 	for (uint64_t seed = 0; seed < 20; seed++) {
-		lutdb_sampling k1 = {.temperature = 1.5f, .top_k = 1, .top_p = 1, .seed = seed};
-		lutdb_sampling p0 = {.temperature = 1.5f, .top_p = 1e-6f, .seed = seed};
+		lutdb_sampling k1 = {.size = sizeof k1, .temperature = 1.5f, .top_k = 1, .top_p = 1, .seed = seed};
+		lutdb_sampling p0 = {.size = sizeof p0, .temperature = 1.5f, .top_p = 1e-6f, .seed = seed};
 		ck_assert_int_eq(lutdb_sampler_new(&k1, V, &a), LUTDB_OK);
 		ck_assert_int_eq(lutdb_sampler_new(&p0, V, &b), LUTDB_OK);
 		ck_assert_uint_eq(lutdb_sampler_next(a, lg), 7);
@@ -310,7 +310,7 @@ START_TEST(sampler_rules)
 		lutdb_sampler_free(b);
 	}
 	/* same seed, same draws; top-k 3 stays within the 3 best */
-	lutdb_sampling t = {.temperature = 5.0f, .top_k = 3, .top_p = 1, .seed = 42};
+	lutdb_sampling t = {.size = sizeof t, .temperature = 5.0f, .top_k = 3, .top_p = 1, .seed = 42};
 	ck_assert_int_eq(lutdb_sampler_new(&t, V, &a), LUTDB_OK);
 	ck_assert_int_eq(lutdb_sampler_new(&t, V, &b), LUTDB_OK);
 	int seen[V] = {0};
@@ -331,6 +331,123 @@ START_TEST(sampler_rules)
 }
 END_TEST
 
+/* Option structs grow without breaking callers (lutdb_err.h, "Option
+ * structs"): a struct from a newer header (larger size) is accepted when
+ * the fields this library does not know are zero, else LUTDB_EUNSUPPORTED;
+ * a size below the first version (0: .size not set) is LUTDB_EINVAL; NULL
+ * means all defaults. */
+START_TEST(option_struct_sizes)
+{
+	const fcase *c = find_case("mole_rep_f32");
+	char db[4300];
+	rt r;
+	lutdb_model *m;
+	lutdb_session *s;
+	lutdb_sampler *sp;
+	pack_f32(c, db, sizeof db);
+	rt_open(&r, db, 1, 0);
+	struct {
+		lutdb_session_opts o;
+		uint64_t newer;
+	} grown = {{sizeof grown, 3, 0}, 0};
+	ck_assert_int_eq(lutdb_session_new(r.m, &grown.o, &s), LUTDB_OK);
+	ck_assert_uint_eq(lutdb_session_capacity(s), 3);
+	lutdb_session_free(s);
+	grown.newer = 1;
+	ck_assert_int_eq(lutdb_session_new(r.m, &grown.o, &s), LUTDB_EUNSUPPORTED);
+	ck_assert_ptr_null(s);
+	/* smaller than the first version of the struct (which ends with flags) */
+	lutdb_session_opts old = {offsetof(lutdb_session_opts, flags), 5, LUTDB_SESSION_NO_EXPERTS};
+	ck_assert_int_eq(lutdb_session_new(r.m, &old, &s), LUTDB_EINVAL);
+	lutdb_session_opts zero = {0};
+	ck_assert_int_eq(lutdb_session_new(r.m, &zero, &s), LUTDB_EINVAL);
+	ck_assert(strstr(lutdb_errdetail(), ".size") != NULL);
+	lutdb_model_opts mo = {0, 2};
+	ck_assert_int_eq(lutdb_model_new(r.db, &mo, &m), LUTDB_EINVAL);
+	ck_assert_ptr_null(m);
+	mo.size = sizeof mo;
+	ck_assert_int_eq(lutdb_model_new(r.db, &mo, &m), LUTDB_OK);
+	ck_assert_int_eq(lutdb_model_threads(m), 2);
+	lutdb_model_free(m);
+	lutdb_sampling smp = {.temperature = 1.0f, .seed = 3};
+	ck_assert_int_eq(lutdb_sampler_new(&smp, r.V, &sp), LUTDB_EINVAL);
+	ck_assert_ptr_null(sp);
+	uint32_t ids[2] = {1, 2}, out[2];
+	size_t ng;
+	lutdb_generate_opts go = {.max_tokens = 2};
+	ck_assert_int_eq(lutdb_generate(r.s, ids, 2, &go, out, &ng, NULL), LUTDB_EINVAL);
+	ck_assert_uint_eq(lutdb_session_position(r.s), 0); /* nothing fed */
+	ck_assert_int_eq(lutdb_generate(r.s, ids, 2, NULL, out, &ng, NULL), LUTDB_OK); /* defaults */
+	ck_assert_uint_eq(ng, 0);
+	ck_assert_uint_eq(lutdb_session_position(r.s), 2);
+	rt_close(&r);
+}
+END_TEST
+
+/* A callback must not feed its own session: lutdb_session_feed and
+ * lutdb_generate called from a logits or token callback of that session
+ * fail with LUTDB_EINVAL and change nothing, and the outer call goes on to
+ * the logits it gives without the attempt. */
+struct reenter {
+	lutdb_session *s;
+	int calls, inner_rc[2];
+};
+
+static int reenter_logits(void *ctx, uint32_t pos, const float *lg, uint32_t V)
+{
+	struct reenter *e = ctx;
+	uint32_t id = 1, out[1];
+	size_t ng;
+	lutdb_generate_opts go = {.size = sizeof go, .max_tokens = 1};
+	e->inner_rc[0] = lutdb_session_feed(e->s, &id, 1, NULL, NULL);
+	e->inner_rc[1] = lutdb_generate(e->s, &id, 1, &go, out, &ng, NULL);
+	e->calls++;
+	return 0;
+}
+
+static int reenter_token(void *ctx, uint32_t id)
+{
+	struct reenter *e = ctx;
+	e->inner_rc[0] = lutdb_session_feed(e->s, &id, 1, NULL, NULL);
+	e->calls++;
+	return 0;
+}
+
+START_TEST(callback_reentry_refused)
+{
+	const fcase *c = find_case("mole_rep_f32");
+	char db[4300];
+	rt r, ref;
+	pack_f32(c, db, sizeof db);
+	rt_open(&r, db, 1, 0);
+	rt_open(&ref, db, 1, 0);
+	uint32_t ids[3] = {3, 1, 4};
+	struct reenter e = {r.s, 0, {0, 0}};
+	ck_assert_int_eq(lutdb_session_feed(r.s, ids, 3, reenter_logits, &e), LUTDB_OK);
+	ck_assert_int_eq(e.calls, 3);
+	ck_assert_int_eq(e.inner_rc[0], LUTDB_EINVAL);
+	ck_assert_int_eq(e.inner_rc[1], LUTDB_EINVAL);
+	ck_assert_uint_eq(lutdb_session_position(r.s), 3);
+	ck_assert_int_eq(lutdb_session_feed(ref.s, ids, 3, NULL, NULL), LUTDB_OK);
+	ck_assert(!memcmp(lutdb_session_logits(r.s), lutdb_session_logits(ref.s), r.V * sizeof(float)));
+	/* the token callback of lutdb_generate */
+	uint32_t out[3];
+	size_t ng;
+	lutdb_generate_opts go = {.size = sizeof go, .max_tokens = 3, .ignore_eos = 1, .on_token = reenter_token,
+				  .token_ctx = &e};
+	e.calls = 0;
+	e.inner_rc[0] = 0;
+	lutdb_session_reset(r.s);
+	ck_assert_int_eq(lutdb_generate(r.s, ids, 3, &go, out, &ng, NULL), LUTDB_OK);
+	ck_assert_uint_eq(ng, 3);
+	ck_assert_int_eq(e.calls, 3);
+	ck_assert_int_eq(e.inner_rc[0], LUTDB_EINVAL);
+	ck_assert_uint_eq(lutdb_session_position(r.s), 5); /* prompt + 2 fed back */
+	rt_close(&r);
+	rt_close(&ref);
+}
+END_TEST
+
 static Suite *suite(void)
 {
 	Suite *s = suite_create("runtime");
@@ -345,6 +462,8 @@ static Suite *suite(void)
 	tcase_add_test(tc, bad_ids);
 	tcase_add_test(tc, ids_parser);
 	tcase_add_test(tc, sampler_rules);
+	tcase_add_test(tc, option_struct_sizes);
+	tcase_add_test(tc, callback_reentry_refused);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -3,7 +3,8 @@
  * (runtime_big.h: MoLE, MoLKV, MoLKV with a window; F32, F16, BF16, one table compressed):
  * 1, 2 and 3 threads, prefill in pieces and one token at a time all give
  * bit-identical logits, sampled generation and eval; and the engine reads
- * weights and table rows in place (no copies).
+ * weights and table rows in place (no copies); a damaged table row fails a
+ * feed before any of its chunk's arithmetic.
  */
 #include "engine_internal.h" /* white-box checks: pointers into the map */
 #include "runtime_big.h"
@@ -39,8 +40,8 @@ START_TEST(big_threads_bit_identical)
 	ck_assert_msg(!memcmp(a, d, bytes), "%s: prefill vs one by one differ by %g", g->tag,
 		      max_abs(a, d, n * r1.V));
 	/* sampled generation: same seed, same ids, any thread count */
-	lutdb_sampling sp = {.temperature = 0.9f, .top_k = 50, .top_p = 0.95f, .seed = 7};
-	lutdb_generate_opts go = {.max_tokens = 8, .sampling = &sp, .ignore_eos = 1};
+	lutdb_sampling sp = {.size = sizeof sp, .temperature = 0.9f, .top_k = 50, .top_p = 0.95f, .seed = 7};
+	lutdb_generate_opts go = {.size = sizeof go, .max_tokens = 8, .sampling = &sp, .ignore_eos = 1};
 	uint32_t o1[8], o2[8];
 	size_t n1, n2;
 	lutdb_session_reset(r1.s);
@@ -107,10 +108,62 @@ START_TEST(big_no_weight_copies)
 	for (int i = 0; i < 8; i++) {
 		lutdb_row row;
 		ck_assert_int_eq(lutdb_token_row(r.db, ids[i], 0, NULL, 0, &row), LUTDB_OK);
-		ck_assert_ptr_eq((const void *)r.s->rows[i], row.data);
+		ck_assert_ptr_eq((const void *)r.s->token_rows[i], row.data);
 	}
-	ck_assert_ptr_null(r.s->rowbuf);
+	ck_assert_ptr_null(r.s->row_slots);
 	rt_close(&r);
+}
+END_TEST
+
+/* A damaged table row fails the feed before any of its chunk's arithmetic:
+ * the chunk's rows are read and checked before layer 0 runs (rows.c), so
+ * the error is the store's and nothing of the chunk reaches the KV cache.
+ * The positions fed before are intact: after a reset the session decodes as
+ * on an undamaged file. */
+START_TEST(big_damaged_row_fails_before_arithmetic)
+{
+	const bigm *g = &bigs[_i]; /* codec none: the row's bytes are in the file */
+	char db[4300], bad[4400];
+	uint32_t good[4] = {5, 9, 100, 1000}, hit[4] = {3, 700, 1, 2};
+	big_db(g, db, sizeof db);
+	lutdb_db *h;
+	lutdb_row row;
+	unsigned char pat[64];
+	ck_assert_int_eq(lutdb_open(db, 0, &h), LUTDB_OK);
+	ck_assert_int_eq(lutdb_token_row(h, 700, 0, NULL, 0, &row), LUTDB_OK);
+	memcpy(pat, (const unsigned char *)row.data + 256, sizeof pat);
+	lutdb_close(h);
+	size_t len;
+	unsigned char *f = read_all(db, &len), *at = memmem(f, len, pat, sizeof pat);
+	ck_assert_ptr_nonnull(at);
+	at[10] ^= 0x40;
+	snprintf(bad, sizeof bad, "%s.damaged", db);
+	write_all(bad, f, len);
+	free(f);
+
+	rt r, ref;
+	rt_open(&r, bad, 2, 0);
+	rt_open(&ref, db, 2, 0);
+	ck_assert_int_eq(lutdb_session_feed(r.s, good, 4, NULL, NULL), LUTDB_OK);
+	const lutdb_model *m = r.m;
+	float *keys = r.s->key_cache + 4 * (size_t)m->kvd; /* layer 0, positions 4.. */
+	size_t key_bytes = 4 * (size_t)m->kvd * sizeof(float);
+	unsigned char *before = malloc(key_bytes);
+	memset(keys, 0xa5, key_bytes);
+	memcpy(before, keys, key_bytes);
+	int rc = lutdb_session_feed(r.s, hit, 4, NULL, NULL);
+	ck_assert_msg(rc == LUTDB_ECHECKSUM, "%s: %s (%s)", g->tag, lutdb_strerror(rc), lutdb_errdetail());
+	ck_assert_msg(!memcmp(keys, before, key_bytes), "%s: layer 0 ran before the rows were checked", g->tag);
+	ck_assert_uint_eq(lutdb_session_position(r.s), 4);
+	ck_assert_int_eq(lutdb_session_feed(r.s, good, 1, NULL, NULL), LUTDB_EINVAL); /* failed: reset first */
+	lutdb_session_reset(r.s);
+	ck_assert_int_eq(lutdb_session_feed(r.s, good, 4, NULL, NULL), LUTDB_OK);
+	ck_assert_int_eq(lutdb_session_feed(ref.s, good, 4, NULL, NULL), LUTDB_OK);
+	ck_assert(!memcmp(lutdb_session_logits(r.s), lutdb_session_logits(ref.s), r.V * sizeof(float)));
+	free(before);
+	rt_close(&r);
+	rt_close(&ref);
+	unlink(bad);
 }
 END_TEST
 
@@ -121,6 +174,7 @@ static Suite *suite(void)
 	tcase_set_timeout(tb, 600);
 	tcase_add_loop_test(tb, big_threads_bit_identical, 0, (int)(sizeof bigs / sizeof *bigs));
 	tcase_add_test(tb, big_no_weight_copies);
+	tcase_add_loop_test(tb, big_damaged_row_fails_before_arithmetic, 0, 2);
 	suite_add_tcase(s, tb);
 	return s;
 }

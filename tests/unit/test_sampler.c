@@ -1,9 +1,10 @@
 /*
- * test_sampler.c - lk_sample: greedy ties and NaN, the limits that must equal
+ * test_sampler.c - lr_sample: greedy ties and NaN, the limits that must equal
  * greedy (temperature -> 0, top-k = 1, tiny top-p), the drawn distribution
  * (chi-square on small vocabularies with known probabilities, fixed seeds),
  * seed reproducibility, and equality with a naive full-sort implementation
- * written here (which checks the heap / partial-selection paths).
+ * written here (which checks the heap / partial-selection paths), and that
+ * drawing allocates nothing (so it cannot fail).
  */
 #include <check.h>
 #include <math.h>
@@ -13,7 +14,48 @@
 #include <string.h>
 
 #include "kernels.h"
+#include "lutdb_runtime.h"
 #include "sampler.h"
+
+/* ---- the allocator, as the library sees it --------------------------------------
+ * The Makefile links this suite with -Wl,--wrap for malloc, calloc, realloc
+ * and posix_memalign, so the library's (statically linked) allocations come
+ * here: counted, and failing while alloc_fail is set. */
+void *__real_malloc(size_t n);
+void *__real_calloc(size_t n, size_t k);
+void *__real_realloc(void *p, size_t n);
+int __real_posix_memalign(void **p, size_t a, size_t n);
+void *__wrap_malloc(size_t n);
+void *__wrap_calloc(size_t n, size_t k);
+void *__wrap_realloc(void *p, size_t n);
+int __wrap_posix_memalign(void **p, size_t a, size_t n);
+
+static int alloc_fail;
+static unsigned alloc_calls;
+
+void *__wrap_malloc(size_t n)
+{
+	alloc_calls++;
+	return alloc_fail ? NULL : __real_malloc(n);
+}
+
+void *__wrap_calloc(size_t n, size_t k)
+{
+	alloc_calls++;
+	return alloc_fail ? NULL : __real_calloc(n, k);
+}
+
+void *__wrap_realloc(void *p, size_t n)
+{
+	alloc_calls++;
+	return alloc_fail ? NULL : __real_realloc(p, n);
+}
+
+int __wrap_posix_memalign(void **p, size_t a, size_t n)
+{
+	alloc_calls++;
+	return alloc_fail ? 12 /* ENOMEM */ : __real_posix_memalign(p, a, n);
+}
 
 /* tests/run.sh sets LUTDB_VALGRIND when the suites run under memcheck:
  * the same checks on less data. */
@@ -55,7 +97,7 @@ static double ref_sum4(const float *w, size_t n)
 	return (s[0] + s[1]) + (s[2] + s[3]);
 }
 
-static uint32_t ref_sample(const float *l, size_t V, const lk_sampler_params *p, lk_rng *rng)
+static uint32_t ref_sample(const float *l, size_t V, const lr_sampler_params *p, lr_rng *rng)
 {
 	uint32_t best = 0;
 	int found = 0;
@@ -66,7 +108,7 @@ static uint32_t ref_sample(const float *l, size_t V, const lk_sampler_params *p,
 		}
 	if (p->greedy || !(p->temperature > 0.0f))
 		return best;
-	double u = lk_rng_uniform(rng);
+	double u = lr_rng_uniform(rng);
 	size_t k = p->top_k > 0 && (size_t)p->top_k < V ? (size_t)p->top_k : V;
 	int use_p = p->top_p > 0.0f && p->top_p < 1.0f;
 	float lmax = l[best], invt = 1.0f / p->temperature;
@@ -169,9 +211,9 @@ static uint32_t ref_sample(const float *l, size_t V, const lk_sampler_params *p,
 	return id;
 }
 
-static lk_sampler_params params(float t, int k, float p)
+static lr_sampler_params params(float t, int k, float p)
 {
-	lk_sampler_params s = {t, k, p, 0, 0};
+	lr_sampler_params s = {t, k, p, 0, 0};
 	return s;
 }
 
@@ -179,84 +221,88 @@ static lk_sampler_params params(float t, int k, float p)
 START_TEST(test_argmax)
 {
 	float a[] = {1, 3, 3, 2};
-	ck_assert_uint_eq(lk_argmax(a, 4), 1);
+	ck_assert_uint_eq(lr_argmax(a, 4), 1);
 	float b[] = {NAN, 1, NAN, 5, 5, NAN};
-	ck_assert_uint_eq(lk_argmax(b, 6), 3);
+	ck_assert_uint_eq(lr_argmax(b, 6), 3);
 	float c[] = {NAN, NAN};
-	ck_assert_uint_eq(lk_argmax(c, 2), 0);
-	ck_assert_uint_eq(lk_argmax(c, 0), 0);
+	ck_assert_uint_eq(lr_argmax(c, 2), 0);
+	ck_assert_uint_eq(lr_argmax(c, 0), 0);
 	float d[] = {-INFINITY, -INFINITY, -1e30f};
-	ck_assert_uint_eq(lk_argmax(d, 3), 2);
-	ck_assert_uint_eq(lk_argmax(d, 2), 0);
+	ck_assert_uint_eq(lr_argmax(d, 3), 2);
+	ck_assert_uint_eq(lr_argmax(d, 2), 0);
 	float e[] = {-1, NAN, INFINITY, INFINITY};
-	ck_assert_uint_eq(lk_argmax(e, 4), 2);
+	ck_assert_uint_eq(lr_argmax(e, 4), 2);
 }
 END_TEST
 
 START_TEST(test_greedy)
 {
 	float l[] = {0.5f, 2.0f, NAN, 2.0f, -1.0f};
-	lk_rng r0, r1;
-	lk_rng_seed(&r0, 7);
+	lr_rng r0, r1;
+	lr_rng_seed(&r0, 7);
 	r1 = r0;
-	lk_sampler_params g = params(1.0f, 0, 1.0f);
+	lr_sample_scratch *sc = lr_sample_scratch_new(5);
+	ck_assert_ptr_nonnull(sc);
+	lr_sampler_params g = params(1.0f, 0, 1.0f);
 	g.greedy = 1;
-	ck_assert_uint_eq(lk_sample(l, 5, &g, &r0, NULL), 1);
-	ck_assert_uint_eq(lk_sample(l, 5, NULL, &r0, NULL), 1);
-	lk_sampler_params z = params(0.0f, 0, 1.0f);
-	ck_assert_uint_eq(lk_sample(l, 5, &z, &r0, NULL), 1);
+	ck_assert_uint_eq(lr_sample(l, 5, &g, &r0, NULL), 1);
+	ck_assert_uint_eq(lr_sample(l, 5, NULL, &r0, NULL), 1);
+	lr_sampler_params z = params(0.0f, 0, 1.0f);
+	ck_assert_uint_eq(lr_sample(l, 5, &z, &r0, NULL), 1);
 	z.temperature = -1.0f;
-	ck_assert_uint_eq(lk_sample(l, 5, &z, &r0, NULL), 1);
+	ck_assert_uint_eq(lr_sample(l, 5, &z, &r0, NULL), 1);
 	z.temperature = NAN;
-	ck_assert_uint_eq(lk_sample(l, 5, &z, &r0, NULL), 1);
+	ck_assert_uint_eq(lr_sample(l, 5, &z, &r0, NULL), 1);
 	/* greedy draws nothing */
 	ck_assert(memcmp(&r0, &r1, sizeof r0) == 0);
 	/* non-greedy draws exactly one */
-	lk_sampler_params s = params(1.0f, 0, 1.0f);
-	lk_sample(l, 5, &s, &r0, NULL);
-	lk_rng_next(&r1);
+	lr_sampler_params s = params(1.0f, 0, 1.0f);
+	lr_sample(l, 5, &s, &r0, sc);
+	lr_rng_next(&r1);
 	ck_assert(memcmp(&r0, &r1, sizeof r0) == 0);
 	/* degenerate inputs */
 	float nn[] = {NAN, NAN, NAN};
-	ck_assert_uint_eq(lk_sample(nn, 3, &s, &r0, NULL), 0);
+	ck_assert_uint_eq(lr_sample(nn, 3, &s, &r0, sc), 0);
 	float inf[] = {1, INFINITY, 3, INFINITY};
-	ck_assert_uint_eq(lk_sample(inf, 4, &s, &r0, NULL), 1);
-	ck_assert_uint_eq(lk_sample(l, 0, &s, &r0, NULL), 0);
+	ck_assert_uint_eq(lr_sample(inf, 4, &s, &r0, sc), 1);
+	ck_assert_uint_eq(lr_sample(l, 0, &s, &r0, sc), 0);
 	float one[] = {-3};
-	ck_assert_uint_eq(lk_sample(one, 1, &s, &r0, NULL), 0);
+	ck_assert_uint_eq(lr_sample(one, 1, &s, &r0, sc), 0);
+	lr_sample_scratch_free(sc);
 }
 END_TEST
 
 START_TEST(test_limits_equal_greedy)
 {
 	const size_t V = 5003;
-	float *l = malloc(V * sizeof *l), *scratch = malloc(LK_SAMPLE_SCRATCH_FLOATS(V) * sizeof(float));
-	lk_rng rng;
-	lk_rng_seed(&rng, 99);
+	float *l = malloc(V * sizeof *l);
+	lr_sample_scratch *scratch = lr_sample_scratch_new(V);
+	lr_rng rng;
+	lr_rng_seed(&rng, 99);
 	for (int trial = 0; trial < (under_valgrind() ? 4 : 40); trial++) {
 		for (size_t i = 0; i < V; i++)
 			l[i] = (float)(trand() * 20.0 - 10.0);
 		if (trial % 3 == 0)
 			l[trial * 7] = NAN;
-		uint32_t g = lk_argmax(l, V);
+		uint32_t g = lr_argmax(l, V);
 		static const int KS[] = {0, 5, 300, 100000};
 		for (size_t ki = 0; ki < 4; ki++) {
-			lk_sampler_params p = params(1e-6f, KS[ki], 1.0f);
-			ck_assert_uint_eq(lk_sample(l, V, &p, &rng, scratch), g); /* temperature -> 0 */
+			lr_sampler_params p = params(1e-6f, KS[ki], 1.0f);
+			ck_assert_uint_eq(lr_sample(l, V, &p, &rng, scratch), g); /* temperature -> 0 */
 			p.temperature = 1e-30f;
-			ck_assert_uint_eq(lk_sample(l, V, &p, &rng, scratch), g);
+			ck_assert_uint_eq(lr_sample(l, V, &p, &rng, scratch), g);
 			p = params(1.0f, KS[ki], 1e-7f); /* tiny top-p */
-			ck_assert_uint_eq(lk_sample(l, V, &p, &rng, scratch), g);
+			ck_assert_uint_eq(lr_sample(l, V, &p, &rng, scratch), g);
 			p.temperature = 50.0f;
-			ck_assert_uint_eq(lk_sample(l, V, &p, &rng, scratch), g);
+			ck_assert_uint_eq(lr_sample(l, V, &p, &rng, scratch), g);
 		}
 		for (float t = 0.25f; t < 100.0f; t *= 4.0f) { /* top-k = 1 */
-			lk_sampler_params p = params(t, 1, 0.9f);
-			ck_assert_uint_eq(lk_sample(l, V, &p, &rng, scratch), g);
+			lr_sampler_params p = params(t, 1, 0.9f);
+			ck_assert_uint_eq(lr_sample(l, V, &p, &rng, scratch), g);
 		}
 	}
 	free(l);
-	free(scratch);
+	lr_sample_scratch_free(scratch);
 }
 END_TEST
 
@@ -287,7 +333,7 @@ START_TEST(test_distribution)
 		float p;
 	} cases[] = {{1.0f, 0, 1.0f}, {0.7f, 0, 1.0f}, {2.0f, 5, 1.0f}, {1.0f, 0, 0.8f}, {1.3f, 4, 0.6f}};
 	for (size_t ci = 0; ci < sizeof cases / sizeof cases[0]; ci++) {
-		lk_sampler_params p = params(cases[ci].t, cases[ci].k, cases[ci].p);
+		lr_sampler_params p = params(cases[ci].t, cases[ci].k, cases[ci].p);
 		/* expected: sorted by logit, top-k, prefix reaching top-p, renormalized */
 		int ord[8];
 		for (int i = 0; i < 8; i++)
@@ -320,11 +366,12 @@ START_TEST(test_distribution)
 		for (int i = 0; i < keep; i++)
 			q[ord[i]] = w[ord[i]] / kt;
 		unsigned count[8] = {0};
-		lk_rng rng;
-		lk_rng_seed(&rng, 2024 + ci);
-		float scratch[LK_SAMPLE_SCRATCH_FLOATS(8)];
+		lr_rng rng;
+		lr_rng_seed(&rng, 2024 + ci);
+		lr_sample_scratch *scratch = lr_sample_scratch_new(8);
 		for (unsigned d = 0; d < N; d++)
-			count[lk_sample(l, 8, &p, &rng, scratch)]++;
+			count[lr_sample(l, 8, &p, &rng, scratch)]++;
+		lr_sample_scratch_free(scratch);
 		double x = chi2(count, q, 8, N);
 		fprintf(stderr, "sampler case %zu (T=%.2f k=%d p=%.2f): %d kept, chi2 = %.2f (limit %.2f)\n", ci,
 			(double)p.temperature, p.top_k, (double)p.top_p, keep, x, CHI2_999[keep - 1]);
@@ -339,28 +386,30 @@ START_TEST(test_seed_reproducible)
 	float *l = malloc(V * sizeof *l);
 	for (size_t i = 0; i < V; i++)
 		l[i] = (float)(trand() * 6.0);
-	lk_sampler_params p = params(1.0f, 0, 0.95f);
-	lk_rng a, b, c;
-	lk_rng_seed(&a, 42);
-	lk_rng_seed(&b, 42);
-	lk_rng_seed(&c, 43);
+	lr_sampler_params p = params(1.0f, 0, 0.95f);
+	lr_rng a, b, c;
+	lr_rng_seed(&a, 42);
+	lr_rng_seed(&b, 42);
+	lr_rng_seed(&c, 43);
+	lr_sample_scratch *sc = lr_sample_scratch_new(V);
 	int differ = 0;
 	int n = under_valgrind() ? 60 : 500;
 	for (int i = 0; i < n; i++) {
-		uint32_t x = lk_sample(l, V, &p, &a, NULL), y = lk_sample(l, V, &p, &b, NULL);
+		uint32_t x = lr_sample(l, V, &p, &a, sc), y = lr_sample(l, V, &p, &b, sc);
 		ck_assert_uint_eq(x, y);
-		differ += x != lk_sample(l, V, &p, &c, NULL);
+		differ += x != lr_sample(l, V, &p, &c, sc);
 	}
 	ck_assert_int_gt(differ, n * 8 / 10);
 	/* the generator itself */
-	lk_rng_seed(&a, 1);
+	lr_rng_seed(&a, 1);
 	double s = 0;
 	for (int i = 0; i < 100000; i++) {
-		double u = lk_rng_uniform(&a);
+		double u = lr_rng_uniform(&a);
 		ck_assert(u >= 0.0 && u < 1.0);
 		s += u;
 	}
 	ck_assert(fabs(s / 100000 - 0.5) < 0.01);
+	lr_sample_scratch_free(sc);
 	free(l);
 }
 END_TEST
@@ -373,7 +422,7 @@ START_TEST(test_vs_naive)
 	for (size_t vi = 0; vi < sizeof VS / sizeof VS[0]; vi++) {
 		size_t V = VS[vi];
 		float *l = malloc(V * sizeof *l);
-		float *scratch = malloc(LK_SAMPLE_SCRATCH_FLOATS(V) * sizeof(float));
+		lr_sample_scratch *scratch = lr_sample_scratch_new(V);
 		const int KS[] = {0, 1, 3, 40, 300, (int)V - 1, (int)V + 5};
 		for (int trial = 0; trial < (under_valgrind() ? 1 : 3); trial++) {
 			for (size_t i = 0; i < V; i++) {
@@ -385,12 +434,12 @@ START_TEST(test_vs_naive)
 			for (size_t ti = 0; ti < 3; ti++)
 				for (size_t ki = 0; ki < 7; ki++)
 					for (size_t pi = 0; pi < 6; pi++) {
-						lk_sampler_params p = params(TS[ti], KS[ki], PS[pi]);
-						lk_rng a, b;
-						lk_rng_seed(&a, trial * 1000 + ti * 100 + ki * 10 + pi);
+						lr_sampler_params p = params(TS[ti], KS[ki], PS[pi]);
+						lr_rng a, b;
+						lr_rng_seed(&a, trial * 1000 + ti * 100 + ki * 10 + pi);
 						b = a;
 						for (int d = 0; d < (under_valgrind() ? 2 : 8); d++) {
-							uint32_t x = lk_sample(l, V, &p, &a, d % 2 ? NULL : scratch);
+							uint32_t x = lr_sample(l, V, &p, &a, scratch);
 							uint32_t y = ref_sample(l, V, &p, &b);
 							ck_assert_msg(x == y, "V %zu T %g k %d p %g draw %d: %u vs %u", V,
 								      (double)p.temperature, p.top_k, (double)p.top_p, d, x, y);
@@ -400,7 +449,7 @@ START_TEST(test_vs_naive)
 					}
 		}
 		free(l);
-		free(scratch);
+		lr_sample_scratch_free(scratch);
 	}
 }
 END_TEST
@@ -408,7 +457,8 @@ END_TEST
 START_TEST(test_large_vocab)
 {
 	const size_t V = 256000;
-	float *l = malloc(V * sizeof *l), *scratch = malloc(LK_SAMPLE_SCRATCH_FLOATS(V) * sizeof(float));
+	float *l = malloc(V * sizeof *l);
+	lr_sample_scratch *scratch = lr_sample_scratch_new(V);
 	for (size_t i = 0; i < V; i++)
 		l[i] = (float)(trand() * 12.0 - 6.0);
 	struct {
@@ -417,15 +467,60 @@ START_TEST(test_large_vocab)
 	} cases[] = {{40, 1.0f}, {40, 0.9f}, {0, 0.9f}, {0, 0.5f}, {1000, 0.95f}, {0, 1.0f}};
 	size_t ncases = under_valgrind() ? 3 : sizeof cases / sizeof cases[0];
 	for (size_t ci = 0; ci < ncases; ci++) {
-		lk_sampler_params p = params(0.8f, cases[ci].k, cases[ci].p);
-		lk_rng a, b;
-		lk_rng_seed(&a, ci);
+		lr_sampler_params p = params(0.8f, cases[ci].k, cases[ci].p);
+		lr_rng a, b;
+		lr_rng_seed(&a, ci);
 		b = a;
 		for (int d = 0; d < 3; d++)
-			ck_assert_uint_eq(lk_sample(l, V, &p, &a, scratch), ref_sample(l, V, &p, &b));
+			ck_assert_uint_eq(lr_sample(l, V, &p, &a, scratch), ref_sample(l, V, &p, &b));
 	}
 	free(l);
-	free(scratch);
+	lr_sample_scratch_free(scratch);
+}
+END_TEST
+
+/* Drawing cannot fail: lutdb_sampler_new allocates everything a draw needs,
+ * and lutdb_sampler_next allocates nothing - with every allocation failing
+ * it draws exactly the ids it draws with a working allocator, on each path
+ * (top-k by heap, top-k by selection, nucleus, all ids); and a sampler that
+ * cannot get its memory is LUTDB_ENOMEM, not a greedy one. */
+START_TEST(test_draw_allocates_nothing)
+{
+	const uint32_t V = 50000;
+	float *l = malloc(V * sizeof *l);
+	for (uint32_t i = 0; i < V; i++)
+		l[i] = (float)(trand() * 6.0 - 3.0);
+	struct {
+		uint32_t k;
+		float p;
+	} cases[] = {{40, 1.0f}, {2000, 1.0f}, {0, 0.9f}, {0, 1.0f}, {3000, 0.8f}};
+	for (size_t ci = 0; ci < sizeof cases / sizeof cases[0]; ci++) {
+		lutdb_sampling sp = {
+			.size = sizeof sp, .temperature = 1.3f, .top_k = cases[ci].k, .top_p = cases[ci].p, .seed = 11};
+		lutdb_sampler *a, *b;
+		ck_assert_int_eq(lutdb_sampler_new(&sp, V, &a), LUTDB_OK);
+		ck_assert_int_eq(lutdb_sampler_new(&sp, V, &b), LUTDB_OK);
+		uint32_t want[6], got[6];
+		for (int d = 0; d < 6; d++)
+			want[d] = lutdb_sampler_next(a, l);
+		alloc_calls = 0;
+		alloc_fail = 1;
+		for (int d = 0; d < 6; d++)
+			got[d] = lutdb_sampler_next(b, l);
+		alloc_fail = 0;
+		ck_assert_msg(alloc_calls == 0, "case %zu: %u allocations while drawing", ci, alloc_calls);
+		ck_assert_msg(!memcmp(want, got, sizeof want), "case %zu: draws differ without memory", ci);
+		lutdb_sampler_free(a);
+		lutdb_sampler_free(b);
+	}
+	lutdb_sampling sp = {.size = sizeof sp, .temperature = 1.0f, .top_p = 0.9f};
+	lutdb_sampler *c = (lutdb_sampler *)&sp;
+	alloc_fail = 1;
+	int code = lutdb_sampler_new(&sp, V, &c);
+	alloc_fail = 0;
+	ck_assert_int_eq(code, LUTDB_ENOMEM);
+	ck_assert_ptr_null(c);
+	free(l);
 }
 END_TEST
 
@@ -441,6 +536,7 @@ static Suite *sampler_suite(void)
 	tcase_add_test(tc, test_seed_reproducible);
 	tcase_add_test(tc, test_vs_naive);
 	tcase_add_test(tc, test_large_vocab);
+	tcase_add_test(tc, test_draw_allocates_nothing);
 	suite_add_tcase(s, tc);
 	return s;
 }

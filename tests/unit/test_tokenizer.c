@@ -237,7 +237,7 @@ static void check_item(const lutdb_tokenizer *t, const char *name, size_t item, 
 		}
 		free(st);
 	}
-	free(dec);
+	lutdb_free(dec);
 	dec = NULL;
 	free(rids);
 	if (roundtrip) {
@@ -247,7 +247,7 @@ static void check_item(const lutdb_tokenizer *t, const char *name, size_t item, 
 			c->rt_bad++;
 			report(nrep, name, item, "round trip", text);
 		}
-		free(dec);
+		lutdb_free(dec);
 		dec = NULL;
 	}
 	if ((v = json_object_get(rec, "sids")) != NULL) {
@@ -261,7 +261,7 @@ static void check_item(const lutdb_tokenizer *t, const char *name, size_t item, 
 				show_ids("got ", sids, sn);
 			}
 		}
-		free(sids);
+		lutdb_free(sids);
 		rids = json_ids(v, &rn);
 		rc = lutdb_tokenizer_decode(t, rids, rn, 1, &dec, &dl);
 		ck_assert_int_eq(rc, LUTDB_OK);
@@ -271,7 +271,7 @@ static void check_item(const lutdb_tokenizer *t, const char *name, size_t item, 
 			c->sdec_bad++;
 			report(nrep, name, item, "decode skipping special tokens", text);
 		}
-		free(dec);
+		lutdb_free(dec);
 		free(rids);
 	}
 	alt = json_object_get(rec, "alt");
@@ -286,7 +286,7 @@ static void check_item(const lutdb_tokenizer *t, const char *name, size_t item, 
 			json_object_set_new(agree, k, json_integer(prev + (ids_equal(a, ids, n) ? 1 : 0)));
 		}
 	}
-	free(ids);
+	lutdb_free(ids);
 	c->items++;
 }
 
@@ -316,7 +316,7 @@ static void check_invalid(const lutdb_tokenizer *t, const char *dir, const char 
 			c->ids_bad++;
 			report(nrep, name, item, "invalid UTF-8 ids", "(binary)");
 		}
-		free(ids);
+		lutdb_free(ids);
 		json_decref(rec);
 		bpos = (size_t)(e - bin) + 2;
 		item++;

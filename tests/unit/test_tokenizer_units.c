@@ -1,14 +1,18 @@
 /*
  * test_tokenizer_units.c - tokenizer components on small hand-made
  * tokenizer.json files, hostile and malformed input, the stream decoder,
- * the information getters and concurrent use.  (The corpus-wide comparison
+ * the information getters, concurrent use and unloading the shared library
+ * (no thread key left behind).  (The corpus-wide comparison
  * with the HF references is test_tokenizer.c.)
  */
 #include <check.h>
+#include <dlfcn.h>
+#include <limits.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "lutdb_err.h"
 #include "lutdb_tokenizer.h"
@@ -53,7 +57,7 @@ static void enc_is(const lutdb_tokenizer *t, const char *text, int special, cons
 	for (i = 0; i < n; i++)
 		snprintf(got + strlen(got), sizeof got - strlen(got), "%s%u", i ? " " : "", ids[i]);
 	ck_assert_msg(!strcmp(got, want), "encode(\"%s\"): want [%s], got [%s]", text, want, got);
-	free(ids);
+	lutdb_free(ids);
 }
 
 static void dec_is(const lutdb_tokenizer *t, const uint32_t *ids, size_t n, int skip,
@@ -65,7 +69,7 @@ static void dec_is(const lutdb_tokenizer *t, const uint32_t *ids, size_t n, int 
 	ck_assert_int_eq(lutdb_tokenizer_decode(t, ids, n, skip, &s, &l), LUTDB_OK);
 	ck_assert_msg(l == strlen(want) && !memcmp(s, want, l), "decode: want \"%s\", got \"%s\"",
 		      want, s);
-	free(s);
+	lutdb_free(s);
 }
 
 /* ---- split behaviors (HF docs example "the-final--countdown") ---------------- */
@@ -387,7 +391,7 @@ START_TEST(test_mutations)
 			ok++;
 			ck_assert_int_eq(lutdb_tokenizer_encode(t, "ab <s> a\xC3\xA9 b", 12, 1, &ids, &n),
 					 LUTDB_OK);
-			free(ids);
+			lutdb_free(ids);
 			lutdb_tokenizer_free(t);
 		} else {
 			ck_assert_ptr_null(t);
@@ -413,7 +417,7 @@ static void *worker(void *arg)
 		if (lutdb_tokenizer_encode(shared, "abc abab xyab abc", 17, 0, &ids, &n) || n != 9 ||
 		    ids[0] != 6)
 			return (void *)1;
-		free(ids);
+		lutdb_free(ids);
 	}
 	return NULL;
 }
@@ -439,6 +443,104 @@ START_TEST(test_threads)
 }
 END_TEST
 
+/* ---- unloading the shared library ----------------------------------------------
+ * build/liblutdb.so is loaded with dlopen (this suite's own static copy is
+ * not used), a tokenizer encodes on this thread and on a second one, which
+ * then waits while the library is closed.  The library must leave nothing
+ * behind: no pthread key (as many keys can be created after as before), and
+ * no key destructor for the waiting thread to run when it exits, once the
+ * code it pointed into is unmapped. */
+struct so_api {
+	int (*load)(const char *, size_t, lutdb_tokenizer **);
+	int (*encode)(const lutdb_tokenizer *, const char *, size_t, int, uint32_t **, size_t *);
+	void (*free_tok)(lutdb_tokenizer *);
+	void (*free_mem)(void *);
+};
+
+/* How many more pthread keys this process can create. */
+static unsigned free_keys(void)
+{
+	static pthread_key_t k[4096];
+	unsigned n = 0;
+
+	while (n < 4096 && pthread_key_create(&k[n], NULL) == 0)
+		n++;
+	for (unsigned i = 0; i < n; i++)
+		pthread_key_delete(k[i]);
+	return n;
+}
+
+struct waiter {
+	const struct so_api *api;
+	const lutdb_tokenizer *t;
+	int encoded[2], go[2]; /* pipes */
+};
+
+static void *encode_then_wait(void *arg)
+{
+	struct waiter *w = arg;
+	uint32_t *ids = NULL;
+	size_t n = 0;
+	char c = w->api->encode(w->t, "abc ab", 6, 0, &ids, &n) == LUTDB_OK && n == 4 ? 1 : 0;
+
+	w->api->free_mem(ids);
+	if (write(w->encoded[1], &c, 1) != 1 || read(w->go[0], &c, 1) != 1)
+		return (void *)1;
+	return NULL; /* the thread's key destructors, if any, run now */
+}
+
+START_TEST(test_unload_leaves_no_key)
+{
+	char exe[PATH_MAX], so[PATH_MAX + 32], c = 0;
+	ssize_t k = readlink("/proc/self/exe", exe, sizeof exe - 1);
+	ck_assert(k > 0);
+	exe[k] = '\0';
+	*strrchr(exe, '/') = '\0'; /* BUILD/tests */
+	*strrchr(exe, '/') = '\0'; /* BUILD */
+	snprintf(so, sizeof so, "%s/liblutdb.so", exe);
+	const char *json = HEAD "\"added_tokens\":[],\"normalizer\":null,\"pre_tokenizer\":null,"
+			   "\"post_processor\":null,\"decoder\":null,"
+			   BPE("\"a\":0,\"b\":1,\"c\":2,\"ab\":3,\" \":4", "\"a b\"", "");
+	unsigned before = free_keys();
+
+	void *h = dlopen(so, RTLD_NOW | RTLD_LOCAL);
+	ck_assert_msg(h != NULL, "%s", dlerror());
+	struct so_api api;
+	*(void **)&api.load = dlsym(h, "lutdb_tokenizer_load");
+	*(void **)&api.encode = dlsym(h, "lutdb_tokenizer_encode");
+	*(void **)&api.free_tok = dlsym(h, "lutdb_tokenizer_free");
+	*(void **)&api.free_mem = dlsym(h, "lutdb_free");
+	ck_assert(api.load && api.encode && api.free_tok && api.free_mem);
+	lutdb_tokenizer *t = NULL;
+	ck_assert_int_eq(api.load(json, strlen(json), &t), LUTDB_OK);
+	uint32_t *ids = NULL;
+	size_t n = 0;
+	ck_assert_int_eq(api.encode(t, "ab c", 4, 0, &ids, &n), LUTDB_OK);
+	ck_assert_uint_eq(n, 3);
+	api.free_mem(ids);
+
+	struct waiter w = {&api, t, {-1, -1}, {-1, -1}};
+	pthread_t th;
+	void *r = NULL;
+	ck_assert(pipe(w.encoded) == 0 && pipe(w.go) == 0);
+	ck_assert_int_eq(pthread_create(&th, NULL, encode_then_wait, &w), 0);
+	ck_assert(read(w.encoded[0], &c, 1) == 1 && c == 1);
+	api.free_tok(t);
+	ck_assert_int_eq(dlclose(h), 0);
+	ck_assert_msg(dlopen(so, RTLD_NOW | RTLD_NOLOAD) == NULL, "liblutdb.so is still loaded");
+	ck_assert(write(w.go[1], &c, 1) == 1);
+	ck_assert_int_eq(pthread_join(th, &r), 0); /* exits without a destructor into unmapped code */
+	ck_assert_ptr_null(r);
+
+	unsigned after = free_keys();
+	ck_assert_msg(after == before, "the library left %d pthread key(s) behind", (int)(before - after));
+	for (int i = 0; i < 2; i++) {
+		close(w.encoded[i]);
+		close(w.go[i]);
+	}
+}
+END_TEST
+
 static Suite *suite(void)
 {
 	Suite *s = suite_create("tokenizer-units");
@@ -454,6 +556,7 @@ static Suite *suite(void)
 	tcase_add_test(tc, test_rejects);
 	tcase_add_test(tc, test_mutations);
 	tcase_add_test(tc, test_threads);
+	tcase_add_test(tc, test_unload_leaves_no_key);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -1,4 +1,4 @@
-/* session_ids.c - lutdb_ids_parse: token id lists as the CLI takes them. */
+/* ids_parse.c - lutdb_ids_parse: token id lists as the CLI takes them. */
 #include <stdlib.h>
 #include <string.h>
 

@@ -1,0 +1,33 @@
+/*
+ * cpu.h - what this CPU (and its OS) can run, probed in one place
+ * (library-internal).
+ *
+ * The bulk conversions (format/numeric) and the kernel tables
+ * (runtime/kernels) both pick code paths by these features; which ISA the
+ * kernels use, and the LUTDB_ISA override, stay with the kernels
+ * (runtime/kernels/kernels.h).  A feature is reported only when the OS also
+ * saves its registers (AVX state in XCR0), so a reported feature can run.
+ */
+#ifndef LUTDB_CPU_H
+#define LUTDB_CPU_H
+
+/* Feature bits. */
+#define LUTDB_CPU_AVX2 0x01u
+#define LUTDB_CPU_FMA 0x02u
+#define LUTDB_CPU_F16C 0x04u
+#define LUTDB_CPU_AVX512F 0x08u
+#define LUTDB_CPU_AVX512BW 0x10u
+#define LUTDB_CPU_AVX512VL 0x20u
+#define LUTDB_CPU_AVX512DQ 0x40u
+
+/* The features of this CPU: probed at the first call, then a load.  0 on
+ * targets other than x86. */
+unsigned lutdb_cpu_features(void);
+
+/* 1 when the CPU has every feature in mask. */
+static inline int lutdb_cpu_has(unsigned mask)
+{
+	return (lutdb_cpu_features() & mask) == mask;
+}
+
+#endif /* LUTDB_CPU_H */
