@@ -2,7 +2,6 @@
  *             [--threads N] [--dump-logits FILE] */
 #include <errno.h>
 #include <getopt.h>
-#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -10,7 +9,6 @@
 #include "cli.h"
 #include "lutdb_runtime.h"
 #include "text.h"
-#include "fail.h"
 
 static const char help[] =
 	"usage: lutdb run DB (--prompt-ids IDS | --prompt TEXT | --prompt-file FILE) [-n N]\n"
@@ -57,7 +55,7 @@ static int load_prompt(const prompt_src *src, const lutdb_tokenizer *t, uint32_t
 
 	if (src->ids) {
 		rc = lutdb_ids_parse(src->ids, strlen(src->ids), ids, n);
-		return rc ? lutdb_fail_prefix(rc, "--prompt-ids") : LUTDB_OK;
+		return rc ? cli_error_prefix(rc, "--prompt-ids") : LUTDB_OK;
 	}
 	const char *text = src->text;
 	if (src->file || !strcmp(text, "-")) {
@@ -97,29 +95,18 @@ static int on_token(void *ctx, uint32_t id)
 	}
 	if (bad) {
 		o->io_error = 1;
-		return lutdb_fail(LUTDB_EIO, "stdout: write error");
+		return cli_error(LUTDB_EIO, "stdout: write error");
 	}
 	o->printed++;
-	return cli_stop ? lutdb_fail(LUTDB_EINTR, "interrupted") : 0;
+	return cli_stop ? cli_error(LUTDB_EINTR, "interrupted") : 0;
 }
 
 static int on_logits(void *ctx, uint32_t pos, const float *logits, uint32_t vocab)
 {
 	struct run_out *o = ctx;
 	if (fwrite(logits, sizeof *logits, vocab, o->dump) != vocab)
-		return lutdb_fail(LUTDB_EIO, "%s: write error: %s", o->dump_path, strerror(errno));
-	return cli_stop ? lutdb_fail(LUTDB_EINTR, "interrupted") : 0;
-}
-
-static int parse_float(const char *s, float lo, float hi, float *out)
-{
-	char *end;
-	errno = 0;
-	float v = strtof(s, &end);
-	if (!*s || *end || errno || !isfinite(v) || v < lo || v > hi)
-		return -1;
-	*out = v;
-	return 0;
+		return cli_error(LUTDB_EIO, "%s: write error: %s", o->dump_path, strerror(errno));
+	return cli_stop ? cli_error(LUTDB_EINTR, "interrupted") : 0;
 }
 
 int cmd_run(int argc, char **argv)
@@ -152,7 +139,7 @@ int cmd_run(int argc, char **argv)
 			break;
 		case O_GREEDY: greedy = 1; break;
 		case O_TEMP:
-			if (parse_float(optarg, 0.0f, 1e6f, &smp.temperature))
+			if (cli_parse_float(optarg, 0.0f, 1e6f, &smp.temperature))
 				return cli_usage_error("run", "--temp must be a number >= 0, not '%s'", optarg);
 			have_temp = 1;
 			break;
@@ -163,7 +150,7 @@ int cmd_run(int argc, char **argv)
 			have_sampling_opt = 1;
 			break;
 		case O_TOPP:
-			if (parse_float(optarg, 0.0f, 1.0f, &smp.top_p) || smp.top_p <= 0.0f)
+			if (cli_parse_float(optarg, 0.0f, 1.0f, &smp.top_p) || smp.top_p <= 0.0f)
 				return cli_usage_error("run", "--top-p must be a number in (0, 1], not '%s'", optarg);
 			have_sampling_opt = 1;
 			break;
@@ -227,12 +214,12 @@ int cmd_run(int argc, char **argv)
 		goto fail;
 	/* at most max_position + 1 ids can come out (the context bounds them) */
 	if (ntok && !(gen = malloc((ntok < in->max_position + 1ull ? ntok : in->max_position + 1ull) * sizeof *gen))) {
-		rc = lutdb_fail(LUTDB_ENOMEM, "run");
+		rc = cli_error(LUTDB_ENOMEM, "run");
 		goto fail;
 	}
 	if (dump_path) {
 		if (!(out.dump = fopen(dump_path, "wb"))) {
-			rc = lutdb_fail(LUTDB_EIO, "%s: %s", dump_path, strerror(errno));
+			rc = cli_error(LUTDB_EIO, "%s: %s", dump_path, strerror(errno));
 			goto fail;
 		}
 		out.dump_path = dump_path;
@@ -245,10 +232,10 @@ int cmd_run(int argc, char **argv)
 				  .token_ctx = &out};
 	rc = lutdb_generate(sess, prompt, np, &go, gen, &ngen, &st);
 	if (!out.io_error && (!rc || out.printed) && (printf("\n") < 0 || fflush(stdout)) && !rc)
-		rc = lutdb_fail(LUTDB_EIO, "stdout: write error");
+		rc = cli_error(LUTDB_EIO, "stdout: write error");
 	if (out.dump) {
 		if (fclose(out.dump) && !rc)
-			rc = lutdb_fail(LUTDB_EIO, "%s: write error: %s", dump_path, strerror(errno));
+			rc = cli_error(LUTDB_EIO, "%s: write error: %s", dump_path, strerror(errno));
 		out.dump = NULL;
 	}
 	if (!quiet && !rc && (st.fed || st.generated)) {
