@@ -32,7 +32,6 @@ typedef struct packer {
 	struct lk_pool *pool;
 	float *rows_f32;          /* block of rows in float32 */
 	float *emb, *u, *h;       /* block embeddings, normed, expert hidden */
-	float *w_up, *w_down, *w_keys; /* one expert's weights as float32 */
 } packer;
 
 /* Checks the caller's options (in may be NULL: all defaults) and completes

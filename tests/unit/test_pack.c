@@ -2,6 +2,7 @@
  * test_pack.c - pack -> verify -> get -> export on the PyTorch reference
  * fixtures (tests/ref/make_fixtures.py), every case.
  */
+#include <cblas.h>
 #include <jansson.h>
 #include <math.h>
 
@@ -326,6 +327,23 @@ START_TEST(pack_opts_size)
 }
 END_TEST
 
+/* A pack changes nothing process-wide: the program's BLAS thread count
+ * stays what the program set (the reparameterization used to set it to its
+ * own thread count for the whole process). */
+START_TEST(pack_leaves_blas_threads_alone)
+{
+	const fcase *c = train_case();
+	char src[4200], out[4200];
+	lutdb_pack_opts o = {.size = sizeof o, .threads = 2};
+
+	snprintf(src, sizeof src, "%s/ckpt", c->dir);
+	snprintf(out, sizeof out, "%s/b.lutdb", tmp);
+	openblas_set_num_threads(1);
+	ck_assert_int_eq(lutdb_pack(src, out, &o), LUTDB_OK);
+	ck_assert_int_eq(openblas_get_num_threads(), 1);
+}
+END_TEST
+
 static Suite *suite(void)
 {
 	Suite *s = suite_create("pack");
@@ -337,6 +355,7 @@ static Suite *suite(void)
 	tcase_add_test(tc, training_f16_matches_official_rep);
 	tcase_add_test(tc, export_rep_bit_identical);
 	tcase_add_test(tc, pack_opts_size);
+	tcase_add_test(tc, pack_leaves_blas_threads_alone);
 	suite_add_tcase(s, tc);
 	return s;
 }
