@@ -124,6 +124,6 @@ int cmd_eval(int argc, char **argv)
 out:
 	lutdb_model_free(model);
 	lutdb_close(db);
-	free(ids);
+	lutdb_free(ids);
 	return rc;
 }

@@ -300,7 +300,7 @@ int cmd_run(int argc, char **argv)
 	if ((rc = generate(db, &a, tok, prompt, np)))
 		rc = cli_fail("run", rc);
 out:
-	free(prompt);
+	lutdb_free(prompt);
 	lutdb_tokenizer_free(tok);
 	lutdb_close(db);
 	return rc;

@@ -76,7 +76,7 @@ int cmd_tokenize(int argc, char **argv)
 	printf("\n");
 	rc = fflush(stdout) ? cli_fail("tokenize", cli_error(LUTDB_EIO, "stdout: write error")) : 0;
 out:
-	free(ids);
+	lutdb_free(ids);
 	free(in);
 	lutdb_tokenizer_free(t);
 	lutdb_close(db);
@@ -124,8 +124,8 @@ int cmd_detokenize(int argc, char **argv)
 	else
 		rc = 0;
 out:
-	free(text);
-	free(ids);
+	lutdb_free(text);
+	lutdb_free(ids);
 	free(in);
 	lutdb_tokenizer_free(t);
 	lutdb_close(db);
