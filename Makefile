@@ -30,9 +30,13 @@ CPPFLAGS += -D_GNU_SOURCE
 BASEFLAGS = -std=c11 $(WARNINGS) -fPIC -pthread -MMD -MP $(CPPFLAGS) $(CFLAGS) $(EXTRA_CFLAGS)
 
 PKGS     := liblmdb-dev libxxhash-dev liblz4-dev check libjansson-dev \
-            libopenblas-dev libpcre2-dev libutf8proc-dev pkg-config
-TESTPKGS := python3-torch python3-numpy fortunes valgrind clang bc g++
-LIBS     := -llmdb -lxxhash -llz4 -ljansson -lopenblas -lpcre2-8 -lutf8proc -lm -lpthread
+            libpcre2-dev libutf8proc-dev pkg-config
+TESTPKGS := python3-torch python3-numpy fortunes valgrind clang bc g++ libopenblas-dev
+LIBS     := -llmdb -lxxhash -llz4 -ljansson -lpcre2-8 -lutf8proc -lm -lpthread
+# The library does its own GEMMs (runtime/convert/reparam.c says why); the
+# tests and benchmark tools link OpenBLAS for their SGEMM baselines and to
+# check that the library leaves its process-wide settings alone.
+BLASLIBS := -lopenblas
 CHECKLIBS:= $(shell pkg-config --libs check 2>/dev/null || echo -lcheck -lsubunit -lrt -lm)
 
 AVX2FLAGS   := -mavx2 -mfma -mf16c
@@ -69,7 +73,7 @@ USES_runtime/tokenizer  := format format/base runtime
 USES_runtime/engine     := format format/base format/model lutdb runtime runtime/kernels
 USES_runtime/convert    := format format/base format/numeric format/model format/record format/safetensors \
                            lutdb lutdb/write lutdb/set runtime runtime/kernels runtime/tokenizer
-USES_cli                := format lutdb runtime format/base
+USES_cli                := format lutdb runtime
 
 PUBLIC_HEADERS := format/lutdb_err.h format/lutdb_types.h lutdb/lutdb.h \
                   runtime/lutdb_runtime.h runtime/lutdb_tokenizer.h runtime/lutdb_pack.h
@@ -128,14 +132,14 @@ TOOL_BIN  := $(TOOL_SRC:tests/tools/%.c=$(BUILD)/tests/tools/%)
 
 $(BUILD)/tests/%: tests/unit/%.c $(BUILD)/liblutdb.a
 	@mkdir -p $(dir $@)
-	$(CC) $(TESTFLAGS) $< -o $@ $(BUILD)/liblutdb.a $(LIBS) $(CHECKLIBS) $(TEST_LDFLAGS) $(EXTRA_LDFLAGS)
+	$(CC) $(TESTFLAGS) $< -o $@ $(BUILD)/liblutdb.a $(LIBS) $(BLASLIBS) $(CHECKLIBS) $(TEST_LDFLAGS) $(EXTRA_LDFLAGS)
 
 # test_sampler sees the library's allocations (drawing must make none).
 $(BUILD)/tests/test_sampler: TEST_LDFLAGS := $(addprefix -Wl$(comma)--wrap=,malloc calloc realloc posix_memalign)
 
 $(BUILD)/tests/tools/%: tests/tools/%.c $(BUILD)/liblutdb.a
 	@mkdir -p $(dir $@)
-	$(CC) $(TESTFLAGS) $< -o $@ $(BUILD)/liblutdb.a $(LIBS) $(EXTRA_LDFLAGS)
+	$(CC) $(TESTFLAGS) $< -o $@ $(BUILD)/liblutdb.a $(LIBS) $(BLASLIBS) $(EXTRA_LDFLAGS)
 
 # The .pc file embeds PREFIX: rebuild it whenever PREFIX changes.
 $(BUILD)/.prefix: FORCE
@@ -144,7 +148,7 @@ $(BUILD)/.prefix: FORCE
 
 $(BUILD)/lutdb.pc: Makefile lutdb/lutdb.h $(BUILD)/.prefix
 	@mkdir -p $(BUILD)
-	@printf 'prefix=%s\nlibdir=$${prefix}/lib\nincludedir=$${prefix}/include\n\nName: lutdb\nDescription: lookup-table database and runtime for Mixture-of-Lookup-Experts models\nVersion: %s\nRequires.private: lmdb libxxhash liblz4 jansson libpcre2-8 libutf8proc\nLibs: -L$${libdir} -llutdb\nLibs.private: -lopenblas -lm -lpthread\nCflags: -I$${includedir}\n' '$(PREFIX)' '$(VERSION)' > $@
+	@printf 'prefix=%s\nlibdir=$${prefix}/lib\nincludedir=$${prefix}/include\n\nName: lutdb\nDescription: lookup-table database and runtime for Mixture-of-Lookup-Experts models\nVersion: %s\nRequires.private: lmdb libxxhash liblz4 jansson libpcre2-8 libutf8proc\nLibs: -L$${libdir} -llutdb\nLibs.private: -lm -lpthread\nCflags: -I$${includedir}\n' '$(PREFIX)' '$(VERSION)' > $@
 
 # ---- dependencies, tests, tools ---------------------------------------------------
 # Debian packages: installed only when missing (idempotent, non-interactive).

@@ -1,4 +1,9 @@
-/* cli.h - helpers shared by the lutdb commands. */
+/*
+ * cli.h - what the lutdb commands share.  The command is a client of the
+ * installed public headers only (lutdb.h, lutdb_runtime.h, lutdb_tokenizer.h,
+ * lutdb_pack.h): the build gives cli/ no other folder of ours (Makefile,
+ * USES_cli), so it can do nothing a program linking liblutdb cannot.
+ */
 #ifndef LUTDB_CLI_H
 #define LUTDB_CLI_H
 
@@ -27,16 +32,31 @@ int cmd_detokenize(int argc, char **argv);
 int cmd_shard(int argc, char **argv);
 int cmd_merge(int argc, char **argv);
 
+/* ---- failures (error.c) ------------------------------------------------------
+ * Every failure is one stderr line, "lutdb CMD: CONTEXT (WORDS)", and the
+ * exit status of exit_status.c. */
+
+/* Records the command's own context for a failure it found itself (the
+ * library's lutdb_errdetail() is the library's); returns code, for
+ * `return cli_error(LUTDB_EIO, "stdout: write error");`.  printf-style. */
+int cli_error(int code, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Puts more context in front of the current one ("PREFIX: " + context);
+ * returns code. */
+int cli_error_prefix(int code, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Prints "lutdb CMD: CONTEXT (WORDS)" for rc (the command's pending context
+ * for rc, else the library's) and returns the exit status for rc. */
+int cli_fail(const char *cmd, int rc);
+/* Prints "lutdb CMD: MESSAGE (see 'lutdb CMD --help')" and returns 2 (usage). */
+int cli_usage_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Opens a database (file or shard manifest) for a command; prints the
+ * failure and returns its exit status, or 0. */
+int cli_open(const char *cmd, const char *path, unsigned flags, lutdb_db **db);
+
 /* The process exit status for a library error code (exit_status.c). */
 int cli_exit_status(int code);
 
-/* Prints "lutdb CMD: DETAIL (WORDS)" for a library failure and returns the
- * documented exit code for rc. */
-int cli_fail(const char *cmd, int rc);
-/* Prints "lutdb CMD: MESSAGE" and returns exit code 2 (usage). */
-int cli_usage_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-
-/* Progress bar on stderr: shown only when stderr is a terminal and not quiet.
+/* ---- progress and cancellation (progress.c) ---------------------------------
+ * Progress bar on stderr: shown only when stderr is a terminal and not quiet.
  * unit names what is counted ("rows", "bytes"). */
 typedef struct cli_progress {
 	const char *label, *unit;
@@ -53,20 +73,17 @@ void cli_progress_done(cli_progress *p);
  * cancellation (temporary files removed, exit 130). */
 void cli_install_signals(void);
 extern volatile sig_atomic_t cli_stop;
+/* Monotonic seconds. */
+double cli_now(void);
 
+/* ---- option values (args.c) ------------------------------------------------ */
 /* "4095M", "2G", "512K", "1000": binary suffixes.  -1 on error. */
 int cli_parse_size(const char *s, uint64_t *out);
 /* Unsigned integer in [lo, hi]; -1 on error. */
 int cli_parse_uint(const char *s, uint64_t lo, uint64_t hi, uint64_t *out);
-/* "f32|f16|bf16" -> dtype code, 0 on error. */
-int cli_parse_dtype(const char *s);
-/* Lower-case hex of 16 bytes into out[33]. */
-void cli_hex16(const uint8_t in[16], char out[33]);
-/* Human size: "3.71 GB". */
-void cli_human(uint64_t bytes, char *buf, size_t n);
-double cli_now(void);
-
-/* Opens a database (file or shard manifest) for a command; prints the error. */
-int cli_open(const char *cmd, const char *path, unsigned flags, lutdb_db **db);
+/* Finite number in [lo, hi]; -1 on error. */
+int cli_parse_float(const char *s, float lo, float hi, float *out);
+/* "f32|f16|bf16" -> dtype, 0 on error. */
+lutdb_dtype cli_parse_dtype(const char *s);
 
 #endif

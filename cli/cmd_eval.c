@@ -8,7 +8,6 @@
 #include "cli.h"
 #include "lutdb_runtime.h"
 #include "text.h"
-#include "fail.h"
 
 static const char help[] =
 	"usage: lutdb eval DB (--ids FILE | --text FILE) [--threads N] [--quiet]\n\n"
@@ -29,6 +28,8 @@ typedef struct eval_src {
 	const char *text_path; /* --text */
 } eval_src;
 
+/* The ids to score.  A stored tokenizer that cannot be loaded is reported
+ * here (*exit_code); any other failure is returned for the caller to report. */
 static int load_input(const eval_src *src, lutdb_db *db, uint32_t **ids, size_t *n, int *exit_code)
 {
 	const char *path = src->ids_path ? src->ids_path : src->text_path;
@@ -44,7 +45,7 @@ static int load_input(const eval_src *src, lutdb_db *db, uint32_t **ids, size_t 
 		rc = t ? lutdb_tokenizer_encode(t, text, len, 0, ids, n) : lutdb_ids_parse(text, len, ids, n);
 	free(text);
 	lutdb_tokenizer_free(t);
-	return rc ? lutdb_fail_prefix(rc, "%s", path) : LUTDB_OK;
+	return rc ? cli_error_prefix(rc, "%s", path) : LUTDB_OK;
 }
 
 int cmd_eval(int argc, char **argv)
@@ -119,10 +120,10 @@ int cmd_eval(int argc, char **argv)
 			lutdb_model_threads(model));
 	if (printf("loss=%.8f ppl=%.8g tokens=%llu\n", res.loss, res.ppl, (unsigned long long)res.tokens) < 0 ||
 	    fflush(stdout))
-		rc = cli_fail("eval", lutdb_fail(LUTDB_EIO, "stdout: write error"));
+		rc = cli_fail("eval", cli_error(LUTDB_EIO, "stdout: write error"));
 out:
 	lutdb_model_free(model);
 	lutdb_close(db);
-	free(ids);
+	lutdb_free(ids);
 	return rc;
 }

@@ -6,7 +6,6 @@
 
 #include "cli.h"
 #include "lutdb_types.h"
-#include "fail.h"
 
 static const char help[] =
 	"usage: lutdb get DB --layer L --token T [--raw | --json]\n\n"
@@ -52,7 +51,7 @@ int cmd_get(int argc, char **argv)
 		return rc;
 	const lutdb_info *in = lutdb_get_info(db);
 	if (in->table_codec && !(scratch = malloc(in->token_row_bytes))) {
-		rc = cli_fail("get", lutdb_fail(LUTDB_ENOMEM, "get"));
+		rc = cli_fail("get", cli_error(LUTDB_ENOMEM, "get"));
 		goto out;
 	}
 	if ((rc = lutdb_layer_row(db, (uint32_t)layer, (uint32_t)token, LUTDB_READ_VERIFY, scratch,
@@ -61,27 +60,27 @@ int cmd_get(int argc, char **argv)
 		goto out;
 	}
 	if (!(v = malloc(row.nelems * sizeof *v))) {
-		rc = cli_fail("get", lutdb_fail(LUTDB_ENOMEM, "get"));
+		rc = cli_fail("get", cli_error(LUTDB_ENOMEM, "get"));
 		goto out;
 	}
 	lutdb_convert(LUTDB_DTYPE_F32, v, row.dtype, row.data, row.nelems);
 	uint32_t N = in->experts, d = in->hidden, dk = in->kv_dim;
 	if (raw) {
 		if (fwrite(v, sizeof *v, row.nelems, stdout) != row.nelems || fflush(stdout)) {
-			rc = cli_fail("get", lutdb_fail(LUTDB_EIO, "stdout: write error"));
+			rc = cli_fail("get", cli_error(LUTDB_EIO, "stdout: write error"));
 			goto out;
 		}
 	} else if (js) {
 		printf("{\"layer\": %llu, \"token\": %llu, \"family\": \"%s\", \"dtype\": \"%s\", \"experts\": %u, "
 		       "\"hidden\": %u, \"kv_expert_dim\": %u, \"row\": [", (unsigned long long)layer,
-		       (unsigned long long)token, in->family == 2 ? "molkv" : "mole", lutdb_dtype_name(row.dtype), N, d, dk);
+		       (unsigned long long)token, in->family == LUTDB_FAMILY_MOLKV ? "molkv" : "mole", lutdb_dtype_name(row.dtype), N, d, dk);
 		for (uint32_t i = 0; i < row.nelems; i++)
 			printf("%s%.9g", i ? ", " : "", (double)v[i]);
 		printf("]}\n");
 	} else {
 		uint32_t k = 0;
-		for (uint32_t vec = 0; vec < (in->family == 2 ? 2 * N : N); vec++) {
-			uint32_t len = (in->family == 2 && vec < N) ? dk : d;
+		for (uint32_t vec = 0; vec < (in->family == LUTDB_FAMILY_MOLKV ? 2 * N : N); vec++) {
+			uint32_t len = (in->family == LUTDB_FAMILY_MOLKV && vec < N) ? dk : d;
 			for (uint32_t i = 0; i < len; i++, k++)
 				printf("%s%.9g", i ? " " : "", (double)v[k]);
 			printf("\n");

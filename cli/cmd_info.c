@@ -7,7 +7,6 @@
 
 #include "cli.h"
 #include "lutdb_tokenizer.h"
-#include "fail.h"
 
 static const char help[] =
 	"usage: lutdb info DB [--json]\n\n"
@@ -17,7 +16,31 @@ static const char help[] =
 
 static const char *family_name(int f)
 {
-	return f == 2 ? "molkv" : "mole";
+	return f == LUTDB_FAMILY_MOLKV ? "molkv" : "mole";
+}
+
+/* Lower-case hex of 16 bytes into out[33]. */
+static void hex16(const uint8_t in[16], char out[33])
+{
+	for (int i = 0; i < 16; i++)
+		snprintf(out + 2 * i, 3, "%02x", in[i]);
+}
+
+/* Human size, decimal units: "3.71 GB". */
+static void human(uint64_t b, char *buf, size_t n)
+{
+	const char *u[] = {"B", "KB", "MB", "GB", "TB"};
+	double v = (double)b;
+	int i = 0;
+
+	while (v >= 1000.0 && i < 4) {
+		v /= 1000.0;
+		i++;
+	}
+	if (i == 0)
+		snprintf(buf, n, "%llu B", (unsigned long long)b);
+	else
+		snprintf(buf, n, "%.2f %s", v, u[i]);
 }
 
 static json_t *tokenizer_json(lutdb_db *db)
@@ -55,8 +78,8 @@ static json_t *build(lutdb_db *db)
 	json_t *provenance = json_null(), *blobs = json_array();
 	uint64_t tensor_bytes = 0;
 
-	cli_hex16(i->pack_id, pid);
-	cli_hex16(i->digest, dig);
+	hex16(i->pack_id, pid);
+	hex16(i->digest, dig);
 	if (lutdb_blob_get(db, "provenance.json", &prov, &plen) == LUTDB_OK) {
 		json_decref(provenance);
 		provenance = json_loadb(prov, plen, 0, NULL);
@@ -93,7 +116,7 @@ static json_t *build(lutdb_db *db)
 	return json_pack("{s:s, s:s, s:s, s:s, s:o, s:o, s:{s:I, s:I}, s:o, s:{s:I, s:I, s:f}, s:s, s:s, "
 			 "s:{s:I, s:I}, s:o, s:o}",
 			 "path", lutdb_path(db), "format", i->format_major == 1 ? "1.0" : "?", "family",
-			 family_name(i->family), "packed_from", i->source_form == 2 ? "reparameterized" : "training",
+			 family_name(i->family), "packed_from", i->source_form == LUTDB_FORM_REP ? "reparameterized" : "training",
 			 "geometry", geo, "table", table, "tensors", "count", (json_int_t)i->tensor_count, "bytes",
 			 (json_int_t)tensor_bytes, "tokenizer", tokenizer_json(db), "size", "file_bytes",
 			 (json_int_t)i->file_bytes, "raw_bytes", (json_int_t)i->raw_bytes, "overhead_percent",
@@ -109,10 +132,10 @@ static void print_text(json_t *j)
 	char fb[32], rb[32], tb[32], xb[32];
 #define I(o, k) ((long long)json_integer_value(json_object_get((o), (k))))
 #define S(o, k) (json_string_value(json_object_get((o), (k))) ? json_string_value(json_object_get((o), (k))) : "?")
-	cli_human((uint64_t)I(s, "file_bytes"), fb, sizeof fb);
-	cli_human((uint64_t)I(s, "raw_bytes"), rb, sizeof rb);
-	cli_human((uint64_t)I(t, "bytes"), tb, sizeof tb);
-	cli_human((uint64_t)I(json_object_get(j, "tensors"), "bytes"), xb, sizeof xb);
+	human((uint64_t)I(s, "file_bytes"), fb, sizeof fb);
+	human((uint64_t)I(s, "raw_bytes"), rb, sizeof rb);
+	human((uint64_t)I(t, "bytes"), tb, sizeof tb);
+	human((uint64_t)I(json_object_get(j, "tensors"), "bytes"), xb, sizeof xb);
 	printf("file        %s\n", S(j, "path"));
 	printf("format      lutdb %s\n", S(j, "format"));
 	printf("family      %s (packed from %s form)\n", !strcmp(S(j, "family"), "molkv") ? "MoLKV" : "MoLE",
@@ -184,7 +207,7 @@ int cmd_info(int argc, char **argv)
 	j = build(db);
 	if (!j) {
 		lutdb_close(db);
-		return cli_fail("info", lutdb_fail(LUTDB_ENOMEM, "info"));
+		return cli_fail("info", cli_error(LUTDB_ENOMEM, "info"));
 	}
 	if (as_json) {
 		json_dumpf(j, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER);

@@ -38,12 +38,12 @@ int cmd_pack(int argc, char **argv)
 		{"count", required_argument, 0, 'n'}, {"max-size", required_argument, 0, 's'},
 		{"by", required_argument, 0, 'y'},
 		{"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
-	lutdb_pack_opts o;
+	lutdb_pack_opts o = {.size = sizeof o};
+	lutdb_shard_opts shards = {0};
 	cli_progress pr;
 	uint64_t v;
 	int quiet = 0, c, rc;
 
-	memset(&o, 0, sizeof o);
 	optind = 1;
 	while ((c = getopt_long(argc, argv, "qh", opts, NULL)) != -1) {
 		switch (c) {
@@ -75,16 +75,16 @@ int cmd_pack(int argc, char **argv)
 		case 'n':
 			if (cli_parse_uint(optarg, 1, 65535, &v))
 				return cli_usage_error("pack", "--count must be an integer from 1 to 65535");
-			o.shards.count = (uint32_t)v;
+			shards.count = (uint32_t)v;
 			break;
 		case 's':
-			if (cli_parse_size(optarg, &o.shards.max_size))
+			if (cli_parse_size(optarg, &shards.max_size))
 				return cli_usage_error("pack", "--max-size must be a size like 4095M or 2G, not '%s'", optarg);
 			break;
 		case 'y':
 			if (strcmp(optarg, "token") && strcmp(optarg, "layer"))
 				return cli_usage_error("pack", "--by must be token or layer");
-			o.shards.by_layer = !strcmp(optarg, "layer");
+			shards.by_layer = !strcmp(optarg, "layer");
 			break;
 		case 'q': quiet = 1; break;
 		case 'h': fputs(help, stdout); return 0;
@@ -93,8 +93,10 @@ int cmd_pack(int argc, char **argv)
 	}
 	if (argc - optind != 2)
 		return cli_usage_error("pack", "expected SRC and OUT");
-	if (o.shards.count && o.shards.max_size)
+	if (shards.count && shards.max_size)
 		return cli_usage_error("pack", "give at most one of --count and --max-size");
+	if (shards.count || shards.max_size)
+		o.shards = &shards;
 	cli_progress_init(&pr, "pack", "rows", quiet);
 	o.progress = cli_progress_cb;
 	o.progress_ctx = &pr;

@@ -2,7 +2,6 @@
  *             [--threads N] [--dump-logits FILE] */
 #include <errno.h>
 #include <getopt.h>
-#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -10,7 +9,6 @@
 #include "cli.h"
 #include "lutdb_runtime.h"
 #include "text.h"
-#include "fail.h"
 
 static const char help[] =
 	"usage: lutdb run DB (--prompt-ids IDS | --prompt TEXT | --prompt-file FILE) [-n N]\n"
@@ -57,7 +55,7 @@ static int load_prompt(const prompt_src *src, const lutdb_tokenizer *t, uint32_t
 
 	if (src->ids) {
 		rc = lutdb_ids_parse(src->ids, strlen(src->ids), ids, n);
-		return rc ? lutdb_fail_prefix(rc, "--prompt-ids") : LUTDB_OK;
+		return rc ? cli_error_prefix(rc, "--prompt-ids") : LUTDB_OK;
 	}
 	const char *text = src->text;
 	if (src->file || !strcmp(text, "-")) {
@@ -72,6 +70,8 @@ static int load_prompt(const prompt_src *src, const lutdb_tokenizer *t, uint32_t
 	return rc;
 }
 
+/* Where generation prints, for the token and logits callbacks (they run on
+ * the thread that called lutdb_generate: this one). */
 struct run_out {
 	FILE *dump;
 	const char *dump_path;
@@ -97,32 +97,34 @@ static int on_token(void *ctx, uint32_t id)
 	}
 	if (bad) {
 		o->io_error = 1;
-		return lutdb_fail(LUTDB_EIO, "stdout: write error");
+		return cli_error(LUTDB_EIO, "stdout: write error");
 	}
 	o->printed++;
-	return cli_stop ? lutdb_fail(LUTDB_EINTR, "interrupted") : 0;
+	return cli_stop ? cli_error(LUTDB_EINTR, "interrupted") : 0;
 }
 
 static int on_logits(void *ctx, uint32_t pos, const float *logits, uint32_t vocab)
 {
 	struct run_out *o = ctx;
 	if (fwrite(logits, sizeof *logits, vocab, o->dump) != vocab)
-		return lutdb_fail(LUTDB_EIO, "%s: write error: %s", o->dump_path, strerror(errno));
-	return cli_stop ? lutdb_fail(LUTDB_EINTR, "interrupted") : 0;
+		return cli_error(LUTDB_EIO, "%s: write error: %s", o->dump_path, strerror(errno));
+	return cli_stop ? cli_error(LUTDB_EINTR, "interrupted") : 0;
 }
 
-static int parse_float(const char *s, float lo, float hi, float *out)
-{
-	char *end;
-	errno = 0;
-	float v = strtof(s, &end);
-	if (!*s || *end || errno || !isfinite(v) || v < lo || v > hi)
-		return -1;
-	*out = v;
-	return 0;
-}
+/* What the command line asks for. */
+typedef struct run_args {
+	const char *db;
+	prompt_src src;
+	lutdb_sampling sampling; /* used when sample is set */
+	int sample;              /* --temp given: sample; else greedy */
+	uint64_t tokens;         /* -n: ids to generate at most */
+	int threads, quiet;
+	const char *dump_path;   /* --dump-logits */
+} run_args;
 
-int cmd_run(int argc, char **argv)
+/* Fills a from the command line.  Returns -1 to go on, else the exit status
+ * (after --help, or a usage error already printed). */
+static int parse_args(int argc, char **argv, run_args *a)
 {
 	enum { O_PROMPT_IDS = 256, O_PROMPT, O_PROMPT_FILE, O_GREEDY, O_TEMP, O_TOPK, O_TOPP, O_SEED, O_THREADS,
 	       O_DUMP, O_QUIET };
@@ -134,52 +136,53 @@ int cmd_run(int argc, char **argv)
 		{"seed", required_argument, 0, O_SEED},             {"threads", required_argument, 0, O_THREADS},
 		{"dump-logits", required_argument, 0, O_DUMP},      {"quiet", no_argument, 0, O_QUIET},
 		{"help", no_argument, 0, 'h'},                      {0, 0, 0, 0}};
-	prompt_src src = {0};
-	lutdb_sampling smp = {.size = sizeof smp, .temperature = 0.0f, .top_k = 0, .top_p = 1.0f, .seed = 0};
-	int greedy = 0, have_temp = 0, have_sampling_opt = 0, threads = 0, quiet = 0, c, rc;
-	uint64_t v, ntok = 32;
-	const char *dump_path = NULL;
+	int greedy = 0, have_sampling_opt = 0, c;
+	uint64_t v;
 
+	memset(a, 0, sizeof *a);
+	a->sampling = (lutdb_sampling){.size = sizeof a->sampling, .temperature = 0.0f, .top_k = 0, .top_p = 1.0f,
+				       .seed = 0};
+	a->tokens = 32;
 	optind = 1;
 	while ((c = getopt_long(argc, argv, "n:h", opts, NULL)) != -1) {
 		switch (c) {
-		case O_PROMPT_IDS: src.ids = optarg; break;
-		case O_PROMPT: src.text = optarg; break;
-		case O_PROMPT_FILE: src.file = optarg; break;
+		case O_PROMPT_IDS: a->src.ids = optarg; break;
+		case O_PROMPT: a->src.text = optarg; break;
+		case O_PROMPT_FILE: a->src.file = optarg; break;
 		case 'n':
-			if (cli_parse_uint(optarg, 0, 1u << 30, &ntok))
+			if (cli_parse_uint(optarg, 0, 1u << 30, &a->tokens))
 				return cli_usage_error("run", "-n must be a non-negative integer, not '%s'", optarg);
 			break;
 		case O_GREEDY: greedy = 1; break;
 		case O_TEMP:
-			if (parse_float(optarg, 0.0f, 1e6f, &smp.temperature))
+			if (cli_parse_float(optarg, 0.0f, 1e6f, &a->sampling.temperature))
 				return cli_usage_error("run", "--temp must be a number >= 0, not '%s'", optarg);
-			have_temp = 1;
+			a->sample = 1;
 			break;
 		case O_TOPK:
 			if (cli_parse_uint(optarg, 0, UINT32_MAX, &v))
 				return cli_usage_error("run", "--top-k must be a non-negative integer, not '%s'", optarg);
-			smp.top_k = (uint32_t)v;
+			a->sampling.top_k = (uint32_t)v;
 			have_sampling_opt = 1;
 			break;
 		case O_TOPP:
-			if (parse_float(optarg, 0.0f, 1.0f, &smp.top_p) || smp.top_p <= 0.0f)
+			if (cli_parse_float(optarg, 0.0f, 1.0f, &a->sampling.top_p) || a->sampling.top_p <= 0.0f)
 				return cli_usage_error("run", "--top-p must be a number in (0, 1], not '%s'", optarg);
 			have_sampling_opt = 1;
 			break;
 		case O_SEED:
 			if (cli_parse_uint(optarg, 0, UINT64_MAX, &v))
 				return cli_usage_error("run", "--seed must be a non-negative integer, not '%s'", optarg);
-			smp.seed = v;
+			a->sampling.seed = v;
 			have_sampling_opt = 1;
 			break;
 		case O_THREADS:
 			if (cli_parse_uint(optarg, 1, 1024, &v))
 				return cli_usage_error("run", "--threads must be an integer from 1 to 1024");
-			threads = (int)v;
+			a->threads = (int)v;
 			break;
-		case O_DUMP: dump_path = optarg; break;
-		case O_QUIET: quiet = 1; break;
+		case O_DUMP: a->dump_path = optarg; break;
+		case O_QUIET: a->quiet = 1; break;
 		case 'h': fputs(help, stdout); return 0;
 		default: return cli_usage_error("run", "unknown option or missing value: '%s'", argv[optind - 1]);
 		}
@@ -187,94 +190,121 @@ int cmd_run(int argc, char **argv)
 	if (argc - optind != 1)
 		return cli_usage_error("run", argc - optind < 1 ? "expected DB" : "unexpected argument '%s'",
 				       argv[optind + (argc - optind > 1)]);
-	if (!!src.ids + !!src.text + !!src.file != 1)
+	if (!!a->src.ids + !!a->src.text + !!a->src.file != 1)
 		return cli_usage_error("run", "expected one prompt: --prompt-ids IDS, --prompt TEXT or --prompt-file FILE");
-	if (greedy && have_temp)
+	if (greedy && a->sample)
 		return cli_usage_error("run", "--greedy and --temp exclude each other");
-	if (have_sampling_opt && !have_temp)
+	if (have_sampling_opt && !a->sample)
 		return cli_usage_error("run", "--top-k, --top-p and --seed need --temp");
+	a->db = argv[optind];
+	return -1;
+}
 
-	uint32_t *prompt = NULL;
-	size_t np = 0, ngen = 0;
-	uint32_t *gen = NULL;
-	lutdb_db *db = NULL;
+/* Statistics line on stderr (after a successful run). */
+static void print_stats(const lutdb_generate_stats *st, const lutdb_model *model)
+{
+	double dt = st->decode_seconds, pt = st->prefill_seconds;
+
+	fprintf(stderr,
+		"lutdb run: prompt %u tokens in %.1f ms (%.1f tok/s); generated %u in %.1f ms "
+		"(%.1f tok/s); %d threads\n",
+		st->prompt_tokens, pt * 1e3, pt > 0 ? st->prompt_tokens / pt : 0.0, st->generated, dt * 1e3,
+		dt > 0 && st->generated > 1 ? (st->generated - 1) / dt : 0.0, lutdb_model_threads(model));
+}
+
+/* Feeds the prompt (np >= 1 ids) and generates, printing as it goes: text
+ * through tok when the prompt was text, else ids.  Returns a lutdb code
+ * for the caller to report. */
+static int generate(lutdb_db *db, const run_args *a, const lutdb_tokenizer *tok, const uint32_t *prompt, size_t np)
+{
 	lutdb_model *model = NULL;
 	lutdb_session *sess = NULL;
+	uint32_t *gen = NULL;
+	size_t ngen = 0;
 	struct run_out out = {0};
-	lutdb_tokenizer *tok = NULL;
 	lutdb_generate_stats st;
+	int rc;
 
-	if ((rc = cli_open("run", argv[optind], 0, &db)))
-		goto out_free;
-	if (!src.ids && !(tok = cli_load_tokenizer("run", db, &rc)))
-		goto out_close;
-	if ((rc = load_prompt(&src, tok, &prompt, &np)))
-		goto fail;
-	if (!np) {
-		rc = cli_usage_error("run", "empty prompt: it holds no %s", src.ids ? "ids" : "tokens");
-		goto out_close;
-	}
 	if (tok && (rc = lutdb_tokenizer_stream_new(tok, 1, &out.stream)))
-		goto fail;
-	lutdb_model_opts mo = {.size = sizeof mo, .threads = threads};
+		goto out;
+	lutdb_model_opts mo = {.size = sizeof mo, .threads = a->threads};
 	if ((rc = lutdb_model_new(db, &mo, &model)))
-		goto fail;
+		goto out;
 	const lutdb_info *in = lutdb_model_info(model);
 	/* the prompt plus every generated id but the last is fed */
-	uint64_t need = (uint64_t)np + (ntok ? ntok - 1 : 0);
+	uint64_t need = (uint64_t)np + (a->tokens ? a->tokens - 1 : 0);
 	lutdb_session_opts so = {.size = sizeof so,
 				 .capacity = (uint32_t)(need < in->max_position ? need : in->max_position)};
 	if ((rc = lutdb_session_new(model, &so, &sess)))
-		goto fail;
+		goto out;
 	/* at most max_position + 1 ids can come out (the context bounds them) */
-	if (ntok && !(gen = malloc((ntok < in->max_position + 1ull ? ntok : in->max_position + 1ull) * sizeof *gen))) {
-		rc = lutdb_fail(LUTDB_ENOMEM, "run");
-		goto fail;
+	uint64_t room = a->tokens < in->max_position + 1ull ? a->tokens : in->max_position + 1ull;
+	if (room && !(gen = malloc(room * sizeof *gen))) {
+		rc = cli_error(LUTDB_ENOMEM, "run");
+		goto out;
 	}
-	if (dump_path) {
-		if (!(out.dump = fopen(dump_path, "wb"))) {
-			rc = lutdb_fail(LUTDB_EIO, "%s: %s", dump_path, strerror(errno));
-			goto fail;
+	if (a->dump_path) {
+		if (!(out.dump = fopen(a->dump_path, "wb"))) {
+			rc = cli_error(LUTDB_EIO, "%s: %s", a->dump_path, strerror(errno));
+			goto out;
 		}
-		out.dump_path = dump_path;
+		out.dump_path = a->dump_path;
 	}
-	lutdb_generate_opts go = {.size = sizeof go, .max_tokens = (uint32_t)ntok,
-				  .sampling = have_temp ? &smp : NULL,
+	lutdb_generate_opts go = {.size = sizeof go,
+				  .max_tokens = (uint32_t)a->tokens,
+				  .sampling = a->sample ? &a->sampling : NULL,
 				  .on_logits = out.dump ? on_logits : NULL,
 				  .logits_ctx = &out,
 				  .on_token = on_token,
 				  .token_ctx = &out};
 	rc = lutdb_generate(sess, prompt, np, &go, gen, &ngen, &st);
 	if (!out.io_error && (!rc || out.printed) && (printf("\n") < 0 || fflush(stdout)) && !rc)
-		rc = lutdb_fail(LUTDB_EIO, "stdout: write error");
+		rc = cli_error(LUTDB_EIO, "stdout: write error");
 	if (out.dump) {
 		if (fclose(out.dump) && !rc)
-			rc = lutdb_fail(LUTDB_EIO, "%s: write error: %s", dump_path, strerror(errno));
+			rc = cli_error(LUTDB_EIO, "%s: write error: %s", a->dump_path, strerror(errno));
 		out.dump = NULL;
 	}
-	if (!quiet && !rc && (st.fed || st.generated)) {
-		double dt = st.decode_seconds, pt = st.prefill_seconds;
-		fprintf(stderr,
-			"lutdb run: prompt %u tokens in %.1f ms (%.1f tok/s); generated %u in %.1f ms "
-			"(%.1f tok/s); %d threads\n",
-			st.prompt_tokens, pt * 1e3, pt > 0 ? st.prompt_tokens / pt : 0.0, st.generated, dt * 1e3,
-			dt > 0 && st.generated > 1 ? (st.generated - 1) / dt : 0.0, lutdb_model_threads(model));
-	}
-	if (rc)
-		goto fail;
-	goto out_close;
-fail:
-	rc = cli_fail("run", rc);
-out_close:
+	if (!a->quiet && !rc && (st.fed || st.generated))
+		print_stats(&st, model);
+out:
 	if (out.dump)
 		fclose(out.dump);
 	lutdb_session_free(sess);
 	lutdb_model_free(model);
 	lutdb_tokenizer_stream_free(out.stream);
+	free(gen);
+	return rc;
+}
+
+int cmd_run(int argc, char **argv)
+{
+	run_args a;
+	lutdb_db *db = NULL;
+	lutdb_tokenizer *tok = NULL;
+	uint32_t *prompt = NULL;
+	size_t np = 0;
+	int rc = parse_args(argc, argv, &a);
+
+	if (rc >= 0)
+		return rc;
+	if ((rc = cli_open("run", a.db, 0, &db)))
+		return rc;
+	if (!a.src.ids && !(tok = cli_load_tokenizer("run", db, &rc)))
+		goto out;
+	if ((rc = load_prompt(&a.src, tok, &prompt, &np))) {
+		rc = cli_fail("run", rc);
+		goto out;
+	}
+	if (!np) {
+		rc = cli_usage_error("run", "empty prompt: it holds no %s", a.src.ids ? "ids" : "tokens");
+		goto out;
+	}
+	if ((rc = generate(db, &a, tok, prompt, np)))
+		rc = cli_fail("run", rc);
+out:
+	lutdb_free(prompt);
 	lutdb_tokenizer_free(tok);
 	lutdb_close(db);
-out_free:
-	free(gen);
-	free(prompt);
 	return rc;
 }

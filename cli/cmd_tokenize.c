@@ -8,7 +8,6 @@
 #include "cli.h"
 #include "lutdb_runtime.h"
 #include "text.h"
-#include "fail.h"
 
 static const char tok_help[] =
 	"usage: lutdb tokenize DB TEXT      (TEXT is one argument; - reads stdin)\n\n"
@@ -75,9 +74,9 @@ int cmd_tokenize(int argc, char **argv)
 	for (size_t i = 0; i < n; i++)
 		printf("%s%u", i ? "," : "", ids[i]);
 	printf("\n");
-	rc = fflush(stdout) ? cli_fail("tokenize", lutdb_fail(LUTDB_EIO, "stdout: write error")) : 0;
+	rc = fflush(stdout) ? cli_fail("tokenize", cli_error(LUTDB_EIO, "stdout: write error")) : 0;
 out:
-	free(ids);
+	lutdb_free(ids);
 	free(in);
 	lutdb_tokenizer_free(t);
 	lutdb_close(db);
@@ -112,7 +111,7 @@ int cmd_detokenize(int argc, char **argv)
 	uint32_t V = lutdb_get_info(db)->vocab;
 	for (size_t i = 0; i < n; i++)
 		if (ids[i] >= V) {
-			rc = cli_fail("detokenize", lutdb_fail(LUTDB_ERANGE, "id %u is out of range (vocabulary size %u)",
+			rc = cli_fail("detokenize", cli_error(LUTDB_ERANGE, "id %u is out of range (vocabulary size %u)",
 							       ids[i], V));
 			goto out;
 		}
@@ -121,12 +120,12 @@ int cmd_detokenize(int argc, char **argv)
 		goto out;
 	}
 	if (fwrite(text, 1, tlen, stdout) != tlen || (isatty(STDOUT_FILENO) && putchar('\n') == EOF) || fflush(stdout))
-		rc = cli_fail("detokenize", lutdb_fail(LUTDB_EIO, "stdout: write error"));
+		rc = cli_fail("detokenize", cli_error(LUTDB_EIO, "stdout: write error"));
 	else
 		rc = 0;
 out:
-	free(text);
-	free(ids);
+	lutdb_free(text);
+	lutdb_free(ids);
 	free(in);
 	lutdb_tokenizer_free(t);
 	lutdb_close(db);

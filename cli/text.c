@@ -7,7 +7,6 @@
 #include <string.h>
 
 #include "cli.h"
-#include "fail.h"
 
 #define INPUT_MAX (1ull << 30)
 
@@ -19,9 +18,9 @@ lutdb_tokenizer *cli_load_tokenizer(const char *cmd, lutdb_db *db, int *exit_cod
 	int rc = lutdb_blob_get(db, "tokenizer.json", &json, &len);
 
 	if (rc == LUTDB_ENOENT)
-		rc = lutdb_fail(LUTDB_ENOENT, "%s holds no tokenizer.json (pack with --tokenizer PATH)", lutdb_path(db));
+		rc = cli_error(LUTDB_ENOENT, "%s holds no tokenizer.json (pack with --tokenizer PATH)", lutdb_path(db));
 	if (rc == LUTDB_OK && (rc = lutdb_tokenizer_load(json, len, &t)))
-		lutdb_fail_prefix(rc, "%s: stored tokenizer.json", lutdb_path(db));
+		cli_error_prefix(rc, "%s: stored tokenizer.json", lutdb_path(db));
 	if (rc)
 		*exit_code = cli_fail(cmd, rc);
 	return t;
@@ -36,7 +35,7 @@ int cli_read_input(const char *path, char **data, size_t *len)
 	*data = NULL;
 	*len = 0;
 	if (!f)
-		return lutdb_fail(errno == ENOENT ? LUTDB_ENOENT : LUTDB_EIO, "%s: %s", path, strerror(errno));
+		return cli_error(errno == ENOENT ? LUTDB_ENOENT : LUTDB_EIO, "%s: %s", path, strerror(errno));
 	buf = malloc(cap + 1);
 	while (buf) {
 		size_t got = fread(buf + n, 1, cap - n, f);
@@ -47,7 +46,7 @@ int cli_read_input(const char *path, char **data, size_t *len)
 			free(buf);
 			if (f != stdin)
 				fclose(f);
-			return lutdb_fail(LUTDB_ETOOBIG, "%s: input larger than 1 GiB", path);
+			return cli_error(LUTDB_ETOOBIG, "%s: input larger than 1 GiB", path);
 		}
 		char *nb = realloc(buf, cap * 2 + 1);
 		if (!nb) {
@@ -60,10 +59,10 @@ int cli_read_input(const char *path, char **data, size_t *len)
 	}
 	int err = f != stdin ? (ferror(f) | fclose(f)) : ferror(f);
 	if (!buf)
-		return lutdb_fail(LUTDB_ENOMEM, "%s", path);
+		return cli_error(LUTDB_ENOMEM, "%s", path);
 	if (err) {
 		free(buf);
-		return lutdb_fail(LUTDB_EIO, "%s: read error", path);
+		return cli_error(LUTDB_EIO, "%s: read error", path);
 	}
 	buf[n] = '\0';
 	*data = buf;

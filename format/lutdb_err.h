@@ -31,7 +31,9 @@ extern "C" {
 /* Option structs (lutdb_model_opts, lutdb_pack_opts, ...) begin with
  * `size_t size`, which the caller sets to the size of the struct it was
  * compiled with; a zero-initialised rest means "the defaults":
- *     lutdb_model_opts o = {sizeof o};  o.threads = 2;
+ *     lutdb_model_opts o = {.size = sizeof o};  o.threads = 2;       (C)
+ *     lutdb_model_opts o{};  o.size = sizeof o;  o.threads = 2;     (C++)
+ * ({sizeof o} alone trips -Wmissing-field-initializers, part of -Wextra.)
  * The library reads only the fields that fit in size and uses the default
  * for the others, so a struct that grows at its end keeps old programs
  * working.  A struct from a newer header (size larger than the library

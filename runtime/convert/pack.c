@@ -318,16 +318,15 @@ static int extra_sizes(const packer *p, lutdb_shard_extra *x)
 
 int lutdb_pack(const char *src, const char *out_path, const lutdb_pack_opts *opts)
 {
-	lutdb_pack_opts defaults = {0};
+	lutdb_pack_opts o;
+	lutdb_shard_opts shards;
 	packer p;
 	int rc;
 
 	memset(&p, 0, sizeof p);
-	p.o = opts ? opts : &defaults;
-	if (p.o->dtype && !lutdb_dtype_size(p.o->dtype))
-		return lutdb_fail(LUTDB_EINVAL, "unknown dtype code %d", p.o->dtype);
-	if (!lutdb_codec_name(p.o->codec))
-		return lutdb_fail(LUTDB_EINVAL, "unknown codec code %d", p.o->codec);
+	if ((rc = lutdb_pack_opts_resolve(opts, &o, &shards)))
+		return rc;
+	p.o = &o;
 	if ((rc = lutdb_ckpt_open(src, &p.ck)))
 		return rc;
 	p.cfg = lutdb_ckpt_config(p.ck);
@@ -381,8 +380,8 @@ int lutdb_pack(const char *src, const char *out_path, const lutdb_pack_opts *opt
 	lutdb_shard_extra extra;
 	if ((rc = extra_sizes(&p, &extra)))
 		goto out;
-	lutdb_split_opts so = {p.o->shards.by_layer ? LUTDB_SPLIT_LAYER : LUTDB_SPLIT_TOKEN, p.o->shards.count,
-			       p.o->shards.max_size};
+	lutdb_split_opts so = {p.o->shards->by_layer ? LUTDB_SPLIT_LAYER : LUTDB_SPLIT_TOKEN, p.o->shards->count,
+			       p.o->shards->max_size};
 	int sharded = so.count || so.max_size;
 	if ((rc = lutdb_shardset_open(out_path, sharded ? &so : NULL, &wp, &extra, &p.ss)) || (rc = put_blobs(&p)) ||
 	    (rc = put_tensors(&p)))

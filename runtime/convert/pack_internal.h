@@ -12,7 +12,8 @@
 struct lk_pool;
 
 typedef struct packer {
-	const lutdb_pack_opts *o;
+	const lutdb_pack_opts *o; /* completed by lutdb_pack_opts_resolve: every field
+				     set, o->shards never NULL */
 	lutdb_ckpt *ck;
 	const lutdb_config *cfg;
 	int family, form;
@@ -31,8 +32,13 @@ typedef struct packer {
 	struct lk_pool *pool;
 	float *rows_f32;          /* block of rows in float32 */
 	float *emb, *u, *h;       /* block embeddings, normed, expert hidden */
-	float *w_up, *w_down, *w_keys; /* one expert's weights as float32 */
 } packer;
+
+/* Checks the caller's options (in may be NULL: all defaults) and completes
+ * them into *o, every field holding the caller's value or its default;
+ * o->shards points to *shards, a copy of the caller's (all zero when it gave
+ * none).  LUTDB_EINVAL / LUTDB_EUNSUPPORTED as lutdb_pack() says. */
+int lutdb_pack_opts_resolve(const lutdb_pack_opts *in, lutdb_pack_opts *o, lutdb_shard_opts *shards);
 
 int lutdb_reparam_init(packer *p);
 /* Computes rows_f32 for tokens [t0, t0 + nt). */

@@ -102,7 +102,7 @@ static inline void packed(const fcase *c, const char *sub, int dtype, int codec,
 	snprintf(out, n, "%s/%s.%s.lutdb", tmpdir, c->name, kind);
 	if (file_exists(out))
 		return;
-	lutdb_pack_opts o = {.dtype = dtype, .codec = codec, .threads = 2};
+	lutdb_pack_opts o = {.size = sizeof o, .dtype = dtype, .codec = codec, .threads = 2};
 	snprintf(src, sizeof src, "%s/%s", c->dir, sub);
 	int rc = lutdb_pack(src, out, &o);
 	ck_assert_msg(rc == LUTDB_OK, "%s: pack %s failed: %s (%s)", c->name, sub, lutdb_errdetail(),
@@ -228,7 +228,7 @@ static inline void pack_with_eos(const fcase *c, json_t *cfg_eos, json_t *gen_eo
 		set_eos_json(p, gen_eos);
 	}
 	snprintf(db, n, "%s/%s-%s.lutdb", tmpdir, c->name, tag);
-	lutdb_pack_opts o = {.dtype = LUTDB_DTYPE_F32, .threads = 1};
+	lutdb_pack_opts o = {.size = sizeof o, .dtype = LUTDB_DTYPE_F32, .threads = 1};
 	ck_assert_msg(lutdb_pack(dir, db, &o) == LUTDB_OK, "%s", lutdb_errdetail());
 }
 

@@ -2,6 +2,7 @@
  * test_pack.c - pack -> verify -> get -> export on the PyTorch reference
  * fixtures (tests/ref/make_fixtures.py), every case.
  */
+#include <cblas.h>
 #include <jansson.h>
 #include <math.h>
 
@@ -67,7 +68,7 @@ static void teardown(void)
 static void pack(const fcase *c, const char *sub, int dtype, const char *out)
 {
 	char src[4200];
-	lutdb_pack_opts o = {.dtype = dtype, .threads = 2};
+	lutdb_pack_opts o = {.size = sizeof o, .dtype = dtype, .threads = 2};
 	snprintf(src, sizeof src, "%s/%s", c->dir, sub);
 	int rc = lutdb_pack(src, out, &o);
 	ck_assert_msg(rc == LUTDB_OK, "%s: pack failed: %s (%s)", c->name, lutdb_errdetail(), lutdb_strerror(rc));
@@ -312,6 +313,87 @@ START_TEST(export_rep_bit_identical)
 }
 END_TEST
 
+/* The first training-form case (a table to compute). */
+static const fcase *train_case(void)
+{
+	for (int k = 0; k < ncases; k++)
+		if (!strcmp(ms(&cases[k], "form"), "train"))
+			return &cases[k];
+	ck_abort_msg("no training-form fixture");
+	return NULL;
+}
+
+/* lutdb_pack_opts is size-prefixed (lutdb_err.h, "Option structs"): NULL
+ * is all defaults; a size below the struct's first version is refused; a
+ * struct from a newer header is accepted while its unknown tail is zero
+ * and refused (nothing written) when it sets a field this library does not
+ * know. */
+START_TEST(pack_opts_size)
+{
+	const fcase *c = train_case();
+	char src[4200], out[4200];
+	lutdb_db *db;
+	struct {
+		lutdb_pack_opts o;
+		uint64_t newer_field;
+	} big;
+
+	snprintf(src, sizeof src, "%s/ckpt", c->dir);
+	snprintf(out, sizeof out, "%s/o.lutdb", tmp);
+
+	ck_assert_int_eq(lutdb_pack(src, out, NULL), LUTDB_OK);
+	ck_assert_int_eq(lutdb_open(out, 0, &db), LUTDB_OK);
+	ck_assert_int_eq(lutdb_get_info(db)->table_dtype, LUTDB_DTYPE_F16); /* the default for training form */
+	lutdb_close(db);
+	unlink(out);
+
+	lutdb_pack_opts o = {.threads = 2}; /* size left 0 */
+	ck_assert_int_eq(lutdb_pack(src, out, &o), LUTDB_EINVAL);
+	ck_assert_msg(strstr(lutdb_errdetail(), "lutdb_pack") && strstr(lutdb_errdetail(), ".size"), "%s",
+		      lutdb_errdetail());
+	o.size = offsetof(lutdb_pack_opts, progress);
+	ck_assert_int_eq(lutdb_pack(src, out, &o), LUTDB_EINVAL);
+	ck_assert(!file_exists(out));
+
+	memset(&big, 0, sizeof big);
+	big.o.size = sizeof big;
+	big.o.dtype = LUTDB_DTYPE_F32;
+	big.o.threads = 2;
+	ck_assert_msg(lutdb_pack(src, out, &big.o) == LUTDB_OK, "%s", lutdb_errdetail());
+	ck_assert_int_eq(lutdb_open(out, 0, &db), LUTDB_OK);
+	ck_assert_int_eq(lutdb_get_info(db)->table_dtype, LUTDB_DTYPE_F32); /* the fields it knows are read */
+	lutdb_close(db);
+	unlink(out);
+	big.newer_field = 1;
+	ck_assert_int_eq(lutdb_pack(src, out, &big.o), LUTDB_EUNSUPPORTED);
+	ck_assert(!file_exists(out));
+
+	lutdb_pack_opts bad = {.size = sizeof bad, .dtype = (lutdb_dtype)9};
+	ck_assert_int_eq(lutdb_pack(src, out, &bad), LUTDB_EINVAL);
+	bad.dtype = LUTDB_DTYPE_F16;
+	bad.codec = (lutdb_codec)7;
+	ck_assert_int_eq(lutdb_pack(src, out, &bad), LUTDB_EINVAL);
+	ck_assert(!file_exists(out));
+}
+END_TEST
+
+/* A pack changes nothing process-wide: the program's BLAS thread count
+ * stays what the program set (the reparameterization used to set it to its
+ * own thread count for the whole process). */
+START_TEST(pack_leaves_blas_threads_alone)
+{
+	const fcase *c = train_case();
+	char src[4200], out[4200];
+	lutdb_pack_opts o = {.size = sizeof o, .threads = 2};
+
+	snprintf(src, sizeof src, "%s/ckpt", c->dir);
+	snprintf(out, sizeof out, "%s/b.lutdb", tmp);
+	openblas_set_num_threads(1);
+	ck_assert_int_eq(lutdb_pack(src, out, &o), LUTDB_OK);
+	ck_assert_int_eq(openblas_get_num_threads(), 1);
+}
+END_TEST
+
 static Suite *suite(void)
 {
 	Suite *s = suite_create("pack");
@@ -323,6 +405,8 @@ static Suite *suite(void)
 	tcase_add_test(tc, training_f16_matches_official_rep);
 	tcase_add_test(tc, training_f16_is_cast_of_f32);
 	tcase_add_test(tc, export_rep_bit_identical);
+	tcase_add_test(tc, pack_opts_size);
+	tcase_add_test(tc, pack_leaves_blas_threads_alone);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -14,9 +14,7 @@ static char single[4200];
 static void pack_case(const char *name, const char *out, const lutdb_shard_opts *so)
 {
 	char src[4200];
-	lutdb_pack_opts o = {.threads = 2};
-	if (so)
-		o.shards = *so;
+	lutdb_pack_opts o = {.size = sizeof o, .threads = 2, .shards = so};
 	snprintf(src, sizeof src, "%s/%s/ckpt", fixtures_dir(), name);
 	int rc = lutdb_pack(src, out, &o);
 	ck_assert_msg(rc == LUTDB_OK, "pack %s: %s", name, lutdb_errdetail());
@@ -259,7 +257,7 @@ START_TEST(pack_straight_into_shards)
 	/* Packing into an existing non-empty directory is refused, untouched. */
 	o.by_layer = 0;
 	char src[4200];
-	lutdb_pack_opts po = {.shards = o};
+	lutdb_pack_opts po = {.size = sizeof po, .shards = &o};
 	snprintf(src, sizeof src, "%s/mole_train_sharded/ckpt", fixtures_dir());
 	ck_assert_int_eq(lutdb_pack(src, dir, &po), LUTDB_EEXIST);
 	ck_assert(file_exists(man));
