@@ -168,6 +168,7 @@ static int load_table(lutdb_db *db, MDB_dbi dbi)
 	uint32_t bt = h->block_tokens;
 	uint32_t first_blk = h->token_begin / bt, last_blk = (h->token_end - 1) / bt;
 	uint64_t row_stride = lutdb_geom_row_stride(db->info.token_row_bytes);
+	MDB_stat st;
 	MDB_cursor *c = NULL;
 	MDB_val k, v;
 	uint32_t b = 0;
@@ -177,6 +178,14 @@ static int load_table(lutdb_db *db, MDB_dbi dbi)
 	if (h->table_records != db->nblocks)
 		return LUTDB_CORRUPT_BKPT("%s: header says %llu table records, token range needs %u", db->path,
 					  (unsigned long long)h->table_records, db->nblocks);
+	/* The header is hostile too: the index is sized from it only once the
+	 * table holds that many records (the count the LMDB validator checked
+	 * against the B-tree it walked, so it is bounded by the file size). */
+	if ((rc = mdb_stat(db->txn, dbi, &st)))
+		return mdb_fail(rc, db->path, "table");
+	if (st.ms_entries != db->nblocks)
+		return LUTDB_CORRUPT_BKPT("%s: %zu table records, header says %u", db->path, (size_t)st.ms_entries,
+					  db->nblocks);
 	db->blocks = calloc(db->nblocks, sizeof *db->blocks);
 	db->block_checked = calloc(db->nblocks, 1);
 	db->row_checked = calloc(((size_t)(h->token_end - h->token_begin) + 63) / 64, sizeof(uint64_t));

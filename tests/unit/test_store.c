@@ -3,9 +3,12 @@
 #include <lmdb.h>
 #include <math.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
 
 #include "lutdb.h"
 #include "lutdb_types.h"
+#include "record.h"
 #include "schema.h"
 #include "testutil.h"
 
@@ -304,6 +307,99 @@ START_TEST(random_damage_never_crashes)
 }
 END_TEST
 
+/* A few KB file whose (checksummed, self-consistent) header and config
+ * claim 16M tokens in one-token records, while the table holds none. */
+#define LIAR_VOCAB 16000000u
+static void put_meta(MDB_txn *txn, MDB_dbi dbi, const char *name, int kind, const void *payload, size_t len)
+{
+	uint8_t rec[4096];
+	MDB_val k = {strlen(name), (void *)(uintptr_t)name}, v = {LUTDB_REC_PREFIX + len, rec};
+
+	ck_assert_uint_le(LUTDB_REC_PREFIX + len, sizeof rec);
+	lutdb_rec_write_prefix(rec, kind, 0, 0, LUTDB_REC_PREFIX, len);
+	memcpy(rec + LUTDB_REC_PREFIX, payload, len);
+	lutdb_rec_seal(rec, LUTDB_REC_PREFIX, LUTDB_REC_PREFIX + len, kind);
+	ck_assert_int_eq(mdb_put(txn, dbi, &k, &v, 0), 0);
+}
+
+static void make_lying_header(const char *p)
+{
+	static const char cfg[] = "{\"vocab_size\": 16000000, \"hidden_size\": 8, \"intermediate_size\": 4,"
+				  " \"num_hidden_layers\": 1, \"num_attention_heads\": 2, \"num_experts\": 1}";
+	lutdb_file_hdr h = {.major = 1, .page_size = 4096, .family = LUTDB_FAMILY_MOLE, .source_form = LUTDB_FORM_REP,
+			    .table_dtype = LUTDB_DTYPE_F16, .vocab = LIAR_VOCAB, .hidden = 8, .layers = 1, .experts = 1,
+			    .intermediate = 4, .heads = 2, .kv_heads = 2, .block_tokens = 1, .layer_row_elems = 8,
+			    .shard_count = 1, .token_end = LIAR_VOCAB, .layer_end = 1, .table_records = LIAR_VOCAB};
+	uint8_t hdr[LUTDB_HEADER_PAYLOAD], digest[16] = {0};
+	MDB_env *env;
+	MDB_txn *txn;
+	MDB_dbi meta, table, tensors;
+
+	ck_assert_int_eq(lutdb_file_hdr_parse((lutdb_file_hdr_write(hdr, &h), hdr), sizeof hdr, NULL), LUTDB_OK);
+	ck_assert_int_eq(mdb_env_create(&env), 0);
+	ck_assert_int_eq(mdb_env_set_maxdbs(env, 4), 0);
+	ck_assert_int_eq(mdb_env_open(env, p, MDB_NOSUBDIR | MDB_NOLOCK, 0644), 0);
+	ck_assert_int_eq(mdb_txn_begin(env, NULL, 0, &txn), 0);
+	ck_assert_int_eq(mdb_dbi_open(txn, LUTDB_DB_META, MDB_CREATE, &meta), 0);
+	ck_assert_int_eq(mdb_dbi_open(txn, LUTDB_DB_TABLE, MDB_CREATE, &table), 0);
+	ck_assert_int_eq(mdb_dbi_open(txn, LUTDB_DB_TENSORS, MDB_CREATE, &tensors), 0);
+	put_meta(txn, meta, LUTDB_META_HEADER, LUTDB_REC_HEADER, hdr, sizeof hdr);
+	put_meta(txn, meta, LUTDB_META_CONFIG, LUTDB_REC_BLOB, cfg, sizeof cfg - 1);
+	put_meta(txn, meta, LUTDB_META_DIGEST, LUTDB_REC_BLOB, digest, sizeof digest);
+	ck_assert_int_eq(mdb_txn_commit(txn), 0);
+	mdb_env_close(env);
+}
+
+/* Virtual memory of this process in bytes. */
+static uint64_t vm_size(void)
+{
+	unsigned long pages = 0;
+	FILE *f = fopen("/proc/self/statm", "r");
+	ck_assert_ptr_nonnull(f);
+	ck_assert_int_eq(fscanf(f, "%lu", &pages), 1);
+	fclose(f);
+	return (uint64_t)pages * (uint64_t)sysconf(_SC_PAGESIZE);
+}
+
+/* The header is checked against the table before the index is sized from
+ * it: the open fails as damaged, within 64 MB of address space (the old
+ * reader allocated ~400 MB for this file before it looked at the table). */
+START_TEST(lying_header_is_refused_before_allocating)
+{
+	struct stat st;
+	int status;
+
+	make_lying_header(path);
+	ck_assert_int_eq(stat(path, &st), 0);
+	ck_assert_int_lt(st.st_size, 64 << 10);
+	pid_t pid = fork();
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0) {
+		lutdb_db *db = NULL;
+#if defined(__SANITIZE_ADDRESS__)
+		/* ASan reserves terabytes of shadow: no address-space bound. */
+		fprintf(stderr, "SKIPPED: the 64 MB address-space bound (AddressSanitizer build)\n");
+#else
+		if (getenv("LUTDB_VALGRIND")) {
+			fprintf(stderr, "SKIPPED: the 64 MB address-space bound (under valgrind)\n");
+		} else {
+			struct rlimit rl = {vm_size() + (64u << 20), vm_size() + (64u << 20)};
+			if (setrlimit(RLIMIT_AS, &rl) != 0)
+				_exit(100);
+		}
+#endif
+		int rc = lutdb_open(path, 0, &db);
+		if (rc == LUTDB_ECORRUPT && !db)
+			fprintf(stderr, "refused: %s\n", lutdb_errdetail());
+		else
+			fprintf(stderr, "open gave %s: %s\n", lutdb_strerror(rc), lutdb_errdetail());
+		_exit(rc == LUTDB_ECORRUPT && !db ? 0 : 1);
+	}
+	ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+	ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0, "open of the lying file: status 0x%x", status);
+}
+END_TEST
+
 START_TEST(writer_abort_and_no_overwrite)
 {
 	lutdb_writer_params p = {.family = LUTDB_FAMILY_MOLE, .source_form = LUTDB_FORM_REP, .vocab = V,
@@ -356,6 +452,7 @@ static Suite *suite(void)
 	tcase_add_test(tc, random_damage_never_crashes);
 	tcase_add_test(tc, writer_abort_and_no_overwrite);
 	tcase_add_test(tc, writer_rejects_bad_params);
+	tcase_add_test(tc, lying_header_is_refused_before_allocating);
 	suite_add_tcase(s, tc);
 	return s;
 }
