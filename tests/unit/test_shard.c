@@ -1,6 +1,7 @@
 /* test_shard.c - shards and manifests: split, read through, merge, refuse. */
 #include <fcntl.h>
 #include <jansson.h>
+#include <sys/wait.h>
 
 #include "lutdb.h"
 #include "lutdb_types.h"
@@ -244,6 +245,55 @@ START_TEST(damaged_shard_sets_are_refused)
 }
 END_TEST
 
+/* Writes a token-split manifest of n one-token shards (none of them on
+ * disk) into dir/manifest.json; shard dup (if < n) repeats shard 0's name. */
+static void write_big_manifest(const char *dir, const char *man, uint32_t n, uint32_t dup)
+{
+	size_t cap = 200 + (size_t)n * 160, len = 0;
+	char *j = malloc(cap);
+	ck_assert_int_eq(mkdir(dir, 0777), 0);
+	len += (size_t)snprintf(j + len, cap - len, "{\"lutdb_manifest\": 1, \"format\": \"1.0\", \"pack_id\": \"%032d\", "
+				"\"split\": \"token\", \"vocab\": %u, \"layers\": 1, \"shards\": [", 0, n);
+	for (uint32_t i = 0; i < n; i++)
+		len += (size_t)snprintf(j + len, cap - len, "%s{\"file\": \"s%05u.lutdb\", \"bytes\": 1, \"digest\": \"%032d\", "
+					"\"tokens\": [%u, %u], \"layers\": [0, 1]}", i ? ", " : "", i == dup ? 0 : i, 0,
+					i, i + 1);
+	len += (size_t)snprintf(j + len, cap - len, "]}");
+	ck_assert_uint_lt(len, cap);
+	write_all(man, j, len);
+	free(j);
+}
+
+/* The duplicate-name check of a 65535-shard manifest (the format's cap) is
+ * not quadratic: `lutdb info` reports the first missing shard at once
+ * (it took about 5 s when every name was compared with every other). */
+START_TEST(largest_manifest_is_checked_quickly)
+{
+	const char *bin = getenv("LUTDB_BIN");
+	char dir[4300], man[4400], cmd[9400], out[4400];
+	size_t len;
+
+	ck_assert_msg(bin && *bin, "LUTDB_BIN is not set: run the suite through tests/run.sh");
+	snprintf(dir, sizeof dir, "%s/big", tmp);
+	snprintf(man, sizeof man, "%s/manifest.json", dir);
+	snprintf(out, sizeof out, "%s/info.err", tmp);
+	write_big_manifest(dir, man, 65535, UINT32_MAX);
+	snprintf(cmd, sizeof cmd, "timeout 3 '%s' info '%s' >/dev/null 2>'%s'", bin, man, out);
+	int st = system(cmd);
+	ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) != 124, "lutdb info did not finish within 3 s");
+	ck_assert_int_eq(WEXITSTATUS(st), 6); /* LUTDB_ENOENT */
+	char *err = read_all(out, &len);
+	ck_assert_msg(strstr(err, "shard s00000.lutdb is missing") && strchr(err, '\n') == err + len - 1,
+		      "expected one line naming the missing shard, got: %s", err);
+	free(err);
+	/* Duplicates are still found, however far apart. */
+	snprintf(dir, sizeof dir, "%s/dup", tmp);
+	snprintf(man, sizeof man, "%s/manifest.json", dir);
+	write_big_manifest(dir, man, 65535, 65534);
+	expect_open_fails(man, LUTDB_ECORRUPT, "shard file s00000.lutdb is listed twice");
+}
+END_TEST
+
 START_TEST(pack_straight_into_shards)
 {
 	char dir[4300], man[4400];
@@ -312,6 +362,7 @@ static Suite *suite(void)
 	tcase_add_test(tc, damaged_shard_sets_are_refused);
 	tcase_add_test(tc, pack_straight_into_shards);
 	tcase_add_test(tc, logits_through_manifest_are_identical);
+	tcase_add_test(tc, largest_manifest_is_checked_quickly);
 	suite_add_tcase(s, tc);
 	return s;
 }
