@@ -141,6 +141,10 @@ int lutdb_multi_open(const char *path, unsigned flags, lutdb_db **out)
 	in->token_row_bytes = lutdb_geom_token_bytes(&g, in->layers);
 	in->file_bytes = in->raw_bytes = in->table_records = 0;
 	XXH3_state_t *xs = XXH3_createState();
+	if (!xs) {
+		rc = lutdb_fail(LUTDB_ENOMEM, "%s: digest of the shard set", path);
+		goto fail;
+	}
 	XXH3_128bits_reset(xs);
 	for (size_t i = 0; i < m.nshards; i++) {
 		const lutdb_info *si = lutdb_get_info(db->shard[i]);

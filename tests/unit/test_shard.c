@@ -1,6 +1,8 @@
 /* test_shard.c - shards and manifests: split, read through, merge, refuse. */
+#include <dlfcn.h>
 #include <fcntl.h>
 #include <jansson.h>
+#include <xxhash.h>
 #include <sys/wait.h>
 
 #include "lutdb.h"
@@ -11,6 +13,18 @@
 
 static char *tmp;
 static char single[4200];
+
+/* This program's XXH3_createState() stands in for libxxhash's (the library
+ * is linked statically, so its calls land here) and fails on request. */
+static int fail_xxh3_state;
+XXH3_state_t *XXH3_createState(void)
+{
+	if (fail_xxh3_state)
+		return NULL;
+	XXH3_state_t *(*real)(void) = (XXH3_state_t * (*)(void)) dlsym(RTLD_NEXT, "XXH3_createState");
+	ck_assert_ptr_nonnull(real);
+	return real();
+}
 
 static void pack_case(const char *name, const char *out, const lutdb_shard_opts *so)
 {
@@ -294,6 +308,24 @@ START_TEST(largest_manifest_is_checked_quickly)
 }
 END_TEST
 
+/* Opening a set computes its digest over the shards'; a refused hash state
+ * is LUTDB_ENOMEM, not a crash. */
+START_TEST(hash_state_refused_is_enomem)
+{
+	char dir[4300], man[4400];
+	lutdb_db *db = (lutdb_db *)&db;
+	snprintf(dir, sizeof dir, "%s/s", tmp);
+	snprintf(man, sizeof man, "%s/manifest.json", dir);
+	shard_ok(single, dir, 2, 0, 0);
+	fail_xxh3_state = 1;
+	int rc = lutdb_open(man, 0, &db);
+	fail_xxh3_state = 0;
+	ck_assert_int_eq(rc, LUTDB_ENOMEM);
+	ck_assert_ptr_null(db);
+	lutdb_close(open_ok(man));
+}
+END_TEST
+
 START_TEST(pack_straight_into_shards)
 {
 	char dir[4300], man[4400];
@@ -363,6 +395,7 @@ static Suite *suite(void)
 	tcase_add_test(tc, pack_straight_into_shards);
 	tcase_add_test(tc, logits_through_manifest_are_identical);
 	tcase_add_test(tc, largest_manifest_is_checked_quickly);
+	tcase_add_test(tc, hash_state_refused_is_enomem);
 	suite_add_tcase(s, tc);
 	return s;
 }
