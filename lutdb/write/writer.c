@@ -73,10 +73,10 @@ static int plan(lutdb_manifest *m, const lutdb_split_opts *o, const lutdb_writer
 	m->split = tok ? LUTDB_SPLIT_TOKEN : LUTDB_SPLIT_LAYER;
 	if (o->count) {
 		if (o->count > axis)
-			return lutdb_fail(LUTDB_EINVAL, "--count %u: more shards than %s (%u)", o->count,
+			return lutdb_fail(LUTDB_EINVAL, "shard count %u: more shards than %s (%u)", o->count,
 					  tok ? "tokens" : "layers", axis);
 		if (o->count > sizeof begin / sizeof *begin)
-			return lutdb_fail(LUTDB_EINVAL, "--count %u: at most %zu shards", o->count,
+			return lutdb_fail(LUTDB_EINVAL, "shard count %u: at most %zu shards are written at once", o->count,
 					  sizeof begin / sizeof *begin);
 		for (n = 0; n < o->count; n++)
 			begin[n] = (uint32_t)((uint64_t)axis * n / o->count);
@@ -84,7 +84,8 @@ static int plan(lutdb_manifest *m, const lutdb_split_opts *o, const lutdb_writer
 		uint32_t a = 0;
 		while (a < axis) {
 			if (n == sizeof begin / sizeof *begin)
-				return lutdb_fail(LUTDB_EINVAL, "--max-size: more than %zu shards needed", n);
+				return lutdb_fail(LUTDB_EINVAL, "shard max_size %llu: more than %zu shards needed",
+						  (unsigned long long)o->max_size, n);
 			/* Largest end whose estimate fits (the estimate grows with end). */
 			uint32_t lo = a, hi = axis;
 			while (lo < hi) {
@@ -99,7 +100,7 @@ static int plan(lutdb_manifest *m, const lutdb_split_opts *o, const lutdb_writer
 			if (lo == a) {
 				uint64_t need = tok ? est_bytes(p, layer_bytes * L, a, a + 1, x, n == 0)
 						    : est_bytes(p, layer_bytes, 0, V, x, n == 0);
-				return lutdb_fail(LUTDB_EINVAL, "--max-size %llu is too small: %s needs %llu bytes",
+				return lutdb_fail(LUTDB_EINVAL, "shard max_size %llu is too small: %s needs %llu bytes",
 						  (unsigned long long)o->max_size,
 						  n == 0 ? "the first shard (dense weights and one table row)"
 							 : tok ? "one token row" : "one layer of every token",
@@ -176,7 +177,7 @@ int lutdb_shardset_open(const char *out, const lutdb_split_opts *split, const lu
 		ss->m.shards[0].layer_end = p.layers;
 	} else {
 		if ((split->count == 0) == (split->max_size == 0)) {
-			rc = lutdb_fail(LUTDB_EINVAL, "give exactly one of --count and --max-size");
+			rc = lutdb_fail(LUTDB_EINVAL, "shard options: set exactly one of count and max_size");
 			goto fail;
 		}
 		if ((rc = plan(&ss->m, split, &p, ss->layer_bytes, extra)))
@@ -367,7 +368,7 @@ int lutdb_shardset_commit(lutdb_shardset *ss)
 		memcpy(ss->m.shards[i].digest, lutdb_get_info(db)->digest, 16);
 		lutdb_close(db);
 		if (ss->max_size && ss->m.shards[i].bytes > ss->max_size) {
-			rc = lutdb_fail(LUTDB_EINTERNAL, "shard %s has %llu bytes, over --max-size %llu (size estimate)",
+			rc = lutdb_fail(LUTDB_EINTERNAL, "shard %s has %llu bytes, over max_size %llu (size estimate)",
 					ss->m.shards[i].file, (unsigned long long)ss->m.shards[i].bytes,
 					(unsigned long long)ss->max_size);
 			goto out;

@@ -326,6 +326,32 @@ START_TEST(hash_state_refused_is_enomem)
 }
 END_TEST
 
+/* The library speaks of its API (the shard options' fields), never of the
+ * command line's flags: a program calling it has no --count. */
+START_TEST(errors_name_options_not_cli_flags)
+{
+	char dir[4300];
+	lutdb_db *a = open_ok(single);
+	const lutdb_info *in = lutdb_get_info(a);
+	const lutdb_shard_opts bad[] = {
+		{in->layers + 1, 0, 1},           /* more shards than layers */
+		{5000, 0, 0},                     /* more shards than written at once */
+		{0, in->token_row_bytes / 2, 0},  /* max_size below one row */
+		{2, 1u << 30, 0},                 /* both count and max_size */
+		{0, 0, 0},                        /* neither */
+	};
+
+	snprintf(dir, sizeof dir, "%s/x", tmp);
+	for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+		ck_assert_int_eq(lutdb_shard(a, dir, &bad[i], NULL, NULL), LUTDB_EINVAL);
+		ck_assert_msg(*lutdb_errdetail() && !strstr(lutdb_errdetail(), "--"),
+			      "options #%zu: detail names a CLI flag or nothing: '%s'", i, lutdb_errdetail());
+	}
+	ck_assert(!file_exists(dir));
+	lutdb_close(a);
+}
+END_TEST
+
 START_TEST(pack_straight_into_shards)
 {
 	char dir[4300], man[4400];
@@ -396,6 +422,7 @@ static Suite *suite(void)
 	tcase_add_test(tc, logits_through_manifest_are_identical);
 	tcase_add_test(tc, largest_manifest_is_checked_quickly);
 	tcase_add_test(tc, hash_state_refused_is_enomem);
+	tcase_add_test(tc, errors_name_options_not_cli_flags);
 	suite_add_tcase(s, tc);
 	return s;
 }
