@@ -44,6 +44,7 @@
 #include "record.h"
 #include "file.h"
 #include "fail.h"
+#include "publish.h"
 
 #define WRITER_PAGE LUTDB_PAGE_SIZE
 /* Offset of MDB_meta.mm_mapsize in a meta page (16-byte page header, then
@@ -253,6 +254,8 @@ int lutdb_writer_open(const char *out_path, const lutdb_writer_params *p, int ov
 	*out = NULL;
 	if (!out_path || !*out_path || !p)
 		return lutdb_fail(LUTDB_EINVAL, "writer: no output path");
+	/* An early refusal for the common case; the commit's rename is what
+	 * guarantees it (publish.h). */
 	if (!overwrite && stat(out_path, &st) == 0)
 		return lutdb_fail(LUTDB_EEXIST, "%s: already exists", out_path);
 	w = calloc(1, sizeof *w);
@@ -630,27 +633,6 @@ static int put_record(lutdb_writer *w, const char *name, int kind, const void *p
 	return LUTDB_OK;
 }
 
-static int sync_dir(const char *path)
-{
-	char *dir = strdup(path);
-	char *slash;
-	int fd, rc = LUTDB_OK;
-
-	if (!dir)
-		return lutdb_fail(LUTDB_ENOMEM, "sync");
-	slash = strrchr(dir, '/');
-	if (slash)
-		slash[slash == dir ? 1 : 0] = '\0';
-	fd = open(slash ? dir : ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (fd >= 0) {
-		if (fsync(fd) != 0 && errno != EINVAL)
-			rc = sys_err(errno, "cannot sync directory", dir);
-		close(fd);
-	}
-	free(dir);
-	return rc;
-}
-
 int lutdb_writer_commit(lutdb_writer *w)
 {
 	uint8_t hdr[LUTDB_HEADER_PAYLOAD], dmeta[16], dtable[16], dtensors[16], digest[16];
@@ -708,13 +690,11 @@ int lutdb_writer_commit(lutdb_writer *w)
 		rc = sys_err(errno, "cannot sync", w->tmp_path);
 		goto fail;
 	}
-	if (rename(w->tmp_path, w->out_path) != 0) {
-		rc = sys_err(errno, "cannot rename into place", w->out_path);
+	if ((rc = lutdb_publish(w->tmp_path, w->out_path, 0, w->overwrite)))
 		goto fail;
-	}
 	free(w->tmp_path);
 	w->tmp_path = NULL; /* now out_path: abort must not unlink it */
-	rc = sync_dir(w->out_path);
+	rc = lutdb_sync_parent(w->out_path);
 fail:
 	lutdb_writer_abort(w);
 	return rc;

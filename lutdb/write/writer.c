@@ -13,6 +13,7 @@
 #include "record.h"
 #include "file.h"
 #include "fail.h"
+#include "publish.h"
 
 struct lutdb_shardset {
 	int dir_mode;
@@ -383,17 +384,13 @@ int lutdb_shardset_commit(lutdb_shardset *ss)
 		rc = sys_fail(errno, ss->tmp_dir, "chmod");
 		goto out;
 	}
-	if (rename(ss->tmp_dir, ss->final_dir) != 0) {
-		rc = sys_fail(errno, ss->final_dir, "cannot rename into place");
+	/* OUTDIR did not exist (or was an empty directory, removed) at open;
+	 * whatever appeared there since is kept. */
+	if ((rc = lutdb_publish(ss->tmp_dir, ss->final_dir, 1, 0)))
 		goto out;
-	}
 	free(ss->tmp_dir);
 	ss->tmp_dir = NULL;
-	char *parent = strdup(ss->final_dir), *slash = parent ? strrchr(parent, '/') : NULL;
-	if (slash)
-		*slash = '\0';
-	rc = parent ? fsync_path(slash ? (*parent ? parent : "/") : ".", 1) : LUTDB_OK;
-	free(parent);
+	rc = lutdb_sync_parent(ss->final_dir);
 out:
 	/* Frees ss; before the rename it also removes the temporary directory
 	 * with whatever it holds. */

@@ -26,6 +26,21 @@ XXH3_state_t *XXH3_createState(void)
 	return real();
 }
 
+/* Likewise renameat2(), which can play a file system without
+ * RENAME_NOREPLACE. */
+static int no_renameat2;
+int renameat2(int olddirfd, const char *oldpath, int newdirfd, const char *newpath, unsigned int flags)
+{
+	if (no_renameat2) {
+		errno = EINVAL;
+		return -1;
+	}
+	int (*real)(int, const char *, int, const char *, unsigned) =
+		(int (*)(int, const char *, int, const char *, unsigned))dlsym(RTLD_NEXT, "renameat2");
+	ck_assert_ptr_nonnull(real);
+	return real(olddirfd, oldpath, newdirfd, newpath, flags);
+}
+
 static void pack_case(const char *name, const char *out, const lutdb_shard_opts *so)
 {
 	char src[4200];
@@ -352,6 +367,66 @@ START_TEST(errors_name_options_not_cli_flags)
 }
 END_TEST
 
+typedef struct squatter {
+	const char *out;
+	int as_dir, done;
+} squatter;
+
+/* Progress callback that creates OUTDIR (an empty directory or a file) while
+ * lutdb_shard is still writing. */
+static int squat(void *ctx, uint64_t done, uint64_t total)
+{
+	squatter *q = ctx;
+	if (!q->done++) {
+		if (q->as_dir)
+			ck_assert_int_eq(mkdir(q->out, 0777), 0);
+		else
+			write_all(q->out, "precious", 8);
+	}
+	return 0;
+}
+
+/* OUTDIR created by someone else after lutdb_shard started is never
+ * replaced: the commit fails with LUTDB_EEXIST and leaves it as it is. */
+START_TEST(outdir_created_meanwhile_is_kept)
+{
+	char out[4300], cmd[4500];
+	lutdb_db *a = open_ok(single);
+	lutdb_shard_opts o = {.count = 2};
+
+	for (int as_dir = 0; as_dir < 2; as_dir++) {
+		snprintf(out, sizeof out, "%s/out%d", tmp, as_dir);
+		squatter q = {out, as_dir, 0};
+		ck_assert_int_eq(lutdb_shard(a, out, &o, squat, &q), LUTDB_EEXIST);
+		ck_assert_int_ge(q.done, 1);
+		if (as_dir) {
+			snprintf(cmd, sizeof cmd, "test -d '%s' && test -z \"$(ls -A '%s')\"", out, out);
+			ck_assert_msg(system(cmd) == 0, "the empty directory was replaced");
+		} else {
+			size_t len;
+			char *got = read_all(out, &len);
+			ck_assert_str_eq(got, "precious");
+			free(got);
+		}
+		snprintf(cmd, sizeof cmd, "test -z \"$(ls -d '%s'.tmp.* 2>/dev/null)\"", out);
+		ck_assert_msg(system(cmd) == 0, "the temporary directory was left behind");
+	}
+	/* Without RENAME_NOREPLACE, rename(2) still refuses to put a directory
+	 * over a file. */
+	snprintf(out, sizeof out, "%s/out2", tmp);
+	squatter q = {out, 0, 0};
+	no_renameat2 = 1;
+	int rc = lutdb_shard(a, out, &o, squat, &q);
+	no_renameat2 = 0;
+	ck_assert_int_eq(rc, LUTDB_EEXIST);
+	size_t len;
+	char *got = read_all(out, &len);
+	ck_assert_str_eq(got, "precious");
+	free(got);
+	lutdb_close(a);
+}
+END_TEST
+
 START_TEST(pack_straight_into_shards)
 {
 	char dir[4300], man[4400];
@@ -423,6 +498,7 @@ static Suite *suite(void)
 	tcase_add_test(tc, largest_manifest_is_checked_quickly);
 	tcase_add_test(tc, hash_state_refused_is_enomem);
 	tcase_add_test(tc, errors_name_options_not_cli_flags);
+	tcase_add_test(tc, outdir_created_meanwhile_is_kept);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -1,4 +1,5 @@
 /* test_store.c - the store library: writer, reader, verify, damage. */
+#include <dlfcn.h>
 #include <fcntl.h>
 #include <lmdb.h>
 #include <math.h>
@@ -30,21 +31,28 @@ static float row_value(uint32_t t, uint32_t i)
 	return (float)((int)(t * 131 + i * 7) % 97 - 48) / 16.0f;
 }
 
-/* Writes a database at path with table dtype/codec; returns token row bytes. */
-static size_t make_db(const char *path, int dtype, int codec)
+/* Opens a writer for the test model at path. */
+static lutdb_writer *open_writer(const char *path, int dtype, int codec, int overwrite)
 {
 	lutdb_writer_params p = {
 		.family = LUTDB_FAMILY_MOLE, .source_form = LUTDB_FORM_REP, .vocab = V, .hidden = D, .layers = L,
 		.experts = NE, .intermediate = IM, .heads = 2, .kv_heads = 2, .table_dtype = dtype,
 		.table_codec = codec, .block_tokens = BT, .size_hint = 1 << 20};
 	lutdb_writer *w;
+
+	ck_assert_int_eq(lutdb_writer_open(path, &p, overwrite, &w), LUTDB_OK);
+	return w;
+}
+
+/* Stores the test model's blobs, tensors and rows; returns token row bytes. */
+static size_t fill_db(lutdb_writer *w, int dtype)
+{
 	lutdb_config cfg;
 	lutdb_schema_ent *s;
 	size_t ns, elems = (size_t)L * NE * D, esz = lutdb_dtype_size(dtype);
 	float *f = malloc(elems * sizeof *f);
 	uint8_t *rows = malloc(elems * esz);
 
-	ck_assert_int_eq(lutdb_writer_open(path, &p, 1, &w), LUTDB_OK);
 	ck_assert_int_eq(lutdb_writer_put_blob(w, "config.json", config_json, strlen(config_json)), LUTDB_OK);
 	ck_assert_int_eq(lutdb_config_parse(config_json, strlen(config_json), "t", &cfg), LUTDB_OK);
 	ck_assert_int_eq(lutdb_schema_build(&cfg, LUTDB_FAMILY_MOLE, LUTDB_SCHEMA_STORED, &s, &ns), LUTDB_OK);
@@ -65,10 +73,18 @@ static size_t make_db(const char *path, int dtype, int codec)
 		lutdb_convert(dtype, rows, LUTDB_DTYPE_F32, f, elems);
 		ck_assert_int_eq(lutdb_writer_put_rows(w, t, 1, rows, 0), LUTDB_OK);
 	}
-	ck_assert_int_eq(lutdb_writer_commit(w), LUTDB_OK);
 	free(f);
 	free(rows);
 	return elems * esz;
+}
+
+/* Writes a database at path with table dtype/codec; returns token row bytes. */
+static size_t make_db(const char *path, int dtype, int codec)
+{
+	lutdb_writer *w = open_writer(path, dtype, codec, 1);
+	size_t n = fill_db(w, dtype);
+	ck_assert_int_eq(lutdb_writer_commit(w), LUTDB_OK);
+	return n;
 }
 
 static void open_ok(const char *p, unsigned flags, lutdb_db **db)
@@ -424,6 +440,60 @@ START_TEST(writer_abort_and_no_overwrite)
 }
 END_TEST
 
+/* This program's renameat2() stands in for the C library's (the library is
+ * linked statically, so its calls land here) and can play a file system
+ * without RENAME_NOREPLACE. */
+static int no_renameat2, renameat2_calls;
+int renameat2(int olddirfd, const char *oldpath, int newdirfd, const char *newpath, unsigned int flags)
+{
+	renameat2_calls++;
+	if (no_renameat2) {
+		errno = EINVAL;
+		return -1;
+	}
+	int (*real)(int, const char *, int, const char *, unsigned) =
+		(int (*)(int, const char *, int, const char *, unsigned))dlsym(RTLD_NEXT, "renameat2");
+	ck_assert_ptr_nonnull(real);
+	return real(olddirfd, oldpath, newdirfd, newpath, flags);
+}
+
+/* Without overwrite, an OUT that appears while the writer works is never
+ * replaced: the commit's rename refuses it (no check-then-rename window),
+ * with RENAME_NOREPLACE or, without it, with link + unlink. */
+START_TEST(no_overwrite_holds_at_commit)
+{
+	char cmd[4300];
+	size_t len;
+
+	snprintf(cmd, sizeof cmd, "test \"$(ls -A '%s')\" = t.lutdb", dir);
+	for (no_renameat2 = 0; no_renameat2 < 2; no_renameat2++) {
+		lutdb_writer *w = open_writer(path, LUTDB_DTYPE_F16, 0, 0);
+		fill_db(w, LUTDB_DTYPE_F16);
+		write_all(path, "precious", 8);
+		renameat2_calls = 0;
+		ck_assert_int_eq(lutdb_writer_commit(w), LUTDB_EEXIST);
+		ck_assert_int_eq(renameat2_calls, 1);
+		char *got = read_all(path, &len);
+		ck_assert_int_eq(len, 8);
+		ck_assert_str_eq(got, "precious");
+		free(got);
+		ck_assert_msg(system(cmd) == 0, "the temporary file was left behind");
+		/* Nothing in the way: the file is published, the temporary gone. */
+		ck_assert_int_eq(unlink(path), 0);
+		w = open_writer(path, LUTDB_DTYPE_F16, 0, 0);
+		fill_db(w, LUTDB_DTYPE_F16);
+		ck_assert_int_eq(lutdb_writer_commit(w), LUTDB_OK);
+		ck_assert_msg(system(cmd) == 0, "the temporary file was left behind");
+		lutdb_db *db;
+		open_ok(path, 0, &db);
+		ck_assert_int_eq(lutdb_verify(db, NULL, NULL), LUTDB_OK);
+		lutdb_close(db);
+		ck_assert_int_eq(unlink(path), 0);
+	}
+	no_renameat2 = 0;
+}
+END_TEST
+
 START_TEST(writer_rejects_bad_params)
 {
 	lutdb_writer_params p = {.family = LUTDB_FAMILY_MOLKV, .source_form = LUTDB_FORM_REP, .vocab = V,
@@ -453,6 +523,7 @@ static Suite *suite(void)
 	tcase_add_test(tc, writer_abort_and_no_overwrite);
 	tcase_add_test(tc, writer_rejects_bad_params);
 	tcase_add_test(tc, lying_header_is_refused_before_allocating);
+	tcase_add_test(tc, no_overwrite_holds_at_commit);
 	suite_add_tcase(s, tc);
 	return s;
 }
