@@ -279,9 +279,7 @@ int lutdb_writer_open(const char *out_path, const lutdb_writer_params *p, int ov
 		rc = lutdb_fail(LUTDB_ENOMEM, "writer");
 		goto fail;
 	}
-	w->fd = mkostemp(w->tmp_path, O_CLOEXEC);
-	if (w->fd < 0) {
-		rc = sys_err(errno, "cannot create temporary file", w->tmp_path);
+	if ((rc = lutdb_tmp_create(w->tmp_path, 0, &w->fd))) {
 		free(w->tmp_path);
 		w->tmp_path = NULL;
 		goto fail;
@@ -683,10 +681,7 @@ int lutdb_writer_commit(lutdb_writer *w)
 			goto fail;
 		}
 	}
-	/* mkstemp creates 0600; a published database is a normal file. */
-	mode_t um = umask(0);
-	umask(um);
-	if (fchmod(w->fd, 0666 & ~um) != 0 || fsync(w->fd) != 0) {
+	if (fsync(w->fd) != 0) {
 		rc = sys_err(errno, "cannot sync", w->tmp_path);
 		goto fail;
 	}

@@ -4,9 +4,11 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -65,6 +67,33 @@ int lutdb_publish(const char *tmp, const char *final, int is_dir, int replace)
 	if (lstat(final, &st) == 0)
 		return exists(final);
 	return rename(tmp, final) == 0 ? LUTDB_OK : rename_failed(errno, final);
+}
+
+int lutdb_tmp_create(char *templ, int is_dir, int *fd)
+{
+	static const char alphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+	size_t n = strlen(templ);
+	uint8_t rnd[6];
+
+	if (fd)
+		*fd = -1;
+	if (n < 6 || strcmp(templ + n - 6, "XXXXXX"))
+		return lutdb_fail(LUTDB_EINTERNAL, "%s: temporary name template", templ);
+	for (int attempt = 0; attempt < 100; attempt++) {
+		if (getrandom(rnd, sizeof rnd, 0) != (ssize_t)sizeof rnd)
+			return lutdb_fail(LUTDB_EIO, "getrandom: %s", strerror(errno));
+		for (int i = 0; i < 6; i++)
+			templ[n - 6 + i] = alphabet[rnd[i] % (sizeof alphabet - 1)];
+		int made = is_dir ? mkdir(templ, 0777) : (*fd = open(templ, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0666));
+		if (made >= 0)
+			return LUTDB_OK;
+		if (errno != EEXIST)
+			break;
+	}
+	int err = errno;
+	return lutdb_fail(err == ENOSPC || err == EDQUOT ? LUTDB_ENOSPC : err == ENOENT ? LUTDB_ENOENT
+			  : err == EEXIST ? LUTDB_EEXIST : LUTDB_EIO,
+			  "%s: cannot create %s: %s", templ, is_dir ? "directory" : "temporary file", strerror(err));
 }
 
 int lutdb_sync_parent(const char *path)

@@ -21,6 +21,14 @@
  * any failure. */
 int lutdb_publish(const char *tmp, const char *final, int is_dir, int replace);
 
+/* Creates a new file (is_dir 0: open(O_RDWR | O_CREAT | O_EXCL), mode 0666,
+ * its descriptor in *fd) or directory (mode 0777) at templ, whose last six
+ * characters "XXXXXX" are replaced by random ones, retried on a clash.  The
+ * kernel applies the umask, so the library never changes or even reads the
+ * process's umask (umask(2) is process-wide and races with other threads).
+ * errno-based failures name templ. */
+int lutdb_tmp_create(char *templ, int is_dir, int *fd);
+
 /* Syncs the directory holding path (its parent), so a rename in it is
  * durable. */
 int lutdb_sync_parent(const char *path);

@@ -201,8 +201,7 @@ int lutdb_shardset_open(const char *out, const lutdb_split_opts *split, const lu
 		while (trim > ss->final_dir + 1 && trim[-1] == '/')
 			*--trim = '\0';
 		snprintf(ss->tmp_dir, n, "%s.tmp.XXXXXX", ss->final_dir);
-		if (!mkdtemp(ss->tmp_dir)) {
-			rc = sys_fail(errno, ss->tmp_dir, "cannot create directory");
+		if ((rc = lutdb_tmp_create(ss->tmp_dir, 1, NULL))) {
 			free(ss->tmp_dir);
 			ss->tmp_dir = NULL;
 			goto fail;
@@ -375,15 +374,8 @@ int lutdb_shardset_commit(lutdb_shardset *ss)
 			goto out;
 		}
 	}
-	/* mkdtemp made the directory 0700; the published one follows umask. */
-	mode_t um = umask(0);
-	umask(um);
 	if ((rc = write_manifest(ss)) || (rc = fsync_path(ss->tmp_dir, 1)))
 		goto out;
-	if (chmod(ss->tmp_dir, 0777 & ~um) != 0) {
-		rc = sys_fail(errno, ss->tmp_dir, "chmod");
-		goto out;
-	}
 	/* OUTDIR did not exist (or was an empty directory, removed) at open;
 	 * whatever appeared there since is kept. */
 	if ((rc = lutdb_publish(ss->tmp_dir, ss->final_dir, 1, 0)))

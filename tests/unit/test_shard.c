@@ -26,6 +26,16 @@ XXH3_state_t *XXH3_createState(void)
 	return real();
 }
 
+/* Likewise umask(), which counts the library's calls. */
+static int umask_calls;
+mode_t umask(mode_t mask)
+{
+	umask_calls++;
+	mode_t (*real)(mode_t) = (mode_t(*)(mode_t))dlsym(RTLD_NEXT, "umask");
+	ck_assert_ptr_nonnull(real);
+	return real(mask);
+}
+
 /* Likewise renameat2(), which can play a file system without
  * RENAME_NOREPLACE. */
 static int no_renameat2;
@@ -427,6 +437,29 @@ START_TEST(outdir_created_meanwhile_is_kept)
 }
 END_TEST
 
+/* The shard directory and its files have the modes the umask gives, and the
+ * library never calls umask() to learn it. */
+START_TEST(shard_modes_follow_umask_untouched)
+{
+	char dir[4300], f[4400];
+	struct stat st;
+	snprintf(dir, sizeof dir, "%s/s", tmp);
+	umask(027);
+	umask_calls = 0;
+	shard_ok(single, dir, 2, 0, 0);
+	ck_assert_int_eq(umask_calls, 0);
+	ck_assert_int_eq(stat(dir, &st), 0);
+	ck_assert_int_eq(st.st_mode & 07777, 0750);
+	snprintf(f, sizeof f, "%s/manifest.json", dir);
+	ck_assert_int_eq(stat(f, &st), 0);
+	ck_assert_int_eq(st.st_mode & 07777, 0640);
+	snprintf(f, sizeof f, "%s/model-00002-of-00002.lutdb", dir);
+	ck_assert_int_eq(stat(f, &st), 0);
+	ck_assert_int_eq(st.st_mode & 07777, 0640);
+	umask(022);
+}
+END_TEST
+
 START_TEST(pack_straight_into_shards)
 {
 	char dir[4300], man[4400];
@@ -499,6 +532,7 @@ static Suite *suite(void)
 	tcase_add_test(tc, hash_state_refused_is_enomem);
 	tcase_add_test(tc, errors_name_options_not_cli_flags);
 	tcase_add_test(tc, outdir_created_meanwhile_is_kept);
+	tcase_add_test(tc, shard_modes_follow_umask_untouched);
 	suite_add_tcase(s, tc);
 	return s;
 }

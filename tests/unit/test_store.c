@@ -494,6 +494,32 @@ START_TEST(no_overwrite_holds_at_commit)
 }
 END_TEST
 
+/* This program's umask() counts the library's calls (it forwards them). */
+static int umask_calls;
+mode_t umask(mode_t mask)
+{
+	umask_calls++;
+	mode_t (*real)(mode_t) = (mode_t(*)(mode_t))dlsym(RTLD_NEXT, "umask");
+	ck_assert_ptr_nonnull(real);
+	return real(mask);
+}
+
+/* The published file has mode 0666 less the umask, and the library never
+ * calls umask() to learn it (a process-wide change that races with every
+ * other thread creating files). */
+START_TEST(published_mode_follows_umask_untouched)
+{
+	struct stat st;
+	umask(027);
+	umask_calls = 0;
+	make_db(path, LUTDB_DTYPE_F16, 0);
+	ck_assert_int_eq(umask_calls, 0);
+	ck_assert_int_eq(stat(path, &st), 0);
+	ck_assert_int_eq(st.st_mode & 07777, 0640);
+	umask(022);
+}
+END_TEST
+
 START_TEST(writer_rejects_bad_params)
 {
 	lutdb_writer_params p = {.family = LUTDB_FAMILY_MOLKV, .source_form = LUTDB_FORM_REP, .vocab = V,
@@ -524,6 +550,7 @@ static Suite *suite(void)
 	tcase_add_test(tc, writer_rejects_bad_params);
 	tcase_add_test(tc, lying_header_is_refused_before_allocating);
 	tcase_add_test(tc, no_overwrite_holds_at_commit);
+	tcase_add_test(tc, published_mode_follows_umask_untouched);
 	suite_add_tcase(s, tc);
 	return s;
 }
