@@ -42,7 +42,8 @@
 #include "bytes.h"
 #include "lmdb_layout.h"
 #include "record.h"
-#include "file.h"
+#include "geometry.h"
+#include "writer.h"
 #include "fail.h"
 #include "publish.h"
 

@@ -10,8 +10,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "db.h"
+#include "geometry.h"
+#include "lmdb_layout.h"
 #include "record.h"
-#include "file.h"
 #include "fail.h"
 #include "publish.h"
 
@@ -399,11 +401,11 @@ int lutdb_reshard(lutdb_db *src, const char *out, const lutdb_split_opts *split,
 	void *scratch = NULL;
 	int rc;
 
-	for (size_t i = 0; i < lutdb_blob_count(src); i++) {
+	for (size_t i = 0; i < lutdb_db_blob_count(src); i++) {
 		const char *name;
 		const void *d;
 		size_t len;
-		if ((rc = lutdb_blob_at(src, i, &name, &d, &len)))
+		if ((rc = lutdb_db_blob_at(src, i, &name, &d, &len)))
 			return rc;
 		lutdb_shard_extra_add(!strcmp(name, LUTDB_META_CONFIG) ? &x.config_bytes : &x.first_bytes,
 				      strlen(name), LUTDB_REC_PREFIX + len);
@@ -423,11 +425,11 @@ int lutdb_reshard(lutdb_db *src, const char *out, const lutdb_split_opts *split,
 	memcpy(p.pack_id, in->pack_id, 16);
 	if ((rc = lutdb_shardset_open(out, split, &p, &x, &ss)))
 		return rc;
-	for (size_t i = 0; i < lutdb_blob_count(src); i++) {
+	for (size_t i = 0; i < lutdb_db_blob_count(src); i++) {
 		const char *name;
 		const void *d;
 		size_t len;
-		if ((rc = lutdb_blob_at(src, i, &name, &d, &len)) || (rc = lutdb_shardset_put_blob(ss, name, d, len)))
+		if ((rc = lutdb_db_blob_at(src, i, &name, &d, &len)) || (rc = lutdb_shardset_put_blob(ss, name, d, len)))
 			goto fail;
 	}
 	for (size_t i = 0; i < lutdb_tensor_count(src); i++) {

@@ -16,6 +16,18 @@
 #include "lutdb.h"
 #include "manifest.h"
 
+/* Tokens per table record unless the caller chooses (spec/FORMAT.md,
+ * "Choosing the record granularity", has the measurements): at least 16, and
+ * enough that a record's rows fill 256 KiB, so its header page costs at most
+ * 1/64 of the table, at most 251 (what fits the header page). */
+#define LUTDB_MIN_BLOCK_TOKENS 16
+#define LUTDB_BLOCK_TARGET_BYTES (256u << 10)
+uint32_t lutdb_default_block_tokens(uint64_t token_row_bytes);
+/* A table record is kept below this many payload bytes (blocks shrink). */
+#define LUTDB_MAX_BLOCK_BYTES (256ull << 20)
+/* LMDB 0.9 stores value sizes in 32 bits. */
+#define LUTDB_MAX_RECORD (0xFFFFFFFFull - 65536)
+
 typedef struct lutdb_shardset lutdb_shardset;
 
 /* How to split: by count or by a size limit, along tokens or layers. */
