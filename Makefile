@@ -68,7 +68,7 @@ USES_runtime/kernels    := format format/base format/numeric
 USES_runtime/tokenizer  := format format/base runtime
 USES_runtime/engine     := format format/base format/numeric format/model lutdb runtime runtime/kernels
 USES_runtime/convert    := format format/base format/numeric format/model format/record format/safetensors \
-                           lutdb lutdb/write lutdb/set runtime runtime/kernels runtime/tokenizer
+                           lutdb runtime runtime/kernels runtime/tokenizer
 USES_cli                := format lutdb runtime format/base
 
 PUBLIC_HEADERS := format/lutdb_err.h format/lutdb_types.h lutdb/lutdb.h \

@@ -26,7 +26,7 @@ typedef struct packer {
 	void *rows;               /* block of rows in the storage dtype */
 	char *tok_override;       /* --tokenizer file contents */
 	size_t tok_override_len;
-	struct lutdb_shardset *ss;
+	lutdb_writer *w;          /* the output: one file or shards */
 	/* reparam.c */
 	struct lk_pool *pool;
 	float *rows_f32;          /* block of rows in float32 */

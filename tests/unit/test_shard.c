@@ -86,7 +86,7 @@ static lutdb_db *open_ok(const char *p)
 static void shard_ok(const char *src, const char *dir, uint32_t count, uint64_t max, int by_layer)
 {
 	lutdb_db *db = open_ok(src);
-	lutdb_shard_opts o = {count, max, by_layer};
+	lutdb_shard_opts o = {sizeof o, count, max, by_layer};
 	int rc = lutdb_shard(db, dir, &o, NULL, NULL);
 	ck_assert_msg(rc == LUTDB_OK, "shard: %s", lutdb_errdetail());
 	lutdb_close(db);
@@ -173,7 +173,7 @@ START_TEST(one_token_per_shard_and_limits)
 	char dir[4300];
 	lutdb_db *a = open_ok(single);
 	const lutdb_info *in = lutdb_get_info(a);
-	lutdb_shard_opts o = {0};
+	lutdb_shard_opts o = {.size = sizeof o};
 
 	/* More shards than layers (by layer) or tokens: clear errors. */
 	snprintf(dir, sizeof dir, "%s/x", tmp);
@@ -359,11 +359,11 @@ START_TEST(errors_name_options_not_cli_flags)
 	lutdb_db *a = open_ok(single);
 	const lutdb_info *in = lutdb_get_info(a);
 	const lutdb_shard_opts bad[] = {
-		{in->layers + 1, 0, 1},           /* more shards than layers */
-		{5000, 0, 0},                     /* more shards than written at once */
-		{0, in->token_row_bytes / 2, 0},  /* max_size below one row */
-		{2, 1u << 30, 0},                 /* both count and max_size */
-		{0, 0, 0},                        /* neither */
+		{sizeof *bad, in->layers + 1, 0, 1},           /* more shards than layers */
+		{sizeof *bad, 5000, 0, 0},                     /* more shards than written at once */
+		{sizeof *bad, 0, in->token_row_bytes / 2, 0},  /* max_size below one row */
+		{sizeof *bad, 2, 1u << 30, 0},                 /* both count and max_size */
+		{sizeof *bad, 0, 0, 0},                        /* neither */
 	};
 
 	snprintf(dir, sizeof dir, "%s/x", tmp);
@@ -402,7 +402,7 @@ START_TEST(outdir_created_meanwhile_is_kept)
 {
 	char out[4300], cmd[4500];
 	lutdb_db *a = open_ok(single);
-	lutdb_shard_opts o = {.count = 2};
+	lutdb_shard_opts o = {.size = sizeof o, .count = 2};
 
 	for (int as_dir = 0; as_dir < 2; as_dir++) {
 		snprintf(out, sizeof out, "%s/out%d", tmp, as_dir);
@@ -463,7 +463,7 @@ END_TEST
 START_TEST(pack_straight_into_shards)
 {
 	char dir[4300], man[4400];
-	lutdb_shard_opts o = {.count = 2, .by_layer = 1};
+	lutdb_shard_opts o = {.size = sizeof o, .count = 2, .by_layer = 1};
 	snprintf(dir, sizeof dir, "%s/p", tmp);
 	snprintf(man, sizeof man, "%s/manifest.json", dir);
 	pack_case("mole_train_sharded", dir, &o);

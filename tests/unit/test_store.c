@@ -31,17 +31,31 @@ static float row_value(uint32_t t, uint32_t i)
 	return (float)((int)(t * 131 + i * 7) % 97 - 48) / 16.0f;
 }
 
-/* Opens a writer for the test model at path. */
-static lutdb_writer *open_writer(const char *path, int dtype, int codec, int overwrite)
+/* The test model's writer parameters. */
+static lutdb_writer_params model_params(int dtype, int codec)
 {
 	lutdb_writer_params p = {
-		.family = LUTDB_FAMILY_MOLE, .source_form = LUTDB_FORM_REP, .vocab = V, .hidden = D, .layers = L,
-		.experts = NE, .intermediate = IM, .heads = 2, .kv_heads = 2, .table_dtype = dtype,
-		.table_codec = codec, .block_tokens = BT, .size_hint = 1 << 20};
-	lutdb_writer *w;
+		.size = sizeof p, .family = LUTDB_FAMILY_MOLE, .source_form = LUTDB_FORM_REP, .vocab = V, .hidden = D,
+		.layers = L, .experts = NE, .intermediate = IM, .heads = 2, .kv_heads = 2, .table_dtype = dtype,
+		.table_codec = codec, .block_tokens = BT};
+	return p;
+}
 
-	ck_assert_int_eq(lutdb_writer_open(path, &p, overwrite, &w), LUTDB_OK);
+/* Opens a writer for the test model at path (shards: NULL for one file). */
+static lutdb_writer *open_writer_to(const char *path, int dtype, int codec, const lutdb_shard_opts *shards,
+				    int overwrite)
+{
+	lutdb_writer_params p = model_params(dtype, codec);
+	lutdb_writer *w;
+	int rc = lutdb_writer_open(path, &p, shards, overwrite, &w);
+
+	ck_assert_msg(rc == LUTDB_OK, "writer: %s", lutdb_errdetail());
 	return w;
+}
+
+static lutdb_writer *open_writer(const char *path, int dtype, int codec, int overwrite)
+{
+	return open_writer_to(path, dtype, codec, NULL, overwrite);
 }
 
 /* Stores the test model's blobs, tensors and rows; returns token row bytes. */
@@ -119,7 +133,7 @@ static void check_rows(lutdb_db *db, int dtype)
 		lutdb_row r;
 		ck_assert_int_eq(lutdb_token_row(db, t, 0, scratch, in->token_row_bytes, &r), LUTDB_OK);
 		ck_assert_int_eq(r.nelems, elems);
-		if (in->table_codec == LUTDB_CODEC_NONE)
+		if (in->rows_in_place)
 			ck_assert_uint_eq((uintptr_t)r.data % 64, 0);
 		lutdb_convert(LUTDB_DTYPE_F32, got, dtype, r.data, elems);
 		for (size_t i = 0; i < elems; i++)
@@ -418,13 +432,13 @@ END_TEST
 
 START_TEST(writer_abort_and_no_overwrite)
 {
-	lutdb_writer_params p = {.family = LUTDB_FAMILY_MOLE, .source_form = LUTDB_FORM_REP, .vocab = V,
-				 .hidden = D, .layers = L, .experts = NE, .intermediate = IM, .heads = 2,
-				 .kv_heads = 2, .table_dtype = LUTDB_DTYPE_F16, .size_hint = 1 << 16};
+	lutdb_writer_params p = {.size = sizeof p, .family = LUTDB_FAMILY_MOLE, .source_form = LUTDB_FORM_REP,
+				 .vocab = V, .hidden = D, .layers = L, .experts = NE, .intermediate = IM, .heads = 2,
+				 .kv_heads = 2, .table_dtype = LUTDB_DTYPE_F16};
 	lutdb_writer *w;
 	char cmd[4300];
 
-	ck_assert_int_eq(lutdb_writer_open(path, &p, 0, &w), LUTDB_OK);
+	ck_assert_int_eq(lutdb_writer_open(path, &p, NULL, 0, &w), LUTDB_OK);
 	ck_assert_int_eq(lutdb_writer_put_blob(w, "config.json", "{}", 2), LUTDB_OK);
 	/* Committing with the table incomplete fails and leaves nothing. */
 	ck_assert_int_eq(lutdb_writer_commit(w), LUTDB_EINVAL);
@@ -432,8 +446,8 @@ START_TEST(writer_abort_and_no_overwrite)
 	snprintf(cmd, sizeof cmd, "test -z \"$(ls -A '%s')\"", dir);
 	ck_assert_int_eq(system(cmd), 0);
 	make_db(path, LUTDB_DTYPE_F16, 0);
-	ck_assert_int_eq(lutdb_writer_open(path, &p, 0, &w), LUTDB_EEXIST);
-	ck_assert_int_eq(lutdb_writer_open(path, &p, 1, &w), LUTDB_OK);
+	ck_assert_int_eq(lutdb_writer_open(path, &p, NULL, 0, &w), LUTDB_EEXIST);
+	ck_assert_int_eq(lutdb_writer_open(path, &p, NULL, 1, &w), LUTDB_OK);
 	lutdb_writer_abort(w);
 	lutdb_writer_abort(NULL);
 	ck_assert_int_eq(system(cmd), 256); /* only t.lutdb is left */
@@ -520,15 +534,84 @@ START_TEST(published_mode_follows_umask_untouched)
 }
 END_TEST
 
+/* The public writer writes a model straight into shards: config.json in
+ * every shard, tensors and other blobs in the first, rows where the split
+ * puts them; the set reads as the single file does. */
+START_TEST(writer_writes_shards)
+{
+	static const lutdb_shard_opts splits[] = {
+		{.size = sizeof(lutdb_shard_opts), .count = 3},
+		{.size = sizeof(lutdb_shard_opts), .count = 2, .by_layer = 1},
+	};
+	char out[4200], man[4300], shard[4400];
+
+	for (size_t k = 0; k < sizeof splits / sizeof *splits; k++) {
+		lutdb_db *db, *s;
+		const void *data;
+		size_t len;
+		snprintf(out, sizeof out, "%s/set%zu", dir, k);
+		lutdb_writer *w = open_writer_to(out, LUTDB_DTYPE_F16, 0, &splits[k], 0);
+		ck_assert_ptr_nonnull(strstr(lutdb_writer_tmp_path(w), ".tmp."));
+		fill_db(w, LUTDB_DTYPE_F16);
+		ck_assert_int_eq(lutdb_writer_commit(w), LUTDB_OK);
+		snprintf(man, sizeof man, "%s/manifest.json", out);
+		open_ok(man, 0, &db);
+		ck_assert_int_eq(lutdb_get_info(db)->shard_count, splits[k].count);
+		ck_assert_int_eq(lutdb_verify(db, NULL, NULL), LUTDB_OK);
+		check_rows(db, LUTDB_DTYPE_F16);
+		lutdb_close(db);
+		snprintf(shard, sizeof shard, "%s/model-00002-of-%05u.lutdb", out, splits[k].count);
+		open_ok(shard, 0, &s);
+		ck_assert_int_eq(lutdb_blob_get(s, "config.json", &data, &len), LUTDB_OK);
+		ck_assert_int_eq(lutdb_tensor_count(s), 0);
+		ck_assert_int_eq(lutdb_verify(s, NULL, NULL), LUTDB_OK);
+		lutdb_close(s);
+	}
+}
+END_TEST
+
+/* Option structs carry their size: too small is LUTDB_EINVAL, a newer
+ * caller's unknown fields LUTDB_EUNSUPPORTED unless zero. */
+START_TEST(writer_option_structs_are_sized)
+{
+	struct {
+		lutdb_writer_params p;
+		uint64_t newer;
+	} big;
+	lutdb_shard_opts so = {.size = 0, .count = 2};
+	lutdb_writer *w = (lutdb_writer *)&so;
+
+	big.p = model_params(LUTDB_DTYPE_F16, 0);
+	big.p.size = 0;
+	ck_assert_int_eq(lutdb_writer_open(path, &big.p, NULL, 1, &w), LUTDB_EINVAL);
+	ck_assert_ptr_null(w);
+	ck_assert_int_eq(lutdb_writer_open(path, NULL, NULL, 1, &w), LUTDB_EINVAL);
+	big.p.size = sizeof big;
+	big.newer = 7;
+	ck_assert_int_eq(lutdb_writer_open(path, &big.p, NULL, 1, &w), LUTDB_EUNSUPPORTED);
+	big.newer = 0;
+	big.p.size = sizeof big.p;
+	ck_assert_int_eq(lutdb_writer_open(path, &big.p, &so, 1, &w), LUTDB_EINVAL);
+	so.size = sizeof so;
+	so.max_size = 1u << 20;
+	ck_assert_int_eq(lutdb_writer_open(path, &big.p, &so, 1, &w), LUTDB_EINVAL);
+	ck_assert_ptr_nonnull(strstr(lutdb_errdetail(), "exactly one of count and max_size"));
+	big.p.size = sizeof big;
+	ck_assert_int_eq(lutdb_writer_open(path, &big.p, NULL, 1, &w), LUTDB_OK);
+	lutdb_writer_abort(w);
+	ck_assert(!file_exists(path));
+}
+END_TEST
+
 START_TEST(writer_rejects_bad_params)
 {
-	lutdb_writer_params p = {.family = LUTDB_FAMILY_MOLKV, .source_form = LUTDB_FORM_REP, .vocab = V,
-				 .hidden = D, .layers = L, .experts = NE, .intermediate = IM, .heads = 2,
+	lutdb_writer_params p = {.size = sizeof p, .family = LUTDB_FAMILY_MOLKV, .source_form = LUTDB_FORM_REP,
+				 .vocab = V, .hidden = D, .layers = L, .experts = NE, .intermediate = IM, .heads = 2,
 				 .kv_heads = 2, .kv_dim = 6, .kv_expert_heads = 4, .table_dtype = LUTDB_DTYPE_F16};
 	lutdb_writer *w = (lutdb_writer *)&p;
 
 	/* H = 4 does not divide dk = 6. */
-	ck_assert_int_eq(lutdb_writer_open(path, &p, 1, &w), LUTDB_EINVAL);
+	ck_assert_int_eq(lutdb_writer_open(path, &p, NULL, 1, &w), LUTDB_EINVAL);
 	ck_assert_ptr_null(w);
 	ck_assert(!file_exists(path));
 }
@@ -551,6 +634,8 @@ static Suite *suite(void)
 	tcase_add_test(tc, lying_header_is_refused_before_allocating);
 	tcase_add_test(tc, no_overwrite_holds_at_commit);
 	tcase_add_test(tc, published_mode_follows_umask_untouched);
+	tcase_add_test(tc, writer_writes_shards);
+	tcase_add_test(tc, writer_option_structs_are_sized);
 	suite_add_tcase(s, tc);
 	return s;
 }
