@@ -68,7 +68,8 @@ static void make_model(const char *out)
 				 .table_dtype = LUTDB_DTYPE_F16, .block_tokens = 4};
 	for (int i = 0; i < 16; i++)
 		p.pack_id[i] = (uint8_t)(0xA0 + i);
-	if ((rc = lutdb_writer_open(out, &p, NULL, 1, &w)) || (rc = lutdb_writer_put_blob(w, "config.json", config, sizeof config - 1)))
+	if ((rc = lutdb_writer_open(out, &p, NULL, 1, &w)) ||
+	    (rc = lutdb_writer_put_blob(w, "config.json", config, sizeof config - 1)))
 		fatal("writer", rc);
 	for (size_t i = 0; i < n; i++) {
 		void *dst;

@@ -168,8 +168,9 @@ LUTDB_API int lutdb_tensor_at(lutdb_db *db, size_t i, lutdb_tensor *out);
 /* ---- table rows ----------------------------------------------------------- */
 typedef struct lutdb_row {
 	const void *data;   /* rows of layers [layer_first, layer_first+layer_count)
-			       of one token, layer-major, layer_row_elems each */
-	int dtype;
+			       of one token, layer-major, layer_row_elems each:
+			       into the map or into the caller's scratch (below) */
+	int dtype;          /* lutdb_dtype */
 	uint32_t layer_first, layer_count;
 	uint32_t nelems;    /* layer_count * layer_row_elems */
 } lutdb_row;
@@ -177,22 +178,27 @@ typedef struct lutdb_row {
 /* Read flags. */
 #define LUTDB_READ_VERIFY 0x1u /* check the row's checksum now, even if done before */
 
-/* The row of every layer of token, as stored (the token row).  With codec
- * none, out->data points into the map: owned by db, valid until lutdb_close(),
- * 64-byte aligned.  With a compressing codec the row is decoded into scratch,
- * which must hold info->token_row_bytes bytes, and out->data == scratch;
- * scratch may be NULL for codec none.  The row's checksum is checked on its
- * first read (unless LUTDB_OPEN_NOVERIFY) or on every read with
- * LUTDB_READ_VERIFY.  LUTDB_ERANGE if token is outside [0, V) or not held by
- * this file. */
+/* The row of every layer of token, as stored (the token row).  When
+ * info->rows_in_place (codec none, not split by layer), out->data points
+ * into the map: owned by db, valid until lutdb_close(), 64-byte aligned, and
+ * scratch may be NULL.  Otherwise (a compressing codec, or a shard set split
+ * by layer, whose token row lives in several files) the row is built in
+ * scratch, which must hold info->token_row_bytes bytes, and out->data points
+ * into it: the caller's memory, valid as long as scratch is.  The row's
+ * checksum is checked on its first read (unless LUTDB_OPEN_NOVERIFY) or on
+ * every read with LUTDB_READ_VERIFY.  LUTDB_ERANGE if token is outside
+ * [0, V) or not held by this file. */
 LUTDB_API int lutdb_token_row(lutdb_db *db, uint32_t token, unsigned flags, void *scratch, size_t scratch_size,
-		    lutdb_row *out);
+			      lutdb_row *out);
 
-/* One layer's row of token (layer_row_elems values): same rules. */
+/* One layer's row of token (layer_row_elems values): same rules, except
+ * that with codec none it always points into the map (a layer's row lies in
+ * one file). */
 LUTDB_API int lutdb_layer_row(lutdb_db *db, uint32_t layer, uint32_t token, unsigned flags, void *scratch,
-		    size_t scratch_size, lutdb_row *out);
+			      size_t scratch_size, lutdb_row *out);
 
-/* Hints that token's row will be read soon (madvise WILLNEED on its pages). */
+/* Hints that token's row will be read soon (madvise WILLNEED on its pages);
+ * nothing for a token outside [0, V) or a compressed table. */
 LUTDB_API void lutdb_prefetch_token(lutdb_db *db, uint32_t token);
 
 /* ---- progress ------------------------------------------------------------- */

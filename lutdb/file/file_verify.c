@@ -112,7 +112,7 @@ static int verify_table(lutdb_file *f, lutdb_digest_state *dg, progress *pr)
 		for (uint32_t i = 0; i < th.token_count; i++) {
 			lutdb_row row;
 			if ((rc = lutdb_file_token_row(f, e->token_first + i, LUTDB_READ_VERIFY, scratch,
-						  scratch ? f->info.token_row_bytes : 0, &row)))
+						       scratch ? f->info.token_row_bytes : 0, &row)))
 				goto out;
 			if (h->table_codec == LUTDB_CODEC_NONE) {
 				const uint8_t *pad = (const uint8_t *)row.data + th.row_bytes;

@@ -81,7 +81,8 @@ static int check_shard(const lutdb_set *s, const lutdb_manifest *m, size_t i)
 				  "(swapped shard)", mpath, f, in->shard_index + 1, in->shard_count, i + 1, m->nshards);
 	if (in->file_bytes != ms->bytes)
 		return lutdb_fail(LUTDB_ESHARD, "%s: shard %s has %llu bytes, the manifest says %llu (truncated or "
-				  "replaced)", mpath, f, (unsigned long long)in->file_bytes, (unsigned long long)ms->bytes);
+				  "replaced)", mpath, f, (unsigned long long)in->file_bytes,
+				  (unsigned long long)ms->bytes);
 	if (memcmp(in->digest, ms->digest, 16))
 		return lutdb_fail(LUTDB_ESHARD, "%s: shard %s has another content digest than the manifest's", mpath, f);
 	if (in->token_begin != ms->token_begin || in->token_end != ms->token_end ||
@@ -284,10 +285,12 @@ int lutdb_set_layer_row(lutdb_set *s, uint32_t layer, uint32_t token, unsigned f
 	const lutdb_info *in = &s->info;
 
 	if (layer >= in->layers)
-		return lutdb_fail(LUTDB_ERANGE, "layer %u is out of range (the model has %u layers)", layer, in->layers);
+		return lutdb_fail(LUTDB_ERANGE, "layer %u is out of range (the model has %u layers)", layer,
+				  in->layers);
 	if (token >= in->vocab)
 		return lutdb_fail(LUTDB_ERANGE, "token %u is out of range (vocabulary size %u)", token, in->vocab);
-	lutdb_file *f = s->split == LUTDB_SPLIT_TOKEN ? s->shard[s->token_shard[token]] : s->shard[s->layer_shard[layer]];
+	lutdb_file *f = s->split == LUTDB_SPLIT_TOKEN ? s->shard[s->token_shard[token]]
+						       : s->shard[s->layer_shard[layer]];
 	return lutdb_file_layer_row(f, layer, token, flags, scratch, scratch_size, out);
 }
 

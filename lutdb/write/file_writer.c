@@ -41,7 +41,8 @@
 int lutdb_fw_mdb_fail(int rc, const char *what, const char *path)
 {
 	if (rc == MDB_MAP_FULL)
-		return lutdb_fail(LUTDB_EINTERNAL, "%s: %s: map size estimate too small (the writer parameters' sizing fields)", path, what);
+		return lutdb_fail(LUTDB_EINTERNAL, "%s: %s: map size estimate too small (the writer parameters' "
+				  "sizing fields)", path, what);
 	if (rc == ENOSPC)
 		return lutdb_fail(LUTDB_ENOSPC, "%s: %s: no space left on device", path, what);
 	if (rc == EFBIG)

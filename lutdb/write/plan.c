@@ -17,7 +17,8 @@ static uint64_t record_bytes(size_t key_len, uint64_t value_len)
 {
 	/* LMDB puts a node out of line when 8 + key + value > (4096 - 16) / 2. */
 	if (8 + key_len + value_len > (LUTDB_PAGE_SIZE - 16) / 2)
-		return (value_len + 16 + LUTDB_PAGE_SIZE - 1) / LUTDB_PAGE_SIZE * LUTDB_PAGE_SIZE + 2 * (8 + key_len + 8);
+		return (value_len + 16 + LUTDB_PAGE_SIZE - 1) / LUTDB_PAGE_SIZE * LUTDB_PAGE_SIZE +
+		       2 * (8 + key_len + 8);
 	return 2 * (8 + key_len + value_len + 2);
 }
 
@@ -68,8 +69,8 @@ int lutdb_plan_shards(const lutdb_plan_model *pm, const lutdb_shard_opts *o, lut
 			return lutdb_fail(LUTDB_EINVAL, "shard count %u: more shards than %s (%u)", o->count,
 					  tok ? "tokens" : "layers", axis);
 		if (o->count > sizeof begin / sizeof *begin)
-			return lutdb_fail(LUTDB_EINVAL, "shard count %u: at most %zu shards are written at once", o->count,
-					  sizeof begin / sizeof *begin);
+			return lutdb_fail(LUTDB_EINVAL, "shard count %u: at most %zu shards are written at once",
+					  o->count, sizeof begin / sizeof *begin);
 		for (n = 0; n < o->count; n++)
 			begin[n] = (uint32_t)((uint64_t)axis * n / o->count);
 	} else {

@@ -84,7 +84,8 @@ int lutdb_tmp_create(char *templ, int is_dir, int *fd)
 			return lutdb_fail(LUTDB_EIO, "getrandom: %s", strerror(errno));
 		for (int i = 0; i < 6; i++)
 			templ[n - 6 + i] = alphabet[rnd[i] % (sizeof alphabet - 1)];
-		int made = is_dir ? mkdir(templ, 0777) : (*fd = open(templ, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0666));
+		int made = is_dir ? mkdir(templ, 0777)
+				  : (*fd = open(templ, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0666));
 		if (made >= 0)
 			return LUTDB_OK;
 		if (errno != EEXIST)

@@ -333,8 +333,9 @@ static int describe_shards(lutdb_writer *w)
 		memcpy(s->digest, lutdb_file_info(f)->digest, 16);
 		lutdb_file_close(f);
 		if (w->max_size && s->bytes > w->max_size)
-			return lutdb_fail(LUTDB_EINTERNAL, "shard %s has %llu bytes, over max_size %llu (size estimate)",
-					  s->file, (unsigned long long)s->bytes, (unsigned long long)w->max_size);
+			return lutdb_fail(LUTDB_EINTERNAL, "shard %s has %llu bytes, over max_size %llu (size "
+					  "estimate)", s->file, (unsigned long long)s->bytes,
+					  (unsigned long long)w->max_size);
 	}
 	return LUTDB_OK;
 }

@@ -280,7 +280,8 @@ static int grain(const char *dir, uint32_t V, uint32_t rowbytes, int nb, char **
 		lutdb_writer *w;
 		lutdb_writer_params p = {.size = sizeof p, .family = 1, .source_form = 2, .vocab = V, .hidden = d,
 					 .layers = 1, .experts = 1, .intermediate = 8, .heads = 1, .kv_heads = 1,
-					 .table_dtype = LUTDB_DTYPE_F16, .block_tokens = B, .config_bytes = strlen(cfg)};
+					 .table_dtype = LUTDB_DTYPE_F16, .block_tokens = B,
+					 .config_bytes = strlen(cfg)};
 		int rc;
 		snprintf(path, sizeof path, "%s/grain-%u.lutdb", dir, B);
 		if ((rc = lutdb_writer_open(path, &p, NULL, 1, &w)) ||

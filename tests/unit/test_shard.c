@@ -291,12 +291,14 @@ static void write_big_manifest(const char *dir, const char *man, uint32_t n, uin
 	size_t cap = 200 + (size_t)n * 160, len = 0;
 	char *j = malloc(cap);
 	ck_assert_int_eq(mkdir(dir, 0777), 0);
-	len += (size_t)snprintf(j + len, cap - len, "{\"lutdb_manifest\": 1, \"format\": \"1.0\", \"pack_id\": \"%032d\", "
+	len += (size_t)snprintf(j + len, cap - len,
+				"{\"lutdb_manifest\": 1, \"format\": \"1.0\", \"pack_id\": \"%032d\", "
 				"\"split\": \"token\", \"vocab\": %u, \"layers\": 1, \"shards\": [", 0, n);
 	for (uint32_t i = 0; i < n; i++)
-		len += (size_t)snprintf(j + len, cap - len, "%s{\"file\": \"s%05u.lutdb\", \"bytes\": 1, \"digest\": \"%032d\", "
-					"\"tokens\": [%u, %u], \"layers\": [0, 1]}", i ? ", " : "", i == dup ? 0 : i, 0,
-					i, i + 1);
+		len += (size_t)snprintf(j + len, cap - len,
+					"%s{\"file\": \"s%05u.lutdb\", \"bytes\": 1, \"digest\": \"%032d\", "
+					"\"tokens\": [%u, %u], \"layers\": [0, 1]}",
+					i ? ", " : "", i == dup ? 0 : i, 0, i, i + 1);
 	len += (size_t)snprintf(j + len, cap - len, "]}");
 	ck_assert_uint_lt(len, cap);
 	write_all(man, j, len);
