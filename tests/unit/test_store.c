@@ -380,15 +380,31 @@ static void make_lying_header(const char *p)
 	mdb_env_close(env);
 }
 
-/* Virtual memory of this process in bytes. */
-static uint64_t vm_size(void)
+/* Bounds this process's address space to 64 MB more than it maps now.
+ * AddressSanitizer reserves terabytes of shadow and valgrind its own map,
+ * so there the bound is reported as skipped. */
+static void bound_address_space(void)
 {
+#if defined(__SANITIZE_ADDRESS__)
+	fprintf(stderr, "SKIPPED: the 64 MB address-space bound (AddressSanitizer build)\n");
+#else
 	unsigned long pages = 0;
 	FILE *f = fopen("/proc/self/statm", "r");
-	ck_assert_ptr_nonnull(f);
-	ck_assert_int_eq(fscanf(f, "%lu", &pages), 1);
+
+	if (getenv("LUTDB_VALGRIND")) {
+		fprintf(stderr, "SKIPPED: the 64 MB address-space bound (under valgrind)\n");
+		if (f)
+			fclose(f);
+		return;
+	}
+	if (!f || fscanf(f, "%lu", &pages) != 1)
+		_exit(100);
 	fclose(f);
-	return (uint64_t)pages * (uint64_t)sysconf(_SC_PAGESIZE);
+	rlim_t vm = (rlim_t)pages * (rlim_t)sysconf(_SC_PAGESIZE) + (64u << 20);
+	struct rlimit rl = {vm, vm};
+	if (setrlimit(RLIMIT_AS, &rl) != 0)
+		_exit(100);
+#endif
 }
 
 /* The header is checked against the table before the index is sized from
@@ -406,18 +422,7 @@ START_TEST(lying_header_is_refused_before_allocating)
 	ck_assert_int_ge(pid, 0);
 	if (pid == 0) {
 		lutdb_db *db = NULL;
-#if defined(__SANITIZE_ADDRESS__)
-		/* ASan reserves terabytes of shadow: no address-space bound. */
-		fprintf(stderr, "SKIPPED: the 64 MB address-space bound (AddressSanitizer build)\n");
-#else
-		if (getenv("LUTDB_VALGRIND")) {
-			fprintf(stderr, "SKIPPED: the 64 MB address-space bound (under valgrind)\n");
-		} else {
-			struct rlimit rl = {vm_size() + (64u << 20), vm_size() + (64u << 20)};
-			if (setrlimit(RLIMIT_AS, &rl) != 0)
-				_exit(100);
-		}
-#endif
+		bound_address_space();
 		int rc = lutdb_open(path, 0, &db);
 		if (rc == LUTDB_ECORRUPT && !db)
 			fprintf(stderr, "refused: %s\n", lutdb_errdetail());
