@@ -64,15 +64,16 @@ USES_format/model       := format format/base format/numeric
 USES_format/record      := format format/base format/numeric format/model
 USES_format/safetensors := format format/base format/numeric format/record
 USES_lutdb/lmdb         := format format/base
-USES_lutdb/file         := format format/base format/numeric format/model format/record lutdb lutdb/lmdb lutdb/set
-USES_lutdb/set          := format format/base format/numeric format/model format/record lutdb lutdb/file lutdb/lmdb
+USES_lutdb/file         := format format/base format/model format/record lutdb lutdb/lmdb
+USES_lutdb/set          := format format/base format/model format/record lutdb lutdb/file
 USES_lutdb/db           := format format/base lutdb lutdb/file lutdb/set
-USES_lutdb/write        := format format/base format/numeric format/model format/record lutdb lutdb/lmdb lutdb/file lutdb/set
+USES_lutdb/write        := format format/base format/model format/record lutdb lutdb/lmdb lutdb/file lutdb/set \
+                           lutdb/db
 USES_runtime/kernels    := format format/base format/numeric
 USES_runtime/tokenizer  := format format/base runtime
 USES_runtime/engine     := format format/base format/model lutdb runtime runtime/kernels
 USES_runtime/convert    := format format/base format/numeric format/model format/record format/safetensors \
-                           lutdb lutdb/write lutdb/set runtime runtime/kernels runtime/tokenizer
+                           lutdb runtime runtime/kernels runtime/tokenizer
 USES_cli                := format lutdb runtime
 
 PUBLIC_HEADERS := format/lutdb_err.h format/lutdb_types.h lutdb/lutdb.h \

@@ -39,7 +39,7 @@ int cmd_pack(int argc, char **argv)
 		{"by", required_argument, 0, 'y'},
 		{"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
 	lutdb_pack_opts o = {.size = sizeof o};
-	lutdb_shard_opts shards = {0};
+	lutdb_shard_opts shards = {.size = sizeof shards};
 	cli_progress pr;
 	uint64_t v;
 	int quiet = 0, c, rc;

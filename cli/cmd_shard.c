@@ -27,7 +27,7 @@ int cmd_shard(int argc, char **argv)
 	static const struct option opts[] = {{"count", required_argument, 0, 'c'}, {"max-size", required_argument, 0, 's'},
 					     {"by", required_argument, 0, 'b'},    {"quiet", no_argument, 0, 'q'},
 					     {"help", no_argument, 0, 'h'},        {0, 0, 0, 0}};
-	lutdb_shard_opts o = {0};
+	lutdb_shard_opts o = {.size = sizeof o};
 	uint64_t v;
 	int quiet = 0, c, rc;
 	lutdb_db *db = NULL;

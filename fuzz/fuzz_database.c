@@ -29,7 +29,6 @@
 #include "record.h"
 #include "lutdb_runtime.h"
 #include "lutdb_tokenizer.h"
-#include "file.h"
 
 #define PG 4096u
 #define ROW_SCRATCH_CAP (64u << 20)

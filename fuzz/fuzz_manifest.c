@@ -63,12 +63,13 @@ static void make_model(const char *out)
 	if ((rc = lutdb_config_parse(config, sizeof config - 1, "config", &c)) ||
 	    (rc = lutdb_schema_build(&c, LUTDB_FAMILY_MOLE, LUTDB_SCHEMA_STORED, &s, &n)))
 		fatal("config", rc);
-	lutdb_writer_params p = {.family = 1, .source_form = 2, .vocab = 40, .hidden = 8, .layers = 3, .experts = 2,
-				 .intermediate = 8, .heads = 2, .kv_heads = 2, .table_dtype = LUTDB_DTYPE_F16,
-				 .block_tokens = 4, .size_hint = 1 << 20};
+	lutdb_writer_params p = {.size = sizeof p, .family = 1, .source_form = 2, .vocab = 40, .hidden = 8,
+				 .layers = 3, .experts = 2, .intermediate = 8, .heads = 2, .kv_heads = 2,
+				 .table_dtype = LUTDB_DTYPE_F16, .block_tokens = 4};
 	for (int i = 0; i < 16; i++)
 		p.pack_id[i] = (uint8_t)(0xA0 + i);
-	if ((rc = lutdb_writer_open(out, &p, 1, &w)) || (rc = lutdb_writer_put_blob(w, "config.json", config, sizeof config - 1)))
+	if ((rc = lutdb_writer_open(out, &p, NULL, 1, &w)) ||
+	    (rc = lutdb_writer_put_blob(w, "config.json", config, sizeof config - 1)))
 		fatal("writer", rc);
 	for (size_t i = 0; i < n; i++) {
 		void *dst;
@@ -162,7 +163,7 @@ static void setup(void)
 	make_model(src);
 	if ((rc = lutdb_open(src, 0, &db)))
 		fatal("open", rc);
-	lutdb_shard_opts to = {.count = 3}, lo = {.count = 2, .by_layer = 1};
+	lutdb_shard_opts to = {.size = sizeof to, .count = 3}, lo = {.size = sizeof lo, .count = 2, .by_layer = 1};
 	if ((rc = lutdb_shard(db, tok, &to, NULL, NULL)) || (rc = lutdb_shard(db, lay, &lo, NULL, NULL)))
 		fatal("shard", rc);
 	lutdb_close(db);

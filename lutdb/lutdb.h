@@ -3,25 +3,42 @@
  * Lookup-Experts model (lookup tables keyed by layer and token id, dense
  * weights, config, tokenizer) in one file, or in shards listed by a manifest.
  *
- * Lifecycle
- *   lutdb_open()  -> use (info, tensors, rows, verify) -> lutdb_close().
- *   When lutdb_open() fails, *out is NULL, nothing needs closing, and
- *   lutdb_errdetail() says what failed where (file, key, offset).
+ * Handles and their lifecycle
+ *   lutdb_db      lutdb_open() -> lookups, lutdb_verify(), lutdb_shard(),
+ *                 lutdb_merge() -> lutdb_close().  When lutdb_open() fails,
+ *                 *out is NULL, nothing needs closing, and lutdb_errdetail()
+ *                 says what failed where (file, key, offset).
+ *   lutdb_writer  lutdb_writer_open() -> blobs, tensors, then rows ->
+ *                 lutdb_writer_commit() (frees it, whatever its result) or
+ *                 lutdb_writer_abort().  When lutdb_writer_open() fails, *out
+ *                 is NULL and nothing is left on disk.
+ *   lutdb_close() and lutdb_writer_abort() accept NULL.
  *
  * Zero-copy
- *   Tensor and row views point into the read-only memory map of the file.
- *   They are owned by the lutdb_db handle and stay valid until
- *   lutdb_close(); the bytes never change while the handle is open (files
- *   are immutable once written).  Never write through them.
+ *   Tensor, row and blob views, names, lutdb_get_info() and lutdb_path()
+ *   point into memory owned by the lutdb_db handle, most of it the read-only
+ *   memory map of the file.  They stay valid until lutdb_close() of that
+ *   handle; the bytes never change while it is open (files are immutable
+ *   once written).  Never write through them, never free them.
  *
  * Threads
  *   An open lutdb_db is safe to use from any number of threads at once: all
  *   lookups go through indexes built at open time; the lazy once-per-row
- *   checksum bookkeeping uses atomics.  lutdb_writer is single-threaded.
+ *   checksum bookkeeping uses atomics.  lutdb_close() must not race with
+ *   any other call on the same handle.  A lutdb_writer belongs to one
+ *   thread at a time (calls on it must not overlap).  Progress callbacks
+ *   run on the thread that made the call, synchronously (see "progress").
  *
  * Errors
  *   Every fallible call returns LUTDB_OK (0) or a negative code from
  *   lutdb_err.h; lutdb_strerror() words it, lutdb_errdetail() gives context.
+ *   Details speak of this API (function and option names), never of the
+ *   lutdb command line.
+ *
+ * Process
+ *   No function declared here changes process-wide state: no umask, signal
+ *   disposition, environment or working-directory change, no thread left
+ *   running.
  */
 #ifndef LUTDB_H
 #define LUTDB_H
@@ -61,8 +78,8 @@ typedef struct lutdb_db lutdb_db;
 
 /* ---- model description ---------------------------------------------------- */
 typedef struct lutdb_info {
-	int family;        /* 1 MoLE, 2 MoLKV */
-	int source_form;   /* 1 training form, 2 reparameterized form */
+	int family;        /* lutdb_family: LUTDB_FAMILY_MOLE or _MOLKV */
+	int source_form;   /* lutdb_form: LUTDB_FORM_TRAINING or _REP */
 	uint32_t vocab;    /* V */
 	uint32_t hidden;   /* d */
 	uint32_t layers;   /* L */
@@ -75,7 +92,8 @@ typedef struct lutdb_info {
 	uint32_t max_position;    /* max_position_embeddings */
 	float rms_norm_eps, rope_theta;
 	int tied;                 /* lm_head is embed_tokens */
-	int table_dtype, table_codec;
+	int table_dtype;          /* lutdb_dtype */
+	int table_codec;          /* lutdb_codec */
 	uint32_t layer_row_elems; /* elements of one layer's row: N*d or N*(dk+d) */
 	uint64_t token_row_bytes; /* raw bytes of all layers' rows of one token */
 	uint32_t block_tokens;    /* tokens per table record */
@@ -86,7 +104,8 @@ typedef struct lutdb_info {
 	uint32_t token_begin, token_end, layer_begin, layer_end;
 	uint32_t shard_index, shard_count;
 	uint8_t pack_id[16];
-	uint8_t digest[16];       /* stored content digest */
+	uint8_t digest[16];       /* stored content digest; of a shard set: XXH3-128
+				     over its shards' digests in order */
 	uint64_t file_bytes;      /* bytes on disk (all shards) */
 	uint64_t raw_bytes;       /* table + tensor payload bytes, unpadded */
 	uint16_t format_major, format_minor;
@@ -94,16 +113,21 @@ typedef struct lutdb_info {
 } lutdb_info;
 
 /* ---- open / close ---------------------------------------------------------- */
-/* Open flags. */
+/* Open flags; every other bit must be 0 (LUTDB_EINVAL). */
 #define LUTDB_OPEN_NOVERIFY 0x1u /* skip the once-per-row/tensor checksum check */
 #define LUTDB_OPEN_WILLNEED 0x2u /* hint: the whole file will be read (verify, export) */
 
-/* Opens a database file read-only (MDB_RDONLY | MDB_NOLOCK: no lock file, works
- * on read-only media).  Before LMDB touches the file its meta pages and B-tree
- * pages are validated (spec/SECURITY.md).  On failure *out is NULL. */
+/* Opens a database read-only: a database file, or the manifest.json of a
+ * shard set (then every shard is opened and checked against it, and the
+ * handle behaves exactly as for a single file).  Files are opened with
+ * MDB_RDONLY | MDB_NOLOCK (no lock file; works on read-only media); before
+ * LMDB touches a file its meta pages and B-tree pages are validated
+ * (spec/SECURITY.md).  On success *out is a new handle the caller closes
+ * with lutdb_close(); on failure *out is NULL. */
 LUTDB_API int lutdb_open(const char *path, unsigned flags, lutdb_db **out);
 
-/* Closes db; every pointer obtained from it becomes invalid.  NULL is a no-op. */
+/* Closes db and frees it; every pointer obtained from it becomes invalid.
+ * NULL is a no-op. */
 LUTDB_API void lutdb_close(lutdb_db *db);
 
 /* The model description.  Owned by db, valid until lutdb_close(). */
@@ -121,7 +145,7 @@ LUTDB_API int lutdb_blob_get(lutdb_db *db, const char *name, const void **data, 
 /* ---- tensors -------------------------------------------------------------- */
 typedef struct lutdb_tensor {
 	const char *name;   /* owned by db, valid until lutdb_close() */
-	int dtype;
+	int dtype;          /* lutdb_dtype */
 	uint32_t ndim;
 	uint64_t shape[LUTDB_MAX_DIMS];
 	uint64_t nbytes;
@@ -144,8 +168,9 @@ LUTDB_API int lutdb_tensor_at(lutdb_db *db, size_t i, lutdb_tensor *out);
 /* ---- table rows ----------------------------------------------------------- */
 typedef struct lutdb_row {
 	const void *data;   /* rows of layers [layer_first, layer_first+layer_count)
-			       of one token, layer-major, layer_row_elems each */
-	int dtype;
+			       of one token, layer-major, layer_row_elems each:
+			       into the map or into the caller's scratch (below) */
+	int dtype;          /* lutdb_dtype */
 	uint32_t layer_first, layer_count;
 	uint32_t nelems;    /* layer_count * layer_row_elems */
 } lutdb_row;
@@ -153,120 +178,162 @@ typedef struct lutdb_row {
 /* Read flags. */
 #define LUTDB_READ_VERIFY 0x1u /* check the row's checksum now, even if done before */
 
-/* The row of every layer of token, as stored (the token row).  With codec
- * none, out->data points into the map: owned by db, valid until lutdb_close(),
- * 64-byte aligned.  With a compressing codec the row is decoded into scratch,
- * which must hold info->token_row_bytes bytes, and out->data == scratch;
- * scratch may be NULL for codec none.  The row's checksum is checked on its
- * first read (unless LUTDB_OPEN_NOVERIFY) or on every read with
- * LUTDB_READ_VERIFY.  LUTDB_ERANGE if token is outside [0, V) or not held by
- * this file. */
+/* The row of every layer of token, as stored (the token row).  When
+ * info->rows_in_place (codec none, not split by layer), out->data points
+ * into the map: owned by db, valid until lutdb_close(), 64-byte aligned, and
+ * scratch may be NULL.  Otherwise (a compressing codec, or a shard set split
+ * by layer, whose token row lives in several files) the row is built in
+ * scratch, which must hold info->token_row_bytes bytes, and out->data points
+ * into it: the caller's memory, valid as long as scratch is.  The row's
+ * checksum is checked on its first read (unless LUTDB_OPEN_NOVERIFY) or on
+ * every read with LUTDB_READ_VERIFY.  LUTDB_ERANGE if token is outside
+ * [0, V) or not held by this file. */
 LUTDB_API int lutdb_token_row(lutdb_db *db, uint32_t token, unsigned flags, void *scratch, size_t scratch_size,
-		    lutdb_row *out);
+			      lutdb_row *out);
 
-/* One layer's row of token (layer_row_elems values): same rules. */
+/* One layer's row of token (layer_row_elems values): same rules, except
+ * that with codec none it always points into the map (a layer's row lies in
+ * one file). */
 LUTDB_API int lutdb_layer_row(lutdb_db *db, uint32_t layer, uint32_t token, unsigned flags, void *scratch,
-		    size_t scratch_size, lutdb_row *out);
+			      size_t scratch_size, lutdb_row *out);
 
-/* Hints that token's row will be read soon (madvise WILLNEED on its pages). */
+/* Hints that token's row will be read soon (madvise WILLNEED on its pages);
+ * nothing for a token outside [0, V) or a compressed table. */
 LUTDB_API void lutdb_prefetch_token(lutdb_db *db, uint32_t token);
 
 /* ---- progress ------------------------------------------------------------- */
 /* Called with work done and total (same unit, e.g. rows or bytes); a nonzero
- * return cancels the operation, which then fails with LUTDB_EINTR. */
+ * return cancels the operation, which then fails with LUTDB_EINTR.  It runs
+ * on the thread that called the operation, synchronously, between units of
+ * work, never concurrently with itself.  It may call lutdb functions,
+ * including lookups on the database being read (handles are thread-safe),
+ * but must not close or free a handle or writer the running operation uses;
+ * a failing call it makes replaces the thread's lutdb_errdetail(). */
 typedef int (*lutdb_progress_fn)(void *ctx, uint64_t done, uint64_t total);
 
 /* ---- verification --------------------------------------------------------- */
 /* Checks every record's checksum, every structural invariant (keys, ranges,
  * geometry, tensor shapes against the config, padding) and recomputes the
- * content digest.  Returns LUTDB_OK only if all hold; otherwise the first
- * failure's code, with the bad table key (layer, token) or tensor named in
- * lutdb_errdetail(). */
+ * content digest; of a shard set, of every shard in order.  Returns
+ * LUTDB_OK only if all hold; otherwise the first failure's code, with the
+ * bad table key (layer, token) or tensor named in lutdb_errdetail().
+ * progress (may be NULL) gets bytes checked. */
 LUTDB_API int lutdb_verify(lutdb_db *db, lutdb_progress_fn progress, void *ctx);
 
 /* ---- shards --------------------------------------------------------------- */
 /* A model can be split into shard files listed by a manifest.json
- * (spec/FORMAT.md, "Shards"); lutdb_open() accepts the manifest's path and
- * then behaves exactly as for a single file. */
+ * (spec/FORMAT.md, "Shards"); lutdb_open() accepts the manifest's path.
+ * Size-prefixed (lutdb_err.h, "Option structs"):
+ *     lutdb_shard_opts o = {.size = sizeof o};  o.count = 4; */
 typedef struct lutdb_shard_opts {
+	size_t size;        /* sizeof(lutdb_shard_opts) */
 	uint32_t count;     /* number of shards, or 0 */
-	uint64_t max_size;  /* largest shard file in bytes, or 0 (exactly one of
+	uint64_t max_size;  /* largest shard file in bytes, or 0 (at most one of
 			       count and max_size is nonzero) */
 	int by_layer;       /* split by layer ranges instead of token ranges */
 } lutdb_shard_opts;
 
-/* Splits src (a file or a shard set) into outdir: the shard files and
- * outdir/manifest.json.  Everything is written into a temporary sibling
- * directory, the manifest last, which is then renamed to outdir (which must
- * not exist, or be empty).  progress gets bytes of rows copied. */
+/* Splits src (a file or a shard set) into outdir, as o says (exactly one of
+ * count and max_size): the shard files and outdir/manifest.json.
+ * Everything is written into a temporary sibling directory, the manifest
+ * last, which is then renamed to outdir: outdir must not exist, or be an
+ * empty directory, and whatever appears there meanwhile is never replaced
+ * (LUTDB_EEXIST).  progress (may be NULL) gets bytes of rows copied. */
 LUTDB_API int lutdb_shard(lutdb_db *src, const char *outdir, const lutdb_shard_opts *o, lutdb_progress_fn progress,
-		void *ctx);
+			  void *ctx);
 
-/* Writes src (usually a shard set) as one database file at out, crash-safe
- * as the writer.  Rows, tensors, blobs and the pack identity are copied, so
- * merging the shards of a file gives back that file's content digest. */
+/* Writes src (usually a shard set) as one database file at out (replaced
+ * if it exists), crash-safe as the writer.  Rows, tensors, blobs and the
+ * pack identity are copied, so merging the shards of a file gives back
+ * that file's content digest.  progress as for lutdb_shard. */
 LUTDB_API int lutdb_merge(lutdb_db *src, const char *out, lutdb_progress_fn progress, void *ctx);
 
 /* ---- writer --------------------------------------------------------------- */
+/* Writes one model: as one database file, or as shards and a manifest. */
 typedef struct lutdb_writer lutdb_writer;
 
+/* What the model is.  Size-prefixed (lutdb_err.h, "Option structs"):
+ *     lutdb_writer_params p = {.size = sizeof p};  p.family = LUTDB_FAMILY_MOLE; ...
+ * Which rows each file holds is the writer's business (shard options). */
 typedef struct lutdb_writer_params {
-	int family, source_form;
+	size_t size;                  /* sizeof(lutdb_writer_params) */
+	int family;                   /* lutdb_family */
+	int source_form;              /* lutdb_form */
 	uint32_t vocab, hidden, layers, experts, intermediate;
-	uint32_t heads, kv_heads, kv_dim, kv_expert_heads, kv_window;
-	int tied;
-	int table_dtype, table_codec;
-	uint32_t block_tokens;               /* 0: the default (spec/FORMAT.md) */
-	uint32_t token_begin, token_end;     /* table rows this file holds; 0,0 = all */
-	uint32_t layer_begin, layer_end;     /* layers this file holds; 0,0 = all */
-	uint32_t shard_index, shard_count;   /* 0,0 = not sharded */
-	uint8_t pack_id[16];                 /* all zero: a fresh random id */
-	uint64_t size_hint;                  /* expected payload bytes (tensors + table
-						blobs); sizes the map and preallocates */
+	uint32_t heads, kv_heads;
+	uint32_t kv_dim, kv_expert_heads, kv_window; /* MoLKV dk, H, W; 0 for MoLE */
+	int tied;                     /* lm_head is embed_tokens */
+	int table_dtype;              /* lutdb_dtype */
+	int table_codec;              /* lutdb_codec */
+	uint32_t block_tokens;        /* 0: the default (spec/FORMAT.md) */
+	uint8_t pack_id[16];          /* all zero: a fresh random id */
+	/* Sizing.  The writer sizes the table itself; for the rest it needs
+	 * these, to reserve each file's disk space up front and, with a
+	 * max_size, to plan how many rows each shard takes.  Upper bounds are
+	 * fine; all zero suits a model whose tensors and blobs take under
+	 * 64 MiB (more fails with LUTDB_EINTERNAL). */
+	uint64_t dense_bytes;         /* sum of every tensor's nbytes and every blob's
+					 length, config.json excepted */
+	uint64_t dense_records;       /* how many tensors and blobs that is */
+	uint64_t config_bytes;        /* length of config.json (every shard stores it) */
 } lutdb_writer_params;
 
-/* Starts writing the database that will appear at out_path on commit.  Writes
- * go to a private temporary file in the same directory (".NAME.tmp.XXXXXX",
- * MDB_NOLOCK, one append-ordered write transaction); out_path is untouched
- * until lutdb_writer_commit() renames the synced file into place.  Space is
- * preallocated from size_hint so a full disk fails here (LUTDB_ENOSPC), not
- * with a signal later.  Fails with LUTDB_EEXIST if out_path exists and
- * overwrite is 0. */
-LUTDB_API int lutdb_writer_open(const char *out_path, const lutdb_writer_params *p, int overwrite, lutdb_writer **out);
+/* Starts writing the model that will appear at out_path on commit: one
+ * database file when shards is NULL or sets neither count nor max_size;
+ * otherwise a directory of shard files and manifest.json, which must not
+ * exist or be an empty directory (see lutdb_shard).  A file is written to a
+ * private temporary file in the same directory (".NAME.tmp.XXXXXX",
+ * MDB_NOLOCK, one append-ordered write transaction), shards into a
+ * temporary sibling directory ("OUTDIR.tmp.XXXXXX"); out_path is untouched
+ * until lutdb_writer_commit() renames the synced result into place.  Space
+ * is preallocated from the sizing fields so a full disk or a file size
+ * limit fails here (LUTDB_ENOSPC), not with a signal later.  With overwrite
+ * 0, an existing file at out_path fails here with LUTDB_EEXIST, and one
+ * that appears before the commit makes the commit fail the same way;
+ * overwrite 1 replaces a file atomically (a shard directory is never
+ * replaced).  On success *out is a writer for lutdb_writer_commit() or
+ * lutdb_writer_abort(); on failure NULL. */
+LUTDB_API int lutdb_writer_open(const char *out_path, const lutdb_writer_params *p, const lutdb_shard_opts *shards,
+				int overwrite, lutdb_writer **out);
 
-/* Stores a meta blob (config.json, tokenizer.json, ...); data is copied. */
+/* Stores a meta blob (config.json, tokenizer.json, ...); data is copied.
+ * config.json goes to every shard, every other blob to the first. */
 LUTDB_API int lutdb_writer_put_blob(lutdb_writer *w, const char *name, const void *data, size_t len);
 
 /* Reserves a tensor record and returns in *payload where to write its
- * nbytes = prod(shape) * dtype size bytes; the pointer is valid until the next
- * writer call.  Tensors must be added in strictly increasing name order
- * (bytewise).  Finish with lutdb_writer_tensor_end(). */
+ * nbytes = prod(shape) * dtype size bytes: memory owned by w, valid until
+ * the next writer call.  Tensors go to the first shard and must be added in
+ * strictly increasing name order (bytewise).  Finish with
+ * lutdb_writer_tensor_end(). */
 LUTDB_API int lutdb_writer_tensor_begin(lutdb_writer *w, const char *name, int dtype, uint32_t ndim,
-			      const uint64_t *shape, void **payload);
+					const uint64_t *shape, void **payload);
 LUTDB_API int lutdb_writer_tensor_end(lutdb_writer *w);
 
-/* Stores the rows of tokens [token_first, token_first + count) (each
- * token_row_bytes raw bytes of the table dtype, layer-major, for the file's
- * layer range), reading row i at rows + i * src_stride.  Rows are copied (and
- * encoded with the table codec).  Calls must cover the file's token range in
- * increasing order; the writer groups them into records of block_tokens. */
+/* Stores the rows of tokens [token_first, token_first + count), each
+ * lutdb_writer_token_row_bytes() raw bytes of the table dtype, all layers,
+ * layer-major, reading row i at rows + i * src_stride.  Rows are copied
+ * (and encoded with the table codec; each shard takes its tokens or
+ * layers).  Calls must cover [0, vocab) in increasing order, after every
+ * blob and tensor; the writer groups rows into records of block_tokens. */
 LUTDB_API int lutdb_writer_put_rows(lutdb_writer *w, uint32_t token_first, uint32_t count, const void *rows,
-			  size_t src_stride);
+				    size_t src_stride);
 
-/* Stores the header and digest records, commits, syncs, trims the file,
- * renames it to out_path and syncs the directory.  Frees w
- * (also on failure, after removing the temporary file). */
+/* Stores each file's header and digest records, commits, syncs and trims
+ * it; for shards writes the manifest last; renames the result to out_path
+ * and syncs the directory.  Frees w, also on failure (after removing the
+ * temporary output). */
 LUTDB_API int lutdb_writer_commit(lutdb_writer *w);
 
-/* Discards everything: removes the temporary file and frees w.  NULL is a
- * no-op.  Safe to call on a writer whose previous call failed. */
+/* Discards everything: removes the temporary output and frees w.  NULL is
+ * a no-op.  Safe to call on a writer whose previous call failed. */
 LUTDB_API void lutdb_writer_abort(lutdb_writer *w);
 
-/* Bytes of one token's row for these params (the file's layer range). */
+/* Bytes of one token's row as lutdb_writer_put_rows() takes it. */
 LUTDB_API uint64_t lutdb_writer_token_row_bytes(const lutdb_writer *w);
 
-/* Path of the temporary file (for signal handlers that must unlink it):
- * owned by w, valid until commit/abort. */
+/* Path of the temporary output (for signal handlers that must remove it):
+ * the file, or for shards the directory.  Owned by w, valid until commit
+ * or abort. */
 LUTDB_API const char *lutdb_writer_tmp_path(const lutdb_writer *w);
 
 #ifdef __cplusplus

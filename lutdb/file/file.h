@@ -1,110 +1,56 @@
 /*
- * store_internal.h - limits and the open-database structure shared by the
- * store's source files (reader, verify, export).  Not installed.
+ * file.h - one lutdb database file, read in place (library-internal: the
+ * room's interface for the shard set, the public handle and the writers).
+ *
+ * A lutdb_file is one LMDB file that holds a whole model or one shard of it.
+ * It knows nothing of manifests: a manifest (or anything else) given to
+ * lutdb_file_open() is simply not a database file.  lutdb.h's rules hold for
+ * everything here: views point into the file's read-only map and stay valid
+ * until lutdb_file_close(); an open file is safe to use from any number of
+ * threads; every failure says what and where in lutdb_errdetail().
  */
-#ifndef LUTDB_STORE_INTERNAL_H
-#define LUTDB_STORE_INTERNAL_H
+#ifndef LUTDB_FILE_H
+#define LUTDB_FILE_H
 
-#include <lmdb.h>
-#include <stdatomic.h>
+#include <stddef.h>
 #include <stdint.h>
 
-#include "config.h"
-#include "geometry.h"
-#include "lmdb_check.h"
-#include "lmdb_layout.h"
 #include "lutdb.h"
-#include "record.h"
 
-/* Tokens per table record unless the caller chooses (spec/FORMAT.md,
- * "Choosing the record granularity", has the measurements): at least 16, and
- * enough that a record's rows fill 256 KiB, so its header page costs at most
- * 1/64 of the table, at most 251 (what fits the header page). */
-#define LUTDB_MIN_BLOCK_TOKENS 16
-#define LUTDB_BLOCK_TARGET_BYTES (256u << 10)
-uint32_t lutdb_default_block_tokens(uint64_t token_row_bytes);
-/* A table record is kept below this many payload bytes (blocks shrink). */
-#define LUTDB_MAX_BLOCK_BYTES (256ull << 20)
-/* LMDB 0.9 stores value sizes in 32 bits. */
-#define LUTDB_MAX_RECORD (0xFFFFFFFFull - 65536)
-/* Caps on what an untrusted file may make the reader allocate. */
-#define LUTDB_MAX_TENSORS 1000000u
-#define LUTDB_MAX_META 64u
+typedef struct lutdb_file lutdb_file;
 
-typedef struct lutdb_meta_ent {
-	char name[LUTDB_NAME_MAX + 1];
-	const uint8_t *rec;
-	size_t len;
-} lutdb_meta_ent;
+/* Opens the database file at path read-only (LUTDB_OPEN_* flags): validates
+ * its LMDB structure, header, config and indexes (spec/SECURITY.md, 1.1).
+ * On failure *out is NULL. */
+int lutdb_file_open(const char *path, unsigned flags, lutdb_file **out);
+/* NULL is a no-op. */
+void lutdb_file_close(lutdb_file *f);
 
-typedef struct lutdb_tensor_ent {
-	char name[LUTDB_NAME_MAX + 1];
-	const uint8_t *rec;
-	size_t len;
-	lutdb_tensor_hdr th;
-} lutdb_tensor_ent;
+/* What the file holds: token and layer ranges, shard index and count as its
+ * header says.  Owned by f. */
+const lutdb_info *lutdb_file_info(const lutdb_file *f);
+const char *lutdb_file_path(const lutdb_file *f);
 
-typedef struct lutdb_block_ent {
-	const uint8_t *rec;
-	size_t len;
-	uint32_t token_first, token_count;
-} lutdb_block_ent;
+/* Meta blobs by name, and the stored ones in name order without the
+ * header and digest records (what a copy of the file must carry over). */
+int lutdb_file_blob(lutdb_file *f, const char *name, const void **data, size_t *len);
+size_t lutdb_file_blob_count(const lutdb_file *f);
+int lutdb_file_blob_at(lutdb_file *f, size_t i, const char **name, const void **data, size_t *len);
 
-struct lutdb_db {
-	char *path;
-	unsigned flags;
-	MDB_env *env;
-	MDB_txn *txn;
-	const uint8_t *map;
-	uint64_t file_size;
-	lutdb_file_hdr hdr;
-	lutdb_config cfg;
-	lutdb_info info;
-	size_t nmeta;
-	lutdb_meta_ent meta[LUTDB_MAX_META];
-	size_t ntensors;
-	lutdb_tensor_ent *tensors;          /* name order */
-	_Atomic uint8_t *tensor_checked;
-	uint32_t nblocks;
-	lutdb_block_ent *blocks;            /* block b holds tokens of global block
-					       (token_begin / bt) + b */
-	_Atomic uint8_t *block_checked;
-	_Atomic uint64_t *row_checked;      /* bit per token in [token_begin, token_end) */
-	/* Opened through a manifest (multi.c): nshards > 0, the fields above
-	 * except path/flags/info are unused, and lookups go to the shards. */
-	size_t nshards;
-	struct lutdb_db **shard;
-	int split;                          /* LUTDB_SPLIT_TOKEN or _LAYER */
-	uint16_t *token_shard;              /* token split: token -> shard */
-	uint16_t *layer_shard;              /* layer split: layer -> shard */
-};
+/* Tensors by name and in name order (lutdb_tensor_get / _at). */
+size_t lutdb_file_tensor_count(const lutdb_file *f);
+int lutdb_file_tensor_at(lutdb_file *f, size_t i, lutdb_tensor *out);
+int lutdb_file_tensor(lutdb_file *f, const char *name, lutdb_tensor *out);
 
-/* multi.c: the shard-set versions of the public calls. */
-int lutdb_multi_open(const char *path, unsigned flags, lutdb_db **out);
-void lutdb_multi_close(lutdb_db *db);
-int lutdb_multi_token_row(lutdb_db *db, uint32_t token, unsigned flags, void *scratch, size_t scratch_size,
-			  lutdb_row *out);
-int lutdb_multi_layer_row(lutdb_db *db, uint32_t layer, uint32_t token, unsigned flags, void *scratch,
-			  size_t scratch_size, lutdb_row *out);
-void lutdb_multi_prefetch(lutdb_db *db, uint32_t token);
-int lutdb_multi_verify(lutdb_db *db, lutdb_progress_fn fn, void *ctx);
+/* Rows of the tokens and layers this file holds (lutdb_token_row /
+ * lutdb_layer_row); LUTDB_ERANGE outside them. */
+int lutdb_file_token_row(lutdb_file *f, uint32_t token, unsigned flags, void *scratch, size_t scratch_size,
+			 lutdb_row *out);
+int lutdb_file_layer_row(lutdb_file *f, uint32_t layer, uint32_t token, unsigned flags, void *scratch,
+			 size_t scratch_size, lutdb_row *out);
+void lutdb_file_prefetch(lutdb_file *f, uint32_t token);
 
-/* Stored blobs other than the header and digest records, in name order
- * (for a shard set: the first shard's).  Pointers as lutdb_blob_get. */
-size_t lutdb_blob_count(lutdb_db *db);
-int lutdb_blob_at(lutdb_db *db, size_t i, const char **name, const void **data, size_t *len);
+/* Checks every byte and invariant of the file (lutdb_verify). */
+int lutdb_file_verify(lutdb_file *f, lutdb_progress_fn progress, void *ctx);
 
-/* Finds the meta record name; NULL if absent. */
-const lutdb_meta_ent *lutdb_meta_find(const lutdb_db *db, const char *name);
-
-/* Parses and (once) checks block b's header; fills *th. */
-int lutdb_block_header(lutdb_db *db, uint32_t b, int force_check, lutdb_rec *rec, lutdb_table_hdr *th);
-
-
-/* Internal lutdb_open flag: the file is a shard named by a manifest, so it
- * must be a database file; a manifest there is refused (a manifest naming
- * itself or another manifest would otherwise recurse without end). */
-#define LUTDB_OPEN_SHARD_ 0x80000000u
-
-
-#endif
+#endif /* LUTDB_FILE_H */

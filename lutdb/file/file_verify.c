@@ -1,5 +1,5 @@
 /*
- * verify.c - checks every byte and invariant of an open database.
+ * file_verify.c - checks every byte and invariant of one open file.
  *
  * Order: meta records, tensors (checksums, then the expected set and shapes
  * for the family), table records (header checksum, structure, every row's
@@ -7,12 +7,13 @@
  * is recomputed over the same bytes in the spec's order.  The first failure
  * stops the walk and names its place.
  */
+#include "file_internal.h"
+
 #include <stdlib.h>
 #include <string.h>
 
-#include "schema.h"
-#include "file.h"
 #include "fail.h"
+#include "schema.h"
 
 typedef struct progress {
 	lutdb_progress_fn fn;
@@ -28,62 +29,62 @@ static int tick(progress *p, uint64_t bytes)
 	return LUTDB_OK;
 }
 
-static int verify_meta(lutdb_db *db, lutdb_digest_state *dg)
+static int verify_meta(lutdb_file *f, lutdb_digest_state *dg)
 {
 	lutdb_rec rec;
 	int rc;
 
 	lutdb_digest_reset(dg);
-	for (size_t i = 0; i < db->nmeta; i++) {
-		const lutdb_meta_ent *e = &db->meta[i];
+	for (size_t i = 0; i < f->nmeta; i++) {
+		const lutdb_meta_ent *e = &f->meta[i];
 		if ((rc = lutdb_rec_parse(e->rec, e->len, &rec)))
-			return lutdb_fail_prefix(rc, "%s: meta record \"%s\"", db->path, e->name);
+			return lutdb_fail_prefix(rc, "%s: meta record \"%s\"", f->path, e->name);
 		if ((rc = lutdb_rec_verify(&rec)))
-			return lutdb_fail(rc, "%s: meta record \"%s\": checksum mismatch", db->path, e->name);
+			return lutdb_fail(rc, "%s: meta record \"%s\": checksum mismatch", f->path, e->name);
 		if (strcmp(e->name, LUTDB_META_DIGEST))
 			lutdb_digest_record(dg, e->name, strlen(e->name), e->rec, e->len);
 	}
 	return LUTDB_OK;
 }
 
-static int verify_tensors(lutdb_db *db, lutdb_digest_state *dg, progress *pr)
+static int verify_tensors(lutdb_file *f, lutdb_digest_state *dg, progress *pr)
 {
 	lutdb_schema_ent *want = NULL;
 	size_t nwant = 0;
 	int rc;
 
 	lutdb_digest_reset(dg);
-	for (size_t i = 0; i < db->ntensors; i++) {
+	for (size_t i = 0; i < f->ntensors; i++) {
 		lutdb_tensor t;
-		if ((rc = lutdb_tensor_at(db, i, &t)))
+		if ((rc = lutdb_file_tensor_at(f, i, &t)))
 			return rc;
 		lutdb_rec rec;
-		lutdb_rec_parse(db->tensors[i].rec, db->tensors[i].len, &rec);
+		lutdb_rec_parse(f->tensors[i].rec, f->tensors[i].len, &rec);
 		if ((rc = lutdb_rec_verify(&rec)))
-			return lutdb_fail(rc, "%s: tensor %s: checksum mismatch", db->path, t.name);
-		lutdb_digest_record(dg, t.name, strlen(t.name), db->tensors[i].rec, db->tensors[i].len);
-		if ((rc = tick(pr, db->tensors[i].len)))
+			return lutdb_fail(rc, "%s: tensor %s: checksum mismatch", f->path, t.name);
+		lutdb_digest_record(dg, t.name, strlen(t.name), f->tensors[i].rec, f->tensors[i].len);
+		if ((rc = tick(pr, f->tensors[i].len)))
 			return rc;
 	}
 	/* Shard files other than the one holding the dense weights store none. */
-	if (db->ntensors == 0 && db->hdr.shard_count > 1)
+	if (f->ntensors == 0 && f->hdr.shard_count > 1)
 		return LUTDB_OK;
-	if ((rc = lutdb_schema_build(&db->cfg, db->hdr.family, LUTDB_SCHEMA_STORED, &want, &nwant)))
+	if ((rc = lutdb_schema_build(&f->cfg, f->hdr.family, LUTDB_SCHEMA_STORED, &want, &nwant)))
 		return rc;
-	if (nwant != db->ntensors) {
-		rc = LUTDB_CORRUPT_BKPT("%s: %zu tensors stored, the model needs %zu", db->path, db->ntensors, nwant);
+	if (nwant != f->ntensors) {
+		rc = LUTDB_CORRUPT_BKPT("%s: %zu tensors stored, the model needs %zu", f->path, f->ntensors, nwant);
 		goto out;
 	}
 	for (size_t i = 0; i < nwant; i++) {
-		const lutdb_tensor_ent *e = &db->tensors[i];
+		const lutdb_tensor_ent *e = &f->tensors[i];
 		if (strcmp(e->name, want[i].name)) {
-			rc = LUTDB_CORRUPT_BKPT("%s: tensor %s is stored where %s was expected", db->path, e->name,
+			rc = LUTDB_CORRUPT_BKPT("%s: tensor %s is stored where %s was expected", f->path, e->name,
 						want[i].name);
 			goto out;
 		}
 		if (e->th.ndim != want[i].ndim || e->th.dims[0] != want[i].dims[0] ||
 		    (want[i].ndim == 2 && e->th.dims[1] != want[i].dims[1])) {
-			rc = LUTDB_CORRUPT_BKPT("%s: tensor %s has the wrong shape for the config", db->path, e->name);
+			rc = LUTDB_CORRUPT_BKPT("%s: tensor %s has the wrong shape for the config", f->path, e->name);
 			goto out;
 		}
 	}
@@ -92,33 +93,33 @@ out:
 	return rc;
 }
 
-static int verify_table(lutdb_db *db, lutdb_digest_state *dg, progress *pr)
+static int verify_table(lutdb_file *f, lutdb_digest_state *dg, progress *pr)
 {
-	const lutdb_file_hdr *h = &db->hdr;
+	const lutdb_file_hdr *h = &f->hdr;
 	uint8_t *scratch = NULL;
 	int rc = LUTDB_OK;
 
 	lutdb_digest_reset(dg);
-	if (h->table_codec != LUTDB_CODEC_NONE && !(scratch = malloc(db->info.token_row_bytes)))
+	if (h->table_codec != LUTDB_CODEC_NONE && !(scratch = malloc(f->info.token_row_bytes)))
 		return lutdb_fail(LUTDB_ENOMEM, "verify");
-	for (uint32_t b = 0; b < db->nblocks; b++) {
-		const lutdb_block_ent *e = &db->blocks[b];
+	for (uint32_t b = 0; b < f->nblocks; b++) {
+		const lutdb_block_ent *e = &f->blocks[b];
 		lutdb_rec rec;
 		lutdb_table_hdr th;
 		uint8_t key[LUTDB_TABLE_KEY_SIZE];
-		if ((rc = lutdb_block_header(db, b, 1, &rec, &th)))
+		if ((rc = lutdb_file_block_header(f, b, 1, &rec, &th)))
 			goto out;
 		for (uint32_t i = 0; i < th.token_count; i++) {
 			lutdb_row row;
-			if ((rc = lutdb_token_row(db, e->token_first + i, LUTDB_READ_VERIFY, scratch,
-						  scratch ? db->info.token_row_bytes : 0, &row)))
+			if ((rc = lutdb_file_token_row(f, e->token_first + i, LUTDB_READ_VERIFY, scratch,
+						       scratch ? f->info.token_row_bytes : 0, &row)))
 				goto out;
 			if (h->table_codec == LUTDB_CODEC_NONE) {
 				const uint8_t *pad = (const uint8_t *)row.data + th.row_bytes;
 				for (uint32_t k = th.row_bytes; k < th.row_stride; k++, pad++)
 					if (*pad) {
 						rc = LUTDB_CORRUPT_BKPT("%s: table key (layer %u, token %u): "
-									"nonzero padding", db->path,
+									"nonzero padding", f->path,
 									h->layer_begin, e->token_first + i);
 						goto out;
 					}
@@ -134,38 +135,34 @@ out:
 	return rc;
 }
 
-int lutdb_verify(lutdb_db *db, lutdb_progress_fn fn, void *ctx)
+int lutdb_file_verify(lutdb_file *f, lutdb_progress_fn fn, void *ctx)
 {
 	uint8_t dmeta[16], dtable[16], dtensors[16], digest[16];
 	lutdb_digest_state *dg = lutdb_digest_new();
 	progress pr = {fn, ctx, 0, 0};
 	int rc;
 
-	if (db->nshards) {
-		lutdb_digest_free(dg);
-		return lutdb_multi_verify(db, fn, ctx);
-	}
 	if (!dg)
 		return lutdb_fail(LUTDB_ENOMEM, "verify");
-	for (size_t i = 0; i < db->ntensors; i++)
-		pr.total += db->tensors[i].len;
-	for (uint32_t b = 0; b < db->nblocks; b++)
-		pr.total += db->blocks[b].len;
-	if ((rc = verify_meta(db, dg)))
+	for (size_t i = 0; i < f->ntensors; i++)
+		pr.total += f->tensors[i].len;
+	for (uint32_t b = 0; b < f->nblocks; b++)
+		pr.total += f->blocks[b].len;
+	if ((rc = verify_meta(f, dg)))
 		goto out;
 	lutdb_digest_final(dg, dmeta);
-	if ((rc = verify_tensors(db, dg, &pr)))
+	if ((rc = verify_tensors(f, dg, &pr)))
 		goto out;
 	lutdb_digest_final(dg, dtensors);
-	if ((rc = verify_table(db, dg, &pr)))
+	if ((rc = verify_table(f, dg, &pr)))
 		goto out;
 	lutdb_digest_final(dg, dtable);
 	lutdb_digest_combine(dmeta, dtable, dtensors, digest);
-	if (memcmp(digest, db->info.digest, 16)) {
+	if (memcmp(digest, f->info.digest, 16)) {
 		char want[33], got[33];
-		lutdb_hex16(db->info.digest, want);
+		lutdb_hex16(f->info.digest, want);
 		lutdb_hex16(digest, got);
-		rc = lutdb_fail(LUTDB_ECHECKSUM, "%s: content digest %s does not match the stored %s", db->path, got,
+		rc = lutdb_fail(LUTDB_ECHECKSUM, "%s: content digest %s does not match the stored %s", f->path, got,
 				want);
 	}
 out:

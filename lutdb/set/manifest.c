@@ -1,13 +1,38 @@
 /* manifest.c - manifest.json: strict parsing and writing (jansson). */
 #include "manifest.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <jansson.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "lutdb_err.h"
 #include "record.h"
 #include "fail.h"
+
+int lutdb_manifest_sniff(const char *path, int *is_manifest)
+{
+	struct stat st;
+	char first = 0;
+	int fd;
+
+	*is_manifest = 0;
+	if (!path)
+		return lutdb_fail(LUTDB_EINVAL, "no database path");
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return lutdb_fail(errno == ENOENT ? LUTDB_ENOENT : LUTDB_EIO, "%s: %s", path, strerror(errno));
+	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+		close(fd);
+		return lutdb_fail(LUTDB_EINVAL, "%s: not a regular file", path);
+	}
+	*is_manifest = pread(fd, &first, 1, 0) == 1 && first == '{';
+	close(fd);
+	return LUTDB_OK;
+}
 
 static int parse_hex16(const char *s, uint8_t out[16])
 {
@@ -45,6 +70,44 @@ static int plain_file(const char *s)
 {
 	size_t n = s ? strlen(s) : 0;
 	return n > 0 && n <= LUTDB_NAME_MAX && s[0] != '.' && !strchr(s, '/') && !strchr(s, '\\');
+}
+
+typedef struct name_at {
+	const char *name;
+	size_t index;
+} name_at;
+
+static int by_name_then_index(const void *a, const void *b)
+{
+	const name_at *x = a, *y = b;
+	int c = strcmp(x->name, y->name);
+	return c ? c : (x->index > y->index) - (x->index < y->index);
+}
+
+/* The index of the first shard whose file name an earlier shard already
+ * has, or n: by sorting (O(n log n)), where comparing every pair of up to
+ * 65535 names took seconds.  Entries without a file name are skipped (the
+ * main loop refuses them).  LUTDB_ENOMEM if the sort buffer is refused. */
+static int first_repeated_name(json_t *arr, size_t n, size_t *out)
+{
+	name_at *v = malloc((n ? n : 1) * sizeof *v);
+	size_t m = 0;
+
+	*out = n;
+	if (!v)
+		return LUTDB_ENOMEM;
+	for (size_t i = 0; i < n; i++) {
+		const char *f = json_string_value(json_object_get(json_array_get(arr, i), "file"));
+		if (f)
+			v[m++] = (name_at){f, i};
+	}
+	qsort(v, m, sizeof *v, by_name_then_index);
+	/* In a run of equal names, every entry after the run's first repeats it. */
+	for (size_t k = 1; k < m; k++)
+		if (!strcmp(v[k - 1].name, v[k].name) && v[k].index < *out)
+			*out = v[k].index;
+	free(v);
+	return LUTDB_OK;
 }
 
 int lutdb_manifest_parse(const char *json, size_t len, const char *what, lutdb_manifest *m)
@@ -87,6 +150,11 @@ int lutdb_manifest_parse(const char *json, size_t len, const char *what, lutdb_m
 		rc = lutdb_fail(LUTDB_ENOMEM, "%s", what);
 		goto out;
 	}
+	size_t repeat;
+	if (first_repeated_name(arr, m->nshards, &repeat)) {
+		rc = lutdb_fail(LUTDB_ENOMEM, "%s", what);
+		goto out;
+	}
 	uint32_t next = 0;
 	for (size_t i = 0; i < m->nshards; i++) {
 		json_t *s = json_array_get(arr, i), *b = json_object_get(s, "bytes");
@@ -115,11 +183,10 @@ int lutdb_manifest_parse(const char *json, size_t len, const char *what, lutdb_m
 			goto out;
 		}
 		next = e0;
-		for (size_t k = 0; k < i; k++)
-			if (!strcmp(m->shards[k].file, f)) {
-				rc = lutdb_fail(LUTDB_ECORRUPT, "%s: shard file %s is listed twice", what, f);
-				goto out;
-			}
+		if (i == repeat) {
+			rc = lutdb_fail(LUTDB_ECORRUPT, "%s: shard file %s is listed twice", what, f);
+			goto out;
+		}
 	}
 	if (next != (m->split == LUTDB_SPLIT_TOKEN ? m->vocab : m->layers))
 		rc = lutdb_fail(LUTDB_ECORRUPT, "%s: the shards do not cover the whole table", what);

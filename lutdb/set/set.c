@@ -1,13 +1,15 @@
 /*
- * multi.c - a sharded model opened through its manifest.
+ * set.c - a sharded model opened through its manifest.
  *
- * The handle holds one lutdb_db per shard.  At open every shard is checked
+ * The set holds one lutdb_file per shard.  At open every shard is checked
  * against the manifest (size, content digest, pack identity, index, ranges)
  * and against the first shard's geometry, so a missing, truncated, swapped
  * or foreign shard is refused there, by name.  Lookups then cost one array
  * read: token -> shard (token split) or layer -> shard (layer split).
  * Dense weights, config and tokenizer live in the first shard.
  */
+#include "set.h"
+
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,11 +17,22 @@
 #include <sys/stat.h>
 #include <xxhash.h>
 
-#include "manifest.h"
-#include "file.h"
 #include "fail.h"
+#include "geometry.h"
+#include "manifest.h"
+
+struct lutdb_set {
+	char *path;                 /* of the manifest */
+	lutdb_info info;            /* the whole model */
+	size_t nshards;
+	lutdb_file **shard;
+	int split;                  /* LUTDB_SPLIT_TOKEN or _LAYER */
+	uint16_t *token_shard;      /* token split: token -> shard */
+	uint16_t *layer_shard;      /* layer split: layer -> shard */
+};
 
 static int read_manifest(const char *path, char **buf, size_t *len)
+
 {
 	FILE *f = fopen(path, "rb");
 	struct stat st;
@@ -55,11 +68,11 @@ static int same_model(const lutdb_info *a, const lutdb_info *b)
 	       a->layer_row_elems == b->layer_row_elems && a->source_form == b->source_form;
 }
 
-static int check_shard(lutdb_db *db, const lutdb_manifest *m, size_t i, const char *mpath)
+static int check_shard(const lutdb_set *s, const lutdb_manifest *m, size_t i)
 {
 	const lutdb_manifest_shard *ms = &m->shards[i];
-	const lutdb_info *in = lutdb_get_info(db->shard[i]), *first = lutdb_get_info(db->shard[0]);
-	const char *f = ms->file;
+	const lutdb_info *in = lutdb_file_info(s->shard[i]), *first = lutdb_file_info(s->shard[0]);
+	const char *f = ms->file, *mpath = s->path;
 
 	if (memcmp(in->pack_id, m->pack_id, 16))
 		return lutdb_fail(LUTDB_ESHARD, "%s: shard %s belongs to another pack (foreign shard)", mpath, f);
@@ -68,7 +81,8 @@ static int check_shard(lutdb_db *db, const lutdb_manifest *m, size_t i, const ch
 				  "(swapped shard)", mpath, f, in->shard_index + 1, in->shard_count, i + 1, m->nshards);
 	if (in->file_bytes != ms->bytes)
 		return lutdb_fail(LUTDB_ESHARD, "%s: shard %s has %llu bytes, the manifest says %llu (truncated or "
-				  "replaced)", mpath, f, (unsigned long long)in->file_bytes, (unsigned long long)ms->bytes);
+				  "replaced)", mpath, f, (unsigned long long)in->file_bytes,
+				  (unsigned long long)ms->bytes);
 	if (memcmp(in->digest, ms->digest, 16))
 		return lutdb_fail(LUTDB_ESHARD, "%s: shard %s has another content digest than the manifest's", mpath, f);
 	if (in->token_begin != ms->token_begin || in->token_end != ms->token_end ||
@@ -82,134 +96,176 @@ static int check_shard(lutdb_db *db, const lutdb_manifest *m, size_t i, const ch
 	return LUTDB_OK;
 }
 
-int lutdb_multi_open(const char *path, unsigned flags, lutdb_db **out)
+/* Opens shard i, which the manifest names relative to its own directory dir,
+ * as a database file: never as another manifest (a manifest naming itself
+ * would recurse without end). */
+static int open_shard(lutdb_set *s, const lutdb_manifest *m, const char *dir, size_t i, unsigned flags)
 {
-	lutdb_db *db = calloc(1, sizeof *db);
-	lutdb_manifest m = {0};
-	char *json = NULL, *dir = NULL;
-	size_t len = 0;
-	int rc;
+	const char *name = m->shards[i].file;
+	size_t n = strlen(dir) + strlen(name) + 2;
+	char *sp = malloc(n);
+	int rc, is_manifest;
 
-	*out = NULL;
-	if (!db || !(db->path = strdup(path)) || !(dir = strdup(path))) {
-		rc = lutdb_fail(LUTDB_ENOMEM, "%s", path);
-		goto fail;
-	}
-	char *slash = strrchr(dir, '/');
-	if (slash)
-		*slash = '\0';
-	else
-		strcpy(dir, ".");
-	db->flags = flags;
-	if ((rc = read_manifest(path, &json, &len)) || (rc = lutdb_manifest_parse(json, len, path, &m)))
-		goto fail;
-	db->split = m.split;
-	db->shard = calloc(m.nshards, sizeof *db->shard);
-	if (!db->shard) {
-		rc = lutdb_fail(LUTDB_ENOMEM, "%s", path);
-		goto fail;
-	}
-	db->nshards = m.nshards;
-	for (size_t i = 0; i < m.nshards; i++) {
-		size_t n = strlen(dir) + strlen(m.shards[i].file) + 2;
-		char *sp = malloc(n);
-		if (!sp) {
-			rc = lutdb_fail(LUTDB_ENOMEM, "%s", path);
-			goto fail;
-		}
-		snprintf(sp, n, "%s/%s", dir, m.shards[i].file);
-		rc = lutdb_open(sp, flags | LUTDB_OPEN_SHARD_, &db->shard[i]);
-		if (rc == LUTDB_ENOENT)
-			lutdb_fail(rc, "%s: shard %s is missing", path, m.shards[i].file);
-		else if (rc)
-			lutdb_fail_prefix(rc, "%s: shard %s", path, m.shards[i].file);
-		free(sp);
-		if (rc || (rc = check_shard(db, &m, i, path)))
-			goto fail;
-	}
-	/* The whole model's description: the first shard's, widened. */
-	lutdb_info *in = &db->info;
-	*in = *lutdb_get_info(db->shard[0]);
+	if (!sp)
+		return lutdb_fail(LUTDB_ENOMEM, "%s", s->path);
+	snprintf(sp, n, "%s/%s", dir, name);
+	rc = lutdb_manifest_sniff(sp, &is_manifest);
+	if (rc == LUTDB_OK && is_manifest)
+		rc = lutdb_fail(LUTDB_ESHARD, "%s: a manifest, not a shard database file", sp);
+	if (rc == LUTDB_OK)
+		rc = lutdb_file_open(sp, flags, &s->shard[i]);
+	free(sp);
+	if (rc == LUTDB_ENOENT)
+		return lutdb_fail(rc, "%s: shard %s is missing", s->path, name);
+	if (rc)
+		return lutdb_fail_prefix(rc, "%s: shard %s", s->path, name);
+	return check_shard(s, m, i);
+}
+
+/* The whole model's description: the first shard's, widened to every
+ * token and layer, with the sizes summed and the set's digest. */
+static int describe(lutdb_set *s)
+{
+	lutdb_info *in = &s->info;
+	XXH128_canonical_t c;
+	XXH3_state_t *xs = XXH3_createState();
+
+	if (!xs)
+		return lutdb_fail(LUTDB_ENOMEM, "%s: digest of the shard set", s->path);
+	*in = *lutdb_file_info(s->shard[0]);
 	in->token_begin = 0;
 	in->token_end = in->vocab;
 	in->layer_begin = 0;
 	in->layer_end = in->layers;
 	in->shard_index = 0;
-	in->shard_count = (uint32_t)m.nshards;
-	in->rows_in_place = in->rows_in_place && m.split == LUTDB_SPLIT_TOKEN;
+	in->shard_count = (uint32_t)s->nshards;
+	in->rows_in_place = in->rows_in_place && s->split == LUTDB_SPLIT_TOKEN;
 	lutdb_geometry g = {in->family, in->experts, in->hidden, in->kv_dim, in->table_dtype};
 	in->token_row_bytes = lutdb_geom_token_bytes(&g, in->layers);
 	in->file_bytes = in->raw_bytes = in->table_records = 0;
-	XXH3_state_t *xs = XXH3_createState();
 	XXH3_128bits_reset(xs);
-	for (size_t i = 0; i < m.nshards; i++) {
-		const lutdb_info *si = lutdb_get_info(db->shard[i]);
+	for (size_t i = 0; i < s->nshards; i++) {
+		const lutdb_info *si = lutdb_file_info(s->shard[i]);
 		in->file_bytes += si->file_bytes;
 		in->raw_bytes += si->raw_bytes;
 		in->table_records += si->table_records;
 		XXH3_128bits_update(xs, si->digest, 16);
 	}
 	/* The set's digest: XXH3-128 over the shards' digests in order. */
-	XXH128_canonical_t c;
 	XXH128_canonicalFromHash(&c, XXH3_128bits_digest(xs));
 	XXH3_freeState(xs);
 	memcpy(in->digest, c.digest, 16);
-	if (m.split == LUTDB_SPLIT_TOKEN) {
-		db->token_shard = malloc((size_t)in->vocab * sizeof *db->token_shard);
-		for (size_t i = 0; db->token_shard && i < m.nshards; i++)
-			for (uint32_t t = m.shards[i].token_begin; t < m.shards[i].token_end; t++)
-				db->token_shard[t] = (uint16_t)i;
+	return LUTDB_OK;
+}
+
+/* token -> shard (token split) or layer -> shard (layer split). */
+static int build_routes(lutdb_set *s, const lutdb_manifest *m)
+{
+	if (s->split == LUTDB_SPLIT_TOKEN) {
+		if (!(s->token_shard = malloc((size_t)s->info.vocab * sizeof *s->token_shard)))
+			return lutdb_fail(LUTDB_ENOMEM, "%s", s->path);
+		for (size_t i = 0; i < m->nshards; i++)
+			for (uint32_t t = m->shards[i].token_begin; t < m->shards[i].token_end; t++)
+				s->token_shard[t] = (uint16_t)i;
 	} else {
-		db->layer_shard = malloc((size_t)in->layers * sizeof *db->layer_shard);
-		for (size_t i = 0; db->layer_shard && i < m.nshards; i++)
-			for (uint32_t l = m.shards[i].layer_begin; l < m.shards[i].layer_end; l++)
-				db->layer_shard[l] = (uint16_t)i;
+		if (!(s->layer_shard = malloc((size_t)s->info.layers * sizeof *s->layer_shard)))
+			return lutdb_fail(LUTDB_ENOMEM, "%s", s->path);
+		for (size_t i = 0; i < m->nshards; i++)
+			for (uint32_t l = m->shards[i].layer_begin; l < m->shards[i].layer_end; l++)
+				s->layer_shard[l] = (uint16_t)i;
 	}
-	if (!db->token_shard && !db->layer_shard) {
+	return LUTDB_OK;
+}
+
+int lutdb_set_open(const char *path, unsigned flags, lutdb_set **out)
+{
+	lutdb_set *s = calloc(1, sizeof *s);
+	lutdb_manifest m = {0};
+	char *json = NULL, *dir = NULL;
+	size_t len = 0;
+	int rc;
+
+	*out = NULL;
+	if (!s || !(s->path = strdup(path)) || !(dir = strdup(path))) {
 		rc = lutdb_fail(LUTDB_ENOMEM, "%s", path);
-		goto fail;
+		goto out;
 	}
-	*out = db;
-	rc = LUTDB_OK;
-	goto done;
-fail:
-	lutdb_close(db);
-done:
+	char *slash = strrchr(dir, '/');
+	if (slash)
+		*slash = '\0';
+	else
+		strcpy(dir, ".");
+	if ((rc = read_manifest(path, &json, &len)) || (rc = lutdb_manifest_parse(json, len, path, &m)))
+		goto out;
+	s->split = m.split;
+	if (!(s->shard = calloc(m.nshards, sizeof *s->shard))) {
+		rc = lutdb_fail(LUTDB_ENOMEM, "%s", path);
+		goto out;
+	}
+	s->nshards = m.nshards;
+	for (size_t i = 0; i < m.nshards; i++)
+		if ((rc = open_shard(s, &m, dir, i, flags)))
+			goto out;
+	if ((rc = describe(s)) || (rc = build_routes(s, &m)))
+		goto out;
+	*out = s;
+	s = NULL;
+out:
+	lutdb_set_close(s);
 	lutdb_manifest_free(&m);
 	free(json);
 	free(dir);
 	return rc;
 }
 
-void lutdb_multi_close(lutdb_db *db)
+void lutdb_set_close(lutdb_set *s)
 {
-	for (size_t i = 0; i < db->nshards; i++)
-		lutdb_close(db->shard[i]);
-	free(db->shard);
-	free(db->token_shard);
-	free(db->layer_shard);
+	if (!s)
+		return;
+	for (size_t i = 0; s->shard && i < s->nshards; i++)
+		lutdb_file_close(s->shard[i]);
+	free(s->shard);
+	free(s->token_shard);
+	free(s->layer_shard);
+	free(s->path);
+	free(s);
 }
 
-int lutdb_multi_token_row(lutdb_db *db, uint32_t token, unsigned flags, void *scratch, size_t scratch_size,
-			  lutdb_row *out)
+const lutdb_info *lutdb_set_info(const lutdb_set *s)
 {
-	const lutdb_info *in = &db->info;
+	return &s->info;
+}
+
+const char *lutdb_set_path(const lutdb_set *s)
+{
+	return s->path;
+}
+
+lutdb_file *lutdb_set_first(const lutdb_set *s)
+{
+	return s->shard[0];
+}
+
+int lutdb_set_token_row(lutdb_set *s, uint32_t token, unsigned flags, void *scratch, size_t scratch_size,
+			lutdb_row *out)
+{
+	const lutdb_info *in = &s->info;
 	int rc;
 
 	if (token >= in->vocab)
 		return lutdb_fail(LUTDB_ERANGE, "token %u is out of range (vocabulary size %u)", token, in->vocab);
-	if (db->split == LUTDB_SPLIT_TOKEN)
-		return lutdb_token_row(db->shard[db->token_shard[token]], token, flags, scratch, scratch_size, out);
+	if (s->split == LUTDB_SPLIT_TOKEN)
+		return lutdb_file_token_row(s->shard[s->token_shard[token]], token, flags, scratch, scratch_size, out);
 	/* Layer split: the token's rows are in every shard; assemble them. */
 	if (!scratch || scratch_size < in->token_row_bytes)
 		return lutdb_fail(LUTDB_EINVAL, "%s: a layer-sharded model needs a scratch buffer of %llu bytes to "
-				  "read whole token rows (or read per layer)", db->path,
+				  "read whole token rows (or read per layer)", s->path,
 				  (unsigned long long)in->token_row_bytes);
 	uint8_t *dst = scratch;
-	for (size_t i = 0; i < db->nshards; i++) {
-		const lutdb_info *si = lutdb_get_info(db->shard[i]);
+	for (size_t i = 0; i < s->nshards; i++) {
+		const lutdb_info *si = lutdb_file_info(s->shard[i]);
 		lutdb_row r;
-		if ((rc = lutdb_token_row(db->shard[i], token, flags, dst, si->token_row_bytes, &r)))
+		if ((rc = lutdb_file_token_row(s->shard[i], token, flags, dst, si->token_row_bytes, &r)))
 			return rc;
 		if (r.data != dst)
 			memcpy(dst, r.data, si->token_row_bytes);
@@ -223,30 +279,33 @@ int lutdb_multi_token_row(lutdb_db *db, uint32_t token, unsigned flags, void *sc
 	return LUTDB_OK;
 }
 
-int lutdb_multi_layer_row(lutdb_db *db, uint32_t layer, uint32_t token, unsigned flags, void *scratch,
-			  size_t scratch_size, lutdb_row *out)
+int lutdb_set_layer_row(lutdb_set *s, uint32_t layer, uint32_t token, unsigned flags, void *scratch,
+			size_t scratch_size, lutdb_row *out)
 {
-	const lutdb_info *in = &db->info;
+	const lutdb_info *in = &s->info;
 
 	if (layer >= in->layers)
-		return lutdb_fail(LUTDB_ERANGE, "layer %u is out of range (the model has %u layers)", layer, in->layers);
+		return lutdb_fail(LUTDB_ERANGE, "layer %u is out of range (the model has %u layers)", layer,
+				  in->layers);
 	if (token >= in->vocab)
 		return lutdb_fail(LUTDB_ERANGE, "token %u is out of range (vocabulary size %u)", token, in->vocab);
-	lutdb_db *s = db->split == LUTDB_SPLIT_TOKEN ? db->shard[db->token_shard[token]] : db->shard[db->layer_shard[layer]];
-	return lutdb_layer_row(s, layer, token, flags, scratch, scratch_size, out);
+	lutdb_file *f = s->split == LUTDB_SPLIT_TOKEN ? s->shard[s->token_shard[token]]
+						       : s->shard[s->layer_shard[layer]];
+	return lutdb_file_layer_row(f, layer, token, flags, scratch, scratch_size, out);
 }
 
-void lutdb_multi_prefetch(lutdb_db *db, uint32_t token)
+void lutdb_set_prefetch(lutdb_set *s, uint32_t token)
 {
-	if (token >= db->info.vocab)
+	if (token >= s->info.vocab)
 		return;
-	if (db->split == LUTDB_SPLIT_TOKEN)
-		lutdb_prefetch_token(db->shard[db->token_shard[token]], token);
+	if (s->split == LUTDB_SPLIT_TOKEN)
+		lutdb_file_prefetch(s->shard[s->token_shard[token]], token);
 	else
-		for (size_t i = 0; i < db->nshards; i++)
-			lutdb_prefetch_token(db->shard[i], token);
+		for (size_t i = 0; i < s->nshards; i++)
+			lutdb_file_prefetch(s->shard[i], token);
 }
 
+/* Each shard's verify reports its own bytes; the caller sees the set's. */
 typedef struct span {
 	lutdb_progress_fn fn;
 	void *ctx;
@@ -255,20 +314,20 @@ typedef struct span {
 
 static int span_cb(void *ctx, uint64_t done, uint64_t total)
 {
-	span *s = ctx;
+	span *sp = ctx;
 	(void)total;
-	return s->fn ? s->fn(s->ctx, s->base + done, s->total) : 0;
+	return sp->fn ? sp->fn(sp->ctx, sp->base + done, sp->total) : 0;
 }
 
-int lutdb_multi_verify(lutdb_db *db, lutdb_progress_fn fn, void *ctx)
+int lutdb_set_verify(lutdb_set *s, lutdb_progress_fn fn, void *ctx)
 {
-	span s = {fn, ctx, 0, db->info.file_bytes};
+	span sp = {fn, ctx, 0, s->info.file_bytes};
 	int rc;
 
-	for (size_t i = 0; i < db->nshards; i++) {
-		if ((rc = lutdb_verify(db->shard[i], span_cb, &s)))
+	for (size_t i = 0; i < s->nshards; i++) {
+		if ((rc = lutdb_file_verify(s->shard[i], span_cb, &sp)))
 			return rc;
-		s.base += lutdb_get_info(db->shard[i])->file_bytes;
+		sp.base += lutdb_file_info(s->shard[i])->file_bytes;
 	}
 	return LUTDB_OK;
 }

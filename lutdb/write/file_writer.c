@@ -1,6 +1,7 @@
 /*
- * writer.c - builds a lutdb file: one LMDB write transaction on a private
- * temporary file, renamed into place when complete.
+ * file_writer.c - builds one lutdb file: one LMDB write transaction on a
+ * private temporary file, renamed into place when complete.  Table blocks
+ * are file_writer_table.c's.
  *
  * Why one transaction: LMDB copies a page on write only once per
  * transaction, so a file written in a single transaction holds every record
@@ -12,80 +13,36 @@
  * Why preallocate: with MDB_WRITEMAP a full disk would surface as SIGBUS on
  * a store into the map.  posix_fallocate() of the whole map up front turns
  * that into LUTDB_ENOSPC before any data is written.  The file is trimmed to
- * its last used page at commit.
- *
- * Why table blocks are written with pwrite(): a first store into a page of
- * the map faults it in, and the kernel fills such a page from the file
- * first (zeroes, for preallocated space) only for the store to overwrite
- * it.  On ext4 that zeroing was half of `lutdb shard`'s time.  A block is
- * therefore assembled in a heap image and written at its reserved place in
- * the map with pwrite(), which fills whole page-cache pages directly; the
- * page cache is shared with the map, so LMDB sees the same bytes.  LMDB
- * still stores each record's page header through the map, and the kernel
- * reads around a faulting page (zeroing up to megabytes ahead that pwrite
- * then overwrites), so the map is marked MADV_RANDOM: a fault fills one page.
+ * its last used page at commit.  A file size limit (RLIMIT_FSIZE) below the
+ * map is refused up front for the same reason: writing past it would raise
+ * SIGXFSZ, and the library does not change the process's signal handling.
  */
-#include "lutdb.h"
+#include "file_writer_internal.h"
 
 #include <errno.h>
 #include <fcntl.h>
-#include <lmdb.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
-#include <sys/random.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "bytes.h"
-#include "lmdb_layout.h"
-#include "record.h"
-#include "file.h"
 #include "fail.h"
+#include "geometry.h"
+#include "lmdb_layout.h"
+#include "publish.h"
 
 #define WRITER_PAGE LUTDB_PAGE_SIZE
 /* Offset of MDB_meta.mm_mapsize in a meta page (16-byte page header, then
  * mm_magic, mm_version, mm_address).  Checked by the store tests. */
 #define MDB_META_MAPSIZE_OFF (16 + 4 + 4 + sizeof(void *))
 
-struct lutdb_writer {
-	char *out_path;
-	char *tmp_path;
-	int fd;
-	int overwrite;
-	MDB_env *env;
-	MDB_txn *txn;
-	MDB_dbi dbi_meta, dbi_tensors, dbi_table;
-	uint64_t mapsize;       /* bytes of LMDB's map (and of the preallocation) */
-	int map_advised;        /* MADV_RANDOM set on the map */
-	lutdb_file_hdr hdr;
-	uint32_t header_len;    /* LTBL header bytes: the rest of the first page */
-	uint64_t row_bytes;     /* raw bytes of one token row */
-	uint32_t row_stride;    /* codec none: row_bytes rounded up to 64 */
-	uint32_t next_token;    /* next token expected by put_rows */
-	/* The open table block. */
-	uint32_t blk_first, blk_count, blk_filled;
-	uint8_t *blk_rec;       /* codec none: the reserved record in the map */
-	uint8_t *blk_img;       /* the block's record image: header, then rows */
-	uint8_t *blk_raw;       /* other codecs: raw rows waiting to be encoded */
-	uint8_t *shuffle_tmp;
-	size_t blk_enc_cap;     /* other codecs: room for encoded rows in blk_img */
-	/* The open tensor. */
-	int in_tensor;
-	char tensor_name[LUTDB_NAME_MAX + 1];
-	uint8_t *tensor_rec;
-	size_t tensor_len;
-	char last_tensor[LUTDB_NAME_MAX + 1];
-	lutdb_digest_state *dg_table, *dg_tensors, *dg_meta;
-	int failed;             /* a call failed: only abort is allowed */
-};
-
-static int mdb_err(int rc, const char *what, const char *path)
+int lutdb_fw_mdb_fail(int rc, const char *what, const char *path)
 {
 	if (rc == MDB_MAP_FULL)
-		return lutdb_fail(LUTDB_EINTERNAL, "%s: %s: map size estimate too small (size_hint)", path, what);
+		return lutdb_fail(LUTDB_EINTERNAL, "%s: %s: map size estimate too small (the writer parameters' "
+				  "sizing fields)", path, what);
 	if (rc == ENOSPC)
 		return lutdb_fail(LUTDB_ENOSPC, "%s: %s: no space left on device", path, what);
 	if (rc == EFBIG)
@@ -95,7 +52,7 @@ static int mdb_err(int rc, const char *what, const char *path)
 	return lutdb_fail(LUTDB_EIO, "%s: %s: %s", path, what, mdb_strerror(rc));
 }
 
-static int sys_err(int err, const char *what, const char *path)
+int lutdb_fw_sys_fail(int err, const char *what, const char *path)
 {
 	int code = (err == ENOSPC || err == EFBIG || err == EDQUOT) ? LUTDB_ENOSPC
 		   : err == ENOMEM                                    ? LUTDB_ENOMEM
@@ -103,53 +60,6 @@ static int sys_err(int err, const char *what, const char *path)
 		   : err == EEXIST                                    ? LUTDB_EEXIST
 								      : LUTDB_EIO;
 	return lutdb_fail(code, "%s: %s: %s", path, what, strerror(err));
-}
-
-/* The file offset of a value LMDB reserved at dst, or -1 when it cannot
- * tell.  A value this large is an overflow run: dst is just past its page
- * header, which holds the page number.  The first such value also locates
- * the map, which is then marked MADV_RANDOM (see the top of this file). */
-static off_t reserved_offset(lutdb_writer *w, uint8_t *dst)
-{
-	uint8_t *pg = dst - PAGEHDRSZ;
-	uint64_t pgno = rd64(pg + PG_PGNO_OFF);
-	uint16_t flags = rd16(pg + PG_FLAGS_OFF);
-
-	if ((uintptr_t)pg % w->hdr.page_size || !(flags & P_OVERFLOW) || pgno >= w->mapsize / w->hdr.page_size)
-		return -1;
-	if (!w->map_advised) {
-		w->map_advised = 1;
-		(void)madvise(pg - pgno * w->hdr.page_size, (size_t)w->mapsize, MADV_RANDOM); /* a hint */
-	}
-	return (off_t)(pgno * w->hdr.page_size + PAGEHDRSZ);
-}
-
-/* Writes len bytes of src as the value LMDB reserved at dst, through the
- * file; through the map should reserved_offset() not know the place (an
- * LMDB with another page layout). */
-static int map_write(lutdb_writer *w, uint8_t *dst, const void *src, size_t len)
-{
-	const uint8_t *p = src;
-	off_t off = reserved_offset(w, dst);
-
-	if (off < 0) {
-		memcpy(dst, src, len);
-		return LUTDB_OK;
-	}
-
-	while (len) {
-		ssize_t n = pwrite(w->fd, p, len, off);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0) {
-			w->failed = 1;
-			return sys_err(n < 0 ? errno : EIO, "cannot write table block", w->tmp_path);
-		}
-		p += n;
-		off += n;
-		len -= (size_t)n;
-	}
-	return LUTDB_OK;
 }
 
 uint32_t lutdb_default_block_tokens(uint64_t token_row_bytes)
@@ -161,12 +71,12 @@ uint32_t lutdb_default_block_tokens(uint64_t token_row_bytes)
 	return bt < LUTDB_MIN_BLOCK_TOKENS ? LUTDB_MIN_BLOCK_TOKENS : bt > maxbt ? maxbt : (uint32_t)bt;
 }
 
-uint64_t lutdb_writer_token_row_bytes(const lutdb_writer *w)
+uint64_t lutdb_file_writer_row_bytes(const lutdb_file_writer *w)
 {
 	return w->row_bytes;
 }
 
-const char *lutdb_writer_tmp_path(const lutdb_writer *w)
+const char *lutdb_file_writer_tmp_path(const lutdb_file_writer *w)
 {
 	return w->tmp_path;
 }
@@ -184,9 +94,9 @@ static char *dup_dir_tmp(const char *out_path)
 	return t;
 }
 
-/* Fills in and validates the file header from the caller's parameters by
- * running it through the same parser readers use. */
-static int build_header(const lutdb_writer_params *p, lutdb_file_hdr *h)
+/* Fills in and validates the header of the file holding part of the model
+ * p, by running it through the same parser readers use. */
+static int build_header(const lutdb_writer_params *p, const lutdb_file_part *part, lutdb_file_hdr *h)
 {
 	uint8_t buf[LUTDB_HEADER_PAYLOAD];
 	int rc;
@@ -217,16 +127,13 @@ static int build_header(const lutdb_writer_params *p, lutdb_file_hdr *h)
 		return lutdb_fail(LUTDB_EINVAL, "writer: %llu elements per layer row (need 1..2^32-1)",
 				  (unsigned long long)layer_elems);
 	h->layer_row_elems = (uint32_t)layer_elems;
-	h->token_begin = p->token_begin;
-	h->token_end = p->token_end ? p->token_end : p->vocab;
-	h->layer_begin = p->layer_begin;
-	h->layer_end = p->layer_end ? p->layer_end : p->layers;
-	h->shard_index = p->shard_index;
-	h->shard_count = p->shard_count ? p->shard_count : 1;
+	h->token_begin = part->token_begin;
+	h->token_end = part->token_end;
+	h->layer_begin = part->layer_begin;
+	h->layer_end = part->layer_end;
+	h->shard_index = part->shard_index;
+	h->shard_count = part->shard_count;
 	memcpy(h->pack_id, p->pack_id, 16);
-	static const uint8_t zero[16];
-	if (!memcmp(h->pack_id, zero, 16) && getrandom(h->pack_id, 16, 0) != 16)
-		return sys_err(errno, "getrandom", "pack id");
 	/* block_tokens: the spec's default, capped so that a record stays well
 	 * under LMDB's 4 GiB value limit and its entries fit the header. */
 	uint64_t row = lutdb_geom_token_bytes(&g, h->layer_end - h->layer_begin);
@@ -244,23 +151,28 @@ static int build_header(const lutdb_writer_params *p, lutdb_file_hdr *h)
 	return LUTDB_OK;
 }
 
-int lutdb_writer_open(const char *out_path, const lutdb_writer_params *p, int overwrite, lutdb_writer **out)
+int lutdb_file_writer_check(const lutdb_writer_params *p)
 {
-	lutdb_writer *w = NULL;
-	struct stat st;
+	lutdb_file_part whole = {0, p->vocab, 0, p->layers, 0, 1, 0};
+	lutdb_file_hdr h;
+
+	return build_header(p, &whole, &h);
+}
+
+int lutdb_file_writer_open(const char *out_path, const lutdb_writer_params *p, const lutdb_file_part *part,
+			   int overwrite, lutdb_file_writer **out)
+{
+	lutdb_file_writer *w = NULL;
+	struct rlimit fsize;
 	int rc;
 
 	*out = NULL;
-	if (!out_path || !*out_path || !p)
-		return lutdb_fail(LUTDB_EINVAL, "writer: no output path");
-	if (!overwrite && stat(out_path, &st) == 0)
-		return lutdb_fail(LUTDB_EEXIST, "%s: already exists", out_path);
 	w = calloc(1, sizeof *w);
 	if (!w)
 		return lutdb_fail(LUTDB_ENOMEM, "writer");
 	w->fd = -1;
 	w->overwrite = overwrite;
-	if ((rc = build_header(p, &w->hdr)))
+	if ((rc = build_header(p, part, &w->hdr)))
 		goto fail;
 	w->header_len = w->hdr.page_size - 16;
 	lutdb_geometry g = {w->hdr.family, w->hdr.experts, w->hdr.hidden, w->hdr.kv_dim, w->hdr.table_dtype};
@@ -276,9 +188,7 @@ int lutdb_writer_open(const char *out_path, const lutdb_writer_params *p, int ov
 		rc = lutdb_fail(LUTDB_ENOMEM, "writer");
 		goto fail;
 	}
-	w->fd = mkostemp(w->tmp_path, O_CLOEXEC);
-	if (w->fd < 0) {
-		rc = sys_err(errno, "cannot create temporary file", w->tmp_path);
+	if ((rc = lutdb_tmp_create(w->tmp_path, 0, &w->fd))) {
 		free(w->tmp_path);
 		w->tmp_path = NULL;
 		goto fail;
@@ -299,41 +209,44 @@ int lutdb_writer_open(const char *out_path, const lutdb_writer_params *p, int ov
 		}
 	}
 
-	/* Map size: the caller's payload estimate, plus the per-record page
+	/* Map size: the file's size estimate, plus the per-record page
 	 * rounding of table blocks, plus room for B-tree pages and meta. */
 	uint64_t blocks = (w->hdr.token_end - w->hdr.token_begin) / w->hdr.block_tokens + 2;
-	uint64_t mapsize = p->size_hint + p->size_hint / 64 + blocks * 2 * WRITER_PAGE + (64ull << 20);
+	uint64_t mapsize = part->size_hint + part->size_hint / 64 + blocks * 2 * WRITER_PAGE + (64ull << 20);
 	mapsize = (mapsize + WRITER_PAGE - 1) / WRITER_PAGE * WRITER_PAGE;
 	w->mapsize = mapsize;
-
 	/* A file size limit (ulimit -f) must be an error, not a SIGXFSZ kill. */
-	signal(SIGXFSZ, SIG_IGN);
+	if (getrlimit(RLIMIT_FSIZE, &fsize) == 0 && fsize.rlim_cur != RLIM_INFINITY && mapsize > fsize.rlim_cur) {
+		rc = lutdb_fail(LUTDB_ENOSPC, "%s: cannot reserve %llu bytes: file size limit exceeded (%llu bytes)",
+				w->tmp_path, (unsigned long long)mapsize, (unsigned long long)fsize.rlim_cur);
+		goto fail;
+	}
 	if ((rc = mdb_env_create(&w->env)) || (rc = mdb_env_set_maxdbs(w->env, 4)) ||
 	    (rc = mdb_env_set_mapsize(w->env, (size_t)mapsize)) ||
 	    (rc = mdb_env_open(w->env, w->tmp_path, MDB_NOSUBDIR | MDB_WRITEMAP | MDB_NOLOCK | MDB_NOSYNC, 0644))) {
-		rc = mdb_err(rc, "cannot create database", w->tmp_path);
+		rc = lutdb_fw_mdb_fail(rc, "cannot create database", w->tmp_path);
 		goto fail;
 	}
 	rc = posix_fallocate(w->fd, 0, (off_t)mapsize);
 	if (rc && rc != EOPNOTSUPP && rc != EINVAL) {
-		rc = sys_err(rc, "cannot reserve space", w->tmp_path);
+		rc = lutdb_fw_sys_fail(rc, "cannot reserve space", w->tmp_path);
 		goto fail;
 	}
 	if ((rc = mdb_txn_begin(w->env, NULL, 0, &w->txn)) ||
 	    (rc = mdb_dbi_open(w->txn, LUTDB_DB_META, MDB_CREATE, &w->dbi_meta)) ||
 	    (rc = mdb_dbi_open(w->txn, LUTDB_DB_TABLE, MDB_CREATE, &w->dbi_table)) ||
 	    (rc = mdb_dbi_open(w->txn, LUTDB_DB_TENSORS, MDB_CREATE, &w->dbi_tensors))) {
-		rc = mdb_err(rc, "cannot start transaction", w->tmp_path);
+		rc = lutdb_fw_mdb_fail(rc, "cannot start transaction", w->tmp_path);
 		goto fail;
 	}
 	*out = w;
 	return LUTDB_OK;
 fail:
-	lutdb_writer_abort(w);
+	lutdb_file_writer_abort(w);
 	return rc;
 }
 
-void lutdb_writer_abort(lutdb_writer *w)
+void lutdb_file_writer_abort(lutdb_file_writer *w)
 {
 	if (!w)
 		return;
@@ -356,7 +269,7 @@ void lutdb_writer_abort(lutdb_writer *w)
 	free(w);
 }
 
-static int check_usable(lutdb_writer *w, const char *what)
+int lutdb_fw_usable(const lutdb_file_writer *w, const char *what)
 {
 	if (!w)
 		return lutdb_fail(LUTDB_EINVAL, "%s: no writer", what);
@@ -365,12 +278,12 @@ static int check_usable(lutdb_writer *w, const char *what)
 	return LUTDB_OK;
 }
 
-int lutdb_writer_put_blob(lutdb_writer *w, const char *name, const void *data, size_t len)
+int lutdb_file_writer_put_blob(lutdb_file_writer *w, const char *name, const void *data, size_t len)
 {
 	MDB_val k, v;
 	int rc;
 
-	if ((rc = check_usable(w, "put_blob")))
+	if ((rc = lutdb_fw_usable(w, "put_blob")))
 		return rc;
 	if (w->in_tensor || w->blk_filled)
 		return lutdb_fail(LUTDB_EINVAL, "put_blob: a tensor or table block is open");
@@ -386,7 +299,7 @@ int lutdb_writer_put_blob(lutdb_writer *w, const char *name, const void *data, s
 	rc = mdb_put(w->txn, w->dbi_meta, &k, &v, MDB_RESERVE);
 	if (rc) {
 		w->failed = 1;
-		return mdb_err(rc, name, w->tmp_path);
+		return lutdb_fw_mdb_fail(rc, name, w->tmp_path);
 	}
 	lutdb_rec_write_prefix(v.mv_data, LUTDB_REC_BLOB, 0, 0, LUTDB_REC_PREFIX, len);
 	if (len)
@@ -395,15 +308,15 @@ int lutdb_writer_put_blob(lutdb_writer *w, const char *name, const void *data, s
 	return LUTDB_OK;
 }
 
-int lutdb_writer_tensor_begin(lutdb_writer *w, const char *name, int dtype, uint32_t ndim, const uint64_t *shape,
-			      void **payload)
+int lutdb_file_writer_tensor_begin(lutdb_file_writer *w, const char *name, int dtype, uint32_t ndim,
+				   const uint64_t *shape, void **payload)
 {
 	lutdb_tensor_hdr th;
 	uint64_t n = lutdb_dtype_size(dtype);
 	MDB_val k, v;
 	int rc;
 
-	if ((rc = check_usable(w, "tensor_begin")))
+	if ((rc = lutdb_fw_usable(w, "tensor_begin")))
 		return rc;
 	if (w->in_tensor || w->blk_filled)
 		return lutdb_fail(LUTDB_EINVAL, "tensor_begin: a tensor or table block is open");
@@ -432,11 +345,11 @@ int lutdb_writer_tensor_begin(lutdb_writer *w, const char *name, int dtype, uint
 	rc = mdb_put(w->txn, w->dbi_tensors, &k, &v, MDB_RESERVE | MDB_APPEND);
 	if (rc) {
 		w->failed = 1;
-		return mdb_err(rc, name, w->tmp_path);
+		return lutdb_fw_mdb_fail(rc, name, w->tmp_path);
 	}
 	/* The caller stores the payload through the map: mark the map
 	 * MADV_RANDOM (reserved_offset does, once) before those stores fault. */
-	(void)reserved_offset(w, v.mv_data);
+	(void)lutdb_fw_reserved_offset(w, v.mv_data);
 	lutdb_tensor_hdr_write(v.mv_data, &th, n);
 	w->tensor_rec = v.mv_data;
 	w->tensor_len = v.mv_size;
@@ -446,11 +359,11 @@ int lutdb_writer_tensor_begin(lutdb_writer *w, const char *name, int dtype, uint
 	return LUTDB_OK;
 }
 
-int lutdb_writer_tensor_end(lutdb_writer *w)
+int lutdb_file_writer_tensor_end(lutdb_file_writer *w)
 {
 	int rc;
 
-	if ((rc = check_usable(w, "tensor_end")))
+	if ((rc = lutdb_fw_usable(w, "tensor_end")))
 		return rc;
 	if (!w->in_tensor)
 		return lutdb_fail(LUTDB_EINVAL, "tensor_end: no tensor open");
@@ -462,148 +375,16 @@ int lutdb_writer_tensor_end(lutdb_writer *w)
 	return LUTDB_OK;
 }
 
-/* Tokens of the block that starts at token: blocks are aligned to global
- * multiples of block_tokens and clipped to the file's token range, so a
- * token's block is found by division in any shard. */
-static uint32_t block_count_at(const lutdb_writer *w, uint32_t token)
-{
-	uint32_t bt = w->hdr.block_tokens;
-	uint64_t end = ((uint64_t)token / bt + 1) * bt;
-
-	if (end > w->hdr.token_end)
-		end = w->hdr.token_end;
-	return (uint32_t)(end - token);
-}
-
-static int block_open_none(lutdb_writer *w)
-{
-	uint8_t key[LUTDB_TABLE_KEY_SIZE];
-	MDB_val k = {sizeof key, key}, v;
-	int rc;
-
-	lutdb_table_key_encode(key, w->hdr.layer_begin, w->blk_first);
-	v.mv_data = NULL;
-	v.mv_size = w->header_len + (size_t)w->blk_count * w->row_stride;
-	rc = mdb_put(w->txn, w->dbi_table, &k, &v, MDB_RESERVE | MDB_APPEND);
-	if (rc) {
-		w->failed = 1;
-		return mdb_err(rc, "table block", w->tmp_path);
-	}
-	w->blk_rec = v.mv_data;
-	memset(w->blk_img, 0, w->header_len);
-	return LUTDB_OK;
-}
-
-static void block_header(lutdb_writer *w, uint8_t *hdr, uint64_t payload_len)
-{
-	lutdb_table_hdr th = {
-		.token_first = w->blk_first,
-		.token_count = w->blk_count,
-		.layer_first = w->hdr.layer_begin,
-		.layer_count = w->hdr.layer_end - w->hdr.layer_begin,
-		.row_bytes = (uint32_t)w->row_bytes,
-		.row_stride = w->hdr.table_codec == LUTDB_CODEC_NONE ? w->row_stride : 0,
-	};
-	lutdb_table_hdr_write(hdr, w->header_len, w->hdr.table_dtype, w->hdr.table_codec, &th, payload_len);
-}
-
-/* Completes the open block: header, checksums, digest. */
-static int block_close(lutdb_writer *w)
-{
-	uint8_t key[LUTDB_TABLE_KEY_SIZE];
-	int rc;
-
-	lutdb_table_key_encode(key, w->hdr.layer_begin, w->blk_first);
-	if (w->hdr.table_codec == LUTDB_CODEC_NONE) {
-		uint64_t payload = (uint64_t)w->blk_count * w->row_stride;
-		/* Entries were set as rows arrived; the header write keeps them. */
-		block_header(w, w->blk_img, payload);
-		lutdb_rec_seal(w->blk_img, w->header_len, w->header_len + payload, LUTDB_REC_TABLE);
-		lutdb_digest_record(w->dg_table, key, sizeof key, w->blk_img, w->header_len + payload);
-		if ((rc = map_write(w, w->blk_rec, w->blk_img, w->header_len + payload)))
-			return rc;
-	} else {
-		size_t esz = lutdb_dtype_size(w->hdr.table_dtype);
-		size_t off = 0, len;
-		uint8_t *enc = w->blk_img + w->header_len;
-		memset(w->blk_img, 0, w->header_len);
-		for (uint32_t i = 0; i < w->blk_count; i++) {
-			rc = lutdb_codec_encode(w->hdr.table_codec, esz, w->blk_raw + (size_t)i * w->row_bytes,
-						w->row_bytes, enc + off, w->blk_enc_cap - off, &len, w->shuffle_tmp);
-			if (rc) {
-				w->failed = 1;
-				return lutdb_fail_prefix(rc, "table block at token %u", w->blk_first);
-			}
-			lutdb_table_entry_set(w->blk_img, i, lutdb_xxh3(enc + off, len), (uint32_t)off,
-					      (uint32_t)len);
-			off += len;
-		}
-		MDB_val k = {sizeof key, key}, v = {w->header_len + off, NULL};
-		rc = mdb_put(w->txn, w->dbi_table, &k, &v, MDB_RESERVE | MDB_APPEND);
-		if (rc) {
-			w->failed = 1;
-			return mdb_err(rc, "table block", w->tmp_path);
-		}
-		block_header(w, w->blk_img, off);
-		lutdb_rec_seal(w->blk_img, w->header_len, v.mv_size, LUTDB_REC_TABLE);
-		lutdb_digest_record(w->dg_table, key, sizeof key, w->blk_img, v.mv_size);
-		if ((rc = map_write(w, v.mv_data, w->blk_img, v.mv_size)))
-			return rc;
-	}
-	w->hdr.table_records++;
-	w->blk_filled = 0;
-	w->blk_rec = NULL;
-	return LUTDB_OK;
-}
-
-int lutdb_writer_put_rows(lutdb_writer *w, uint32_t token_first, uint32_t count, const void *rows, size_t src_stride)
-{
-	const uint8_t *src = rows;
-	int rc;
-
-	if ((rc = check_usable(w, "put_rows")))
-		return rc;
-	if (w->in_tensor)
-		return lutdb_fail(LUTDB_EINVAL, "put_rows: a tensor is open");
-	if (token_first != w->next_token || count > w->hdr.token_end - token_first)
-		return lutdb_fail(LUTDB_EINVAL, "put_rows: tokens must arrive in order inside [%u, %u)",
-				  w->hdr.token_begin, w->hdr.token_end);
-	for (uint32_t i = 0; i < count; i++, src += src_stride) {
-		uint32_t t = token_first + i;
-		if (!w->blk_filled) {
-			w->blk_first = t;
-			w->blk_count = block_count_at(w, t);
-			if (w->hdr.table_codec == LUTDB_CODEC_NONE && (rc = block_open_none(w)))
-				return rc;
-		}
-		uint32_t j = w->blk_filled;
-		if (w->hdr.table_codec == LUTDB_CODEC_NONE) {
-			uint8_t *dst = w->blk_img + w->header_len + (size_t)j * w->row_stride;
-			memcpy(dst, src, w->row_bytes);
-			memset(dst + w->row_bytes, 0, w->row_stride - w->row_bytes);
-			lutdb_table_entry_set(w->blk_img, j, lutdb_xxh3(dst, w->row_bytes), j * w->row_stride,
-					      (uint32_t)w->row_bytes);
-		} else {
-			memcpy(w->blk_raw + (size_t)j * w->row_bytes, src, w->row_bytes);
-		}
-		w->blk_filled++;
-		w->next_token++;
-		if (w->blk_filled == w->blk_count && (rc = block_close(w)))
-			return rc;
-	}
-	return LUTDB_OK;
-}
-
 /* Meta records are written in any order, so their digest is taken at commit
  * by walking the sub-database in key order. */
-static int digest_meta(lutdb_writer *w, uint8_t out[16])
+static int digest_meta(lutdb_file_writer *w, uint8_t out[16])
 {
 	MDB_cursor *c;
 	MDB_val k, v;
 	int rc = mdb_cursor_open(w->txn, w->dbi_meta, &c);
 
 	if (rc)
-		return mdb_err(rc, "meta digest", w->tmp_path);
+		return lutdb_fw_mdb_fail(rc, "meta digest", w->tmp_path);
 	lutdb_digest_reset(w->dg_meta);
 	for (rc = mdb_cursor_get(c, &k, &v, MDB_FIRST); rc == 0; rc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
 		if (k.mv_size == strlen(LUTDB_META_DIGEST) && !memcmp(k.mv_data, LUTDB_META_DIGEST, k.mv_size))
@@ -612,53 +393,32 @@ static int digest_meta(lutdb_writer *w, uint8_t out[16])
 	}
 	mdb_cursor_close(c);
 	if (rc != MDB_NOTFOUND)
-		return mdb_err(rc, "meta digest", w->tmp_path);
+		return lutdb_fw_mdb_fail(rc, "meta digest", w->tmp_path);
 	lutdb_digest_final(w->dg_meta, out);
 	return LUTDB_OK;
 }
 
-static int put_record(lutdb_writer *w, const char *name, int kind, const void *payload, size_t len)
+static int put_record(lutdb_file_writer *w, const char *name, int kind, const void *payload, size_t len)
 {
 	MDB_val k = {strlen(name), (void *)(uintptr_t)name}, v = {LUTDB_REC_PREFIX + len, NULL};
 	int rc = mdb_put(w->txn, w->dbi_meta, &k, &v, MDB_RESERVE);
 
 	if (rc)
-		return mdb_err(rc, name, w->tmp_path);
+		return lutdb_fw_mdb_fail(rc, name, w->tmp_path);
 	lutdb_rec_write_prefix(v.mv_data, kind, 0, 0, LUTDB_REC_PREFIX, len);
 	memcpy((uint8_t *)v.mv_data + LUTDB_REC_PREFIX, payload, len);
 	lutdb_rec_seal(v.mv_data, LUTDB_REC_PREFIX, v.mv_size, kind);
 	return LUTDB_OK;
 }
 
-static int sync_dir(const char *path)
-{
-	char *dir = strdup(path);
-	char *slash;
-	int fd, rc = LUTDB_OK;
-
-	if (!dir)
-		return lutdb_fail(LUTDB_ENOMEM, "sync");
-	slash = strrchr(dir, '/');
-	if (slash)
-		slash[slash == dir ? 1 : 0] = '\0';
-	fd = open(slash ? dir : ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (fd >= 0) {
-		if (fsync(fd) != 0 && errno != EINVAL)
-			rc = sys_err(errno, "cannot sync directory", dir);
-		close(fd);
-	}
-	free(dir);
-	return rc;
-}
-
-int lutdb_writer_commit(lutdb_writer *w)
+int lutdb_file_writer_commit(lutdb_file_writer *w)
 {
 	uint8_t hdr[LUTDB_HEADER_PAYLOAD], dmeta[16], dtable[16], dtensors[16], digest[16];
 	MDB_envinfo info;
 	uint64_t used;
 	int rc;
 
-	if ((rc = check_usable(w, "commit")))
+	if ((rc = lutdb_fw_usable(w, "commit")))
 		goto fail;
 	if (w->in_tensor || w->next_token != w->hdr.token_end) {
 		rc = lutdb_fail(LUTDB_EINVAL, "commit: table rows [%u, %u) incomplete (next %u) or tensor open",
@@ -677,11 +437,11 @@ int lutdb_writer_commit(lutdb_writer *w)
 	rc = mdb_txn_commit(w->txn);
 	w->txn = NULL;
 	if (rc) {
-		rc = mdb_err(rc, "commit", w->tmp_path);
+		rc = lutdb_fw_mdb_fail(rc, "commit", w->tmp_path);
 		goto fail;
 	}
 	if ((rc = mdb_env_sync(w->env, 1)) || (rc = mdb_env_info(w->env, &info))) {
-		rc = mdb_err(rc, "sync", w->tmp_path);
+		rc = lutdb_fw_mdb_fail(rc, "sync", w->tmp_path);
 		goto fail;
 	}
 	used = ((uint64_t)info.me_last_pgno + 1) * w->hdr.page_size;
@@ -690,32 +450,27 @@ int lutdb_writer_commit(lutdb_writer *w)
 	/* Trim the preallocated tail and record the real size as the map size
 	 * in both meta pages, so plain LMDB readers map exactly the file. */
 	if (ftruncate(w->fd, (off_t)used) != 0) {
-		rc = sys_err(errno, "cannot trim", w->tmp_path);
+		rc = lutdb_fw_sys_fail(errno, "cannot trim", w->tmp_path);
 		goto fail;
 	}
 	for (int m = 0; m < 2; m++) {
 		uint64_t ms = used;
 		off_t off = (off_t)m * w->hdr.page_size + (off_t)MDB_META_MAPSIZE_OFF;
 		if (pwrite(w->fd, &ms, sizeof ms, off) != (ssize_t)sizeof ms) {
-			rc = sys_err(errno, "cannot write meta page", w->tmp_path);
+			rc = lutdb_fw_sys_fail(errno, "cannot write meta page", w->tmp_path);
 			goto fail;
 		}
 	}
-	/* mkstemp creates 0600; a published database is a normal file. */
-	mode_t um = umask(0);
-	umask(um);
-	if (fchmod(w->fd, 0666 & ~um) != 0 || fsync(w->fd) != 0) {
-		rc = sys_err(errno, "cannot sync", w->tmp_path);
+	if (fsync(w->fd) != 0) {
+		rc = lutdb_fw_sys_fail(errno, "cannot sync", w->tmp_path);
 		goto fail;
 	}
-	if (rename(w->tmp_path, w->out_path) != 0) {
-		rc = sys_err(errno, "cannot rename into place", w->out_path);
+	if ((rc = lutdb_publish(w->tmp_path, w->out_path, 0, w->overwrite)))
 		goto fail;
-	}
 	free(w->tmp_path);
 	w->tmp_path = NULL; /* now out_path: abort must not unlink it */
-	rc = sync_dir(w->out_path);
+	rc = lutdb_sync_parent(w->out_path);
 fail:
-	lutdb_writer_abort(w);
+	lutdb_file_writer_abort(w);
 	return rc;
 }

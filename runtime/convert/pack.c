@@ -23,7 +23,6 @@
 #include "record.h"
 #include "pack_internal.h"
 #include "schema.h"
-#include "writer.h"
 #include "fail.h"
 
 /* Memory for one block of finished table rows (storage dtype); the token
@@ -141,7 +140,7 @@ static int put_provenance(packer *p)
 		rc = lutdb_fail(LUTDB_ENOMEM, "provenance");
 		goto out;
 	}
-	rc = lutdb_shardset_put_blob(p->ss, LUTDB_META_PROVENANCE, txt, strlen(txt));
+	rc = lutdb_writer_put_blob(p->w, LUTDB_META_PROVENANCE, txt, strlen(txt));
 out:
 	free(txt);
 	json_decref(root);
@@ -160,7 +159,7 @@ static int put_blobs(packer *p)
 			data = p->tok_override;
 			len = p->tok_override_len;
 		}
-		if (data && (rc = lutdb_shardset_put_blob(p->ss, b->name, data, len)))
+		if (data && (rc = lutdb_writer_put_blob(p->w, b->name, data, len)))
 			return rc;
 	}
 	return put_provenance(p);
@@ -191,10 +190,10 @@ static int put_tensors(packer *p)
 		if ((rc = lutdb_ckpt_find(p->ck, st[i].name, &t)))
 			break;
 		dt = stored_dtype(p, t.dtype);
-		if ((rc = lutdb_shardset_tensor_begin(p->ss, t.name, dt, t.ndim, t.dims, &dst)))
+		if ((rc = lutdb_writer_tensor_begin(p->w, t.name, dt, t.ndim, t.dims, &dst)))
 			break;
 		lutdb_convert(dt, dst, t.dtype, t.data, (size_t)count);
-		if ((rc = lutdb_shardset_tensor_end(p->ss)))
+		if ((rc = lutdb_writer_tensor_end(p->w)))
 			break;
 	}
 	free(st);
@@ -265,7 +264,7 @@ static int put_table_copy(packer *p)
 		const uint8_t *src = (const uint8_t *)t.data + (size_t)t0 * src_row;
 		lutdb_convert(p->table_dtype, p->rows, t.dtype, src, (size_t)nt * p->token_row_elems);
 		if ((rc = lutdb_pack_check_rows(p, t0, nt, p->rows)) ||
-		    (rc = lutdb_shardset_put_rows(p->ss, t0, nt, p->rows, p->row_bytes)) || (rc = report(p, t0 + nt)))
+		    (rc = lutdb_writer_put_rows(p->w, t0, nt, p->rows, p->row_bytes)) || (rc = report(p, t0 + nt)))
 			return rc;
 	}
 	return LUTDB_OK;
@@ -281,50 +280,52 @@ static int put_table_reparam(packer *p)
 			break;
 		lutdb_convert(p->table_dtype, p->rows, LUTDB_DTYPE_F32, p->rows_f32, (size_t)nt * p->token_row_elems);
 		if ((rc = lutdb_pack_check_rows(p, t0, nt, p->rows)) ||
-		    (rc = lutdb_shardset_put_rows(p->ss, t0, nt, p->rows, p->row_bytes)) || (rc = report(p, t0 + nt)))
+		    (rc = lutdb_writer_put_rows(p->w, t0, nt, p->rows, p->row_bytes)) || (rc = report(p, t0 + nt)))
 			break;
 	}
 	lutdb_reparam_free(p);
 	return rc;
 }
 
-/* What the first shard holds besides rows: dense tensors and blobs. */
-static int extra_sizes(const packer *p, lutdb_shard_extra *x)
+/* The writer's sizing fields: what the database holds besides table rows
+ * (dense tensors in their stored dtypes, blobs, config.json). */
+static int dense_sizes(const packer *p, lutdb_writer_params *wp)
 {
 	lutdb_schema_ent *st;
 	size_t n;
 	int rc;
 
-	memset(x, 0, sizeof *x);
 	if ((rc = lutdb_schema_build(p->cfg, p->family, LUTDB_SCHEMA_STORED, &st, &n)))
 		return rc;
 	for (size_t i = 0; i < n; i++) {
 		lutdb_ckpt_tensor t;
 		if (lutdb_ckpt_find(p->ck, st[i].name, &t))
 			continue;
-		lutdb_shard_extra_add(&x->first_bytes, strlen(st[i].name),
-				      LUTDB_TENSOR_HEADER_LEN + st[i].dims[0] * (st[i].ndim == 2 ? st[i].dims[1] : 1) *
-								lutdb_dtype_size(stored_dtype(p, t.dtype)));
+		wp->dense_bytes += st[i].dims[0] * (st[i].ndim == 2 ? st[i].dims[1] : 1) *
+				   lutdb_dtype_size(stored_dtype(p, t.dtype));
+		wp->dense_records++;
 	}
 	free(st);
-	lutdb_shard_extra_add(&x->config_bytes, 11, LUTDB_REC_PREFIX + lutdb_ckpt_blob_at(p->ck, 0)->len);
+	wp->config_bytes = lutdb_ckpt_blob_at(p->ck, 0)->len;
 	for (int i = 1; i < LUTDB_CKPT_NBLOBS; i++)
-		if (lutdb_ckpt_blob_at(p->ck, i)->data)
-			lutdb_shard_extra_add(&x->first_bytes, 32, LUTDB_REC_PREFIX + lutdb_ckpt_blob_at(p->ck, i)->len);
-	/* provenance.json, or the --tokenizer replacement */
-	lutdb_shard_extra_add(&x->first_bytes, 16, LUTDB_REC_PREFIX + 8192 + p->tok_override_len);
+		if (lutdb_ckpt_blob_at(p->ck, i)->data) {
+			wp->dense_bytes += lutdb_ckpt_blob_at(p->ck, i)->len;
+			wp->dense_records++;
+		}
+	/* provenance.json, and the --tokenizer replacement */
+	wp->dense_bytes += 8192 + p->tok_override_len;
+	wp->dense_records += 2;
 	return LUTDB_OK;
 }
 
 int lutdb_pack(const char *src, const char *out_path, const lutdb_pack_opts *opts)
 {
 	lutdb_pack_opts o;
-	lutdb_shard_opts shards;
 	packer p;
 	int rc;
 
 	memset(&p, 0, sizeof p);
-	if ((rc = lutdb_pack_opts_resolve(opts, &o, &shards)))
+	if ((rc = lutdb_pack_opts_resolve(opts, &o)))
 		return rc;
 	p.o = &o;
 	if ((rc = lutdb_ckpt_open(src, &p.ck)))
@@ -360,6 +361,7 @@ int lutdb_pack(const char *src, const char *out_path, const lutdb_pack_opts *opt
 		goto out;
 	}
 	lutdb_writer_params wp = {
+		.size = sizeof wp,
 		.family = p.family,
 		.source_form = p.form,
 		.vocab = p.cfg->vocab,
@@ -377,22 +379,17 @@ int lutdb_pack(const char *src, const char *out_path, const lutdb_pack_opts *opt
 		.table_codec = p.o->codec,
 		.block_tokens = p.o->block_tokens,
 	};
-	lutdb_shard_extra extra;
-	if ((rc = extra_sizes(&p, &extra)))
+	if ((rc = dense_sizes(&p, &wp)))
 		goto out;
-	lutdb_split_opts so = {p.o->shards->by_layer ? LUTDB_SPLIT_LAYER : LUTDB_SPLIT_TOKEN, p.o->shards->count,
-			       p.o->shards->max_size};
-	int sharded = so.count || so.max_size;
-	if ((rc = lutdb_shardset_open(out_path, sharded ? &so : NULL, &wp, &extra, &p.ss)) || (rc = put_blobs(&p)) ||
-	    (rc = put_tensors(&p)))
+	if ((rc = lutdb_writer_open(out_path, &wp, p.o->shards, 1, &p.w)) || (rc = put_blobs(&p)) || (rc = put_tensors(&p)))
 		goto out;
 	rc = p.form == LUTDB_FORM_REP ? put_table_copy(&p) : put_table_reparam(&p);
 	if (rc)
 		goto out;
-	rc = lutdb_shardset_commit(p.ss);
-	p.ss = NULL;
+	rc = lutdb_writer_commit(p.w);
+	p.w = NULL;
 out:
-	lutdb_shardset_abort(p.ss);
+	lutdb_writer_abort(p.w);
 	free(p.rows);
 	free(p.schema);
 	free(p.tok_override);

@@ -13,7 +13,7 @@ struct lk_pool;
 
 typedef struct packer {
 	const lutdb_pack_opts *o; /* completed by lutdb_pack_opts_resolve: every field
-				     set, o->shards never NULL */
+				     set (o->shards NULL: one file) */
 	lutdb_ckpt *ck;
 	const lutdb_config *cfg;
 	int family, form;
@@ -27,7 +27,7 @@ typedef struct packer {
 	void *rows;               /* block of rows in the storage dtype */
 	char *tok_override;       /* --tokenizer file contents */
 	size_t tok_override_len;
-	struct lutdb_shardset *ss;
+	lutdb_writer *w;          /* the output: one file or shards */
 	/* reparam.c */
 	struct lk_pool *pool;
 	float *rows_f32;          /* block of rows in float32 */
@@ -35,10 +35,10 @@ typedef struct packer {
 } packer;
 
 /* Checks the caller's options (in may be NULL: all defaults) and completes
- * them into *o, every field holding the caller's value or its default;
- * o->shards points to *shards, a copy of the caller's (all zero when it gave
- * none).  LUTDB_EINVAL / LUTDB_EUNSUPPORTED as lutdb_pack() says. */
-int lutdb_pack_opts_resolve(const lutdb_pack_opts *in, lutdb_pack_opts *o, lutdb_shard_opts *shards);
+ * them into *o, every field holding the caller's value or its default (the
+ * shard options stay the caller's: the writer checks them).  LUTDB_EINVAL /
+ * LUTDB_EUNSUPPORTED as lutdb_pack() says. */
+int lutdb_pack_opts_resolve(const lutdb_pack_opts *in, lutdb_pack_opts *o);
 
 int lutdb_reparam_init(packer *p);
 /* Computes rows_f32 for tokens [t0, t0 + nt). */

@@ -13,7 +13,7 @@
 #include "opts.h"
 #include "pack_internal.h"
 
-int lutdb_pack_opts_resolve(const lutdb_pack_opts *in, lutdb_pack_opts *o, lutdb_shard_opts *shards)
+int lutdb_pack_opts_resolve(const lutdb_pack_opts *in, lutdb_pack_opts *o)
 {
 	int rc = lutdb_opts_check(in, in ? in->size : 0, sizeof *in, LUTDB_OPTS_MIN(lutdb_pack_opts, progress_ctx),
 				  "lutdb_pack");
@@ -21,7 +21,6 @@ int lutdb_pack_opts_resolve(const lutdb_pack_opts *in, lutdb_pack_opts *o, lutdb
 	if (rc)
 		return rc;
 	memset(o, 0, sizeof *o);
-	memset(shards, 0, sizeof *shards);
 	o->size = sizeof *o;
 	o->dtype = LUTDB_OPT(in, dtype, (lutdb_dtype)0);
 	o->codec = LUTDB_OPT(in, codec, LUTDB_CODEC_NONE);
@@ -30,12 +29,7 @@ int lutdb_pack_opts_resolve(const lutdb_pack_opts *in, lutdb_pack_opts *o, lutdb
 	o->tokenizer = LUTDB_OPT(in, tokenizer, NULL);
 	o->progress = LUTDB_OPT(in, progress, NULL);
 	o->progress_ctx = LUTDB_OPT(in, progress_ctx, NULL);
-	/* Copied, so the rest of pack reads *o->shards whether or not the caller
-	 * asked for shards (all zero: one file). */
-	const lutdb_shard_opts *sh = LUTDB_OPT(in, shards, NULL);
-	if (sh)
-		*shards = *sh;
-	o->shards = shards;
+	o->shards = LUTDB_OPT(in, shards, NULL);
 	if (o->dtype && !lutdb_dtype_size(o->dtype))
 		return lutdb_fail(LUTDB_EINVAL, "unknown dtype code %d", (int)o->dtype);
 	if (!lutdb_codec_name(o->codec))

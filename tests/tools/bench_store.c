@@ -278,13 +278,14 @@ static int grain(const char *dir, uint32_t V, uint32_t rowbytes, int nb, char **
 	for (int k = 0; k < nb; k++) {
 		uint32_t B = (uint32_t)atoi(bs[k]);
 		lutdb_writer *w;
-		lutdb_writer_params p = {.family = 1, .source_form = 2, .vocab = V, .hidden = d, .layers = 1,
-					 .experts = 1, .intermediate = 8, .heads = 1, .kv_heads = 1,
+		lutdb_writer_params p = {.size = sizeof p, .family = 1, .source_form = 2, .vocab = V, .hidden = d,
+					 .layers = 1, .experts = 1, .intermediate = 8, .heads = 1, .kv_heads = 1,
 					 .table_dtype = LUTDB_DTYPE_F16, .block_tokens = B,
-					 .size_hint = (uint64_t)V * rowbytes + (1 << 20)};
+					 .config_bytes = strlen(cfg)};
 		int rc;
 		snprintf(path, sizeof path, "%s/grain-%u.lutdb", dir, B);
-		if ((rc = lutdb_writer_open(path, &p, 1, &w)) || (rc = lutdb_writer_put_blob(w, "config.json", cfg, strlen(cfg))))
+		if ((rc = lutdb_writer_open(path, &p, NULL, 1, &w)) ||
+		    (rc = lutdb_writer_put_blob(w, "config.json", cfg, strlen(cfg))))
 			return die("grain", rc);
 		for (uint32_t t = 0; t < V; t++) {
 			memset(row, (int)(t & 0x3f), rowbytes);

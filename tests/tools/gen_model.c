@@ -145,19 +145,18 @@ static int write_db(const gen *g, const char *out)
 	lutdb_writer *w;
 	uint32_t rowel = g->family == 2 ? g->N * (g->dk + g->d) : g->N * g->d;
 	size_t rowb = (size_t)g->L * rowel * lutdb_dtype_size(g->dtype);
-	uint64_t hint = (uint64_t)g->V * ((rowb + 63) & ~63ull);
 	int rc;
 
 	if (schema(g, LUTDB_SCHEMA_STORED, &s, &n, cfg))
 		return fprintf(stderr, "bad geometry: %s\n", lutdb_errdetail()), 1;
-	for (size_t i = 0; i < n; i++)
-		hint += s[i].dims[0] * (s[i].ndim == 2 ? s[i].dims[1] : 1) * lutdb_dtype_size(g->dtype) + 4096;
-	lutdb_writer_params p = {.family = g->family, .source_form = 2, .vocab = g->V, .hidden = g->d,
-				 .layers = g->L, .experts = g->N, .intermediate = g->I, .heads = g->heads,
-				 .kv_heads = g->heads, .kv_dim = g->family == 2 ? g->dk : 0,
+	lutdb_writer_params p = {.size = sizeof p, .family = g->family, .source_form = 2, .vocab = g->V,
+				 .hidden = g->d, .layers = g->L, .experts = g->N, .intermediate = g->I,
+				 .heads = g->heads, .kv_heads = g->heads, .kv_dim = g->family == 2 ? g->dk : 0,
 				 .kv_expert_heads = g->family == 2 ? g->H : 0, .kv_window = g->W,
-				 .table_dtype = g->dtype, .size_hint = hint + (1 << 20)};
-	if ((rc = lutdb_writer_open(out, &p, 1, &w)) ||
+				 .table_dtype = g->dtype, .dense_records = n, .config_bytes = strlen(cfg)};
+	for (size_t i = 0; i < n; i++)
+		p.dense_bytes += s[i].dims[0] * (s[i].ndim == 2 ? s[i].dims[1] : 1) * lutdb_dtype_size(g->dtype);
+	if ((rc = lutdb_writer_open(out, &p, NULL, 1, &w)) ||
 	    (rc = lutdb_writer_put_blob(w, "config.json", cfg, strlen(cfg))))
 		goto fail;
 	for (size_t i = 0; i < n; i++) {

@@ -1,6 +1,9 @@
 /* test_shard.c - shards and manifests: split, read through, merge, refuse. */
+#include <dlfcn.h>
 #include <fcntl.h>
 #include <jansson.h>
+#include <xxhash.h>
+#include <sys/wait.h>
 
 #include "lutdb.h"
 #include "lutdb_types.h"
@@ -10,6 +13,43 @@
 
 static char *tmp;
 static char single[4200];
+
+/* This program's XXH3_createState() stands in for libxxhash's (the library
+ * is linked statically, so its calls land here) and fails on request. */
+static int fail_xxh3_state;
+XXH3_state_t *XXH3_createState(void)
+{
+	if (fail_xxh3_state)
+		return NULL;
+	XXH3_state_t *(*real)(void) = (XXH3_state_t * (*)(void)) dlsym(RTLD_NEXT, "XXH3_createState");
+	ck_assert_ptr_nonnull(real);
+	return real();
+}
+
+/* Likewise umask(), which counts the library's calls. */
+static int umask_calls;
+mode_t umask(mode_t mask)
+{
+	umask_calls++;
+	mode_t (*real)(mode_t) = (mode_t(*)(mode_t))dlsym(RTLD_NEXT, "umask");
+	ck_assert_ptr_nonnull(real);
+	return real(mask);
+}
+
+/* Likewise renameat2(), which can play a file system without
+ * RENAME_NOREPLACE. */
+static int no_renameat2;
+int renameat2(int olddirfd, const char *oldpath, int newdirfd, const char *newpath, unsigned int flags)
+{
+	if (no_renameat2) {
+		errno = EINVAL;
+		return -1;
+	}
+	int (*real)(int, const char *, int, const char *, unsigned) =
+		(int (*)(int, const char *, int, const char *, unsigned))dlsym(RTLD_NEXT, "renameat2");
+	ck_assert_ptr_nonnull(real);
+	return real(olddirfd, oldpath, newdirfd, newpath, flags);
+}
 
 static void pack_case(const char *name, const char *out, const lutdb_shard_opts *so)
 {
@@ -44,7 +84,7 @@ static lutdb_db *open_ok(const char *p)
 static void shard_ok(const char *src, const char *dir, uint32_t count, uint64_t max, int by_layer)
 {
 	lutdb_db *db = open_ok(src);
-	lutdb_shard_opts o = {count, max, by_layer};
+	lutdb_shard_opts o = {sizeof o, count, max, by_layer};
 	int rc = lutdb_shard(db, dir, &o, NULL, NULL);
 	ck_assert_msg(rc == LUTDB_OK, "shard: %s", lutdb_errdetail());
 	lutdb_close(db);
@@ -131,7 +171,7 @@ START_TEST(one_token_per_shard_and_limits)
 	char dir[4300];
 	lutdb_db *a = open_ok(single);
 	const lutdb_info *in = lutdb_get_info(a);
-	lutdb_shard_opts o = {0};
+	lutdb_shard_opts o = {.size = sizeof o};
 
 	/* More shards than layers (by layer) or tokens: clear errors. */
 	snprintf(dir, sizeof dir, "%s/x", tmp);
@@ -242,10 +282,188 @@ START_TEST(damaged_shard_sets_are_refused)
 }
 END_TEST
 
+/* Writes a token-split manifest of n one-token shards (none of them on
+ * disk) into dir/manifest.json; shard dup (if < n) repeats shard 0's name. */
+static void write_big_manifest(const char *dir, const char *man, uint32_t n, uint32_t dup)
+{
+	size_t cap = 200 + (size_t)n * 160, len = 0;
+	char *j = malloc(cap);
+	ck_assert_int_eq(mkdir(dir, 0777), 0);
+	len += (size_t)snprintf(j + len, cap - len,
+				"{\"lutdb_manifest\": 1, \"format\": \"1.0\", \"pack_id\": \"%032d\", "
+				"\"split\": \"token\", \"vocab\": %u, \"layers\": 1, \"shards\": [", 0, n);
+	for (uint32_t i = 0; i < n; i++)
+		len += (size_t)snprintf(j + len, cap - len,
+					"%s{\"file\": \"s%05u.lutdb\", \"bytes\": 1, \"digest\": \"%032d\", "
+					"\"tokens\": [%u, %u], \"layers\": [0, 1]}",
+					i ? ", " : "", i == dup ? 0 : i, 0, i, i + 1);
+	len += (size_t)snprintf(j + len, cap - len, "]}");
+	ck_assert_uint_lt(len, cap);
+	write_all(man, j, len);
+	free(j);
+}
+
+/* The duplicate-name check of a 65535-shard manifest (the format's cap) is
+ * not quadratic: `lutdb info` reports the first missing shard at once
+ * (it took about 5 s when every name was compared with every other). */
+START_TEST(largest_manifest_is_checked_quickly)
+{
+	const char *bin = getenv("LUTDB_BIN");
+	char dir[4300], man[4400], cmd[9400], out[4400];
+	size_t len;
+
+	ck_assert_msg(bin && *bin, "LUTDB_BIN is not set: run the suite through tests/run.sh");
+	snprintf(dir, sizeof dir, "%s/big", tmp);
+	snprintf(man, sizeof man, "%s/manifest.json", dir);
+	snprintf(out, sizeof out, "%s/info.err", tmp);
+	write_big_manifest(dir, man, 65535, UINT32_MAX);
+	snprintf(cmd, sizeof cmd, "timeout 3 '%s' info '%s' >/dev/null 2>'%s'", bin, man, out);
+	int st = system(cmd);
+	ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) != 124, "lutdb info did not finish within 3 s");
+	ck_assert_int_eq(WEXITSTATUS(st), 6); /* LUTDB_ENOENT */
+	char *err = read_all(out, &len);
+	ck_assert_msg(strstr(err, "shard s00000.lutdb is missing") && strchr(err, '\n') == err + len - 1,
+		      "expected one line naming the missing shard, got: %s", err);
+	free(err);
+	/* Duplicates are still found, however far apart. */
+	snprintf(dir, sizeof dir, "%s/dup", tmp);
+	snprintf(man, sizeof man, "%s/manifest.json", dir);
+	write_big_manifest(dir, man, 65535, 65534);
+	expect_open_fails(man, LUTDB_ECORRUPT, "shard file s00000.lutdb is listed twice");
+}
+END_TEST
+
+/* Opening a set computes its digest over the shards'; a refused hash state
+ * is LUTDB_ENOMEM, not a crash. */
+START_TEST(hash_state_refused_is_enomem)
+{
+	char dir[4300], man[4400];
+	lutdb_db *db = (lutdb_db *)&db;
+	snprintf(dir, sizeof dir, "%s/s", tmp);
+	snprintf(man, sizeof man, "%s/manifest.json", dir);
+	shard_ok(single, dir, 2, 0, 0);
+	fail_xxh3_state = 1;
+	int rc = lutdb_open(man, 0, &db);
+	fail_xxh3_state = 0;
+	ck_assert_int_eq(rc, LUTDB_ENOMEM);
+	ck_assert_ptr_null(db);
+	lutdb_close(open_ok(man));
+}
+END_TEST
+
+/* The library speaks of its API (the shard options' fields), never of the
+ * command line's flags: a program calling it has no --count. */
+START_TEST(errors_name_options_not_cli_flags)
+{
+	char dir[4300];
+	lutdb_db *a = open_ok(single);
+	const lutdb_info *in = lutdb_get_info(a);
+	const lutdb_shard_opts bad[] = {
+		{sizeof *bad, in->layers + 1, 0, 1},           /* more shards than layers */
+		{sizeof *bad, 5000, 0, 0},                     /* more shards than written at once */
+		{sizeof *bad, 0, in->token_row_bytes / 2, 0},  /* max_size below one row */
+		{sizeof *bad, 2, 1u << 30, 0},                 /* both count and max_size */
+		{sizeof *bad, 0, 0, 0},                        /* neither */
+	};
+
+	snprintf(dir, sizeof dir, "%s/x", tmp);
+	for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+		ck_assert_int_eq(lutdb_shard(a, dir, &bad[i], NULL, NULL), LUTDB_EINVAL);
+		ck_assert_msg(*lutdb_errdetail() && !strstr(lutdb_errdetail(), "--"),
+			      "options #%zu: detail names a CLI flag or nothing: '%s'", i, lutdb_errdetail());
+	}
+	ck_assert(!file_exists(dir));
+	lutdb_close(a);
+}
+END_TEST
+
+typedef struct squatter {
+	const char *out;
+	int as_dir, done;
+} squatter;
+
+/* Progress callback that creates OUTDIR (an empty directory or a file) while
+ * lutdb_shard is still writing. */
+static int squat(void *ctx, uint64_t done, uint64_t total)
+{
+	squatter *q = ctx;
+	if (!q->done++) {
+		if (q->as_dir)
+			ck_assert_int_eq(mkdir(q->out, 0777), 0);
+		else
+			write_all(q->out, "precious", 8);
+	}
+	return 0;
+}
+
+/* OUTDIR created by someone else after lutdb_shard started is never
+ * replaced: the commit fails with LUTDB_EEXIST and leaves it as it is. */
+START_TEST(outdir_created_meanwhile_is_kept)
+{
+	char out[4300], cmd[4500];
+	lutdb_db *a = open_ok(single);
+	lutdb_shard_opts o = {.size = sizeof o, .count = 2};
+
+	for (int as_dir = 0; as_dir < 2; as_dir++) {
+		snprintf(out, sizeof out, "%s/out%d", tmp, as_dir);
+		squatter q = {out, as_dir, 0};
+		ck_assert_int_eq(lutdb_shard(a, out, &o, squat, &q), LUTDB_EEXIST);
+		ck_assert_int_ge(q.done, 1);
+		if (as_dir) {
+			snprintf(cmd, sizeof cmd, "test -d '%s' && test -z \"$(ls -A '%s')\"", out, out);
+			ck_assert_msg(system(cmd) == 0, "the empty directory was replaced");
+		} else {
+			size_t len;
+			char *got = read_all(out, &len);
+			ck_assert_str_eq(got, "precious");
+			free(got);
+		}
+		snprintf(cmd, sizeof cmd, "test -z \"$(ls -d '%s'.tmp.* 2>/dev/null)\"", out);
+		ck_assert_msg(system(cmd) == 0, "the temporary directory was left behind");
+	}
+	/* Without RENAME_NOREPLACE, rename(2) still refuses to put a directory
+	 * over a file. */
+	snprintf(out, sizeof out, "%s/out2", tmp);
+	squatter q = {out, 0, 0};
+	no_renameat2 = 1;
+	int rc = lutdb_shard(a, out, &o, squat, &q);
+	no_renameat2 = 0;
+	ck_assert_int_eq(rc, LUTDB_EEXIST);
+	size_t len;
+	char *got = read_all(out, &len);
+	ck_assert_str_eq(got, "precious");
+	free(got);
+	lutdb_close(a);
+}
+END_TEST
+
+/* The shard directory and its files have the modes the umask gives, and the
+ * library never calls umask() to learn it. */
+START_TEST(shard_modes_follow_umask_untouched)
+{
+	char dir[4300], f[4400];
+	struct stat st;
+	snprintf(dir, sizeof dir, "%s/s", tmp);
+	umask(027);
+	umask_calls = 0;
+	shard_ok(single, dir, 2, 0, 0);
+	ck_assert_int_eq(umask_calls, 0);
+	ck_assert_int_eq(stat(dir, &st), 0);
+	ck_assert_int_eq(st.st_mode & 07777, 0750);
+	snprintf(f, sizeof f, "%s/manifest.json", dir);
+	ck_assert_int_eq(stat(f, &st), 0);
+	ck_assert_int_eq(st.st_mode & 07777, 0640);
+	snprintf(f, sizeof f, "%s/model-00002-of-00002.lutdb", dir);
+	ck_assert_int_eq(stat(f, &st), 0);
+	ck_assert_int_eq(st.st_mode & 07777, 0640);
+	umask(022);
+}
+END_TEST
+
 START_TEST(pack_straight_into_shards)
 {
 	char dir[4300], man[4400];
-	lutdb_shard_opts o = {.count = 2, .by_layer = 1};
+	lutdb_shard_opts o = {.size = sizeof o, .count = 2, .by_layer = 1};
 	snprintf(dir, sizeof dir, "%s/p", tmp);
 	snprintf(man, sizeof man, "%s/manifest.json", dir);
 	pack_case("mole_train_sharded", dir, &o);
@@ -310,6 +528,11 @@ static Suite *suite(void)
 	tcase_add_test(tc, damaged_shard_sets_are_refused);
 	tcase_add_test(tc, pack_straight_into_shards);
 	tcase_add_test(tc, logits_through_manifest_are_identical);
+	tcase_add_test(tc, largest_manifest_is_checked_quickly);
+	tcase_add_test(tc, hash_state_refused_is_enomem);
+	tcase_add_test(tc, errors_name_options_not_cli_flags);
+	tcase_add_test(tc, outdir_created_meanwhile_is_kept);
+	tcase_add_test(tc, shard_modes_follow_umask_untouched);
 	suite_add_tcase(s, tc);
 	return s;
 }

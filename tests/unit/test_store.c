@@ -1,11 +1,15 @@
 /* test_store.c - the store library: writer, reader, verify, damage. */
+#include <dlfcn.h>
 #include <fcntl.h>
 #include <lmdb.h>
 #include <math.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
 
 #include "lutdb.h"
 #include "lutdb_types.h"
+#include "record.h"
 #include "schema.h"
 #include "testutil.h"
 
@@ -27,21 +31,42 @@ static float row_value(uint32_t t, uint32_t i)
 	return (float)((int)(t * 131 + i * 7) % 97 - 48) / 16.0f;
 }
 
-/* Writes a database at path with table dtype/codec; returns token row bytes. */
-static size_t make_db(const char *path, int dtype, int codec)
+/* The test model's writer parameters. */
+static lutdb_writer_params model_params(int dtype, int codec)
 {
 	lutdb_writer_params p = {
-		.family = LUTDB_FAMILY_MOLE, .source_form = LUTDB_FORM_REP, .vocab = V, .hidden = D, .layers = L,
-		.experts = NE, .intermediate = IM, .heads = 2, .kv_heads = 2, .table_dtype = dtype,
-		.table_codec = codec, .block_tokens = BT, .size_hint = 1 << 20};
+		.size = sizeof p, .family = LUTDB_FAMILY_MOLE, .source_form = LUTDB_FORM_REP, .vocab = V, .hidden = D,
+		.layers = L, .experts = NE, .intermediate = IM, .heads = 2, .kv_heads = 2, .table_dtype = dtype,
+		.table_codec = codec, .block_tokens = BT};
+	return p;
+}
+
+/* Opens a writer for the test model at path (shards: NULL for one file). */
+static lutdb_writer *open_writer_to(const char *path, int dtype, int codec, const lutdb_shard_opts *shards,
+				    int overwrite)
+{
+	lutdb_writer_params p = model_params(dtype, codec);
 	lutdb_writer *w;
+	int rc = lutdb_writer_open(path, &p, shards, overwrite, &w);
+
+	ck_assert_msg(rc == LUTDB_OK, "writer: %s", lutdb_errdetail());
+	return w;
+}
+
+static lutdb_writer *open_writer(const char *path, int dtype, int codec, int overwrite)
+{
+	return open_writer_to(path, dtype, codec, NULL, overwrite);
+}
+
+/* Stores the test model's blobs, tensors and rows; returns token row bytes. */
+static size_t fill_db(lutdb_writer *w, int dtype)
+{
 	lutdb_config cfg;
 	lutdb_schema_ent *s;
 	size_t ns, elems = (size_t)L * NE * D, esz = lutdb_dtype_size(dtype);
 	float *f = malloc(elems * sizeof *f);
 	uint8_t *rows = malloc(elems * esz);
 
-	ck_assert_int_eq(lutdb_writer_open(path, &p, 1, &w), LUTDB_OK);
 	ck_assert_int_eq(lutdb_writer_put_blob(w, "config.json", config_json, strlen(config_json)), LUTDB_OK);
 	ck_assert_int_eq(lutdb_config_parse(config_json, strlen(config_json), "t", &cfg), LUTDB_OK);
 	ck_assert_int_eq(lutdb_schema_build(&cfg, LUTDB_FAMILY_MOLE, LUTDB_SCHEMA_STORED, &s, &ns), LUTDB_OK);
@@ -62,10 +87,18 @@ static size_t make_db(const char *path, int dtype, int codec)
 		lutdb_convert(dtype, rows, LUTDB_DTYPE_F32, f, elems);
 		ck_assert_int_eq(lutdb_writer_put_rows(w, t, 1, rows, 0), LUTDB_OK);
 	}
-	ck_assert_int_eq(lutdb_writer_commit(w), LUTDB_OK);
 	free(f);
 	free(rows);
 	return elems * esz;
+}
+
+/* Writes a database at path with table dtype/codec; returns token row bytes. */
+static size_t make_db(const char *path, int dtype, int codec)
+{
+	lutdb_writer *w = open_writer(path, dtype, codec, 1);
+	size_t n = fill_db(w, dtype);
+	ck_assert_int_eq(lutdb_writer_commit(w), LUTDB_OK);
+	return n;
 }
 
 static void open_ok(const char *p, unsigned flags, lutdb_db **db)
@@ -100,7 +133,7 @@ static void check_rows(lutdb_db *db, int dtype)
 		lutdb_row r;
 		ck_assert_int_eq(lutdb_token_row(db, t, 0, scratch, in->token_row_bytes, &r), LUTDB_OK);
 		ck_assert_int_eq(r.nelems, elems);
-		if (in->table_codec == LUTDB_CODEC_NONE)
+		if (in->rows_in_place)
 			ck_assert_uint_eq((uintptr_t)r.data % 64, 0);
 		lutdb_convert(LUTDB_DTYPE_F32, got, dtype, r.data, elems);
 		for (size_t i = 0; i < elems; i++)
@@ -304,15 +337,113 @@ START_TEST(random_damage_never_crashes)
 }
 END_TEST
 
+/* A few KB file whose (checksummed, self-consistent) header and config
+ * claim 16M tokens in one-token records, while the table holds none. */
+#define LIAR_VOCAB 16000000u
+static void put_meta(MDB_txn *txn, MDB_dbi dbi, const char *name, int kind, const void *payload, size_t len)
+{
+	uint8_t rec[4096];
+	MDB_val k = {strlen(name), (void *)(uintptr_t)name}, v = {LUTDB_REC_PREFIX + len, rec};
+
+	ck_assert_uint_le(LUTDB_REC_PREFIX + len, sizeof rec);
+	lutdb_rec_write_prefix(rec, kind, 0, 0, LUTDB_REC_PREFIX, len);
+	memcpy(rec + LUTDB_REC_PREFIX, payload, len);
+	lutdb_rec_seal(rec, LUTDB_REC_PREFIX, LUTDB_REC_PREFIX + len, kind);
+	ck_assert_int_eq(mdb_put(txn, dbi, &k, &v, 0), 0);
+}
+
+static void make_lying_header(const char *p)
+{
+	static const char cfg[] = "{\"vocab_size\": 16000000, \"hidden_size\": 8, \"intermediate_size\": 4,"
+				  " \"num_hidden_layers\": 1, \"num_attention_heads\": 2, \"num_experts\": 1}";
+	lutdb_file_hdr h = {.major = 1, .page_size = 4096, .family = LUTDB_FAMILY_MOLE, .source_form = LUTDB_FORM_REP,
+			    .table_dtype = LUTDB_DTYPE_F16, .vocab = LIAR_VOCAB, .hidden = 8, .layers = 1, .experts = 1,
+			    .intermediate = 4, .heads = 2, .kv_heads = 2, .block_tokens = 1, .layer_row_elems = 8,
+			    .shard_count = 1, .token_end = LIAR_VOCAB, .layer_end = 1, .table_records = LIAR_VOCAB};
+	uint8_t hdr[LUTDB_HEADER_PAYLOAD], digest[16] = {0};
+	MDB_env *env;
+	MDB_txn *txn;
+	MDB_dbi meta, table, tensors;
+
+	ck_assert_int_eq(lutdb_file_hdr_parse((lutdb_file_hdr_write(hdr, &h), hdr), sizeof hdr, NULL), LUTDB_OK);
+	ck_assert_int_eq(mdb_env_create(&env), 0);
+	ck_assert_int_eq(mdb_env_set_maxdbs(env, 4), 0);
+	ck_assert_int_eq(mdb_env_open(env, p, MDB_NOSUBDIR | MDB_NOLOCK, 0644), 0);
+	ck_assert_int_eq(mdb_txn_begin(env, NULL, 0, &txn), 0);
+	ck_assert_int_eq(mdb_dbi_open(txn, LUTDB_DB_META, MDB_CREATE, &meta), 0);
+	ck_assert_int_eq(mdb_dbi_open(txn, LUTDB_DB_TABLE, MDB_CREATE, &table), 0);
+	ck_assert_int_eq(mdb_dbi_open(txn, LUTDB_DB_TENSORS, MDB_CREATE, &tensors), 0);
+	put_meta(txn, meta, LUTDB_META_HEADER, LUTDB_REC_HEADER, hdr, sizeof hdr);
+	put_meta(txn, meta, LUTDB_META_CONFIG, LUTDB_REC_BLOB, cfg, sizeof cfg - 1);
+	put_meta(txn, meta, LUTDB_META_DIGEST, LUTDB_REC_BLOB, digest, sizeof digest);
+	ck_assert_int_eq(mdb_txn_commit(txn), 0);
+	mdb_env_close(env);
+}
+
+/* Bounds this process's address space to 64 MB more than it maps now.
+ * AddressSanitizer reserves terabytes of shadow and valgrind its own map,
+ * so there the bound is reported as skipped. */
+static void bound_address_space(void)
+{
+#if defined(__SANITIZE_ADDRESS__)
+	fprintf(stderr, "SKIPPED: the 64 MB address-space bound (AddressSanitizer build)\n");
+#else
+	unsigned long pages = 0;
+	FILE *f = fopen("/proc/self/statm", "r");
+
+	if (getenv("LUTDB_VALGRIND")) {
+		fprintf(stderr, "SKIPPED: the 64 MB address-space bound (under valgrind)\n");
+		if (f)
+			fclose(f);
+		return;
+	}
+	if (!f || fscanf(f, "%lu", &pages) != 1)
+		_exit(100);
+	fclose(f);
+	rlim_t vm = (rlim_t)pages * (rlim_t)sysconf(_SC_PAGESIZE) + (64u << 20);
+	struct rlimit rl = {vm, vm};
+	if (setrlimit(RLIMIT_AS, &rl) != 0)
+		_exit(100);
+#endif
+}
+
+/* The header is checked against the table before the index is sized from
+ * it: the open fails as damaged, within 64 MB of address space (the old
+ * reader allocated ~400 MB for this file before it looked at the table). */
+START_TEST(lying_header_is_refused_before_allocating)
+{
+	struct stat st;
+	int status;
+
+	make_lying_header(path);
+	ck_assert_int_eq(stat(path, &st), 0);
+	ck_assert_int_lt(st.st_size, 64 << 10);
+	pid_t pid = fork();
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0) {
+		lutdb_db *db = NULL;
+		bound_address_space();
+		int rc = lutdb_open(path, 0, &db);
+		if (rc == LUTDB_ECORRUPT && !db)
+			fprintf(stderr, "refused: %s\n", lutdb_errdetail());
+		else
+			fprintf(stderr, "open gave %s: %s\n", lutdb_strerror(rc), lutdb_errdetail());
+		_exit(rc == LUTDB_ECORRUPT && !db ? 0 : 1);
+	}
+	ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+	ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0, "open of the lying file: status 0x%x", status);
+}
+END_TEST
+
 START_TEST(writer_abort_and_no_overwrite)
 {
-	lutdb_writer_params p = {.family = LUTDB_FAMILY_MOLE, .source_form = LUTDB_FORM_REP, .vocab = V,
-				 .hidden = D, .layers = L, .experts = NE, .intermediate = IM, .heads = 2,
-				 .kv_heads = 2, .table_dtype = LUTDB_DTYPE_F16, .size_hint = 1 << 16};
+	lutdb_writer_params p = {.size = sizeof p, .family = LUTDB_FAMILY_MOLE, .source_form = LUTDB_FORM_REP,
+				 .vocab = V, .hidden = D, .layers = L, .experts = NE, .intermediate = IM, .heads = 2,
+				 .kv_heads = 2, .table_dtype = LUTDB_DTYPE_F16};
 	lutdb_writer *w;
 	char cmd[4300];
 
-	ck_assert_int_eq(lutdb_writer_open(path, &p, 0, &w), LUTDB_OK);
+	ck_assert_int_eq(lutdb_writer_open(path, &p, NULL, 0, &w), LUTDB_OK);
 	ck_assert_int_eq(lutdb_writer_put_blob(w, "config.json", "{}", 2), LUTDB_OK);
 	/* Committing with the table incomplete fails and leaves nothing. */
 	ck_assert_int_eq(lutdb_writer_commit(w), LUTDB_EINVAL);
@@ -320,23 +451,172 @@ START_TEST(writer_abort_and_no_overwrite)
 	snprintf(cmd, sizeof cmd, "test -z \"$(ls -A '%s')\"", dir);
 	ck_assert_int_eq(system(cmd), 0);
 	make_db(path, LUTDB_DTYPE_F16, 0);
-	ck_assert_int_eq(lutdb_writer_open(path, &p, 0, &w), LUTDB_EEXIST);
-	ck_assert_int_eq(lutdb_writer_open(path, &p, 1, &w), LUTDB_OK);
+	ck_assert_int_eq(lutdb_writer_open(path, &p, NULL, 0, &w), LUTDB_EEXIST);
+	ck_assert_int_eq(lutdb_writer_open(path, &p, NULL, 1, &w), LUTDB_OK);
 	lutdb_writer_abort(w);
 	lutdb_writer_abort(NULL);
 	ck_assert_int_eq(system(cmd), 256); /* only t.lutdb is left */
 }
 END_TEST
 
+/* This program's renameat2() stands in for the C library's (the library is
+ * linked statically, so its calls land here) and can play a file system
+ * without RENAME_NOREPLACE. */
+static int no_renameat2, renameat2_calls;
+int renameat2(int olddirfd, const char *oldpath, int newdirfd, const char *newpath, unsigned int flags)
+{
+	renameat2_calls++;
+	if (no_renameat2) {
+		errno = EINVAL;
+		return -1;
+	}
+	int (*real)(int, const char *, int, const char *, unsigned) =
+		(int (*)(int, const char *, int, const char *, unsigned))dlsym(RTLD_NEXT, "renameat2");
+	ck_assert_ptr_nonnull(real);
+	return real(olddirfd, oldpath, newdirfd, newpath, flags);
+}
+
+/* Without overwrite, an OUT that appears while the writer works is never
+ * replaced: the commit's rename refuses it (no check-then-rename window),
+ * with RENAME_NOREPLACE or, without it, with link + unlink. */
+START_TEST(no_overwrite_holds_at_commit)
+{
+	char cmd[4300];
+	size_t len;
+
+	snprintf(cmd, sizeof cmd, "test \"$(ls -A '%s')\" = t.lutdb", dir);
+	for (no_renameat2 = 0; no_renameat2 < 2; no_renameat2++) {
+		lutdb_writer *w = open_writer(path, LUTDB_DTYPE_F16, 0, 0);
+		fill_db(w, LUTDB_DTYPE_F16);
+		write_all(path, "precious", 8);
+		renameat2_calls = 0;
+		ck_assert_int_eq(lutdb_writer_commit(w), LUTDB_EEXIST);
+		ck_assert_int_eq(renameat2_calls, 1);
+		char *got = read_all(path, &len);
+		ck_assert_int_eq(len, 8);
+		ck_assert_str_eq(got, "precious");
+		free(got);
+		ck_assert_msg(system(cmd) == 0, "the temporary file was left behind");
+		/* Nothing in the way: the file is published, the temporary gone. */
+		ck_assert_int_eq(unlink(path), 0);
+		w = open_writer(path, LUTDB_DTYPE_F16, 0, 0);
+		fill_db(w, LUTDB_DTYPE_F16);
+		ck_assert_int_eq(lutdb_writer_commit(w), LUTDB_OK);
+		ck_assert_msg(system(cmd) == 0, "the temporary file was left behind");
+		lutdb_db *db;
+		open_ok(path, 0, &db);
+		ck_assert_int_eq(lutdb_verify(db, NULL, NULL), LUTDB_OK);
+		lutdb_close(db);
+		ck_assert_int_eq(unlink(path), 0);
+	}
+	no_renameat2 = 0;
+}
+END_TEST
+
+/* This program's umask() counts the library's calls (it forwards them). */
+static int umask_calls;
+mode_t umask(mode_t mask)
+{
+	umask_calls++;
+	mode_t (*real)(mode_t) = (mode_t(*)(mode_t))dlsym(RTLD_NEXT, "umask");
+	ck_assert_ptr_nonnull(real);
+	return real(mask);
+}
+
+/* The published file has mode 0666 less the umask, and the library never
+ * calls umask() to learn it (a process-wide change that races with every
+ * other thread creating files). */
+START_TEST(published_mode_follows_umask_untouched)
+{
+	struct stat st;
+	umask(027);
+	umask_calls = 0;
+	make_db(path, LUTDB_DTYPE_F16, 0);
+	ck_assert_int_eq(umask_calls, 0);
+	ck_assert_int_eq(stat(path, &st), 0);
+	ck_assert_int_eq(st.st_mode & 07777, 0640);
+	umask(022);
+}
+END_TEST
+
+/* The public writer writes a model straight into shards: config.json in
+ * every shard, tensors and other blobs in the first, rows where the split
+ * puts them; the set reads as the single file does. */
+START_TEST(writer_writes_shards)
+{
+	static const lutdb_shard_opts splits[] = {
+		{.size = sizeof(lutdb_shard_opts), .count = 3},
+		{.size = sizeof(lutdb_shard_opts), .count = 2, .by_layer = 1},
+	};
+	char out[4200], man[4300], shard[4400];
+
+	for (size_t k = 0; k < sizeof splits / sizeof *splits; k++) {
+		lutdb_db *db, *s;
+		const void *data;
+		size_t len;
+		snprintf(out, sizeof out, "%s/set%zu", dir, k);
+		lutdb_writer *w = open_writer_to(out, LUTDB_DTYPE_F16, 0, &splits[k], 0);
+		ck_assert_ptr_nonnull(strstr(lutdb_writer_tmp_path(w), ".tmp."));
+		fill_db(w, LUTDB_DTYPE_F16);
+		ck_assert_int_eq(lutdb_writer_commit(w), LUTDB_OK);
+		snprintf(man, sizeof man, "%s/manifest.json", out);
+		open_ok(man, 0, &db);
+		ck_assert_int_eq(lutdb_get_info(db)->shard_count, splits[k].count);
+		ck_assert_int_eq(lutdb_verify(db, NULL, NULL), LUTDB_OK);
+		check_rows(db, LUTDB_DTYPE_F16);
+		lutdb_close(db);
+		snprintf(shard, sizeof shard, "%s/model-00002-of-%05u.lutdb", out, splits[k].count);
+		open_ok(shard, 0, &s);
+		ck_assert_int_eq(lutdb_blob_get(s, "config.json", &data, &len), LUTDB_OK);
+		ck_assert_int_eq(lutdb_tensor_count(s), 0);
+		ck_assert_int_eq(lutdb_verify(s, NULL, NULL), LUTDB_OK);
+		lutdb_close(s);
+	}
+}
+END_TEST
+
+/* Option structs carry their size: too small is LUTDB_EINVAL, a newer
+ * caller's unknown fields LUTDB_EUNSUPPORTED unless zero. */
+START_TEST(writer_option_structs_are_sized)
+{
+	struct {
+		lutdb_writer_params p;
+		uint64_t newer;
+	} big;
+	lutdb_shard_opts so = {.size = 0, .count = 2};
+	lutdb_writer *w = (lutdb_writer *)&so;
+
+	big.p = model_params(LUTDB_DTYPE_F16, 0);
+	big.p.size = 0;
+	ck_assert_int_eq(lutdb_writer_open(path, &big.p, NULL, 1, &w), LUTDB_EINVAL);
+	ck_assert_ptr_null(w);
+	ck_assert_int_eq(lutdb_writer_open(path, NULL, NULL, 1, &w), LUTDB_EINVAL);
+	big.p.size = sizeof big;
+	big.newer = 7;
+	ck_assert_int_eq(lutdb_writer_open(path, &big.p, NULL, 1, &w), LUTDB_EUNSUPPORTED);
+	big.newer = 0;
+	big.p.size = sizeof big.p;
+	ck_assert_int_eq(lutdb_writer_open(path, &big.p, &so, 1, &w), LUTDB_EINVAL);
+	so.size = sizeof so;
+	so.max_size = 1u << 20;
+	ck_assert_int_eq(lutdb_writer_open(path, &big.p, &so, 1, &w), LUTDB_EINVAL);
+	ck_assert_ptr_nonnull(strstr(lutdb_errdetail(), "exactly one of count and max_size"));
+	big.p.size = sizeof big;
+	ck_assert_int_eq(lutdb_writer_open(path, &big.p, NULL, 1, &w), LUTDB_OK);
+	lutdb_writer_abort(w);
+	ck_assert(!file_exists(path));
+}
+END_TEST
+
 START_TEST(writer_rejects_bad_params)
 {
-	lutdb_writer_params p = {.family = LUTDB_FAMILY_MOLKV, .source_form = LUTDB_FORM_REP, .vocab = V,
-				 .hidden = D, .layers = L, .experts = NE, .intermediate = IM, .heads = 2,
+	lutdb_writer_params p = {.size = sizeof p, .family = LUTDB_FAMILY_MOLKV, .source_form = LUTDB_FORM_REP,
+				 .vocab = V, .hidden = D, .layers = L, .experts = NE, .intermediate = IM, .heads = 2,
 				 .kv_heads = 2, .kv_dim = 6, .kv_expert_heads = 4, .table_dtype = LUTDB_DTYPE_F16};
 	lutdb_writer *w = (lutdb_writer *)&p;
 
 	/* H = 4 does not divide dk = 6. */
-	ck_assert_int_eq(lutdb_writer_open(path, &p, 1, &w), LUTDB_EINVAL);
+	ck_assert_int_eq(lutdb_writer_open(path, &p, NULL, 1, &w), LUTDB_EINVAL);
 	ck_assert_ptr_null(w);
 	ck_assert(!file_exists(path));
 }
@@ -356,6 +636,11 @@ static Suite *suite(void)
 	tcase_add_test(tc, random_damage_never_crashes);
 	tcase_add_test(tc, writer_abort_and_no_overwrite);
 	tcase_add_test(tc, writer_rejects_bad_params);
+	tcase_add_test(tc, lying_header_is_refused_before_allocating);
+	tcase_add_test(tc, no_overwrite_holds_at_commit);
+	tcase_add_test(tc, published_mode_follows_umask_untouched);
+	tcase_add_test(tc, writer_writes_shards);
+	tcase_add_test(tc, writer_option_structs_are_sized);
 	suite_add_tcase(s, tc);
 	return s;
 }
