@@ -91,6 +91,7 @@ int lutdb_tokenizer_encode(const lutdb_tokenizer *t, const char *text, size_t le
 		return lutdb_fail(LUTDB_ENOMEM, "tokenizer: out of memory (scratch)");
 	a = &x->a;
 	b = &x->b;
+	tok_match_ctx_budget(&x->m); /* a new input: a new regex work budget */
 	tok_work_reset(a);
 	tok_work_reset(b);
 	if (!text)

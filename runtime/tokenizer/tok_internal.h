@@ -71,24 +71,44 @@ void tok_strmap_free(struct tok_strmap *m);
 uint64_t tok_hash(const void *p, size_t n);
 
 /* ---- regex (Oniguruma semantics on PCRE2) ------------------------------ */
+/* Oniguruma's Unicode \w: Alphabetic, Mark, Decimal_Number,
+ * Connector_Punctuation, Join_Control. */
+#define TOK_W_CLASS "\\p{Alphabetic}\\p{M}\\p{Nd}\\p{Pc}\\p{Join_Control}"
+
+/* The regex work budget (tok_regex.c): steps granted once per input and
+ * per byte searched, and the first step limit of a search. */
+#define TOK_RE_STEPS_BASE     (1u << 20)
+#define TOK_RE_STEPS_PER_BYTE 256u
+#define TOK_RE_FIRST_LIMIT    32u
+
 struct tok_regex {
-	pcre2_code *code;
+	pcre2_code *code;            /* NULL for a non-empty string pattern */
+	char *lit;                   /* that string (searched with memmem) */
+	size_t lit_len;
 	int jit;
+	char what[48];               /* the component, for errors */
 };
 /* Compiles pattern (a `tokenizers` SysRegex, Oniguruma syntax) or, with
  * literal, the plain string.  what names the component for the error. */
 int tok_regex_compile(struct tok_regex *re, const char *pat, size_t len, int literal,
 		      const char *what);
 void tok_regex_free(struct tok_regex *re);
+/* Appends the PCRE2 form of the Oniguruma pattern p[0, n) to o, or refuses
+ * it with LUTDB_ETOKENIZER (tok_regex_xlat.c). */
+int tok_regex_translate(const char *p, size_t n, struct tok_buf *o, const char *what);
 
-/* Per-call matching scratch. */
+/* Per-call matching scratch, with the work budget of the current input. */
 struct tok_match_ctx {
 	pcre2_match_data *md;
 	pcre2_match_context *mctx;
 	pcre2_jit_stack *jstack;
+	uint64_t budget;             /* regex steps left */
 };
 int tok_match_ctx_init(struct tok_match_ctx *m);
 void tok_match_ctx_free(struct tok_match_ctx *m);
+/* Resets the budget for a new input (tok_regex_find_matches adds to it the
+ * share of every text it searches). */
+void tok_match_ctx_budget(struct tok_match_ctx *m);
 
 /* One segment of a string: [s, e) and whether it is a match. */
 struct tok_seg {

@@ -2,10 +2,34 @@
  * tok_regex.c - the regexes of tokenizer.json, run on PCRE2.
  *
  * `tokenizers` compiles Split / Replace patterns with Oniguruma (Ruby
- * syntax, UTF-8) and iterates matches with the onig crate's find_iter.  This
- * file translates the pattern escapes whose meaning differs between the two
- * engines and reproduces find_iter's handling of empty matches.  Constructs
- * whose meaning would differ and that are not translated are rejected.
+ * syntax, UTF-8) and iterates matches with the onig crate's find_iter.
+ * tok_regex_xlat.c translates a pattern to PCRE2 and refuses what cannot run
+ * in bounded time; this file compiles it and reproduces find_iter, including
+ * its handling of empty matches, under a work budget.
+ *
+ * The work budget.  PCRE2's match limit counts backtracking steps, but
+ * restarts the count at every start position of one pcre2_match call, so a
+ * per-call limit does not bound a search (n positions x the limit).  And it
+ * does not count the characters a repeat runs over when PCRE2 has made the
+ * repeat possessive.  So patterns are compiled with PCRE2_NO_AUTO_POSSESS
+ * (every character a repeat takes and gives back is then a counted step;
+ * tok_regex_xlat.c refuses explicit possessives, atomic groups and repeats
+ * in look-arounds, the other uncounted scans), and the steps of all the
+ * searches of one input are charged to one budget: TOK_RE_STEPS_BASE plus
+ * TOK_RE_STEPS_PER_BYTE for every byte (and every call) given to
+ * tok_regex_find_matches.  Since PCRE2 does not report how many steps a
+ * search used, each start position is charged its limit: a search runs with
+ * the limit TOK_RE_FIRST_LIMIT and is charged that for every position it
+ * tried; when one position needs more, the positions are retried one at a
+ * time (PCRE2's offset limit), the expensive one with a limit doubled until
+ * it is decided.  The charge is then at most 2 x TOK_RE_FIRST_LIMIT per
+ * position plus 4 x the steps the expensive positions really needed, and
+ * the search fails with LUTDB_ETOOBIG once the budget is spent.  Valid
+ * tokenizers on any text stay far below it (a cl100k whitespace run of k
+ * bytes costs about 2k steps at its first position).
+ *
+ * String patterns (PCRE2_LITERAL in effect) are searched with memmem, which
+ * is linear (two-way) where a PCRE2 literal of m bytes costs m per position.
  */
 #include "tok_internal.h"
 #include "fail.h"
@@ -13,199 +37,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-/* Oniguruma's Unicode \w: Alphabetic, Mark, Decimal_Number,
- * Connector_Punctuation, Join_Control. */
-#define W_CLASS "\\p{Alphabetic}\\p{M}\\p{Nd}\\p{Pc}\\p{Join_Control}"
-
-static int reject(const char *what, const char *why)
-{
-	return lutdb_fail(LUTDB_ETOKENIZER, "tokenizer.json: %s: regex %s is not supported", what,
-			  why);
-}
-
-static int is_hex(char c)
-{
-	return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
-}
-
-/* The state of a translation: the pattern p[0, n), the position i, whether
- * i is inside a character class, and the output. */
-struct xlat {
-	const char *p;
-	size_t n, i;
-	int in_class; /* 0 outside, 1 inside, 2 at its first position (a ']' there is literal) */
-	struct tok_buf *o;
-	const char *what;
-};
-
-/* The escape at p[i] (a backslash): the class escapes whose sets differ
- * between the engines become explicit Unicode sets, \uHHHH becomes \x{HHHH},
- * escapes that mean the same are copied, the rest are rejected. */
-static int xlat_escape(struct xlat *x)
-{
-	const char *p = x->p, *what = x->what;
-	const size_t n = x->n;
-	struct tok_buf *o = x->o;
-	char d;
-
-	if (x->i + 1 >= n)
-		return reject(what, "ending in a lone backslash");
-	d = p[x->i + 1];
-	x->i += 2;
-	const size_t i = x->i; /* just past the escape's letter */
-	const int in_class = x->in_class != 0;
-	if (x->in_class)
-		x->in_class = 1;
-	switch (d) {
-	case 's': return tok_buf_put(o, "\\p{White_Space}", 15);
-	case 'S': return tok_buf_put(o, "\\P{White_Space}", 15);
-	case 'd': return tok_buf_put(o, "\\p{Nd}", 6);
-	case 'D': return tok_buf_put(o, "\\P{Nd}", 6);
-	case 'w':
-		if (in_class)
-			return tok_buf_put(o, W_CLASS, strlen(W_CLASS));
-		return tok_buf_put(o, "[" W_CLASS "]", strlen(W_CLASS) + 2);
-	case 'W':
-		if (in_class)
-			return reject(what, "\\W inside a character class");
-		return tok_buf_put(o, "[^" W_CLASS "]", strlen(W_CLASS) + 3);
-	case 'h':
-		return in_class ? tok_buf_put(o, "0-9a-fA-F", 9) : tok_buf_put(o, "[0-9a-fA-F]", 11);
-	case 'H':
-		if (in_class)
-			return reject(what, "\\H inside a character class");
-		return tok_buf_put(o, "[^0-9a-fA-F]", 12);
-	case 'u': {
-		int rc;
-		if (i + 4 > n || !is_hex(p[i]) || !is_hex(p[i + 1]) || !is_hex(p[i + 2]) || !is_hex(p[i + 3]))
-			return reject(what, "with a malformed \\u escape");
-		rc = tok_buf_put(o, "\\x{", 3);
-		if (!rc)
-			rc = tok_buf_put(o, p + i, 4);
-		if (!rc)
-			rc = tok_buf_put(o, "}", 1);
-		x->i += 4;
-		return rc;
-	}
-	case 'p':
-	case 'P': {
-		size_t j = i;
-
-		if (j >= n || p[j] != '{')
-			return reject(what, "with \\p not followed by {name}");
-		while (j < n && p[j] != '}')
-			j++;
-		if (j >= n)
-			return reject(what, "with an unterminated \\p{");
-		x->i = j + 1;
-		return tok_buf_put(o, p + i - 2, j + 1 - (i - 2));
-	}
-	case 'b':
-	case 'B':
-		if (!in_class || d == 'B')
-			return reject(what, "with \\b or \\B (word boundary)");
-		return tok_buf_put(o, "\\b", 2);
-	case 'x': case 't': case 'n': case 'r': case 'f': case 'a': case 'e':
-	case 'A': case 'z': case 'Z': case '0': case '1': case '2': case '3':
-	case '4': case '5': case '6': case '7': case '8': case '9':
-		return tok_buf_put(o, p + i - 2, 2);
-	default:
-		if ((d >= 'a' && d <= 'z') || (d >= 'A' && d <= 'Z')) {
-			char why[48];
-
-			snprintf(why, sizeof why, "with the escape \\%c", d);
-			return reject(what, why);
-		}
-		return tok_buf_put(o, p + i - 2, 2);
-	}
-}
-
-/* A character inside a class (not an escape): nested classes, POSIX
- * brackets and intersections are rejected, ']' closes the class unless it
- * is the first character. */
-static int xlat_class_char(struct xlat *x)
-{
-	const char *p = x->p;
-	const size_t n = x->n, i = x->i;
-	const char c = p[i];
-
-	if (c == '[') {
-		if (i + 1 < n && p[i + 1] == ':')
-			return reject(x->what, "with a POSIX bracket class");
-		return reject(x->what, "with a nested character class");
-	}
-	if (c == '&' && i + 1 < n && p[i + 1] == '&')
-		return reject(x->what, "with a class intersection (&&)");
-	if (c == ']' && x->in_class > 1)
-		x->in_class = 1; /* ']' right after '[' or '[^' is literal */
-	else
-		x->in_class = c == ']' ? 0 : 1;
-	x->i++;
-	return tok_buf_put(x->o, p + i, 1);
-}
-
-/* A group "(?..." at p[i]: the forms both engines read alike are copied,
- * any other is rejected. */
-static int xlat_group(struct xlat *x)
-{
-	const char *p = x->p;
-	const size_t n = x->n, i = x->i;
-	size_t j = i + 2;
-
-	if (j < n && (p[j] == ':' || p[j] == '=' || p[j] == '!' || p[j] == '>')) {
-		x->i += 3;
-		return tok_buf_put(x->o, p + i, 3);
-	}
-	if (j + 1 < n && p[j] == '<' && (p[j + 1] == '=' || p[j + 1] == '!')) {
-		x->i += 4;
-		return tok_buf_put(x->o, p + i, 4);
-	}
-	while (j < n && (p[j] == 'i' || p[j] == 'x' || p[j] == '-'))
-		j++;
-	if (j < n && (p[j] == ':' || p[j] == ')') && j > i + 2) {
-		x->i = j + 1;
-		return tok_buf_put(x->o, p + i, j + 1 - i);
-	}
-	return reject(x->what, "with a (? group form other than (?: (?= (?! (?<= (?<! (?> (?i) (?x)");
-}
-
-/* Translates an Oniguruma (Ruby syntax) pattern to PCRE2 syntax. */
-static int translate(const char *p, size_t n, struct tok_buf *o, const char *what)
-{
-	struct xlat x = {p, n, 0, 0, o, what};
-	int rc = 0;
-
-	while (x.i < n && !rc) {
-		const size_t i = x.i;
-		const char c = p[i];
-
-		if (c == '\\') {
-			rc = xlat_escape(&x);
-		} else if (x.in_class) {
-			rc = xlat_class_char(&x);
-		} else if (c == '[') {
-			size_t j = i + 1;
-
-			if (j < n && p[j] == '^')
-				j++;
-			rc = tok_buf_put(o, p + i, j - i);
-			x.i = j;
-			x.in_class = 2; /* first position: a ']' here is literal */
-		} else if (c == '(' && i + 1 < n && p[i + 1] == '?') {
-			rc = xlat_group(&x);
-		} else if (c == '{' && i + 1 < n && p[i + 1] == ',') {
-			rc = tok_buf_put(o, "{0", 2); /* Oniguruma reads {,n} as {0,n} */
-			x.i++;
-		} else {
-			rc = tok_buf_put(o, p + i, 1);
-			x.i++;
-		}
-	}
-	if (!rc && x.in_class)
-		return reject(what, "with an unterminated character class");
-	return rc;
-}
 
 int tok_regex_compile(struct tok_regex *re, const char *pat, size_t len, int literal,
 		      const char *what)
@@ -226,14 +57,28 @@ int tok_regex_compile(struct tok_regex *re, const char *pat, size_t len, int lit
 		rc = lutdb_fail(LUTDB_ETOKENIZER, "tokenizer.json: %s: pattern is not UTF-8", what);
 		goto out;
 	}
+	snprintf(re->what, sizeof re->what, "%s", what);
+	if (literal && len > 0) {
+		/* a string: memmem, no PCRE2 (see above) */
+		if (!(re->lit = malloc(len))) {
+			rc = lutdb_fail(LUTDB_ENOMEM, "tokenizer: out of memory (regex)");
+			goto out;
+		}
+		memcpy(re->lit, pat, len);
+		re->lit_len = len;
+		rc = LUTDB_OK;
+		goto out;
+	}
 	if (literal) {
 		opts |= PCRE2_LITERAL;
-		rc = tok_buf_put(&o, pat, len);
+		rc = tok_buf_put(&o, "", 0);
 	} else {
-		opts |= PCRE2_UCP | PCRE2_MULTILINE; /* Ruby syntax: ^ and $ are line anchors */
+		/* Ruby syntax: ^ and $ are line anchors.  No auto-possessive
+		 * repeats: their scans would escape the work budget. */
+		opts |= PCRE2_UCP | PCRE2_MULTILINE | PCRE2_NO_AUTO_POSSESS | PCRE2_USE_OFFSET_LIMIT;
 		rc = tok_buf_put(&o, "", 0);
 		if (!rc)
-			rc = translate(pat, len, &o, what);
+			rc = tok_regex_translate(pat, len, &o, what);
 	}
 	if (rc)
 		goto out;
@@ -273,6 +118,8 @@ void tok_regex_free(struct tok_regex *re)
 {
 	pcre2_code_free(re->code);
 	re->code = NULL;
+	free(re->lit);
+	re->lit = NULL;
 }
 
 int tok_match_ctx_init(struct tok_match_ctx *m)
@@ -284,7 +131,13 @@ int tok_match_ctx_init(struct tok_match_ctx *m)
 		tok_match_ctx_free(m);
 		return lutdb_fail(LUTDB_ENOMEM, "tokenizer: out of memory (regex match data)");
 	}
+	tok_match_ctx_budget(m);
 	return LUTDB_OK;
+}
+
+void tok_match_ctx_budget(struct tok_match_ctx *m)
+{
+	m->budget = TOK_RE_STEPS_BASE;
 }
 
 void tok_match_ctx_free(struct tok_match_ctx *m)
@@ -295,12 +148,16 @@ void tok_match_ctx_free(struct tok_match_ctx *m)
 	memset(m, 0, sizeof *m);
 }
 
-/* One search from start; returns 1 with [*ms, *me), 0 for no match. */
-static int search(const struct tok_regex *re, struct tok_match_ctx *m, const char *s, size_t n,
-		  size_t start, size_t *ms, size_t *me)
+/* One pcre2_match from start with the given step limit, trying start
+ * positions up to olim (PCRE2_UNSET: all).  Returns 1 with [*ms, *me), 0 for
+ * no match, 2 when the limit was hit, or an error. */
+static int match_once(const struct tok_regex *re, struct tok_match_ctx *m, const char *s, size_t n,
+		      size_t start, uint32_t limit, PCRE2_SIZE olim, size_t *ms, size_t *me)
 {
 	int r;
 
+	pcre2_set_match_limit(m->mctx, limit);
+	pcre2_set_offset_limit(m->mctx, olim);
 	for (;;) {
 		r = pcre2_match(re->code, (PCRE2_SPTR)s, n, start, PCRE2_NO_UTF_CHECK, m->md,
 				m->mctx);
@@ -315,12 +172,14 @@ static int search(const struct tok_regex *re, struct tok_match_ctx *m, const cha
 	}
 	if (r == PCRE2_ERROR_NOMATCH)
 		return 0;
+	if (r == PCRE2_ERROR_MATCHLIMIT)
+		return 2;
 	if (r < 0) {
 		PCRE2_UCHAR msg[160];
 
 		pcre2_get_error_message(r, msg, sizeof msg);
-		return lutdb_fail(LUTDB_ETOOBIG, "tokenizer: regex match failed: %s",
-				  (const char *)msg);
+		return lutdb_fail(r == PCRE2_ERROR_NOMEMORY ? LUTDB_ENOMEM : LUTDB_ETOOBIG,
+				  "tokenizer: %s: regex match failed: %s", re->what, (const char *)msg);
 	}
 	{
 		PCRE2_SIZE *ov = pcre2_get_ovector_pointer(m->md);
@@ -333,6 +192,79 @@ static int search(const struct tok_regex *re, struct tok_match_ctx *m, const cha
 	return 1;
 }
 
+/* Takes steps from the input's budget. */
+static int charge(const struct tok_regex *re, struct tok_match_ctx *m, uint64_t steps, size_t n)
+{
+	if (steps <= m->budget) {
+		m->budget -= steps;
+		return LUTDB_OK;
+	}
+	m->budget = 0;
+	return lutdb_fail(LUTDB_ETOOBIG,
+			  "tokenizer: %s: regex work limit reached on a text of %zu bytes (%u steps per byte): "
+			  "the pattern backtracks too much on this input", re->what, n, TOK_RE_STEPS_PER_BYTE);
+}
+
+/* The leftmost match at or after start, under the budget (see the top of
+ * the file); returns 1 with [*ms, *me), 0 for no match, or an error. */
+static int search(const struct tok_regex *re, struct tok_match_ctx *m, const char *s, size_t n,
+		  size_t start, size_t *ms, size_t *me)
+{
+	size_t pos = start;
+	int r;
+
+	for (;;) {
+		/* every position from pos, each with the first limit */
+		r = match_once(re, m, s, n, pos, TOK_RE_FIRST_LIMIT, PCRE2_UNSET, ms, me);
+		if (r < 0)
+			return r;
+		if (r != 2) {
+			size_t tried = (r ? *ms : n) - pos + 1;
+			int rc = charge(re, m, (uint64_t)tried * TOK_RE_FIRST_LIMIT, n);
+
+			return rc ? rc : r;
+		}
+		/* A position needed more: retry them one at a time up to it
+		 * (the failed call's work charged with each), then double the
+		 * limit of that one until it is decided. */
+		for (;;) {
+			uint32_t limit = TOK_RE_FIRST_LIMIT;
+			int rc = charge(re, m, 2u * TOK_RE_FIRST_LIMIT, n);
+
+			while (!rc && (r = match_once(re, m, s, n, pos, limit, pos, ms, me)) == 2) {
+				limit = limit > UINT32_MAX / 2 ? UINT32_MAX : limit * 2;
+				rc = charge(re, m, limit, n);
+			}
+			if (rc)
+				return rc;
+			if (r != 0)
+				return r; /* a match starting at pos, or an error */
+			if (pos >= n)
+				return 0;
+			{
+				size_t l = tok_utf8_valid_len((const unsigned char *)s + pos, n - pos);
+
+				pos += l ? l : 1;
+			}
+			if (limit > TOK_RE_FIRST_LIMIT)
+				break; /* that was the expensive one: all positions again */
+		}
+	}
+}
+
+/* The leftmost occurrence of the string at or after start. */
+static int search_literal(const struct tok_regex *re, const char *s, size_t n, size_t start,
+			  size_t *ms, size_t *me)
+{
+	const char *f = start < n ? memmem(s + start, n - start, re->lit, re->lit_len) : NULL;
+
+	if (!f)
+		return 0;
+	*ms = (size_t)(f - s);
+	*me = *ms + re->lit_len;
+	return 1;
+}
+
 int tok_regex_find_matches(const struct tok_regex *re, struct tok_match_ctx *m, const char *s,
 			   size_t n, struct tok_segs *out)
 {
@@ -342,8 +274,11 @@ int tok_regex_find_matches(const struct tok_regex *re, struct tok_match_ctx *m, 
 	out->n = 0;
 	if (n == 0)
 		return tok_segs_push(out, 0, 0, 0);
+	/* this text's share of the work budget */
+	m->budget += TOK_RE_STEPS_PER_BYTE * ((uint64_t)n + 1);
 	while (last_end <= n) {
-		rc = search(re, m, s, n, last_end, &ms, &me);
+		rc = re->lit ? search_literal(re, s, n, last_end, &ms, &me)
+			     : search(re, m, s, n, last_end, &ms, &me);
 		if (rc < 0)
 			return rc;
 		if (!rc)
@@ -386,7 +321,7 @@ static pthread_once_t cls_once = PTHREAD_ONCE_INIT;
 
 static void cls_init(void)
 {
-	static const char *pats[2] = {"\\p{White_Space}", "[" W_CLASS "]"};
+	static const char *pats[2] = {"\\p{White_Space}", "[" TOK_W_CLASS "]"};
 	int i, err;
 	PCRE2_SIZE eoff;
 
