@@ -3,6 +3,13 @@
  * Word::merge_all): the word's chars become symbols (with unk / byte
  * fallback), then merges are applied lowest rank first, leftmost first on
  * ties, through a binary heap with the same stale-entry checks.
+ *
+ * Memory.  A pre-token can be the whole input (a Llama 2 tokenizer has no
+ * pre-tokenizer; a run of 32 MB of spaces is one GPT-2 pre-token), so the
+ * per-symbol state is kept small: 12 bytes (id, previous, next; a symbol
+ * merged away has the id TOK_DEAD) and 8 bytes per heap entry (rank and
+ * position: the new id of a merge is found from its rank, which names one
+ * merge, so the entry need not carry it).
  */
 #include "tok_internal.h"
 #include "fail.h"
@@ -11,18 +18,18 @@
 #include <stdlib.h>
 #include <string.h>
 
-struct hent {
-	uint64_t key;   /* rank << 32 | pos: lowest rank first, then leftmost */
-	uint32_t nid;
-};
+/* A heap entry: rank << 32 | pos, lowest rank first, then leftmost. */
+typedef uint64_t hent;
+
+#define TOK_DEAD UINT32_MAX /* the id of a symbol merged into its left neighbour */
 
 struct wcache;
 
 struct tok_bpe_scratch {
-	uint32_t *c, *len;
+	uint32_t *c;
 	int32_t *prev, *next;
 	size_t cap;
-	struct hent *heap;
+	hent *heap;
 	size_t hn, hcap;
 	struct tok_buf tmp;
 	int cache_words;      /* keep a word cache (tok_bpe_scratch_cache_words) */
@@ -46,7 +53,6 @@ void tok_bpe_scratch_free(struct tok_bpe_scratch *s)
 		return;
 	free(s->cache);
 	free(s->c);
-	free(s->len);
 	free(s->prev);
 	free(s->next);
 	free(s->heap);
@@ -65,16 +71,11 @@ static int scratch_reserve(struct tok_bpe_scratch *s, size_t n)
 		nc *= 2;
 	{
 		uint32_t *c = realloc(s->c, nc * sizeof *c);
-		uint32_t *l;
 		int32_t *p, *q;
 
 		if (!c)
 			return lutdb_fail(LUTDB_ENOMEM, "tokenizer: out of memory (BPE)");
 		s->c = c;
-		l = realloc(s->len, nc * sizeof *l);
-		if (!l)
-			return lutdb_fail(LUTDB_ENOMEM, "tokenizer: out of memory (BPE)");
-		s->len = l;
 		p = realloc(s->prev, nc * sizeof *p);
 		if (!p)
 			return lutdb_fail(LUTDB_ENOMEM, "tokenizer: out of memory (BPE)");
@@ -105,8 +106,10 @@ int tok_bpe_build_merges(struct tok_bpe *b, size_t expect)
 	while (ns < expect * 2 + 2)
 		ns *= 2;
 	b->merges = malloc(ns * sizeof *b->merges);
-	if (!b->merges)
+	b->rank_nid = malloc((expect ? expect : 1) * sizeof *b->rank_nid);
+	if (!b->merges || !b->rank_nid)
 		return lutdb_fail(LUTDB_ENOMEM, "tokenizer: out of memory (merges)");
+	b->nranks = expect;
 	memset(b->merges, 0xff, ns * sizeof *b->merges);
 	b->mslots = ns;
 	b->nmerges = 0;
@@ -119,8 +122,9 @@ int tok_bpe_add_merge(struct tok_bpe *b, uint32_t a, uint32_t c, uint32_t rank, 
 	uint64_t k = ((uint64_t)a << 32) | c;
 	size_t i = mhash(k, b->mslots - 1);
 
-	if ((b->nmerges + 1) * 2 > b->mslots)
+	if ((b->nmerges + 1) * 2 > b->mslots || rank >= b->nranks)
 		return lutdb_fail(LUTDB_EINTERNAL, "tokenizer: merges map full");
+	b->rank_nid[rank] = nid;
 	while (b->merges[i].key != UINT64_MAX && b->merges[i].key != k)
 		i = (i + 1) & (b->mslots - 1);
 	if (b->merges[i].key == UINT64_MAX)
@@ -154,27 +158,26 @@ static inline int merge_get(const struct tok_bpe *b, uint32_t a, uint32_t c, uin
 
 /* ---- heap (4-ary min-heap on rank, then position) ----------------------------- */
 
-static int heap_push(struct tok_bpe_scratch *s, uint32_t rank, uint32_t pos, uint32_t nid)
+static int heap_push(struct tok_bpe_scratch *s, uint32_t rank, uint32_t pos)
 {
 	size_t i;
-	struct hent x;
+	hent x;
 
 	if (s->hn == s->hcap) {
 		size_t nc = s->hcap ? s->hcap * 2 : 64;
-		struct hent *h = realloc(s->heap, nc * sizeof *h);
+		hent *h = realloc(s->heap, nc * sizeof *h);
 
 		if (!h)
 			return lutdb_fail(LUTDB_ENOMEM, "tokenizer: out of memory (BPE heap)");
 		s->heap = h;
 		s->hcap = nc;
 	}
-	x.key = ((uint64_t)rank << 32) | pos;
-	x.nid = nid;
+	x = ((uint64_t)rank << 32) | pos;
 	i = s->hn++;
 	while (i > 0) {
 		size_t p = (i - 1) / 4;
 
-		if (s->heap[p].key <= x.key)
+		if (s->heap[p] <= x)
 			break;
 		s->heap[i] = s->heap[p];
 		i = p;
@@ -183,9 +186,9 @@ static int heap_push(struct tok_bpe_scratch *s, uint32_t rank, uint32_t pos, uin
 	return LUTDB_OK;
 }
 
-static struct hent heap_pop(struct tok_bpe_scratch *s)
+static hent heap_pop(struct tok_bpe_scratch *s)
 {
-	struct hent top = s->heap[0], x;
+	hent top = s->heap[0], x;
 	size_t i = 0, n = --s->hn;
 
 	if (n == 0)
@@ -198,15 +201,15 @@ static struct hent heap_pop(struct tok_bpe_scratch *s)
 		if (c >= n)
 			break;
 		m = c;
-		mk = s->heap[c].key;
+		mk = s->heap[c];
 		e = c + 4 < n ? c + 4 : n;
 		for (k = c + 1; k < e; k++) {
-			uint64_t kk = s->heap[k].key;
+			uint64_t kk = s->heap[k];
 
 			m = kk < mk ? k : m;
 			mk = kk < mk ? kk : mk;
 		}
-		if (x.key <= mk)
+		if (x <= mk)
 			break;
 		s->heap[i] = s->heap[m];
 		i = m;
@@ -220,20 +223,19 @@ static struct hent heap_pop(struct tok_bpe_scratch *s)
 static inline int vocab_get(const struct tok_bpe *b, const char *s, size_t n, uint32_t *id)
 {
 	const unsigned char *u = (const unsigned char *)s;
+	uint32_t cp;
 
-	if (n == 1 && u[0] < 0x80) {
-		*id = b->small_id[u[0]];
-		return *id != TOK_NO_ID;
-	}
-	if (n == 2 && (u[0] & 0xE0) == 0xC0) {
-		*id = b->small_id[((u[0] & 0x1Fu) << 6) | (u[1] & 0x3Fu)];
-		return *id != TOK_NO_ID;
-	}
-	if (n == 3 && (u[0] & 0xF0) == 0xE0) {
-		*id = b->small_id[((u[0] & 0x0Fu) << 12) | ((u[1] & 0x3Fu) << 6) | (u[2] & 0x3Fu)];
-		return *id != TOK_NO_ID;
-	}
-	return tok_strmap_get(&b->vocab, s, n, id);
+	if (n == 1 && u[0] < 0x80)
+		cp = u[0];
+	else if (n == 2 && (u[0] & 0xE0) == 0xC0)
+		cp = ((u[0] & 0x1Fu) << 6) | (u[1] & 0x3Fu);
+	else if (n == 3 && (u[0] & 0xF0) == 0xE0)
+		cp = ((u[0] & 0x0Fu) << 12) | ((u[1] & 0x3Fu) << 6) | (u[2] & 0x3Fu);
+	else
+		return tok_strmap_get(&b->vocab, s, n, id);
+	/* one BMP character: small_id holds every such token */
+	*id = cp < b->small_n ? b->small_id[cp] : TOK_NO_ID;
+	return *id != TOK_NO_ID;
 }
 
 static int out_push(uint32_t **ids, size_t *n, size_t *cap, uint32_t id)
@@ -251,14 +253,13 @@ static int out_push(uint32_t **ids, size_t *n, size_t *cap, uint32_t id)
 	return LUTDB_OK;
 }
 
-static int add_sym(struct tok_bpe_scratch *s, size_t *ns, uint32_t c, uint32_t len)
+static int add_sym(struct tok_bpe_scratch *s, size_t *ns, uint32_t c)
 {
 	int rc = scratch_reserve(s, *ns + 1);
 
 	if (rc)
 		return rc;
 	s->c[*ns] = c;
-	s->len[*ns] = len;
 	s->prev[*ns] = (int32_t)*ns - 1;
 	s->next[*ns] = -1;
 	if (*ns)
@@ -300,7 +301,7 @@ static int word_symbols(const struct tok_bpe *b, struct tok_bpe_scratch *s, cons
 			size_t *ns)
 {
 	size_t i = 0, k;
-	uint32_t id, unk_id = TOK_NO_ID, unk_len = 0;
+	uint32_t id, unk_id = TOK_NO_ID;
 	int rc, have_unk = 0;
 
 	while (i < n) {
@@ -314,12 +315,12 @@ static int word_symbols(const struct tok_bpe *b, struct tok_bpe_scratch *s, cons
 			return rc;
 		if (vocab_get(b, cs, csn, &id)) {
 			if (have_unk) {
-				rc = add_sym(s, ns, unk_id, unk_len);
+				rc = add_sym(s, ns, unk_id);
 				if (rc)
 					return rc;
 				have_unk = 0;
 			}
-			rc = add_sym(s, ns, id, (uint32_t)l);
+			rc = add_sym(s, ns, id);
 			if (rc)
 				return rc;
 			i += l;
@@ -331,7 +332,7 @@ static int word_symbols(const struct tok_bpe *b, struct tok_bpe_scratch *s, cons
 					break;
 			if (k == csn) {
 				for (k = 0; k < csn; k++) {
-					rc = add_sym(s, ns, b->byte_fb[(unsigned char)cs[k]], 1);
+					rc = add_sym(s, ns, b->byte_fb[(unsigned char)cs[k]]);
 					if (rc)
 						return rc;
 				}
@@ -346,23 +347,21 @@ static int word_symbols(const struct tok_bpe *b, struct tok_bpe_scratch *s, cons
 				return lutdb_fail(LUTDB_ETOKENIZER,
 						  "tokenizer.json: model: unk_token \"%s\" is not in the vocab",
 						  b->unk);
-			if (have_unk && b->fuse_unk) {
-				unk_len += (uint32_t)l;
-			} else {
+			if (!have_unk || !b->fuse_unk) {
+				/* a new unk symbol (fused ones extend the pending one) */
 				if (have_unk) {
-					rc = add_sym(s, ns, unk_id, unk_len);
+					rc = add_sym(s, ns, unk_id);
 					if (rc)
 						return rc;
 				}
 				unk_id = u;
-				unk_len = (uint32_t)l;
 				have_unk = 1;
 			}
 		}
 		i += l;
 	}
 	if (have_unk)
-		return add_sym(s, ns, unk_id, unk_len);
+		return add_sym(s, ns, unk_id);
 	return LUTDB_OK;
 }
 
@@ -373,34 +372,42 @@ static int push_pair(const struct tok_bpe *b, struct tok_bpe_scratch *s, uint32_
 
 	if (!merge_get(b, s->c[p], s->c[next], &rank, &nid))
 		return LUTDB_OK;
-	return heap_push(s, rank, p, nid);
+	return heap_push(s, rank, p);
 }
 
 /* Word::merge_all: the lowest-rank pair first (leftmost on ties), through a
- * heap whose stale entries (a symbol merged away, or a pair that changed)
- * are skipped; a merged-away symbol keeps length 0. */
+ * heap whose stale entries (a symbol merged away, or a pair whose merge now
+ * makes another token than the entry's) are skipped. */
 static int merge_all(const struct tok_bpe *b, struct tok_bpe_scratch *s, size_t ns)
 {
 	int rc;
 
 	s->hn = 0;
+	if (ns > 1 && ns - 1 > s->hcap) {
+		/* the first pairs at once: no doubling chain on a long word */
+		hent *h = realloc(s->heap, (ns - 1) * sizeof *h);
+
+		if (!h)
+			return lutdb_fail(LUTDB_ENOMEM, "tokenizer: out of memory (BPE heap)");
+		s->heap = h;
+		s->hcap = ns - 1;
+	}
 	for (size_t k = 0; k + 1 < ns; k++)
 		if ((rc = push_pair(b, s, (uint32_t)k, (uint32_t)k + 1)))
 			return rc;
 	while (s->hn) {
-		struct hent top = heap_pop(s);
-		uint32_t p = (uint32_t)top.key, rank, nid;
+		hent top = heap_pop(s);
+		uint32_t p = (uint32_t)top, rank, nid, top_nid = b->rank_nid[top >> 32];
 		int32_t nx;
 
-		if (s->len[p] == 0 || s->next[p] == -1)
+		if (s->c[p] == TOK_DEAD || s->next[p] == -1)
 			continue;
 		nx = s->next[p];
-		if (!merge_get(b, s->c[p], s->c[nx], &rank, &nid) || nid != top.nid)
+		if (!merge_get(b, s->c[p], s->c[nx], &rank, &nid) || nid != top_nid)
 			continue;
-		s->c[p] = top.nid;
-		s->len[p] += s->len[nx];
+		s->c[p] = top_nid;
 		s->next[p] = s->next[nx];
-		s->len[nx] = 0;
+		s->c[nx] = TOK_DEAD;
 		if (s->next[nx] > -1 && (size_t)s->next[nx] < ns)
 			s->prev[s->next[nx]] = (int32_t)p;
 		if (s->prev[p] >= 0 && (rc = push_pair(b, s, (uint32_t)s->prev[p], p)))
@@ -428,7 +435,7 @@ static int bpe_word(const struct tok_bpe *b, struct tok_bpe_scratch *s, const ch
 	if ((rc = word_symbols(b, s, w, n, &ns)) || (rc = merge_all(b, s, ns)))
 		return rc;
 	for (size_t k = 0; k < ns; k++) {
-		if (s->len[k] == 0)
+		if (s->c[k] == TOK_DEAD)
 			continue;
 		if ((rc = out_push(ids, nids, cap, s->c[k])))
 			return rc;
@@ -452,21 +459,43 @@ struct wrec {
 	uint16_t klen, nids;
 };
 
+/* A slot's off: the generation that filled it (high bits) and the arena
+ * offset + 1 (low bits; 0 = empty).  Clearing the cache starts a new
+ * generation instead of zeroing 1 MiB of slots, which a new tokenizer per
+ * call (a fuzzer, a server loading per request) would pay every time. */
+#define OFF_BITS 20
+#define OFF_MASK ((1u << OFF_BITS) - 1)
+#define GENS     (1u << (32 - OFF_BITS))
+
 struct wcache {
 	uint64_t owner;
 	struct wslot {
 		uint32_t h;                /* hash of the word */
-		uint32_t off;              /* arena offset + 1; 0 = empty */
+		uint32_t off;              /* generation, arena offset + 1 */
 	} slots[CACHE_SLOTS];
 	size_t n, used;
+	uint32_t gen;
 	uint32_t arena[CACHE_ARENA / 4];
 };
+
+_Static_assert(CACHE_ARENA / 4 < OFF_MASK, "arena offsets fit a slot");
 
 static void cache_clear(struct wcache *c, uint64_t owner)
 {
 	c->owner = owner;
-	memset(c->slots, 0, sizeof c->slots);
 	c->n = c->used = 0;
+	if (++c->gen == GENS) {
+		memset(c->slots, 0, sizeof c->slots);
+		c->gen = 1;
+	}
+}
+
+/* The arena offset + 1 of a slot filled in this generation, else 0. */
+static uint32_t slot_off(const struct wcache *c, size_t i)
+{
+	uint32_t off = c->slots[i].off;
+
+	return off >> OFF_BITS == c->gen ? off & OFF_MASK : 0;
 }
 
 /* The scratch's cache, for the tokenizer of serial owner; NULL without one
@@ -480,6 +509,8 @@ static struct wcache *cache_get(struct tok_bpe_scratch *s, uint64_t owner)
 			s->cache_words = 0;
 			return NULL;
 		}
+		memset(s->cache->slots, 0, sizeof s->cache->slots);
+		s->cache->gen = 0;
 		cache_clear(s->cache, owner);
 	}
 	if (s->cache->owner != owner)
@@ -499,9 +530,9 @@ int tok_bpe_tokenize(const struct tok_bpe *b, struct tok_bpe_scratch *s, const c
 		return bpe_word(b, s, w, n, ids, nids, cap);
 	h = (uint32_t)tok_hash(w, n);
 	i = h & (CACHE_SLOTS - 1);
-	while (c->slots[i].off) {
+	while (slot_off(c, i)) {
 		if (c->slots[i].h == h) {
-			const uint32_t *r = c->arena + c->slots[i].off - 1;
+			const uint32_t *r = c->arena + slot_off(c, i) - 1;
 			struct wrec hd;
 
 			memcpy(&hd, r, sizeof hd);
@@ -554,7 +585,7 @@ int tok_bpe_tokenize(const struct tok_bpe *b, struct tok_bpe_scratch *s, const c
 		for (k = 0; k < cnt; k++)
 			r[1 + (n + 3) / 4 + k] = (*ids)[before + k];
 		c->slots[i].h = h;
-		c->slots[i].off = (uint32_t)c->used + 1;
+		c->slots[i].off = c->gen << OFF_BITS | ((uint32_t)c->used + 1);
 		c->used += words;
 		c->n++;
 	}
@@ -567,6 +598,7 @@ void tok_bpe_free(struct tok_bpe *b)
 	free(b->id_str); /* the strings live in the vocab map */
 	free(b->id_len);
 	free(b->merges);
+	free(b->rank_nid);
 	free(b->small_id);
 	free(b->unk);
 	free(b->prefix);

@@ -230,13 +230,16 @@ struct tok_bpe {
 		uint32_t rank, nid;
 	} *merges;
 	size_t mslots, nmerges;
+	uint32_t *rank_nid;           /* [nranks]: the new id of the merge of each rank */
+	size_t nranks;
 	char *unk;                    /* NULL: none */
 	size_t unk_len;
 	char *prefix, *suffix;        /* continuing_subword_prefix / end_of_word_suffix */
 	size_t prefix_len, suffix_len;
 	int fuse_unk, byte_fallback, ignore_merges;
 	uint32_t byte_fb[256];        /* <0xXX> ids or TOK_NO_ID */
-	uint32_t *small_id;           /* [0x10000]: vocab id of each one-char BMP token */
+	uint32_t *small_id;           /* [small_n]: vocab id of each one-char BMP token */
+	uint32_t small_n;             /* 1 + the largest such character */
 	uint64_t serial;              /* unique per load: keys the per-thread word cache */
 };
 

@@ -123,20 +123,30 @@ static int load_bpe_vocab(struct tok_bpe *b, const json_t *vocab)
 		b->id_str[id] = b->vocab.keys.p + b->vocab.eoff[i];
 		b->id_len[id] = b->vocab.elen[i];
 	}
-	b->small_id = malloc(0x10000 * sizeof *b->small_id);
-	if (!b->small_id)
-		return lutdb_fail(LUTDB_ENOMEM, "tokenizer: out of memory (vocab)");
-	memset(b->small_id, 0xff, 0x10000 * sizeof *b->small_id);
-	for (i = 0; i < b->vocab.n; i++) {
-		const char *k0 = b->vocab.keys.p + b->vocab.eoff[i];
-		size_t l, kl = b->vocab.elen[i];
-		uint32_t cp;
+	/* The one-character BMP tokens, by code point: sized to the largest
+	 * (a byte-level vocabulary needs 324 entries, not 65536). */
+	for (int pass = 0; pass < 2; pass++) {
+		for (i = 0; i < b->vocab.n; i++) {
+			const char *k0 = b->vocab.keys.p + b->vocab.eoff[i];
+			size_t l, kl = b->vocab.elen[i];
+			uint32_t cp;
 
-		if (kl == 0 || kl > 3)
-			continue;
-		cp = tok_utf8_decode(k0, &l);
-		if (l == kl && cp < 0x10000)
-			b->small_id[cp] = b->vocab.eval[i];
+			if (kl == 0 || kl > 3)
+				continue;
+			cp = tok_utf8_decode(k0, &l);
+			if (l != kl || cp >= 0x10000)
+				continue;
+			if (pass == 0 && cp >= b->small_n)
+				b->small_n = cp + 1;
+			else if (pass == 1)
+				b->small_id[cp] = b->vocab.eval[i];
+		}
+		if (pass == 0) {
+			b->small_id = malloc((b->small_n ? b->small_n : 1) * sizeof *b->small_id);
+			if (!b->small_id)
+				return lutdb_fail(LUTDB_ENOMEM, "tokenizer: out of memory (vocab)");
+			memset(b->small_id, 0xff, (b->small_n ? b->small_n : 1) * sizeof *b->small_id);
+		}
 	}
 	for (i = 0; i < 256; i++) {
 		char name[8];
