@@ -56,6 +56,10 @@ $(OUT)/obj/fuzz/%.o: fuzz/%.c
 $(OUT)/fuzz_%: $(OUT)/obj/fuzz/fuzz_%.o $(MAIN) $(BUILD)/liblutdb.a
 	$(CC) $(LINKSAN) -pthread -o $@ $^ $(LIBS)
 
+# The differential regex harness runs Oniguruma (Debian libonig-dev, one of
+# the Makefile's TESTPKGS), the engine of Hugging Face tokenizers.
+$(OUT)/fuzz_regex_onig: LIBS += -lonig
+
 $(OUT)/stress_readers: tests/tools/stress_readers.c $(BUILD)/liblutdb.a
 	$(CC) $(FUZZFLAGS) $(LIBSAN) $(LINKSAN) -o $@ $^ $(LIBS)
 

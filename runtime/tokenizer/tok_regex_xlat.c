@@ -51,6 +51,7 @@ enum last_item {
 	LAST_GROUP,  /* a group just closed: its flags are in x->closed */
 	LAST_ANCHOR, /* ^ $ \A \z \Z or a look-around: not repeatable */
 	LAST_QUANT,  /* a greedy quantifier: may take a lazy '?' */
+	LAST_FIXED,  /* an interval {n}: '?' after it is not lazy in Oniguruma */
 	LAST_LAZY,   /* a quantifier with its '?': nothing more may follow */
 };
 
@@ -58,6 +59,7 @@ enum last_item {
  * one and an alternation, and whether it is a look-around. */
 struct group {
 	unsigned char has_repeat, has_alt, look;
+	unsigned char implicit; /* opened by (?i): closes with its enclosing group */
 };
 
 /* The state of a translation: the pattern p[0, n), the position i, whether
@@ -130,10 +132,16 @@ static int xlat_escape(struct xlat *x)
 
 		if (j >= n || p[j] != '{')
 			return reject(what, "with \\p not followed by {name}");
-		while (j < n && p[j] != '}')
+		/* a plain name (letters, digits, '_', an optional leading '^'):
+		 * the engines loosen names differently (spaces, case) */
+		j++;
+		if (j < n && p[j] == '^')
 			j++;
-		if (j >= n)
-			return reject(what, "with an unterminated \\p{");
+		while (j < n && ((p[j] >= 'a' && p[j] <= 'z') || (p[j] >= 'A' && p[j] <= 'Z') ||
+				 (p[j] >= '0' && p[j] <= '9') || p[j] == '_'))
+			j++;
+		if (j >= n || p[j] != '}')
+			return reject(what, "with a \\p{ that is not a plain name and a }");
 		x->i = j + 1;
 		return tok_buf_put(o, p + i - 2, j + 1 - (i - 2));
 	}
@@ -162,12 +170,19 @@ static int xlat_escape(struct xlat *x)
 		if (j < n && p[j] == '{') {
 			for (j++; j < n && is_hex(p[j]); j++)
 				;
-			if (j >= n || p[j] != '}' || j == i + 1)
+			/* at most 6 digits (Oniguruma refuses more than 8, PCRE2
+			 * more than 10FFFF) */
+			if (j >= n || p[j] != '}' || j == i + 1 || j > i + 7)
 				return reject(what, "with a malformed \\x{...} escape");
 			j++;
 		} else {
+			/* \xHH is a byte in Oniguruma (UTF-8 is then assembled
+			 * from bytes), a code point in PCRE2: the same only below
+			 * 0x80 */
 			while (j < n && j < i + 2 && is_hex(p[j]))
 				j++;
+			if (j == i || p[i] > '7')
+				return reject(what, "with \\xHH outside 00-7F (a byte in Oniguruma; write \\x{HHHH})");
 		}
 		x->i = j;
 		return tok_buf_put(o, p + i - 2, j - (i - 2));
@@ -221,17 +236,37 @@ static int group_open(struct xlat *x, int look)
 	return LUTDB_OK;
 }
 
+/* Closes the innermost group (its ')' is emitted). */
+static int pop_group(struct xlat *x)
+{
+	x->closed = x->g[x->depth--];
+	x->look_depth -= x->closed.look;
+	x->g[x->depth].has_repeat |= x->closed.has_repeat;
+	x->g[x->depth].has_alt |= x->closed.has_alt;
+	x->last = x->closed.look ? LAST_ANCHOR : LAST_GROUP;
+	return tok_buf_put(x->o, ")", 1);
+}
+
+/* Closes the groups that (?i) opened inside the innermost real group. */
+static int close_implicit(struct xlat *x)
+{
+	int rc = LUTDB_OK;
+
+	while (!rc && x->depth > 0 && x->g[x->depth].implicit)
+		rc = pop_group(x);
+	return rc;
+}
+
 /* ')' outside a class.  An unbalanced one is copied: PCRE2 refuses it. */
 static int group_close(struct xlat *x)
 {
+	int rc = close_implicit(x);
+
 	x->i++;
-	if (x->depth > 0) {
-		x->closed = x->g[x->depth--];
-		x->look_depth -= x->closed.look;
-		x->g[x->depth].has_repeat |= x->closed.has_repeat;
-		x->g[x->depth].has_alt |= x->closed.has_alt;
-		x->last = x->closed.look ? LAST_ANCHOR : LAST_GROUP;
-	}
+	if (rc)
+		return rc;
+	if (x->depth > 0)
+		return pop_group(x);
 	return tok_buf_put(x->o, ")", 1);
 }
 
@@ -271,21 +306,29 @@ static int xlat_group(struct xlat *x)
 	while (j < n && (p[j] == 'i' || p[j] == '-'))
 		j++;
 	if (j < n && (p[j] == ':' || p[j] == ')') && j > i + 2) {
+		int rc;
+
 		x->i = j + 1;
-		if (p[j] == ':' && group_open(x, 0))
+		if (group_open(x, 0))
 			return LUTDB_ETOKENIZER;
-		if (p[j] == ')')
-			x->last = LAST_NONE; /* (?i) sets an option: nothing to repeat */
-		return tok_buf_put(x->o, p + i, j + 1 - i);
+		/* (?i) applies to the rest of the enclosing group in both
+		 * engines, but in Oniguruma the alternatives that follow are
+		 * inside it: a(?i)b|c is a(?i:b|c).  So it becomes (?i: closed
+		 * with the enclosing group. */
+		x->g[x->depth].implicit = p[j] == ')';
+		rc = tok_buf_put(x->o, p + i, j - i);
+		return rc ? rc : tok_buf_put(x->o, ":", 1);
 	}
 	if (j < n && p[j] == 'x')
 		return reject(x->what, "with extended mode (?x)");
 	return reject(x->what, "with a (? group form other than (?: (?= (?! (?<= (?<! (?i) (?i:");
 }
 
-/* Reads an interval {n}, {n,}, {n,m} or {,m} at p[i] as Oniguruma's Ruby
- * syntax does.  Returns 1 with [*lo, *hi] (*hi -1: unbounded) and *end just
- * past the '}', or 0 when it is not one (the '{' is then a literal). */
+/* Reads an interval {n}, {n,}, {n,m} or {,m} at p[i] as Oniguruma does.
+ * Returns 1 with [*lo, *hi] (*hi -1: unbounded) and *end just past the
+ * '}', 0 when it is not one (the '{' is then a literal), or -1 when a
+ * number is over Oniguruma's 100000: an error there even when no '}'
+ * follows. */
 static int read_interval(const char *p, size_t n, size_t i, long *lo, long *hi, size_t *end)
 {
 	size_t j = i + 1, k;
@@ -296,6 +339,8 @@ static int read_interval(const char *p, size_t n, size_t i, long *lo, long *hi, 
 		if (*lo <= 1000000)
 			*lo = *lo * 10 + (p[k] - '0');
 	no_low = k == j;
+	if (*lo > 100000)
+		return -1;
 	j = k;
 	if (j < n && p[j] == ',') {
 		j++;
@@ -303,6 +348,8 @@ static int read_interval(const char *p, size_t n, size_t i, long *lo, long *hi, 
 		for (k = j; k < n && p[k] >= '0' && p[k] <= '9'; k++)
 			if (*hi <= 1000000)
 				*hi = *hi * 10 + (p[k] - '0');
+		if (*hi > 100000)
+			return -1;
 		if (k == j) {
 			if (no_low)
 				return 0;
@@ -332,6 +379,7 @@ static int quantify(struct xlat *x, int repeat)
 	case LAST_ANCHOR:
 		return reject(x->what, "with a quantifier on an anchor or a look-around");
 	case LAST_QUANT:
+	case LAST_FIXED:
 	case LAST_LAZY:
 		return reject(x->what, "with a quantifier on a quantifier (a possessive or nested repeat)");
 	case LAST_GROUP:
@@ -392,6 +440,8 @@ static int xlat_item(struct xlat *x)
 	case '*':
 	case '+':
 	case '?':
+		if (c == '?' && x->last == LAST_FIXED)
+			return reject(x->what, "with {n}? (optional in Oniguruma, lazy in PCRE2)");
 		if (c == '?' && x->last == LAST_QUANT) {
 			x->last = LAST_LAZY; /* lazy: the same repeat */
 			x->i++;
@@ -402,7 +452,10 @@ static int xlat_item(struct xlat *x)
 		x->i++;
 		return tok_buf_put(x->o, p + i, 1);
 	case '{':
-		if (!read_interval(p, n, i, &lo, &hi, &end)) {
+		rc = read_interval(p, n, i, &lo, &hi, &end);
+		if (rc < 0)
+			return reject(x->what, "with a repeat count over 65535");
+		if (rc == 0) {
 			x->last = LAST_ATOM;
 			x->i++;
 			return tok_buf_put(x->o, "\\{", 2); /* a literal brace in Oniguruma */
@@ -413,6 +466,8 @@ static int xlat_item(struct xlat *x)
 			return reject(x->what, "with an interval {n,m} where n > m (possessive in Oniguruma)");
 		if ((rc = quantify(x, hi < 0 || hi > 1)))
 			return rc;
+		if (!memchr(p + i, ',', end - i))
+			x->last = LAST_FIXED; /* {n}, not {n,n} */
 		x->i = end;
 		{
 			char q[32];
@@ -446,5 +501,5 @@ int tok_regex_translate(const char *p, size_t n, struct tok_buf *o, const char *
 		rc = x.in_class ? (p[x.i] == '\\' ? xlat_escape(&x) : xlat_class_char(&x)) : xlat_item(&x);
 	if (!rc && x.in_class)
 		return reject(what, "with an unterminated character class");
-	return rc;
+	return rc ? rc : close_implicit(&x);
 }
