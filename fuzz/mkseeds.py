@@ -4,7 +4,8 @@
 Needs BUILD/lutdb, BUILD/tests/tools/gen_model, the PyTorch fixtures in
 BUILD/fixtures (tests/run.sh makes them) and the tokenizer fixtures in
 BUILD/tokenizer-fixtures (tests/tokenizer/run.sh makes them; TOKFIX=DIR
-overrides).  Seeds are
+overrides).  `mkseeds.py BUILD fuzz_tokenizer` remakes only the tokenizer
+seeds (from the tokenizer fixtures alone).  Seeds are
 kept small (the whole fuzz/ directory stays under 2 MB): tiny checkpoints
 made by gen_model, packed in several variants, the fixture configs, trimmed
 tokenizers, and records, keys and rows cut out of the packed databases.
@@ -138,7 +139,24 @@ def fix_ids(node, old, new):
             fix_ids(v, old, new)
 
 
+def tokenizer_seeds():
+    """Trimmed fixture tokenizers + a short text: small, so that the
+    harness loads one in well under a millisecond (most of its time is the
+    load) and runs a million inputs in ten CPU-minutes."""
+    d = reset("fuzz_tokenizer")
+    if not TOKFIX:
+        return
+    for p in sorted(glob.glob(os.path.join(TOKFIX, "*.json"))):
+        n = os.path.basename(p)[:-5]
+        if n == "manifest":
+            continue
+        put(d, n + ".json", trim_tokenizer(p, keep=48) + b"\0The  quick 12 fox's \xe2\x96\x81 \xc3\xa9\n\xf0\x9f\x98\x80 <s>")
+
+
 def main():
+    if len(sys.argv) > 2 and sys.argv[2] == "fuzz_tokenizer":
+        tokenizer_seeds()
+        return
     tmp = tempfile.mkdtemp(prefix="lutdb-seeds.")
     try:
         build(tmp)
@@ -159,17 +177,7 @@ def build(tmp):
             data += b"\0" + open(g, "rb").read()
         put(d, c + ".json", data)
 
-    # tokenizers (trimmed fixtures) + a text
-    tok_seeds = {}
-    d = reset("fuzz_tokenizer")
-    if TOKFIX:
-        for p in sorted(glob.glob(os.path.join(TOKFIX, "*.json"))):
-            n = os.path.basename(p)[:-5]
-            if n == "manifest":
-                continue
-            t = trim_tokenizer(p)
-            tok_seeds[n] = t
-            put(d, n + ".json", t + b"\0The  quick 123 fox's \xe2\x96\x81 caf\xc3\xa9\n\xf0\x9f\x98\x80 <s>")
+    tokenizer_seeds()
 
     # tiny checkpoints: safetensors seeds, and the databases
     mole = tiny_ckpt(tmp, "mole")
