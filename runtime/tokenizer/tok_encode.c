@@ -68,13 +68,52 @@ void lutdb_tokenizer_free(lutdb_tokenizer *t)
 	free(t);
 }
 
+/* The model's ids of the pieces of w, appended to the ids so far: the
+ * pre-tokenizer's flush, and the pieces left at its end. */
+struct model_ids {
+	const struct lutdb_tokenizer *t;
+	struct tok_bpe_scratch *bs;
+	uint32_t *raw;
+	size_t nraw, craw;
+};
+
+static int model_pieces(void *ctx, struct tok_work *w)
+{
+	struct model_ids *mi = ctx;
+	size_t i;
+	int rc;
+
+	for (i = 0; i < w->n; i++) {
+		const struct tok_piece *p = &w->pc[i];
+
+		if (p->id != TOK_NO_ID) {
+			if (mi->nraw == mi->craw) {
+				size_t nc = mi->craw ? mi->craw * 2 : 64;
+				uint32_t *q = realloc(mi->raw, nc * sizeof *q);
+
+				if (!q)
+					return lutdb_fail(LUTDB_ENOMEM, "tokenizer: out of memory (ids)");
+				mi->raw = q;
+				mi->craw = nc;
+			}
+			mi->raw[mi->nraw++] = p->id;
+			continue;
+		}
+		rc = tok_bpe_tokenize(&mi->t->bpe, mi->bs, w->buf.p + p->off, p->len, &mi->raw, &mi->nraw,
+				      &mi->craw);
+		if (rc)
+			return rc;
+	}
+	return LUTDB_OK;
+}
+
 int lutdb_tokenizer_encode(const lutdb_tokenizer *t, const char *text, size_t len,
 			   int add_special_tokens, uint32_t **ids, size_t *n)
 {
 	struct tok_scratch *x = NULL;
 	struct tok_work *a, *b;
-	uint32_t *raw = NULL;
-	size_t nraw = 0, craw = 0, i;
+	struct model_ids mi = {t, NULL, NULL, 0, 0};
+	size_t i;
 	int rc, owned = 1;
 
 	if (ids)
@@ -141,39 +180,20 @@ int lutdb_tokenizer_encode(const lutdb_tokenizer *t, const char *text, size_t le
 		if (rc)
 			goto out;
 	}
-	/* 3. pre-tokenize: b -> a */
-	rc = tok_pretokenize(t, &x->m, &x->pre, b, a);
+	/* 3. pre-tokenize: b -> a, and 4. the model, on the pre-tokens as the
+	 * last step makes them (no list of a whole text's pre-tokens) */
+	mi.bs = x->bs;
+	rc = tok_pretokenize(t, &x->m, &x->pre, b, a, model_pieces, &mi);
+	if (!rc)
+		rc = model_pieces(&mi, a);
 	if (rc)
 		goto out;
-	/* 4. model */
-	for (i = 0; i < a->n; i++) {
-		const struct tok_piece *p = &a->pc[i];
-
-		if (p->id != TOK_NO_ID) {
-			if (nraw == craw) {
-				size_t nc = craw ? craw * 2 : 64;
-				uint32_t *q = realloc(raw, nc * sizeof *q);
-
-				if (!q) {
-					rc = lutdb_fail(LUTDB_ENOMEM, "tokenizer: out of memory (ids)");
-					goto out;
-				}
-				raw = q;
-				craw = nc;
-			}
-			raw[nraw++] = p->id;
-			continue;
-		}
-		rc = tok_bpe_tokenize(&t->bpe, x->bs, a->buf.p + p->off, p->len, &raw, &nraw, &craw);
-		if (rc)
-			goto out;
-	}
 	/* 5. post-process (a TemplateProcessing makes a new array) */
 	for (i = 0; i < t->npost; i++)
 		if (t->post[i].kind == TPP_TEMPLATE)
 			break;
 	if (i < t->npost) {
-		rc = tok_post_process(t, raw, nraw, add_special_tokens, ids, n);
+		rc = tok_post_process(t, mi.raw, mi.nraw, add_special_tokens, ids, n);
 		if (rc)
 			goto out;
 		if (*n == 0) {
@@ -181,13 +201,13 @@ int lutdb_tokenizer_encode(const lutdb_tokenizer *t, const char *text, size_t le
 			*ids = NULL;
 		}
 	} else {
-		*ids = nraw ? raw : NULL;
-		*n = nraw;
-		if (nraw)
-			raw = NULL;
+		*ids = mi.nraw ? mi.raw : NULL;
+		*n = mi.nraw;
+		if (mi.nraw)
+			mi.raw = NULL;
 	}
 out:
-	free(raw);
+	free(mi.raw);
 	tok_scratch_put(x, owned);
 	return rc;
 }

@@ -123,6 +123,20 @@ struct tok_segs {
  * the whole of s[0..n), onig find_iter semantics for empty matches. */
 int tok_regex_find_matches(const struct tok_regex *re, struct tok_match_ctx *m,
 			   const char *s, size_t n, struct tok_segs *out);
+/* The same segments one at a time, without a list: _next returns 1 with
+ * *g, 0 after the last, or an error code. */
+struct tok_re_iter {
+	const struct tok_regex *re;
+	struct tok_match_ctx *m;
+	const char *s;
+	size_t n, prev, last_end, last_match_end;
+	int have_last, done;
+	struct tok_seg q[2];
+	int nq, iq;
+};
+void tok_re_iter_init(struct tok_re_iter *it, const struct tok_regex *re, struct tok_match_ctx *m,
+		      const char *s, size_t n);
+int tok_re_iter_next(struct tok_re_iter *it, struct tok_seg *g);
 int tok_segs_push(struct tok_segs *v, uint32_t s, uint32_t e, int is_match);
 /* Whether the char at s[0..n) is in the Rust regex class TOK_CLS_SPACE (\s,
  * White_Space) or TOK_CLS_WORD (\w). */
@@ -286,22 +300,15 @@ int tok_normalize_one(const struct tok_norm *nm, struct tok_match_ctx *m, const 
 		      size_t n, struct tok_buf *out, uint32_t *zlen);
 void tok_norm_free(struct tok_norm *nm);
 
-/* Pre-tokenizers: in -> out (out reset first). */
-struct range {
-	uint32_t s, e;
-	int remove;
-};
-struct ranges {
-	struct range *v;
-	size_t n, cap;
-};
+/* Pre-tokenizers: in -> out (out reset first).  With flush, the last step
+ * hands its output to flush(ctx, w) every few thousand pieces (w is reset
+ * after each call; what remains at the end is in out). */
 struct tok_pre_scratch {
-	struct tok_segs segs;
-	struct ranges rg;
 	struct tok_buf sbuf;
 };
 int tok_pretokenize(const struct lutdb_tokenizer *t, struct tok_match_ctx *m,
-		    struct tok_pre_scratch *x, struct tok_work *in, struct tok_work *out);
+		    struct tok_pre_scratch *x, struct tok_work *in, struct tok_work *out,
+		    int (*flush)(void *ctx, struct tok_work *w), void *ctx);
 void tok_pre_scratch_free(struct tok_pre_scratch *x);
 void tok_pre_free(struct tok_pre *p);
 /* Byte <-> char mapping of the GPT-2 byte-level alphabet. */

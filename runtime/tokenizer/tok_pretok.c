@@ -69,150 +69,175 @@ int tok_cp_to_byte(uint32_t cp)
 	return cp < 324 ? bmap.cp2b[cp] : -1;
 }
 
+/* ---- output ------------------------------------------------------------- */
+
+/* Where a step's pieces go: the output list, which the last step hands to
+ * the model every TOK_FLUSH_PIECES pieces (flush), so that the list of a
+ * whole text's pre-tokens never exists. */
+struct pre_out {
+	struct tok_work *w;
+	int (*flush)(void *ctx, struct tok_work *w);
+	void *ctx;
+};
+
+#define TOK_FLUSH_PIECES 4096
+
+static int out_flushed(struct pre_out *o)
+{
+	int rc;
+
+	if (!o->flush || o->w->n < TOK_FLUSH_PIECES)
+		return LUTDB_OK;
+	rc = o->flush(o->ctx, o->w);
+	tok_work_reset(o->w);
+	return rc;
+}
+
+static int out_push(struct pre_out *o, const char *s, size_t len, uint32_t zlen, uint32_t at0)
+{
+	int rc = tok_work_push(o->w, s, len, TOK_NO_ID, zlen, at0);
+
+	return rc ? rc : out_flushed(o);
+}
+
 /* ---- splitting ---------------------------------------------------------- */
 
+/* NormalizedString::split's handling of the delimiter, one segment at a
+ * time: the segments of a piece go in, its ranges come out (emitted as
+ * pieces).  The merging behaviors keep one pending range; MergedWithNext,
+ * which `tokenizers` computes from the end, merges a match with the
+ * non-match right after it, which is the same thing read forwards. */
+struct splitter {
+	int behavior;
+	const char *s;              /* the piece's bytes */
+	const struct tok_piece *p;
+	struct pre_out *o;
+	uint32_t ps, pe;            /* the pending range */
+	int have, prev_m;
+};
 
-static int ranges_push(struct ranges *r, uint32_t s, uint32_t e, int remove)
+/* Emits [a, b) of the piece, unless removed or empty. */
+static int emit_range(struct splitter *sp, uint32_t a, uint32_t b, int remove)
 {
-	if (r->n == r->cap) {
-		size_t nc = r->cap ? r->cap * 2 : 64;
-		struct range *p = realloc(r->v, nc * sizeof *p);
+	const struct tok_piece *p = sp->p;
+	uint32_t at0, z = 0;
 
-		if (!p)
-			return lutdb_fail(LUTDB_ENOMEM, "tokenizer: out of memory (splits)");
-		r->v = p;
-		r->cap = nc;
-	}
-	r->v[r->n].s = s;
-	r->v[r->n].e = e;
-	r->v[r->n].remove = remove;
-	r->n++;
-	return LUTDB_OK;
+	if (remove || b == a)
+		return LUTDB_OK;
+	at0 = p->at0 && a < p->zlen;
+	if (at0)
+		z = (p->zlen < b ? p->zlen : b) - a;
+	return out_push(sp->o, sp->s + a, b - a, z, at0);
 }
 
-/* NormalizedString::split's handling of the delimiter. */
-static int apply_behavior(const struct tok_segs *g, int behavior, struct ranges *r)
+static int split_feed(struct splitter *sp, const struct tok_seg *g)
 {
-	size_t i;
-	int prev = 0, rc = LUTDB_OK;
+	int m = g->is_match, rc = LUTDB_OK, extend;
 
-	r->n = 0;
-	switch (behavior) {
+	switch (sp->behavior) {
 	case TB_ISOLATED:
 	case TB_REMOVED:
-		for (i = 0; i < g->n && !rc; i++)
-			rc = ranges_push(r, g->v[i].s, g->v[i].e,
-					 behavior == TB_REMOVED && g->v[i].is_match);
-		return rc;
+		return emit_range(sp, g->s, g->e, sp->behavior == TB_REMOVED && m);
 	case TB_CONTIGUOUS:
-		for (i = 0; i < g->n && !rc; i++) {
-			int m = g->v[i].is_match;
-
-			if (m == prev && r->n)
-				r->v[r->n - 1].e = g->v[i].e;
-			else
-				rc = ranges_push(r, g->v[i].s, g->v[i].e, 0);
-			prev = m;
-		}
-		return rc;
+		extend = m == sp->prev_m && sp->have;
+		break;
 	case TB_MERGED_PREV:
-		for (i = 0; i < g->n && !rc; i++) {
-			int m = g->v[i].is_match;
-
-			if (m && !prev && r->n)
-				r->v[r->n - 1].e = g->v[i].e;
-			else
-				rc = ranges_push(r, g->v[i].s, g->v[i].e, 0);
-			prev = m;
-		}
-		return rc;
+		extend = m && !sp->prev_m && sp->have;
+		break;
 	case TB_MERGED_NEXT:
-		for (i = g->n; i-- > 0 && !rc;) {
-			int m = g->v[i].is_match;
-
-			if (m && !prev && r->n)
-				r->v[r->n - 1].s = g->v[i].s;
-			else
-				rc = ranges_push(r, g->v[i].s, g->v[i].e, 0);
-			prev = m;
-		}
-		for (i = 0; i < r->n / 2; i++) {
-			struct range x = r->v[i];
-
-			r->v[i] = r->v[r->n - 1 - i];
-			r->v[r->n - 1 - i] = x;
-		}
-		return rc;
+		extend = !m && sp->prev_m && sp->have;
+		break;
+	default:
+		return lutdb_fail(LUTDB_EINTERNAL, "tokenizer: bad split behavior");
 	}
-	return lutdb_fail(LUTDB_EINTERNAL, "tokenizer: bad split behavior");
+	sp->prev_m = m;
+	if (extend) {
+		sp->pe = g->e;
+		return LUTDB_OK;
+	}
+	if (sp->have)
+		rc = emit_range(sp, sp->ps, sp->pe, 0);
+	sp->ps = g->s;
+	sp->pe = g->e;
+	sp->have = 1;
+	return rc;
 }
 
-/* Pushes the kept, non-empty slices of piece p (bytes at s) into out. */
-static int push_slices(const struct ranges *r, const char *s, const struct tok_piece *p,
-		       struct tok_work *out)
+static int split_end(struct splitter *sp)
 {
-	size_t i;
-	int rc;
-
-	for (i = 0; i < r->n; i++) {
-		const struct range *x = &r->v[i];
-		uint32_t at0, z = 0;
-
-		if (x->remove || x->e == x->s)
-			continue;
-		at0 = p->at0 && x->s < p->zlen;
-		if (at0)
-			z = (p->zlen < x->e ? p->zlen : x->e) - x->s;
-		rc = tok_work_push(out, s + x->s, x->e - x->s, TOK_NO_ID, z, at0);
-		if (rc)
-			return rc;
-	}
-	return LUTDB_OK;
+	if (!sp->have)
+		return LUTDB_OK;
+	sp->have = 0;
+	return emit_range(sp, sp->ps, sp->pe, 0);
 }
 
-/* Segments of the char predicate "is numeric" (Nd, Nl, No). */
-static int numeric_segs(const char *s, size_t n, struct tok_segs *g)
-{
-	size_t i = 0, last = 0, l;
-	int rc;
+/* The segments of the char predicate "is numeric" (Nd, Nl, No), one at a
+ * time: a run of others, then each numeric char. */
+struct numeric_iter {
+	const char *s;
+	size_t n, i, last;
+	int started;
+	struct tok_seg pend;
+	int have_pend;
+};
 
-	g->n = 0;
-	if (!n)
-		return tok_segs_push(g, 0, 0, 0);
-	while (i < n) {
-		uint32_t cp = tok_utf8_decode(s + i, &l);
+static int numeric_next(struct numeric_iter *it, struct tok_seg *g)
+{
+	size_t l;
+
+	if (it->have_pend) {
+		it->have_pend = 0;
+		*g = it->pend;
+		return 1;
+	}
+	if (!it->n) {
+		if (it->started)
+			return 0;
+		it->started = 1;
+		*g = (struct tok_seg){0, 0, 0};
+		return 1;
+	}
+	it->started = 1;
+	while (it->i < it->n) {
+		size_t i = it->i;
+		uint32_t cp = tok_utf8_decode(it->s + i, &l);
 		utf8proc_category_t c = utf8proc_category((utf8proc_int32_t)cp);
 
+		it->i += l;
 		if (c == UTF8PROC_CATEGORY_ND || c == UTF8PROC_CATEGORY_NL || c == UTF8PROC_CATEGORY_NO) {
-			if (last < i) {
-				rc = tok_segs_push(g, (uint32_t)last, (uint32_t)i, 0);
-				if (rc)
-					return rc;
+			struct tok_seg d = {(uint32_t)i, (uint32_t)(i + l), 1};
+
+			if (it->last < i) {
+				*g = (struct tok_seg){(uint32_t)it->last, (uint32_t)i, 0};
+				it->pend = d;
+				it->have_pend = 1;
+			} else {
+				*g = d;
 			}
-			rc = tok_segs_push(g, (uint32_t)i, (uint32_t)(i + l), 1);
-			if (rc)
-				return rc;
-			last = i + l;
+			it->last = i + l;
+			return 1;
 		}
-		i += l;
 	}
-	if (n > last)
-		return tok_segs_push(g, (uint32_t)last, (uint32_t)n, 0);
-	return LUTDB_OK;
+	if (it->n > it->last) {
+		*g = (struct tok_seg){(uint32_t)it->last, (uint32_t)it->n, 0};
+		it->last = it->n;
+		return 1;
+	}
+	return 0;
 }
 
-/* Byte-level mapping of s[0..n) appended to out as one piece. */
-static int push_bytemapped(const char *s, size_t n, uint32_t zlen, uint32_t at0,
-			   struct tok_work *out)
+/* Byte-level mapping of s[0..n) appended to the output as one piece. */
+static int push_bytemapped(const char *s, size_t n, uint32_t zlen, uint32_t at0, struct pre_out *o)
 {
-	size_t off = out->buf.len, i;
+	struct tok_work *w = o->w;
+	size_t off = w->buf.len, i;
 	uint32_t nz = 0;
 	char *d;
-	int rc = tok_buf_reserve(&out->buf, 2 * n);
+	int rc = tok_buf_reserve(&w->buf, 2 * n);
 
 	if (rc)
 		return rc;
-	d = out->buf.p + off;
+	d = w->buf.p + off;
 	for (i = 0; i < n; i++) {
 		unsigned char b = (unsigned char)s[i];
 
@@ -222,19 +247,22 @@ static int push_bytemapped(const char *s, size_t n, uint32_t zlen, uint32_t at0,
 		if (i < zlen)
 			nz += bmap.len[b];
 	}
-	out->buf.len = (size_t)(d - out->buf.p);
-	out->buf.p[out->buf.len] = '\0';
-	return tok_work_push_ref(out, (uint32_t)off, (uint32_t)(out->buf.len - off), TOK_NO_ID, nz,
-				 at0);
+	w->buf.len = (size_t)(d - w->buf.p);
+	w->buf.p[w->buf.len] = '\0';
+	if (off > UINT32_MAX || w->buf.len - off > UINT32_MAX)
+		return lutdb_fail(LUTDB_ETOOBIG, "tokenizer: text too large");
+	rc = tok_work_push_ref(w, (uint32_t)off, (uint32_t)(w->buf.len - off), TOK_NO_ID, nz, at0);
+	return rc ? rc : out_flushed(o);
 }
 
 
 static int step_bytelevel(const struct lutdb_tokenizer *t, const struct tok_pre *pt,
 			  struct tok_match_ctx *m, const struct tok_piece *p, const char *s,
-			  struct tok_pre_scratch *x, struct tok_work *out)
+			  struct tok_pre_scratch *x, struct pre_out *o)
 {
 	struct tok_piece q = *p;
-	size_t i;
+	struct tok_re_iter it;
+	struct tok_seg g;
 	int rc;
 
 	if (pt->add_prefix_space && s[0] != ' ') {
@@ -250,28 +278,24 @@ static int step_bytelevel(const struct lutdb_tokenizer *t, const struct tok_pre 
 			q.zlen++;
 	}
 	if (!pt->use_regex)
-		return push_bytemapped(s, q.len, q.zlen, q.at0, out);
-	rc = tok_regex_find_matches(&t->gpt2_re, m, s, q.len, &x->segs);
-	if (rc)
-		return rc;
-	for (i = 0; i < x->segs.n; i++) {
-		const struct tok_seg *g = &x->segs.v[i];
+		return push_bytemapped(s, q.len, q.zlen, q.at0, o);
+	tok_re_iter_init(&it, &t->gpt2_re, m, s, q.len);
+	while ((rc = tok_re_iter_next(&it, &g)) == 1) {
 		uint32_t at0, z = 0;
 
-		if (g->e == g->s)
+		if (g.e == g.s)
 			continue;
-		at0 = q.at0 && g->s < q.zlen;
+		at0 = q.at0 && g.s < q.zlen;
 		if (at0)
-			z = (q.zlen < g->e ? q.zlen : g->e) - g->s;
-		rc = push_bytemapped(s + g->s, g->e - g->s, z, at0, out);
-		if (rc)
+			z = (q.zlen < g.e ? q.zlen : g.e) - g.s;
+		if ((rc = push_bytemapped(s + g.s, g.e - g.s, z, at0, o)))
 			return rc;
 	}
-	return LUTDB_OK;
+	return rc;
 }
 
 static int step_metaspace(const struct tok_pre *pt, const struct tok_piece *p, const char *s,
-			  struct tok_pre_scratch *x, struct tok_work *out)
+			  struct tok_pre_scratch *x, struct pre_out *o)
 {
 	struct tok_buf *b = &x->sbuf;
 	struct tok_piece q = *p;
@@ -325,23 +349,26 @@ static int step_metaspace(const struct tok_pre *pt, const struct tok_piece *p, c
 			q.zlen += (uint32_t)pt->repl_len;
 	}
 	if (!pt->split)
-		return q.len ? tok_work_push(out, b->p, q.len, TOK_NO_ID, q.zlen, q.at0) : LUTDB_OK;
+		return q.len ? out_push(o, b->p, q.len, q.zlen, q.at0) : LUTDB_OK;
+	if (!q.len)
+		return LUTDB_OK;
 	/* split on the replacement char, MergedWithNext */
 	{
-		struct tok_segs *g = &x->segs;
+		struct splitter sp = {TB_MERGED_NEXT, b->p, &q, o, 0, 0, 0, 0};
 		size_t last = 0;
+		struct tok_seg g;
 
-		g->n = 0;
 		i = 0;
-		if (!q.len)
-			return LUTDB_OK;
 		while (i < q.len) {
 			if (i + (size_t)pt->repl_len <= q.len &&
 			    !memcmp(b->p + i, pt->repl, (size_t)pt->repl_len)) {
-				if (last < i && (rc = tok_segs_push(g, (uint32_t)last, (uint32_t)i, 0)))
-					return rc;
-				rc = tok_segs_push(g, (uint32_t)i, (uint32_t)(i + (size_t)pt->repl_len), 1);
-				if (rc)
+				if (last < i) {
+					g = (struct tok_seg){(uint32_t)last, (uint32_t)i, 0};
+					if ((rc = split_feed(&sp, &g)))
+						return rc;
+				}
+				g = (struct tok_seg){(uint32_t)i, (uint32_t)(i + (size_t)pt->repl_len), 1};
+				if ((rc = split_feed(&sp, &g)))
 					return rc;
 				i += (size_t)pt->repl_len;
 				last = i;
@@ -351,58 +378,73 @@ static int step_metaspace(const struct tok_pre *pt, const struct tok_piece *p, c
 				i += l ? l : 1;
 			}
 		}
-		if (q.len > last && (rc = tok_segs_push(g, (uint32_t)last, q.len, 0)))
-			return rc;
-		rc = apply_behavior(g, TB_MERGED_NEXT, &x->rg);
-		if (rc)
-			return rc;
-		return push_slices(&x->rg, b->p, &q, out);
+		if (q.len > last) {
+			g = (struct tok_seg){(uint32_t)last, q.len, 0};
+			if ((rc = split_feed(&sp, &g)))
+				return rc;
+		}
+		return split_end(&sp);
 	}
+}
+
+/* Split (regex or string) and Digits: segments fed to a splitter. */
+static int step_split(const struct tok_pre *pt, struct tok_match_ctx *m, const struct tok_piece *p,
+		      const char *s, struct pre_out *o)
+{
+	struct splitter sp = {0};
+	struct tok_re_iter it;
+	struct numeric_iter nit = {0};
+	struct tok_seg g;
+	int rc;
+
+	sp.behavior = pt->kind == TP_SPLIT ? pt->behavior : pt->individual_digits ? TB_ISOLATED : TB_CONTIGUOUS;
+	sp.s = s;
+	sp.p = p;
+	sp.o = o;
+	if (pt->kind == TP_SPLIT)
+		tok_re_iter_init(&it, &pt->re, m, s, p->len);
+	nit.s = s;
+	nit.n = p->len;
+	for (;;) {
+		rc = pt->kind == TP_SPLIT ? tok_re_iter_next(&it, &g) : numeric_next(&nit, &g);
+		if (rc <= 0)
+			break;
+		if (pt->kind == TP_SPLIT && pt->invert)
+			g.is_match = !g.is_match;
+		if ((rc = split_feed(&sp, &g)))
+			return rc;
+	}
+	return rc ? rc : split_end(&sp);
 }
 
 static int run_step(const struct lutdb_tokenizer *t, const struct tok_pre *pt,
 		    struct tok_match_ctx *m, const struct tok_work *in, struct tok_pre_scratch *x,
-		    struct tok_work *out)
+		    struct pre_out *o)
 {
 	size_t i;
 	int rc = LUTDB_OK;
 
-	tok_work_reset(out);
+	tok_work_reset(o->w);
 	for (i = 0; i < in->n && !rc; i++) {
 		const struct tok_piece *p = &in->pc[i];
 		const char *s = in->buf.p + p->off;
 
 		if (p->id != TOK_NO_ID) {
-			rc = tok_work_push(out, s, p->len, p->id, p->zlen, p->at0);
+			rc = tok_work_push(o->w, s, p->len, p->id, p->zlen, p->at0);
+			if (!rc)
+				rc = out_flushed(o);
 			continue;
 		}
 		switch (pt->kind) {
 		case TP_BYTELEVEL:
-			rc = step_bytelevel(t, pt, m, p, s, x, out);
+			rc = step_bytelevel(t, pt, m, p, s, x, o);
 			break;
 		case TP_METASPACE:
-			rc = step_metaspace(pt, p, s, x, out);
+			rc = step_metaspace(pt, p, s, x, o);
 			break;
 		case TP_SPLIT:
 		case TP_DIGITS:
-			if (pt->kind == TP_SPLIT)
-				rc = tok_regex_find_matches(&pt->re, m, s, p->len, &x->segs);
-			else
-				rc = numeric_segs(s, p->len, &x->segs);
-			if (rc)
-				break;
-			if (pt->kind == TP_SPLIT && pt->invert) {
-				size_t j;
-
-				for (j = 0; j < x->segs.n; j++)
-					x->segs.v[j].is_match = !x->segs.v[j].is_match;
-			}
-			rc = apply_behavior(&x->segs,
-					    pt->kind == TP_SPLIT ? pt->behavior
-					    : pt->individual_digits ? TB_ISOLATED : TB_CONTIGUOUS,
-					    &x->rg);
-			if (!rc)
-				rc = push_slices(&x->rg, s, p, out);
+			rc = step_split(pt, m, p, s, o);
 			break;
 		default:
 			rc = lutdb_fail(LUTDB_EINTERNAL, "tokenizer: bad pre-tokenizer kind");
@@ -412,7 +454,8 @@ static int run_step(const struct lutdb_tokenizer *t, const struct tok_pre *pt,
 }
 
 int tok_pretokenize(const struct lutdb_tokenizer *t, struct tok_match_ctx *m,
-		    struct tok_pre_scratch *x, struct tok_work *in, struct tok_work *out)
+		    struct tok_pre_scratch *x, struct tok_work *in, struct tok_work *out,
+		    int (*flush)(void *ctx, struct tok_work *w), void *ctx)
 {
 	struct tok_work *a = in, *b = out;
 	size_t i;
@@ -427,7 +470,9 @@ int tok_pretokenize(const struct lutdb_tokenizer *t, struct tok_match_ctx *m,
 		return LUTDB_OK;
 	}
 	for (i = 0; i < t->npre; i++) {
-		rc = run_step(t, &t->pre[i], m, a, x, b);
+		struct pre_out o = {b, i + 1 == t->npre ? flush : NULL, ctx};
+
+		rc = run_step(t, &t->pre[i], m, a, x, &o);
 		if (rc)
 			goto out;
 		{
@@ -449,8 +494,6 @@ out:
 
 void tok_pre_scratch_free(struct tok_pre_scratch *x)
 {
-	free(x->segs.v);
-	free(x->rg.v);
 	tok_buf_free(&x->sbuf);
 	memset(x, 0, sizeof *x);
 }

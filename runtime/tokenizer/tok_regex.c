@@ -265,51 +265,85 @@ static int search_literal(const struct tok_regex *re, const char *s, size_t n, s
 	return 1;
 }
 
-int tok_regex_find_matches(const struct tok_regex *re, struct tok_match_ctx *m, const char *s,
-			   size_t n, struct tok_segs *out)
+void tok_re_iter_init(struct tok_re_iter *it, const struct tok_regex *re, struct tok_match_ctx *m,
+		      const char *s, size_t n)
 {
-	size_t prev = 0, last_end = 0, last_match_end = 0, ms = 0, me = 0;
-	int have_last = 0, rc;
+	memset(it, 0, sizeof *it);
+	it->re = re;
+	it->m = m;
+	it->s = s;
+	it->n = n;
+	if (n)
+		m->budget += TOK_RE_STEPS_PER_BYTE * ((uint64_t)n + 1); /* this text's share */
+}
 
-	out->n = 0;
-	if (n == 0)
-		return tok_segs_push(out, 0, 0, 0);
-	/* this text's share of the work budget */
-	m->budget += TOK_RE_STEPS_PER_BYTE * ((uint64_t)n + 1);
-	while (last_end <= n) {
-		rc = re->lit ? search_literal(re, s, n, last_end, &ms, &me)
-			     : search(re, m, s, n, last_end, &ms, &me);
+/* The onig crate's find_iter, turned into segments as Pattern::find_matches
+ * of tokenizers does: the text before a match, the match, ..., the rest. */
+int tok_re_iter_next(struct tok_re_iter *it, struct tok_seg *g)
+{
+	const struct tok_regex *re = it->re;
+	size_t ms = 0, me = 0;
+	int rc;
+
+	for (;;) {
+		if (it->iq < it->nq) {
+			*g = it->q[it->iq++];
+			return 1;
+		}
+		if (it->done)
+			return 0;
+		it->nq = it->iq = 0;
+		if (it->n == 0) {
+			it->done = 1;
+			it->q[it->nq++] = (struct tok_seg){0, 0, 0};
+			continue;
+		}
+		rc = it->last_end > it->n ? 0
+		     : re->lit ? search_literal(re, it->s, it->n, it->last_end, &ms, &me)
+			       : search(re, it->m, it->s, it->n, it->last_end, &ms, &me);
 		if (rc < 0)
 			return rc;
-		if (!rc)
-			break;
-		if (me == ms && have_last && last_match_end == me) {
+		if (!rc) {
+			it->done = 1;
+			if (it->prev != it->n)
+				it->q[it->nq++] = (struct tok_seg){(uint32_t)it->prev, (uint32_t)it->n, 0};
+			continue;
+		}
+		if (me == ms && it->have_last && it->last_match_end == me) {
+			/* no empty match right after the last match: on by a char */
 			size_t l = 1;
 
-			if (last_end < n) {
-				l = tok_utf8_valid_len((const unsigned char *)s + last_end, n - last_end);
+			if (it->last_end < it->n) {
+				l = tok_utf8_valid_len((const unsigned char *)it->s + it->last_end, it->n - it->last_end);
 				if (!l)
 					l = 1;
 			}
-			last_end += l;
+			it->last_end += l;
 			continue;
 		}
-		last_end = me;
-		last_match_end = me;
-		have_last = 1;
-		if (prev != ms) {
-			rc = tok_segs_push(out, (uint32_t)prev, (uint32_t)ms, 0);
-			if (rc)
-				return rc;
-		}
-		rc = tok_segs_push(out, (uint32_t)ms, (uint32_t)me, 1);
-		if (rc)
-			return rc;
-		prev = me;
+		it->last_end = me;
+		it->last_match_end = me;
+		it->have_last = 1;
+		if (it->prev != ms)
+			it->q[it->nq++] = (struct tok_seg){(uint32_t)it->prev, (uint32_t)ms, 0};
+		it->q[it->nq++] = (struct tok_seg){(uint32_t)ms, (uint32_t)me, 1};
+		it->prev = me;
 	}
-	if (prev != n)
-		return tok_segs_push(out, (uint32_t)prev, (uint32_t)n, 0);
-	return LUTDB_OK;
+}
+
+int tok_regex_find_matches(const struct tok_regex *re, struct tok_match_ctx *m, const char *s,
+			   size_t n, struct tok_segs *out)
+{
+	struct tok_re_iter it;
+	struct tok_seg g;
+	int rc;
+
+	out->n = 0;
+	tok_re_iter_init(&it, re, m, s, n);
+	while ((rc = tok_re_iter_next(&it, &g)) == 1)
+		if ((rc = tok_segs_push(out, g.s, g.e, g.is_match)))
+			return rc;
+	return rc;
 }
 
 /* ---- single-char classes of the Rust `regex` crate (\s, \w) ---------------- */
