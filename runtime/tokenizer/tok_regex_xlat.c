@@ -59,7 +59,9 @@ enum last_item {
  * one and an alternation, and whether it is a look-around. */
 struct group {
 	unsigned char has_repeat, has_alt, look;
+	unsigned char behind;   /* a look-behind (or inside one) */
 	unsigned char implicit; /* opened by (?i): closes with its enclosing group */
+	unsigned char icase;    /* (?i) in force inside */
 };
 
 /* The state of a translation: the pattern p[0, n), the position i, whether
@@ -74,6 +76,8 @@ struct xlat {
 	int depth, look_depth;
 	enum last_item last;
 	struct group closed;
+	char prev_lit;          /* the previous item, when an ASCII letter */
+	char cls_prev;          /* in a class: 's' after a set escape, '-' after a range dash */
 };
 
 /* The escape at p[i] (a backslash): the class escapes whose sets differ
@@ -95,6 +99,18 @@ static int xlat_escape(struct xlat *x)
 	if (x->in_class)
 		x->in_class = 1;
 	x->last = LAST_ATOM;
+	x->prev_lit = 0;
+	if (in_class) {
+		/* a set (\s, \w, \p{..}, ...) cannot end a range: Oniguruma
+		 * refuses it, PCRE2 reads the '-' as a literal */
+		int set = strchr("sSdDwWhHpP", d) != NULL;
+
+		if (set && x->cls_prev == '-')
+			return reject(what, "with a range to a class escape");
+		x->cls_prev = set ? 's' : 0;
+	}
+	if ((d == 'x' || d == 'u') && x->g[x->depth].icase)
+		return reject(what, "with \\x or \\u under (?i) (Oniguruma folds some characters to two)");
 	switch (d) {
 	case 's': return tok_buf_put(o, "\\p{White_Space}", 15);
 	case 'S': return tok_buf_put(o, "\\P{White_Space}", 15);
@@ -159,6 +175,8 @@ static int xlat_escape(struct xlat *x)
 	case 'g':
 		return reject(what, "with a subroutine call \\g (recursion: no linear-time bound)");
 	case 'A': case 'z': case 'Z':
+		if (!in_class && x->g[x->depth].behind)
+			return reject(what, "with an anchor inside a look-behind");
 		if (!in_class)
 			x->last = LAST_ANCHOR;
 		return tok_buf_put(o, p + i - 2, 2);
@@ -216,6 +234,11 @@ static int xlat_class_char(struct xlat *x)
 	}
 	if (c == '&' && i + 1 < n && p[i + 1] == '&')
 		return reject(x->what, "with a class intersection (&&)");
+	if ((unsigned char)c >= 0x80 && x->g[x->depth].icase)
+		return reject(x->what, "with a non-ASCII character under (?i) (Oniguruma folds some to two characters)");
+	if (c == '-' && x->cls_prev == 's' && !(i + 1 < n && p[i + 1] == ']'))
+		return reject(x->what, "with a range from a class escape");
+	x->cls_prev = c == '-' && x->in_class == 1 ? '-' : 0;
 	if (c == ']' && x->in_class > 1)
 		x->in_class = 1; /* ']' right after '[' or '[^' is literal */
 	else
@@ -228,9 +251,13 @@ static int group_open(struct xlat *x, int look)
 {
 	if (x->depth == MAX_GROUP_DEPTH)
 		return reject(x->what, "with groups nested more than 64 deep");
+	if (x->g[x->depth].behind)
+		return reject(x->what, "with a group inside a look-behind (Oniguruma refuses captures there)");
 	x->depth++;
 	memset(&x->g[x->depth], 0, sizeof x->g[x->depth]);
 	x->g[x->depth].look = (unsigned char)look;
+	x->g[x->depth].icase = x->g[x->depth - 1].icase;
+	x->prev_lit = 0;
 	x->look_depth += look;
 	x->last = LAST_NONE;
 	return LUTDB_OK;
@@ -239,6 +266,7 @@ static int group_open(struct xlat *x, int look)
 /* Closes the innermost group (its ')' is emitted). */
 static int pop_group(struct xlat *x)
 {
+	x->prev_lit = 0;
 	x->closed = x->g[x->depth--];
 	x->look_depth -= x->closed.look;
 	x->g[x->depth].has_repeat |= x->closed.has_repeat;
@@ -289,6 +317,7 @@ static int xlat_group(struct xlat *x)
 		x->i += 4;
 		if (group_open(x, 1))
 			return LUTDB_ETOKENIZER;
+		x->g[x->depth].behind = 1;
 		return tok_buf_put(x->o, p + i, 4);
 	}
 	if (c == '>')
@@ -311,6 +340,18 @@ static int xlat_group(struct xlat *x)
 		x->i = j + 1;
 		if (group_open(x, 0))
 			return LUTDB_ETOKENIZER;
+		{
+			/* the flags: i before a '-' sets, after it clears */
+			size_t k;
+			int on = 1;
+
+			for (k = i + 2; k < j; k++) {
+				if (p[k] == '-')
+					on = 0;
+				else
+					x->g[x->depth].icase = (unsigned char)on;
+			}
+		}
 		/* (?i) applies to the rest of the enclosing group in both
 		 * engines, but in Oniguruma the alternatives that follow are
 		 * inside it: a(?i)b|c is a(?i:b|c).  So it becomes (?i: closed
@@ -398,16 +439,36 @@ static int quantify(struct xlat *x, int repeat)
 	return LUTDB_OK;
 }
 
+/* Under (?i), Oniguruma folds a few characters to two (ß to "ss", the
+ * ligature ﬁ to "fi", ...) and matches them against two pattern letters,
+ * or two text letters against one of them; PCRE2 folds one to one.  So
+ * under (?i) no non-ASCII literal, and none of the ASCII pairs that such a
+ * character folds to (ss, st, ff, fi, fl): the real patterns have none
+ * ((?i:'s|'t|'re|'ve|'m|'ll|'d)). */
+static int fold_check(struct xlat *x, char c)
+{
+	char l = (char)(c >= 'A' && c <= 'Z' ? c - 'A' + 'a' : c), prev = x->prev_lit;
+
+	if ((unsigned char)c >= 0x80)
+		return reject(x->what, "with a non-ASCII character under (?i) (Oniguruma folds some to two characters)");
+	if ((prev == 's' && (l == 's' || l == 't')) || (prev == 'f' && (l == 'f' || l == 'i' || l == 'l')))
+		return reject(x->what, "with ss, st, ff, fi or fl under (?i) (Oniguruma matches them to one character)");
+	x->prev_lit = l >= 'a' && l <= 'z' ? l : 0;
+	return LUTDB_OK;
+}
+
 /* One item outside a character class at p[i]. */
 static int xlat_item(struct xlat *x)
 {
 	const char *p = x->p;
 	const size_t n = x->n, i = x->i;
 	const char c = p[i];
+	const char prev_lit = x->prev_lit;
 	long lo, hi;
 	size_t end;
 	int rc;
 
+	x->prev_lit = 0; /* any item but a literal letter ends a pair (fold_check) */
 	switch (c) {
 	case '\\':
 		return xlat_escape(x);
@@ -418,6 +479,7 @@ static int xlat_item(struct xlat *x)
 			j++;
 		x->i = j;
 		x->in_class = 2; /* first position: a ']' here is literal */
+		x->cls_prev = 0;
 		x->last = LAST_ATOM;
 		return tok_buf_put(x->o, p + i, j - i);
 	}
@@ -477,10 +539,15 @@ static int xlat_item(struct xlat *x)
 		}
 	case '^':
 	case '$':
+		if (x->g[x->depth].behind)
+			return reject(x->what, "with an anchor inside a look-behind");
 		x->last = LAST_ANCHOR;
 		x->i++;
 		return tok_buf_put(x->o, p + i, 1);
 	default:
+		x->prev_lit = prev_lit;
+		if (x->g[x->depth].icase && (rc = fold_check(x, c)))
+			return rc;
 		x->last = LAST_ATOM;
 		x->i++;
 		return tok_buf_put(x->o, p + i, 1);

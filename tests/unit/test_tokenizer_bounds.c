@@ -85,6 +85,19 @@ START_TEST(nonlinear_constructs_are_refused)
 		{"a{3,2}", "n > m"},
 		{"a{70000}", "over 65535"},
 		{"(?~ab)", "absent operator"},
+		/* what the differential fuzzer (fuzz_regex_onig) found to differ */
+		{"\\\\xe9", "xHH outside 00-7F"},
+		{" {3}?x", "{n}?"},
+		{"\\\\p{ L }", "plain name"},
+		{"(?i)ss", "ss, st, ff, fi or fl"},
+		{"(?i:fi)", "ss, st, ff, fi or fl"},
+		{"(?i)Ã", "non-ASCII"},
+		{"(?<=(a))b", "inside a look-behind"},
+		{"(?<=a$)b", "inside a look-behind"},
+		{"[\\\\w-z]", "range from a class escape"},
+		{"[a-\\\\d]", "range to a class escape"},
+		{"a{100001,", "over 65535"},
+		{"\\\\x{1234567}", "malformed"},
 	};
 	size_t i;
 
@@ -126,7 +139,8 @@ START_TEST(real_patterns_still_load)
 		"| ?[\\\\p{P}\\\\p{S}]+[\\\\r\\\\n]*|\\\\s*[\\\\r\\\\n]+|\\\\s+(?!\\\\S)|\\\\s+",
 		/* allowed shapes: optional groups, repeats of plain groups, tempered tokens */
 		"(?:ab)+c", "(?:a+)?b", "(?:(?!x).)+", "x{,3}y", "a{2}b{2,}c{0,5}?", "\\\\x{41}+\\\\x41*",
-		"a{,}", "{", "x{a}",
+		"a{,}", "{", "x{a}", "a{2,2}?", "(?i)s(?-i)s", "(?i:'s|'t|'re|'ve|'m|'ll|'d)", "[\\\\w-]", "(?<=ab|c)d",
+		"x(?i)a|b",
 	};
 	static const char text[] = "Hello, world! It's 2024: don't   stop\n\n  élan ÉLAN 東京 ｶﾀｶﾅ x{,}{ a";
 	size_t i;
@@ -224,16 +238,199 @@ START_TEST(real_patterns_on_long_runs_stay_within_budget)
 }
 END_TEST
 
+
+/* ---- memory per input byte -------------------------------------------------------------- */
+
+/* GPT-2's byte -> character map (bytes_to_unicode). */
+static unsigned byte_cp(unsigned b)
+{
+	unsigned n = 0, i;
+
+	if ((b >= '!' && b <= '~') || (b >= 0xA1 && b <= 0xAC) || b >= 0xAE)
+		return b;
+	for (i = 0; i < b; i++)
+		if (!((i >= '!' && i <= '~') || (i >= 0xA1 && i <= 0xAC) || i >= 0xAE))
+			n++;
+	return 256 + n;
+}
+
+static size_t put_cp(char *o, unsigned cp)
+{
+	if (cp < 0x80) {
+		o[0] = (char)cp;
+		return 1;
+	}
+	o[0] = (char)(0xC0 | (cp >> 6));
+	o[1] = (char)(0x80 | (cp & 0x3F));
+	return 2;
+}
+
+/* A byte-level BPE tokenizer: the 256 byte characters, then merges of
+ * space runs (up to 16) and of a few letter pairs.  pre: the
+ * pre_tokenizer JSON. */
+static lutdb_tokenizer *bytelevel_tok(const char *pre)
+{
+	static const char *const merges[][2] = {
+		{"Ġ", "Ġ"}, {"ĠĠ", "ĠĠ"}, {"ĠĠĠĠ", "ĠĠĠĠ"}, {"ĠĠĠĠĠĠĠĠ", "ĠĠĠĠĠĠĠĠ"},
+		{"t", "h"}, {"th", "e"}, {"Ġ", "the"}, {"e", "r"}, {"i", "n"}, {"a", "n"}, {"o", "n"},
+		{"Ġ", "a"}, {"Ġ", "t"}, {"e", "s"}, {"r", "e"},
+	};
+	size_t cap = 64 << 10, len = 0, i, id = 0;
+	char *j = malloc(cap), tok[8];
+	lutdb_tokenizer *t = NULL;
+
+	len += (size_t)sprintf(j + len, HEAD "\"pre_tokenizer\":%s,\"post_processor\":null,"
+			       "\"decoder\":{\"type\":\"ByteLevel\"},\"model\":{\"type\":\"BPE\",\"dropout\":null,"
+			       "\"unk_token\":null,\"continuing_subword_prefix\":null,\"end_of_word_suffix\":null,"
+			       "\"fuse_unk\":false,\"byte_fallback\":false,\"vocab\":{", pre);
+	for (i = 0; i < 256; i++, id++) {
+		size_t l = put_cp(tok, byte_cp((unsigned)i));
+
+		if (tok[0] == '"' || tok[0] == '\\')
+			len += (size_t)sprintf(j + len, "%s\"\\%c\":%zu", id ? "," : "", tok[0], id);
+		else
+			len += (size_t)sprintf(j + len, "%s\"%.*s\":%zu", id ? "," : "", (int)l, tok, id);
+	}
+	for (i = 0; i < sizeof merges / sizeof merges[0]; i++, id++)
+		len += (size_t)sprintf(j + len, ",\"%s%s\":%zu", merges[i][0], merges[i][1], id);
+	len += (size_t)sprintf(j + len, "},\"merges\":[");
+	for (i = 0; i < sizeof merges / sizeof merges[0]; i++)
+		len += (size_t)sprintf(j + len, "%s\"%s %s\"", i ? "," : "", merges[i][0], merges[i][1]);
+	len += (size_t)sprintf(j + len, "]}}");
+	ck_assert_msg(lutdb_tokenizer_load(j, len, &t) == LUTDB_OK, "%s", lutdb_errdetail());
+	free(j);
+	return t;
+}
+
+#define BYTELEVEL "{\"type\":\"ByteLevel\",\"add_prefix_space\":false,\"trim_offsets\":true,\"use_regex\":true}"
+#define ONE_WORD "null" /* no pre-tokenizer: the whole text is one BPE word, as with Llama 2 */
+
+/* Text like prose: words, punctuation, digits, newlines, some UTF-8. */
+static void prose(char *t, size_t n)
+{
+	static const char *const words[] = {"the", "of", "and", "tokenizer", "a", "in", "is", "that",
+					    "caf\xc3\xa9", "2024", "lookup", "table", "\xe6\x9d\xb1\xe4\xba\xac",
+					    "model's", "expert", "re-run", "x"};
+	unsigned seed = 7;
+	size_t i = 0;
+
+	while (i < n) {
+		const char *w;
+		size_t l;
+
+		seed = seed * 1103515245u + 12345u;
+		w = words[(seed >> 16) % (sizeof words / sizeof words[0])];
+		l = strlen(w);
+		if (i + l + 2 > n)
+			break;
+		memcpy(t + i, w, l);
+		i += l;
+		t[i++] = (seed >> 8) % 11 == 0 ? '\n' : (seed >> 8) % 7 == 0 ? ',' : ' ';
+	}
+	memset(t + i, ' ', n - i);
+}
+
+/* Peak memory of one encode of a text of n bytes (made by fill), in bytes
+ * per input byte, measured in a child process: its peak RSS after the encode
+ * less its peak before (the text itself, the tokenizer and a warmed-up
+ * encoder are already there). */
+static double encode_bytes_per_byte(const char *pre, void (*fill)(char *, size_t), size_t n, size_t *nids_out)
+{
+	int fd[2];
+	pid_t pid;
+	double r[2] = {-1, 0};
+
+	ck_assert(pipe(fd) == 0);
+	pid = fork();
+	ck_assert(pid >= 0);
+	if (pid == 0) {
+		lutdb_tokenizer *t = bytelevel_tok(pre);
+		char *text = malloc(n);
+		uint32_t *ids = NULL;
+		size_t nids = 0;
+		struct rusage ru0, ru1;
+
+		fill(text, n);
+		/* warm up: the thread's scratch and word cache exist before */
+		if (lutdb_tokenizer_encode(t, text, 4096, 0, &ids, &nids) == LUTDB_OK)
+			lutdb_free(ids);
+		getrusage(RUSAGE_SELF, &ru0);
+		if (lutdb_tokenizer_encode(t, text, n, 0, &ids, &nids) == LUTDB_OK) {
+			getrusage(RUSAGE_SELF, &ru1);
+			r[0] = (double)(ru1.ru_maxrss - ru0.ru_maxrss) * 1024.0 / (double)n;
+			r[1] = (double)nids;
+		}
+		if (write(fd[1], r, sizeof r) != sizeof r)
+			_exit(2);
+		_exit(0);
+	}
+	close(fd[1]);
+	ck_assert(read(fd[0], r, sizeof r) == sizeof r);
+	close(fd[0]);
+	waitpid(pid, NULL, 0);
+	*nids_out = (size_t)r[1];
+	return r[0];
+}
+
+static void fill_spaces(char *t, size_t n)
+{
+	memset(t, ' ', n);
+}
+
+#if defined(__SANITIZE_ADDRESS__)
+#define UNDER_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define UNDER_ASAN 1
+#endif
+#endif
+
+/* The documented bound (spec/SECURITY.md): peak memory of an encode per
+ * input byte, beyond the input itself. */
+START_TEST(encode_memory_per_byte)
+{
+	static const struct {
+		const char *what, *pre;
+		void (*fill)(char *, size_t);
+		size_t n;
+		double bound;
+	} cases[] = {
+		{"32 MB of prose, GPT-2 byte-level", BYTELEVEL, prose, 32u << 20, 8.0},
+		{"32 MB of spaces, GPT-2 byte-level (one pre-token)", BYTELEVEL, fill_spaces, 32u << 20, 24.0},
+		{"8 MB of prose as one word (no pre-tokenizer)", ONE_WORD, prose, 8u << 20, 24.0},
+	};
+	size_t i;
+
+#ifdef UNDER_ASAN
+	SKIP_TEST("AddressSanitizer's allocator changes what RSS measures");
+#endif
+	if (getenv("LUTDB_VALGRIND"))
+		SKIP_TEST("32 MB texts under memcheck");
+	for (i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		size_t nids = 0;
+		double t0 = now(), b = encode_bytes_per_byte(cases[i].pre, cases[i].fill, cases[i].n, &nids);
+
+		printf("encode memory: %s: %.2f bytes per input byte, %zu ids, %.1f s\n", cases[i].what, b, nids,
+		       now() - t0);
+		fflush(stdout);
+		ck_assert_msg(b >= 0, "%s: encode failed", cases[i].what);
+		ck_assert_msg(b <= cases[i].bound, "%s: %.2f bytes per input byte (bound %.0f)", cases[i].what, b,
+			      cases[i].bound);
+	}
+}
+END_TEST
+
 static Suite *suite(void)
 {
 	Suite *s = suite_create("tokenizer-bounds");
 	TCase *tc = tcase_create("bounds");
 
-	tcase_set_timeout(tc, 300);
+	tcase_set_timeout(tc, 600);
 	tcase_add_test(tc, nonlinear_constructs_are_refused);
 	tcase_add_test(tc, real_patterns_still_load);
 	tcase_add_test(tc, backtracking_work_is_bounded_per_input);
 	tcase_add_test(tc, real_patterns_on_long_runs_stay_within_budget);
+	tcase_add_test(tc, encode_memory_per_byte);
 	suite_add_tcase(s, tc);
 	return s;
 }
