@@ -17,9 +17,18 @@
  *   truncation and padding must be null.
  * Regexes are Oniguruma patterns as `tokenizers` compiles them; they are run
  * on PCRE2 (JIT) after translating the escapes whose meaning differs
- * (\s, \S, \w, \W, \d, \D, \h, \H, \uHHHH, {,n}); POSIX bracket
- * classes, nested classes, class intersections, \b, \B, \v, (?m) and other
- * constructs whose semantics differ are rejected.
+ * (\s, \S, \w, \W, \d, \D, \h, \H, \uHHHH, {,n}, a (?i) in mid-group);
+ * POSIX bracket classes, nested classes, class intersections, \b, \B, \v,
+ * (?m), (?x) and other constructs whose semantics differ are rejected, and
+ * so is everything without a linear-time bound on a backtracking engine:
+ * backreferences, named groups, subroutine calls and recursion,
+ * conditionals, callouts, atomic groups, possessive quantifiers, a repeated
+ * group holding a repeat or an alternation ((a+)+, (a|b)*), a repeat inside
+ * a look-around.  The Hugging Face pre-tokenizer patterns (GPT-2, cl100k,
+ * Llama 3, Qwen 2, o200k, DeepSeek) use none of these.  What remains is
+ * bounded per input: all regex searches of one encode share a budget of
+ * 2^20 backtracking steps plus 256 per byte searched (spec/SECURITY.md,
+ * section 1.3).
  *
  * Environment: LUTDB_TOKENIZER_NO_JIT=1 (read when a tokenizer is loaded)
  * runs the regexes without PCRE2's JIT: same results, slower; for valgrind,
@@ -82,7 +91,12 @@ LUTDB_API void lutdb_tokenizer_free(lutdb_tokenizer *t);
  *
  * On success *ids is an array of *n ids allocated for the caller, who
  * releases it with lutdb_free() (NULL when *n is 0).  On failure *ids is
- * NULL and *n is 0.  text may be NULL when len is 0.  Inputs over 1 GiB give LUTDB_ETOOBIG. */
+ * NULL and *n is 0.  text may be NULL when len is 0.  Inputs over 1 GiB give LUTDB_ETOOBIG,
+ * and so does a regex that exhausts the input's work budget (a pattern that
+ * backtracks a lot on this text; the detail names the component).  Peak
+ * memory beyond the text and the ids: about 2 bytes per input byte, plus
+ * about 20 bytes per character of the longest pre-token (BPE state; the
+ * whole text when there is no pre-tokenizer). */
 LUTDB_API int lutdb_tokenizer_encode(const lutdb_tokenizer *t, const char *text, size_t len,
 			   int add_special_tokens, uint32_t **ids, size_t *n);
 
