@@ -25,11 +25,7 @@ mkdir -p "$OUT"
 OUT=$(cd "$OUT" && pwd)
 export LUTDB_NODE_DIR=${LUTDB_NODE_DIR:-$ROOT/build/node}
 
-pkgs=""
-for p in fortunes fortune-anarchism fortunes-bofh-excuses tfortunes jargon-text; do
-	dpkg -s "$p" >/dev/null 2>&1 || pkgs="$pkgs $p"
-done
-[ -z "$pkgs" ] || DEBIAN_FRONTEND=noninteractive apt-get install -y $pkgs
+bash "$ROOT/tests/deps.sh" fortunes fortune-anarchism fortunes-bofh-excuses tfortunes jargon-text
 command -v node >/dev/null || { echo "prepare_data: node is not installed (Debian: nodejs npm)" >&2; exit 1; }
 if [ ! -d "$LUTDB_NODE_DIR/node_modules/tokenizers" ]; then
 	echo "prepare_data: installing npm packages into $LUTDB_NODE_DIR" >&2
