@@ -31,7 +31,7 @@ BASEFLAGS = -std=c11 $(WARNINGS) -fPIC -pthread -MMD -MP $(CPPFLAGS) $(CFLAGS) $
 
 PKGS     := liblmdb-dev libxxhash-dev liblz4-dev check libjansson-dev \
             libpcre2-dev libutf8proc-dev pkg-config
-TESTPKGS := python3-torch python3-numpy fortunes valgrind clang bc g++ libopenblas-dev
+TESTPKGS := python3-torch python3-numpy fortunes wamerican valgrind clang bc g++ libopenblas-dev
 LIBS     := -llmdb -lxxhash -llz4 -ljansson -lpcre2-8 -lutf8proc -lm -lpthread
 # The library does its own GEMMs (runtime/convert/reparam.c says why); the
 # tests and benchmark tools link OpenBLAS for their SGEMM baselines and to
