@@ -93,10 +93,16 @@ static int read_shard_opts(const lutdb_shard_opts *in, lutdb_shard_opts *o, cons
 static int plan_one_file(lutdb_writer *w, int overwrite)
 {
 	struct stat st;
+	int rc;
 
+	/* Only a regular file may be replaced: not a device, a directory, or
+	 * a symbolic link (lutdb_output_check says why).  Checked again just
+	 * before the rename (publish.c). */
+	if ((rc = lutdb_output_check(w->out, 0)))
+		return rc;
 	/* An early refusal for the common case; the commit's rename is what
 	 * guarantees it (publish.h). */
-	if (!overwrite && stat(w->out, &st) == 0)
+	if (!overwrite && lstat(w->out, &st) == 0)
 		return lutdb_fail(LUTDB_EEXIST, "%s: already exists", w->out);
 	w->m.nshards = 1;
 	w->m.split = LUTDB_SPLIT_TOKEN;
@@ -119,11 +125,15 @@ static int plan_shards(lutdb_writer *w, const lutdb_plan_model *pm, const lutdb_
 		return rc;
 	w->sharded = 1;
 	w->max_size = o->max_size;
-	if (stat(w->out, &st) == 0 && (!S_ISDIR(st.st_mode) || rmdir(w->out) != 0))
-		return lutdb_fail(LUTDB_EEXIST, "%s: already exists and is not an empty directory", w->out);
+	/* "OUTDIR/" names OUTDIR itself, and with the slash lstat would look
+	 * through a symbolic link. */
 	char *trim = w->out + strlen(w->out);
 	while (trim > w->out + 1 && trim[-1] == '/')
 		*--trim = '\0';
+	if ((rc = lutdb_output_check(w->out, 1)))
+		return rc;
+	if (lstat(w->out, &st) == 0 && rmdir(w->out) != 0)
+		return lutdb_fail(LUTDB_EEXIST, "%s: already exists and is not an empty directory", w->out);
 	size_t n = strlen(w->out) + sizeof ".tmp.XXXXXX";
 	if (!(w->tmp_dir = malloc(n)))
 		return lutdb_fail(LUTDB_ENOMEM, "writer");
