@@ -315,8 +315,10 @@ typedef struct lutdb_writer_params {
 	/* Sizing.  The writer sizes the table itself; for the rest it needs
 	 * these, to reserve each file's disk space up front and, with a
 	 * max_size, to plan how many rows each shard takes.  Upper bounds are
-	 * fine; all zero suits a model whose tensors and blobs take under
-	 * 64 MiB (more fails with LUTDB_EINTERNAL). */
+	 * fine (a record larger than they allow fails with LUTDB_EINTERNAL);
+	 * each file then reserves about what it will hold.  All zero suits a
+	 * model whose tensors and blobs take under 64 MiB, at the price of
+	 * reserving 64 MiB more than needed for every file (every shard). */
 	uint64_t dense_bytes;         /* sum of every tensor's nbytes and every blob's
 					 length, config.json excepted */
 	uint64_t dense_records;       /* how many tensors and blobs that is */

@@ -153,7 +153,7 @@ static int build_header(const lutdb_writer_params *p, const lutdb_file_part *par
 
 int lutdb_file_writer_check(const lutdb_writer_params *p)
 {
-	lutdb_file_part whole = {0, p->vocab, 0, p->layers, 0, 1, 0};
+	lutdb_file_part whole = {.token_end = p->vocab, .layer_end = p->layers, .shard_count = 1};
 	lutdb_file_hdr h;
 
 	return build_header(p, &whole, &h);
@@ -210,9 +210,13 @@ int lutdb_file_writer_open(const char *out_path, const lutdb_writer_params *p, c
 	}
 
 	/* Map size: the file's size estimate, plus the per-record page
-	 * rounding of table blocks, plus room for B-tree pages and meta. */
+	 * rounding of table blocks and a codec's expansion of incompressible
+	 * rows (under 1/255, LZ4_compressBound), plus the slack the writer
+	 * chose.  All of it is preallocated, so it must be what this file can
+	 * take, not a fixed allowance: 1500 shards of 64 MiB each made a
+	 * 14 MB database fail with "no space left" on a disk with 63 GB free. */
 	uint64_t blocks = (w->hdr.token_end - w->hdr.token_begin) / w->hdr.block_tokens + 2;
-	uint64_t mapsize = part->size_hint + part->size_hint / 64 + blocks * 2 * WRITER_PAGE + (64ull << 20);
+	uint64_t mapsize = part->size_hint + part->size_hint / 64 + blocks * 2 * WRITER_PAGE + part->slack;
 	mapsize = (mapsize + WRITER_PAGE - 1) / WRITER_PAGE * WRITER_PAGE;
 	w->mapsize = mapsize;
 	/* A file size limit (ulimit -f) must be an error, not a SIGXFSZ kill. */

@@ -145,7 +145,10 @@ static int plan_shards(lutdb_writer *w, const lutdb_plan_model *pm, const lutdb_
 	return rc;
 }
 
-static int open_files(lutdb_writer *w, const lutdb_writer_params *p, const lutdb_plan_model *pm, int overwrite)
+/* open_files: sized says whether every record the files will hold is
+ * accounted for in pm (exact sizes, or the caller's sizing fields). */
+static int open_files(lutdb_writer *w, const lutdb_writer_params *p, const lutdb_plan_model *pm, int overwrite,
+		      int sized)
 {
 	if (!(w->files = calloc(w->m.nshards, sizeof *w->files)))
 		return lutdb_fail(LUTDB_ENOMEM, "writer");
@@ -160,6 +163,7 @@ static int open_files(lutdb_writer *w, const lutdb_writer_params *p, const lutdb
 			.shard_count = (uint32_t)w->m.nshards,
 			.size_hint = lutdb_plan_file_bytes(pm, s->layer_end - s->layer_begin, s->token_begin,
 							   s->token_end, i == 0),
+			.slack = sized ? LUTDB_SLACK_SIZED : LUTDB_SLACK_UNSIZED,
 		};
 		/* Shards go into a directory of our own: nothing to overwrite. */
 		char *path = w->sharded ? path_in(w->tmp_dir, s->file) : strdup(s->file);
@@ -217,8 +221,11 @@ static int writer_open(const char *out_path, const lutdb_writer_params *params, 
 		pm.first_bytes = sizes->first_bytes;
 		pm.config_bytes = sizes->config_bytes;
 	}
+	/* Each file reserves what it will hold, not a fixed allowance, unless
+	 * the caller gave no sizes at all. */
+	int sized = sizes || p.dense_bytes || p.dense_records || p.config_bytes;
 	rc = so.count || so.max_size ? plan_shards(w, &pm, &so) : plan_one_file(w, overwrite);
-	if (rc || (rc = open_files(w, &p, &pm, overwrite)))
+	if (rc || (rc = open_files(w, &p, &pm, overwrite, sized)))
 		goto fail;
 	*out = w;
 	return LUTDB_OK;
