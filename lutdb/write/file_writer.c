@@ -34,9 +34,6 @@
 #include "publish.h"
 
 #define WRITER_PAGE LUTDB_PAGE_SIZE
-/* Offset of MDB_meta.mm_mapsize in a meta page (16-byte page header, then
- * mm_magic, mm_version, mm_address).  Checked by the store tests. */
-#define MDB_META_MAPSIZE_OFF (16 + 4 + 4 + sizeof(void *))
 
 int lutdb_fw_mdb_fail(int rc, const char *what, const char *path)
 {
@@ -459,7 +456,7 @@ int lutdb_file_writer_commit(lutdb_file_writer *w)
 	}
 	for (int m = 0; m < 2; m++) {
 		uint64_t ms = used;
-		off_t off = (off_t)m * w->hdr.page_size + (off_t)MDB_META_MAPSIZE_OFF;
+		off_t off = (off_t)m * w->hdr.page_size + (off_t)META_MAPSIZE_OFF;
 		if (pwrite(w->fd, &ms, sizeof ms, off) != (ssize_t)sizeof ms) {
 			rc = lutdb_fw_sys_fail(errno, "cannot write meta page", w->tmp_path);
 			goto fail;
