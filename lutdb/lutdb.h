@@ -332,9 +332,14 @@ typedef struct lutdb_writer_params {
  * private temporary file in the same directory (".NAME.tmp.XXXXXX",
  * MDB_NOLOCK, one append-ordered write transaction), shards into a
  * temporary sibling directory ("OUTDIR.tmp.XXXXXX"); out_path is untouched
- * until lutdb_writer_commit() renames the synced result into place.  Space
- * is preallocated from the sizing fields so a full disk or a file size
- * limit fails here (LUTDB_ENOSPC), not with a signal later.  With overwrite
+ * until lutdb_writer_commit() renames the synced result into place.  Each
+ * file's space is reserved from the sizing fields before any data goes
+ * into it, so a full disk or a file size limit is LUTDB_ENOSPC, never a
+ * signal: from this call for the file (a layer split: every shard; a
+ * token split: the first), and for each further shard of a token split
+ * from the lutdb_writer_put_rows() call that brings its first row.  A
+ * token split's shard is finished (synced, trimmed) as its last row
+ * arrives, so one is open at a time, whatever the shard count.  With overwrite
  * 0, an existing file at out_path fails here with LUTDB_EEXIST, and one
  * that appears before the commit makes the commit fail the same way;
  * overwrite 1 replaces a regular file atomically (a shard directory is
@@ -363,7 +368,9 @@ LUTDB_API int lutdb_writer_tensor_end(lutdb_writer *w);
  * layer-major, reading row i at rows + i * src_stride.  Rows are copied
  * (and encoded with the table codec; each shard takes its tokens or
  * layers).  Calls must cover [0, vocab) in increasing order, after every
- * blob and tensor; the writer groups rows into records of block_tokens. */
+ * blob and tensor (a blob after the first row is LUTDB_EINVAL); the writer
+ * groups rows into records of block_tokens.  LUTDB_ENOSPC when the shard
+ * these rows start cannot reserve its space (lutdb_writer_open). */
 LUTDB_API int lutdb_writer_put_rows(lutdb_writer *w, uint32_t token_first, uint32_t count, const void *rows,
 				    size_t src_stride);
 

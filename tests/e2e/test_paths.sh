@@ -15,8 +15,9 @@
 #  3. stdout on /dev/full for every command: exit 5 and one line where the
 #     command prints, exit 0 where it prints nothing.
 #  4. Reservations: `shard --count 1500` of a small database on a 256 MiB
-#     tmpfs (in a mount namespace; skipped where none may mount it), and
-#     shard, merge and pack under a 4 MiB file size limit.
+#     tmpfs (in a mount namespace; skipped where none may mount it) and
+#     300 shards with 32 file descriptors, and shard, merge and pack under a file
+#     size limit.
 #  5. Trailing bytes: a database with 1 MiB of junk appended fails open and
 #     verify (4).
 . "$(dirname "$0")/lib.sh"
@@ -234,6 +235,14 @@ else
 	skip "shard --count 1500 on a small tmpfs" \
 		"no mount namespace may mount a tmpfs here (unshare -m, unshare -rm); the file size limit below stands in"
 fi
+# A token split holds one shard open at a time: 300 shards need neither
+# 300 reservations at once nor 600 file descriptors.
+expect_ok "shard --count 300 with 32 file descriptors" \
+	bash -c 'ulimit -n 32; exec "$0" shard small.lutdb many.set --count 300 --quiet' "$LUTDB_BIN"
+expect_ok "those 300 shards verify" lutdb verify many.set/manifest.json --quiet
+check "and merge back to the database's digest" test "$(lutdb merge many.set/manifest.json many.lutdb --quiet &&
+	lutdb info many.lutdb --json | grep '"digest"')" = "$(lutdb info small.lutdb --json | grep '"digest"')"
+rm -rf many.set many.lutdb
 # A file size limit: a writer refuses a reservation above it up front.
 expect_ok "shard --count 40 under a 4 MiB file size limit" \
 	bash -c 'ulimit -f 4096; exec "$0" shard small.lutdb lim.set --count 40 --quiet' "$LUTDB_BIN"
