@@ -11,6 +11,7 @@
  *   feed.c           lutdb_session_feed: chunk by chunk, the chunk's table
  *                    rows first, then the layers, then the logits
  *   batch.c          lutdb_batch: slots of sequences, join, cancel
+ *                    (batch_internal.h: the slots)
  *   batch_step.c     lutdb_batch_step: which rows a step computes (every
  *                    running sequence's next id, joining prompts in chunks
  *                    under a budget), then rows, layers, logits, sampling,
@@ -84,6 +85,7 @@
 #include "kernels.h"
 #include "lutdb_runtime.h"
 #include "pool.h"
+#include "sampler.h"
 
 /* Positions per prefill chunk (weights are streamed once per chunk). */
 #define LR_CHUNK 64
@@ -212,6 +214,8 @@ void lr_pass_free(lr_pass *p);
  * max_spans and the sequence's capacity. */
 void lr_pass_begin(lr_pass *p);
 lr_span *lr_pass_add(lr_pass *p, lr_seq *q, const uint32_t *ids, uint32_t c);
+/* Removes the last span added (its rows failed to resolve). */
+void lr_pass_drop(lr_pass *p);
 
 /* Embeds every row and runs every layer over the pass (rows resolved
  * before: lr_rows_resolve).  Arithmetic only, cannot fail.  The positions'
@@ -223,6 +227,12 @@ void lr_pass_commit(lr_pass *p);
 /* The logits of k rows (rows[0, k), k >= 1) of a computed pass into
  * out[k][V]: the final norm, then the lm head, reading it once. */
 void lr_pass_logits(lr_pass *p, const uint32_t *rows, uint32_t k, float *out);
+
+/* ---- lutdb_sampler.c ------------------------------------------------------- */
+/* Reads the caller's sampling parameters (any struct size, NULL: greedy)
+ * into out, as lutdb_sampler_new does; LUTDB_EINVAL (naming what) for a
+ * NaN temperature or top-p or a bad .size. */
+int lr_sampling_read(const lutdb_sampling *p, const char *what, lr_sampler_params *out);
 
 /* ---- rows.c: the I/O of a pass ------------------------------------------------ */
 /* Hints that the rows of ids[0, n) will be read soon. */

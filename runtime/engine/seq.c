@@ -159,6 +159,11 @@ lr_span *lr_pass_add(lr_pass *p, lr_seq *q, const uint32_t *ids, uint32_t c)
 	return sp;
 }
 
+void lr_pass_drop(lr_pass *p)
+{
+	p->rows -= p->spans[--p->nspans].c;
+}
+
 void lr_pass_forward(lr_pass *p)
 {
 	const lutdb_model *m = p->m;
