@@ -267,16 +267,18 @@ typedef struct lutdb_batch_opts {
 	uint32_t capacity;       /* positions per slot, prompt included; 0:
 				    max_position_embeddings */
 	uint32_t prefill_tokens; /* prompt ids fed per step, over all joining
-				    sequences; 0: 64; at most capacity */
+				    sequences; 0: 64; at most max_seqs *
+				    capacity and LUTDB_BATCH_MAX_PREFILL */
 	unsigned flags;          /* LUTDB_SESSION_NO_EXPERTS (benchmarks only) */
 } lutdb_batch_opts;
 
 #define LUTDB_BATCH_MAX_SEQS 1024u
+#define LUTDB_BATCH_MAX_PREFILL 65536u
 
 /* A batch over m (opts may be NULL: defaults).  A capacity above
  * max_position_embeddings is LUTDB_ECONTEXT; max_seqs above
- * LUTDB_BATCH_MAX_SEQS is LUTDB_EINVAL; prefill_tokens above capacity is
- * taken as capacity.  m must outlive it.  On failure *out is NULL. */
+ * LUTDB_BATCH_MAX_SEQS is LUTDB_EINVAL; a larger prefill_tokens than its
+ * limits is taken as the limit.  m must outlive it.  On failure *out is NULL. */
 LUTDB_API int lutdb_batch_new(lutdb_model *m, const lutdb_batch_opts *opts, lutdb_batch **out);
 
 /* Frees the batch and every sequence in it (no events).  Not while a step

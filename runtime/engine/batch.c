@@ -36,8 +36,12 @@ static int read_opts(const lutdb_model *m, const lutdb_batch_opts *o, lutdb_batc
 				  m->max_pos);
 	if (!b->prefill_tokens)
 		b->prefill_tokens = LR_CHUNK;
-	if (b->prefill_tokens > b->cap)
-		b->prefill_tokens = b->cap;
+	/* more than every slot's whole prompt is never fed at once; the cap
+	 * keeps a step's rows (and their buffers' sizes) far from overflow */
+	if ((uint64_t)b->prefill_tokens > (uint64_t)b->max_seqs * b->cap)
+		b->prefill_tokens = b->max_seqs * b->cap;
+	if (b->prefill_tokens > LUTDB_BATCH_MAX_PREFILL)
+		b->prefill_tokens = LUTDB_BATCH_MAX_PREFILL;
 	return LUTDB_OK;
 }
 

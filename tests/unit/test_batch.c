@@ -447,7 +447,7 @@ START_TEST(join_checks)
 	o.size = 0;
 	EXPECT(lutdb_batch_new(x.m1, &o, &b), LUTDB_EINVAL, ".size");
 	o.size = sizeof o;
-	ck_assert_int_eq(lutdb_batch_new(x.m1, &o, &b), LUTDB_OK); /* prefill 100 > 16: taken as 16 */
+	ck_assert_int_eq(lutdb_batch_new(x.m1, &o, &b), LUTDB_OK);
 	ck_assert_uint_eq(lutdb_batch_max_seqs(b), 2);
 	ck_assert_uint_eq(lutdb_batch_capacity(b), 16);
 	lutdb_batch_seq_opts so = {.size = sizeof so, .max_tokens = 3};
@@ -495,22 +495,26 @@ START_TEST(join_checks)
 	ck_assert_uint_eq(id, 0);
 	p[0] = x.V; /* a bad request is told so even when the batch is full */
 	EXPECT(lutdb_batch_join(b, p, 5, &so, &id), LUTDB_ERANGE, "vocabulary");
-	/* NULL fn: the sequences still advance; max_tokens 0 (NULL options)
-	 * finishes after its prompt, the other after 3 ids */
+	/* NULL fn: the sequences still advance.  Both prompts fit one step;
+	 * the second (NULL options: max_tokens 0) finishes after it, the
+	 * first after 3 ids */
 	lutdb_batch_stats st = {.size = sizeof st};
 	ck_assert_int_eq(lutdb_batch_step(b, NULL, NULL, &st), LUTDB_OK);
-	ck_assert_uint_eq(st.positions, 16); /* prefill_tokens is 16: the first prompt and 11 of the second */
-	ck_assert_uint_eq(st.prompt, 16);
+	ck_assert_uint_eq(st.positions, 5 + 16);
+	ck_assert_uint_eq(st.prompt, 5 + 16);
 	ck_assert_uint_eq(st.tokens, 1);
-	ck_assert_uint_eq(st.sequences, 2);
+	ck_assert_uint_eq(st.finished, 1);
+	ck_assert_uint_eq(st.sequences, 1);
 	/* an older, smaller stats struct gets only what fits */
 	struct {
 		size_t size;
-		uint32_t positions;
-	} old = {offsetof(lutdb_batch_stats, prompt), 99};
+		uint32_t positions, canary;
+	} old = {offsetof(lutdb_batch_stats, prompt), 99, 77};
 	ck_assert_int_eq(lutdb_batch_step(b, NULL, NULL, (lutdb_batch_stats *)&old), LUTDB_OK);
-	ck_assert_uint_eq(old.positions, 1 + 5);
+	ck_assert_uint_eq(old.positions, 1);
+	ck_assert_uint_eq(old.canary, 77);
 	ck_assert_int_eq(lutdb_batch_step(b, NULL, NULL, &st), LUTDB_OK);
+	ck_assert_uint_eq(st.tokens, 1);
 	ck_assert_uint_eq(st.finished, 1);
 	ck_assert_uint_eq(lutdb_batch_count(b), 0);
 	ck_assert_int_eq(lutdb_batch_step(b, NULL, NULL, &st), LUTDB_OK); /* empty: nothing */
