@@ -68,8 +68,14 @@ int lutdb_batch_new(lutdb_model *m, const lutdb_batch_opts *opts, lutdb_batch **
 	b->logit_block = b->max_seqs > LR_LOGIT_ROWS ? b->max_seqs : LR_LOGIT_ROWS;
 	if (!(b->slots = calloc(b->max_seqs, sizeof *b->slots)) ||
 	    !(b->span_slot = calloc(b->max_seqs, sizeof *b->span_slot)) ||
-	    !(b->logit_rows = calloc(rows, sizeof *b->logit_rows)) || !(b->scratch = lr_sample_scratch_new(m->V)))
+	    !(b->logit_rows = calloc(rows, sizeof *b->logit_rows)) ||
+	    !(b->logit_slot = calloc(rows, sizeof *b->logit_slot)) ||
+	    !(b->picked = calloc(b->logit_block, sizeof *b->picked)) ||
+	    !(b->scratch = calloc((size_t)m->threads, sizeof *b->scratch)))
 		bad = 1;
+	for (int i = 0; i < m->threads && !bad; i++)
+		if (!(b->scratch[i] = lr_sample_scratch_new(m->V)))
+			bad = 1;
 	for (uint32_t i = 0; i < b->max_seqs && !bad; i++) {
 		lr_slot *s = &b->slots[i];
 		atomic_init(&s->id, 0);
@@ -101,9 +107,13 @@ void lutdb_batch_free(lutdb_batch *b)
 	free(b->slots);
 	free(b->span_slot);
 	free(b->logit_rows);
+	free(b->logit_slot);
+	free(b->picked);
 	lr_pass_free(&b->pass);
 	free(b->logits);
-	lr_sample_scratch_free(b->scratch);
+	for (int i = 0; b->scratch && i < b->m->threads; i++)
+		lr_sample_scratch_free(b->scratch[i]);
+	free(b->scratch);
 	free(b);
 }
 

@@ -56,9 +56,13 @@ struct lutdb_batch {
 	lr_pass pass;                 /* max_seqs + prefill_tokens rows */
 	uint32_t *span_slot;          /* [max_seqs]: the slot of each span */
 	uint32_t *logit_rows;         /* [pass rows]: the rows whose logits a step needs */
+	uint32_t *logit_slot;         /* [pass rows]: of such a row that picks its
+					 sequence's next id, the slot + 1; else 0 */
 	uint32_t logit_block;         /* rows of logits computed at once */
 	float *logits;                /* [logit_block][V] */
-	lr_sample_scratch *scratch;   /* the sampler's working memory, shared */
+	uint32_t *picked;             /* [logit_block]: the ids picked from them */
+	lr_sample_scratch **scratch;  /* [threads]: the sampler's working memory
+					 of each pool task */
 };
 
 /* Empties slot s (its sequence left) and counts it out. */

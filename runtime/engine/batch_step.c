@@ -152,7 +152,8 @@ static int ends_prompt(const lutdb_batch *b, uint32_t k)
 	return s->state == LR_SLOT_PROMPT && sp->p0 + sp->c == s->n_prompt;
 }
 
-/* Step 4's list: the rows whose logits are needed, in row order. */
+/* Step 4's list: the rows whose logits are needed, in row order, and
+ * which of them pick their sequence's next id. */
 static void list_logit_rows(struct step *t)
 {
 	lutdb_batch *b = t->b;
@@ -161,27 +162,68 @@ static void list_logit_rows(struct step *t)
 	for (uint32_t k = 0; k < b->pass.nspans; k++) {
 		const lr_slot *s = &b->slots[b->span_slot[k]];
 		const lr_span *sp = &b->pass.spans[k];
+		const int picks = s->state == LR_SLOT_RUN || (ends_prompt(b, k) && s->rules.max_tokens);
 		if (s->state == LR_SLOT_PROMPT && (s->rules.flags & LUTDB_SEQ_PROMPT_LOGITS)) {
-			for (uint32_t i = 0; i < sp->c; i++)
-				b->logit_rows[n++] = sp->row0 + i;
-		} else if (s->state == LR_SLOT_RUN || (ends_prompt(b, k) && s->rules.max_tokens)) {
-			b->logit_rows[n++] = sp->row0 + sp->c - 1;
+			for (uint32_t i = 0; i < sp->c; i++) {
+				b->logit_rows[n] = sp->row0 + i;
+				b->logit_slot[n++] = 0;
+			}
+			if (picks)
+				b->logit_slot[n - 1] = b->span_slot[k] + 1;
+		} else if (picks) {
+			b->logit_rows[n] = sp->row0 + sp->c - 1;
+			b->logit_slot[n++] = b->span_slot[k] + 1;
 		}
 	}
 	t->n_logits = n;
 	t->block_first = t->block_n = 0;
 }
 
+/* The ids of the logits block: rows [first, first + n) of the list. */
+struct pick_job {
+	lutdb_batch *b;
+	uint32_t first, n;
+};
+
+static void pick_task(void *ctx, int task, int ntasks)
+{
+	const struct pick_job *j = ctx;
+	lutdb_batch *b = j->b;
+	const uint32_t V = b->m->V;
+	size_t begin, end;
+
+	lk_split_range(j->n, ntasks, task, 1, &begin, &end);
+	for (size_t i = begin; i < end; i++) {
+		uint32_t slot = b->logit_slot[j->first + i];
+		if (!slot)
+			continue;
+		lr_slot *s = &b->slots[slot - 1];
+		const float *logits = b->logits + i * V;
+		const lr_sampler_params *sp = &s->rules.sampling;
+		b->picked[i] = sp->greedy ? lr_argmax(logits, V) : lr_sample(logits, V, sp, &s->rng, b->scratch[task]);
+	}
+}
+
 /* The logits of the idx-th listed row, computing the block it starts when
- * the rows are taken in order. */
+ * the rows are taken in order, and picking that block's ids: on the pool,
+ * each with its sequence's own generator, so the ids are those one thread
+ * would pick. */
 static const float *logits_of(struct step *t, uint32_t idx)
 {
 	lutdb_batch *b = t->b;
 	if (idx >= t->block_first + t->block_n) {
-		uint32_t left = t->n_logits - idx;
+		uint32_t left = t->n_logits - idx, picks = 0;
 		t->block_first = idx;
 		t->block_n = left < b->logit_block ? left : b->logit_block;
 		lr_pass_logits(&b->pass, b->logit_rows + idx, t->block_n, b->logits);
+		for (uint32_t i = 0; i < t->block_n; i++)
+			picks += b->logit_slot[idx + i] != 0;
+		struct pick_job j = {b, idx, t->block_n};
+		int ntasks = b->m->threads < (int)picks ? b->m->threads : (int)picks;
+		if (ntasks > 1)
+			lk_pool_run(b->m->pool, pick_task, &j, ntasks);
+		else if (picks)
+			pick_task(&j, 0, 1);
 	}
 	return b->logits + (size_t)(idx - t->block_first) * b->m->V;
 }
@@ -194,14 +236,12 @@ static int is_stop_id(const lr_rules *r, uint32_t id)
 	return 0;
 }
 
-/* Samples slot s's next id from the logits of its position pos, applies
+/* Slot s's next id, picked from the logits of its position pos: applies
  * its stop rules (in lutdb_generate's order) and reports it. */
-static void next_token(struct step *t, lr_slot *s, uint32_t pos, const float *logits)
+static void next_token(struct step *t, lr_slot *s, uint32_t pos, const float *logits, uint32_t id)
 {
 	const lutdb_model *m = t->b->m;
 	const lr_rules *r = &s->rules;
-	uint32_t id = r->sampling.greedy ? lr_argmax(logits, m->V)
-					 : lr_sample(logits, m->V, &r->sampling, &s->rng, t->b->scratch);
 	int finish = LUTDB_FINISH_NONE;
 
 	s->generated++;
@@ -233,14 +273,14 @@ static void span_events(struct step *t, uint32_t k, uint32_t *idx)
 	for (uint32_t i = 0; i < sp->c; i++) {
 		if (*idx >= t->n_logits || b->logit_rows[*idx] != sp->row0 + i)
 			continue;
-		const float *logits = logits_of(t, (*idx)++);
-		const int last = i + 1 == sp->c;
+		const uint32_t at = (*idx)++;
+		const float *logits = logits_of(t, at);
 		if (cancel_asked(s))
 			continue; /* no more events but the cancellation's */
 		if (prompt && (s->rules.flags & LUTDB_SEQ_PROMPT_LOGITS))
 			emit(t, s, LUTDB_EVENT_PROMPT, LUTDB_FINISH_NONE, 0, 0, sp->p0 + i, logits);
-		if (last && (!prompt || ends) && s->rules.max_tokens && !cancel_asked(s))
-			next_token(t, s, sp->p0 + i, logits);
+		if (b->logit_slot[at] && !cancel_asked(s))
+			next_token(t, s, sp->p0 + i, logits, b->picked[at - t->block_first]);
 	}
 	if (ends && !s->rules.max_tokens && !cancel_asked(s))
 		emit(t, s, LUTDB_EVENT_END, LUTDB_FINISH_LENGTH, 0, 0, 0, NULL);
