@@ -261,6 +261,15 @@ static int scan_literal(struct scan *s)
 	return 0;
 }
 
+/* jansson reads one character past a number or a literal and puts it
+ * back; a NUL byte put back reads as an empty buffer, so jansson skips it
+ * ("[1\0]" parses). */
+static void skip_unread_nul(struct scan *s)
+{
+	if (s->i < s->len && s->p[s->i] == '\0')
+		s->i++;
+}
+
 /* A container ends (or the scan stops inside it): its table. */
 static void close_level(struct scan *s)
 {
@@ -385,9 +394,11 @@ static int step(struct scan *s, enum want *w)
 		if (scan_number(s))
 			return -1;
 		s->held += chunk(J_NUMBER);
+		skip_unread_nul(s);
 	} else if (is_alpha(c)) {
 		if (scan_literal(s))
 			return -1; /* true, false and null are shared: nothing held */
+		skip_unread_nul(s);
 	} else
 		return -1;
 	value_done(s, w);
