@@ -166,6 +166,11 @@ int lutdb_manifest_parse(const char *json, size_t len, const char *what, lutdb_m
 		json_t *s = json_array_get(arr, i), *b = json_object_get(s, "bytes");
 		lutdb_manifest_shard *sh = &m->shards[i];
 		const char *f = json_string_value(json_object_get(s, "file"));
+		if (f && strlen(f) > LUTDB_NAME_MAX) {
+			rc = lutdb_fail(LUTDB_ECORRUPT, "%s: shard #%zu: file name of %zu bytes (at most %d)", what, i,
+					strlen(f), LUTDB_NAME_MAX);
+			goto out;
+		}
 		if (!json_is_object(s) || !plain_file(f) || !json_is_integer(b) || json_integer_value(b) <= 0 ||
 		    parse_hex16(json_string_value(json_object_get(s, "digest")), sh->digest) ||
 		    get_range(s, "tokens", &sh->token_begin, &sh->token_end) ||

@@ -103,8 +103,11 @@ static int load_bpe_vocab(struct tok_bpe *b, const json_t *vocab)
 		if (rc)
 			return rc;
 		n = strlen(k);
-		if (n > TOK_MAX_TOKEN_LEN || !tok_utf8_is_valid(k, n))
-			return FAIL("model BPE: vocab token too long or not UTF-8");
+		if (n > TOK_MAX_TOKEN_LEN)
+			return lutdb_fail(LUTDB_ETOOBIG, "tokenizer.json: model BPE: vocab token of %zu bytes "
+					  "(at most %u)", n, TOK_MAX_TOKEN_LEN);
+		if (!tok_utf8_is_valid(k, n))
+			return FAIL("model BPE: vocab token is not UTF-8");
 		rc = tok_strmap_set(&b->vocab, k, n, (uint32_t)id);
 		if (rc)
 			return rc;
@@ -288,7 +291,8 @@ int tj_load_added(struct lutdb_tokenizer *t, const json_t *arr)
 		if (!rc && !s)
 			rc = FAIL("added_tokens[%zu]: missing \"content\"", i);
 		if (!rc && n > TOK_MAX_TOKEN_LEN)
-			rc = lutdb_fail(LUTDB_ETOOBIG, "tokenizer.json: added_tokens[%zu] too long", i);
+			rc = lutdb_fail(LUTDB_ETOOBIG, "tokenizer.json: added_tokens[%zu]: %zu bytes (at most %u)", i,
+					n, TOK_MAX_TOKEN_LEN);
 		if (!rc)
 			rc = tj_get_bool(e, "special", "added_tokens", 0, &f[4]);
 		if (!rc)
