@@ -41,8 +41,11 @@ static int read_manifest(const char *path, char **buf, size_t *len)
 	*buf = NULL;
 	if (!f)
 		return lutdb_fail(errno == ENOENT ? LUTDB_ENOENT : LUTDB_EIO, "%s: %s", path, strerror(errno));
-	if (fstat(fileno(f), &st) || (uint64_t)st.st_size > LUTDB_MANIFEST_MAX) {
-		rc = lutdb_fail(LUTDB_ECORRUPT, "%s: manifest too large", path);
+	if (fstat(fileno(f), &st)) {
+		rc = lutdb_fail(LUTDB_EIO, "%s: %s", path, strerror(errno));
+	} else if ((uint64_t)st.st_size > LUTDB_MANIFEST_MAX) {
+		rc = lutdb_fail(LUTDB_ECORRUPT, "%s: manifest of %lld bytes exceeds the cap of %u bytes", path,
+				(long long)st.st_size, LUTDB_MANIFEST_MAX);
 	} else if (!(*buf = malloc((size_t)st.st_size + 1))) {
 		rc = lutdb_fail(LUTDB_ENOMEM, "%s", path);
 	} else if (fread(*buf, 1, (size_t)st.st_size, f) != (size_t)st.st_size) {
