@@ -2,10 +2,12 @@
  * json_cost - what parsing a JSON document costs, against the bound
  * lutdb_json_load enforces (format/base/json_bounded.h).
  *
- *   json_cost FILE [FLAGS]     one line: bytes, values, containers, depth,
+ *   json_cost FILE [nul]       one line: bytes, values, containers, depth,
  *                              the scan's alloc_bound and its ratio to the
  *                              bytes, what jansson really allocated
  *                              (mallinfo2) and the peak RSS of the process
+ *   json_cost FILE load        lutdb_json_load instead (no size cap): its
+ *                              result and the peak RSS of the process
  *
  * FLAGS: "nul" adds JSON_ALLOW_NUL (the tokenizer's flag).  The file is
  * parsed with jansson directly (no caps), so the numbers of a document the
@@ -19,6 +21,7 @@
 #include <sys/resource.h>
 
 #include "json_bounded.h"
+#include "lutdb_err.h"
 
 static char *slurp(const char *path, size_t *len)
 {
@@ -58,6 +61,17 @@ int main(int argc, char **argv)
 	if (!(text = slurp(argv[1], &len))) {
 		perror(argv[1]);
 		return 2;
+	}
+	if (argc > 2 && !strcmp(argv[2], "load")) {
+		const lutdb_json_doc d = {argv[1], (size_t)-1, LUTDB_EBADINPUT, 0, 0};
+		int rc = lutdb_json_load(&d, text, len, &root);
+
+		getrusage(RUSAGE_SELF, &ru);
+		printf("bytes=%zu load=%s maxrss=%ldKB (%.2fx) %s\n", len, lutdb_strerror(rc), ru.ru_maxrss,
+		       (double)ru.ru_maxrss * 1024.0 / (double)len, rc ? lutdb_errdetail() : "");
+		json_decref(root);
+		free(text);
+		return rc ? 1 : 0;
 	}
 	lutdb_json_scan(text, len, flags, &st);
 	json_object_seed(1); /* the seed's own allocation, out of the count */

@@ -695,6 +695,28 @@ START_TEST(template_limits)
 }
 END_TEST
 
+/* A merges list of 4M "" (12 MB of JSON) is refused by its first entry
+ * before the merges map is made: the map (32 bytes an entry, 256 MB here)
+ * came first, on top of jansson's tree, past the documented bound. */
+START_TEST(merges_shape_first)
+{
+	sb b = {0};
+	outcome o;
+
+	sb_str(&b, "{\"model\":{\"type\":\"BPE\",\"vocab\":{},\"merges\":[");
+	sb_fill(&b, "\"\",", 12u << 20);
+	b.n--;
+	sb_str(&b, "]}}");
+	o = run_doc(tokenizer_job, b.p, b.n);
+	OUTCOME_IS(o, LUTDB_ETOKENIZER, "Merges text file invalid at line 1");
+	printf("4M empty merges: refused, peak RSS grew %ld KB (%.1fx)\n", o.grew_kb,
+	       (double)o.grew_kb * 1024.0 / (double)b.n);
+	ck_assert_msg(o.grew_kb <= (long)((LUTDB_JSON_MEM_FACTOR * b.n + LUTDB_JSON_MEM_SLACK) >> 10), "%ld KB",
+		      o.grew_kb);
+	free(b.p);
+}
+END_TEST
+
 /* x with y = x ^ (x >> s) given y. */
 static uint64_t unxorshift(uint64_t y, int s)
 {
@@ -809,6 +831,7 @@ int main(void)
 	tcase_add_test(tc, index_file_order);
 	tcase_add_test(tc, template_limits);
 	tcase_add_test(tc, hash_flooding);
+	tcase_add_test(tc, merges_shape_first);
 	suite_add_tcase(s, tc);
 	return run_suite(s);
 }
