@@ -66,7 +66,12 @@ EOF
 
 # FILE BYTES: FILE (JSON) padded with spaces to BYTES.
 pad_to() {
-	"$PYJ" -c 'import sys; p, n = sys.argv[1], int(sys.argv[2]); s = open(p).read().rstrip(); open(p, "w").write(s + " " * (n - len(s)))' "$1" "$2"
+	"$PYJ" - "$1" "$2" <<'EOF'
+import sys
+p, n = sys.argv[1], int(sys.argv[2])
+s = open(p).read().rstrip()
+open(p, "w").write(s + " " * (n - len(s)))
+EOF
 }
 
 pack_out() { # DESC CODE SUBSTRING SRC [pack options]
