@@ -224,4 +224,33 @@ static inline outcome run_doc(job_fn fn, const char *text, size_t len)
 			      (substr));                                                                      \
 	} while (0)
 
+/* Built with ASan or run under memcheck: their allocators add redzones,
+ * a quarantine of freed blocks and bookkeeping to what a parse holds. */
+static inline int instrumented(void)
+{
+#if defined(__SANITIZE_ADDRESS__)
+	return 1;
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+	return 1;
+#endif
+#endif
+	return getenv("LUTDB_VALGRIND") != NULL;
+}
+
+/* The most a parse of len bytes may grow peak RSS by, in KB: the
+ * documented bound, four times over when instrumented. */
+static inline long parse_bound_kb(size_t len)
+{
+	long kb = (long)((LUTDB_JSON_MEM_FACTOR * len + LUTDB_JSON_MEM_SLACK) >> 10);
+
+	return instrumented() ? 4 * kb : kb;
+}
+
+/* What a document refused before it is parsed may cost, in KB. */
+static inline long refused_kb(void)
+{
+	return instrumented() ? 8192 : 1024;
+}
+
 #endif /* LUTDB_TEST_JSON_CASES_H */

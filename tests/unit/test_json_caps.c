@@ -74,6 +74,8 @@ START_TEST(scan_bounds_jansson)
 					    "\"a rather longer string value, for the string blocks\","};
 	size_t i;
 
+	if (instrumented())
+		SKIP_TEST("mallinfo2 does not see the sanitizer's or memcheck's allocator");
 	json_object_seed(1);
 	for (i = 0; i < sizeof units / sizeof units[0]; i++) {
 		sb b = {0};
@@ -125,11 +127,11 @@ START_TEST(density_limit)
 		o = run_doc(generic_job, b.p, b.n);
 		if (shapes[i].ok) {
 			ck_assert_msg(o.rc == LUTDB_OK, "%s: %s", shapes[i].unit, o.detail);
-			ck_assert_msg(o.grew_kb <= (long)((LUTDB_JSON_MEM_FACTOR * b.n + LUTDB_JSON_MEM_SLACK) >> 10),
+			ck_assert_msg(o.grew_kb <= parse_bound_kb(b.n),
 				      "%s: %ld KB", shapes[i].unit, o.grew_kb);
 		} else {
 			OUTCOME_IS(o, LUTDB_EBADINPUT, "too many small values");
-			ck_assert_msg(o.grew_kb < 1024, "%s: refused after %ld KB", shapes[i].unit, o.grew_kb);
+			ck_assert_msg(o.grew_kb < refused_kb(), "%s: refused after %ld KB", shapes[i].unit, o.grew_kb);
 		}
 		free(b.p);
 	}
@@ -178,13 +180,13 @@ static void check_cap(job_fn fn, const char *what, const char *valid_doc, size_t
 	ck_assert_msg(o.rc != LUTDB_OK && o.rc != LUTDB_ENOMEM, "%s: cap + 1: %s", what, o.detail);
 	OUTCOME_IS(o, o.rc, needle);
 	ck_assert_msg(strstr(o.detail, what) != NULL, "%s not named: %s", what, o.detail);
-	ck_assert_msg(o.grew_kb < 1024, "%s: cap + 1 refused after %ld KB", what, o.grew_kb);
+	ck_assert_msg(o.grew_kb < refused_kb(), "%s: cap + 1 refused after %ld KB", what, o.grew_kb);
 
 	b.n = cap;
 	b.p[b.n] = '\0';
 	o = run_doc(fn, b.p, b.n);
 	ck_assert_msg(o.rc == want_at_cap, "%s at the cap: %s (%s)", what, lutdb_strerror(o.rc), o.detail);
-	ck_assert_msg(o.grew_kb <= (long)((LUTDB_JSON_MEM_FACTOR * b.n + LUTDB_JSON_MEM_SLACK) >> 10) + 4096,
+	ck_assert_msg(o.grew_kb <= parse_bound_kb(b.n) + 4096,
 		      "%s at the cap: %ld KB", what, o.grew_kb);
 	printf("%s: %zu bytes at the cap: %s, peak RSS grew %ld KB\n", what, cap, lutdb_strerror(o.rc), o.grew_kb);
 
@@ -196,7 +198,7 @@ static void check_cap(job_fn fn, const char *what, const char *valid_doc, size_t
 	ck_assert_uint_le(b.n, cap);
 	o = run_doc(fn, b.p, b.n);
 	OUTCOME_IS(o, bad_code, "too many small values");
-	ck_assert_msg(o.grew_kb < 1024, "%s: bomb refused after %ld KB", what, o.grew_kb);
+	ck_assert_msg(o.grew_kb < refused_kb(), "%s: bomb refused after %ld KB", what, o.grew_kb);
 	printf("%s: %zu-byte bomb refused, peak RSS grew %ld KB\n", what, b.n, o.grew_kb);
 	free(b.p);
 }
@@ -215,6 +217,8 @@ END_TEST
 
 START_TEST(cap_manifest)
 {
+	if (getenv("LUTDB_VALGRIND")) /* tens of MB scanned and parsed: minutes under memcheck */
+		SKIP_TEST("minutes under memcheck (make test runs it)");
 	check_cap(manifest_job, "manifest.json", "{}", LUTDB_MANIFEST_MAX, LUTDB_ECORRUPT, LUTDB_ECORRUPT,
 		  "{\"shards\":[", "{},", "]}");
 }
@@ -222,6 +226,8 @@ END_TEST
 
 START_TEST(cap_safetensors)
 {
+	if (getenv("LUTDB_VALGRIND")) /* tens of MB scanned and parsed: minutes under memcheck */
+		SKIP_TEST("minutes under memcheck (make test runs it)");
 	check_cap(safetensors_job, "safetensors: header", "{}", LUTDB_ST_HEADER_MAX, LUTDB_OK, LUTDB_EBADINPUT,
 		  "{\"__metadata__\":{\"a\":[", "[],", "]}}");
 }
@@ -229,6 +235,8 @@ END_TEST
 
 START_TEST(cap_tokenizer)
 {
+	if (getenv("LUTDB_VALGRIND")) /* tens of MB scanned and parsed: minutes under memcheck */
+		SKIP_TEST("minutes under memcheck (make test runs it)");
 	static const char tok[] = "{\"version\":\"1.0\",\"model\":{\"type\":\"BPE\",\"vocab\":{\"a\":0},\"merges\":[]}}";
 
 	check_cap(tokenizer_job, "tokenizer.json", tok, LUTDB_TOKENIZER_JSON_MAX, LUTDB_OK, LUTDB_ETOOBIG,
@@ -246,6 +254,8 @@ START_TEST(largest_manifest)
 	outcome o;
 	size_t i, len;
 
+	if (getenv("LUTDB_VALGRIND")) /* 65535 shards: minutes under memcheck */
+		SKIP_TEST("minutes under memcheck (make test runs it)");
 	memset(&m, 0, sizeof m);
 	m.split = LUTDB_SPLIT_LAYER;
 	m.vocab = UINT32_MAX;
@@ -270,7 +280,7 @@ START_TEST(largest_manifest)
 	ck_assert_uint_le(len, LUTDB_MANIFEST_MAX);
 	o = run_doc(manifest_job, dump, len);
 	ck_assert_msg(o.rc == LUTDB_OK, "%s", o.detail);
-	ck_assert_msg(o.grew_kb <= (long)((LUTDB_JSON_MEM_FACTOR * len + LUTDB_JSON_MEM_SLACK) >> 10), "%ld KB",
+	ck_assert_msg(o.grew_kb <= parse_bound_kb(len), "%ld KB",
 		      o.grew_kb);
 	printf("largest manifest: %zu bytes, parsed with peak RSS grown by %ld KB (%.1fx)\n", len, o.grew_kb,
 	       (double)o.grew_kb * 1024.0 / (double)len);
@@ -280,18 +290,6 @@ START_TEST(largest_manifest)
 END_TEST
 
 /* ---- out of memory ----------------------------------------------------------------------------------------------- */
-
-static int under_sanitizer_or_valgrind(void)
-{
-#if defined(__SANITIZE_ADDRESS__)
-	return 1;
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-	return 1;
-#endif
-#endif
-	return getenv("LUTDB_VALGRIND") != NULL;
-}
 
 /* Every limit from 1 MB to 48 MB cuts the parse of a valid 2 MB document
  * somewhere else: each run either parses or says out of memory, naming the
@@ -309,7 +307,7 @@ START_TEST(oom_is_enomem)
 	};
 	size_t i, mb;
 
-	if (under_sanitizer_or_valgrind())
+	if (instrumented())
 		SKIP_TEST("an address-space limit breaks the sanitizer's or memcheck's own mappings");
 	for (i = 0; i < sizeof docs / sizeof docs[0]; i++) {
 		sb b = {0};
