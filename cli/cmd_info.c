@@ -84,7 +84,7 @@ static json_t *build(lutdb_db *db)
 	hex16(i->digest, dig);
 	/* provenance.json is informational and comes from the file: pack writes
 	 * a few KB, so a larger one is not parsed (jansson can take 80 times
-	 * a document's size; spec/SECURITY.md section 1.7). */
+	 * a document's size; spec/SECURITY.md section 1.8). */
 	if (lutdb_blob_get(db, "provenance.json", &prov, &plen) == LUTDB_OK && plen <= PROVENANCE_MAX) {
 		json_decref(provenance);
 		provenance = json_loadb(prov, plen, 0, NULL);

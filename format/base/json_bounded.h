@@ -38,7 +38,7 @@
  * (plus the slack, for small documents).  Real documents need 3x (a
  * manifest) to 16x (a compact tokenizer.json); the densest legitimate
  * shape, a compact merges list of one-letter ["a","b"] pairs, 29x; "{}"
- * repeated needs 75x, "[]" repeated 45x.  spec/SECURITY.md section 1.7 has
+ * repeated needs 75x, "[]" repeated 45x.  spec/SECURITY.md section 1.8 has
  * the measurements. */
 #define LUTDB_JSON_MEM_FACTOR 32u
 #define LUTDB_JSON_MEM_SLACK ((size_t)1 << 20)

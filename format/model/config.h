@@ -16,7 +16,7 @@
 /* config.json and generation_config.json: real ones are a few KB
  * (generation_config.json under 1 KB); 1 MiB is a few hundred times that,
  * and bounds what every open of a database spends on its stored config
- * (spec/SECURITY.md section 1.7). */
+ * (spec/SECURITY.md section 1.8). */
 #define LUTDB_CONFIG_JSON_MAX ((size_t)1 << 20)
 
 typedef struct lutdb_config {

@@ -31,12 +31,6 @@ typedef struct lutdb_manifest {
 	lutdb_manifest_shard *shards;
 } lutdb_manifest;
 
-/* Whether the file at path is a manifest rather than a database file: a
- * manifest is a JSON object (its first byte is '{'), a database file starts
- * with LMDB's meta page.  Fails as opening the path would: LUTDB_ENOENT,
- * LUTDB_EIO, or LUTDB_EINVAL for anything but a regular file. */
-int lutdb_manifest_sniff(const char *path, int *is_manifest);
-
 /* Parses and checks a manifest (hostile input; at most LUTDB_MANIFEST_MAX
  * bytes, parsed by lutdb_json_load): version, plain file names, ranges that
  * tile [0, V) x [0, L) in order along the split axis.  LUTDB_ECORRUPT or

@@ -2,7 +2,7 @@
 # tests/e2e/test_json.sh - JSON documents from outside, through the CLI.
 #
 # Each document has a cap, checked before it is parsed, and its parse stays
-# within 32 times its size (spec/SECURITY.md section 1.7): one byte over the
+# within 32 times its size (spec/SECURITY.md section 1.8): one byte over the
 # cap is refused naming the cap; a bomb of tiny values under the cap is
 # refused at once, with little memory; out of memory while parsing (ulimit
 # -v) is exit 1 "out of memory", never invalid JSON; an untrusted list (the

@@ -12,7 +12,7 @@
  * FLAGS: "nul" adds JSON_ALLOW_NUL (the tokenizer's flag).  The file is
  * parsed with jansson directly (no caps), so the numbers of a document the
  * loader refuses can be seen too.  Exit 0 when jansson parsed it, 1 if not.
- * spec/SECURITY.md section 1.7 was measured with it.
+ * spec/SECURITY.md section 1.8 was measured with it.
  */
 #include <malloc.h>
 #include <stdio.h>
