@@ -15,11 +15,14 @@
 #include "lutdb.h"
 #include "lutdb_err.h"
 #include "lutdb_types.h"
+#include "lutdb_tokenizer.h"
 #include "safetensors.h"
 #include "fail.h"
 #include "json_bounded.h"
 
-#define JSON_FILE_MAX (256u << 20)   /* config/tokenizer files */
+/* tokenizer_config.json is stored byte for byte, never parsed: only a
+ * bound on what is read. */
+#define BLOB_FILE_MAX (256u << 20)
 /* model.safetensors.index.json lists every tensor with its file: about 100
  * bytes each (DeepSeek-V3's 92k tensors take 9 MB), so the cap is the
  * safetensors header's, for as many tensors. */
@@ -56,6 +59,10 @@ struct lutdb_ckpt {
 
 static const char *const blob_names[LUTDB_CKPT_NBLOBS] = {
 	"config.json", "generation_config.json", "tokenizer.json", "tokenizer_config.json"};
+/* Each one's cap (spec/SECURITY.md section 1.8), checked on the file's size
+ * before a byte is read: the parser's cap, where it is parsed. */
+static const size_t blob_caps[LUTDB_CKPT_NBLOBS] = {
+	LUTDB_CONFIG_JSON_MAX, LUTDB_CONFIG_JSON_MAX, LUTDB_TOKENIZER_JSON_MAX, BLOB_FILE_MAX};
 
 static char *join(const char *dir, const char *name)
 {
@@ -67,9 +74,9 @@ static char *join(const char *dir, const char *name)
 }
 
 /* Reads a whole small file; LUTDB_ENOENT if it does not exist.
- * Only a regular file of at most JSON_FILE_MAX bytes is read: anything
- * else in a checkpoint is a bad checkpoint. */
-static int read_small(const char *dir, const char *name, char **data, size_t *len)
+ * Only a regular file of at most cap bytes is read: anything else in a
+ * checkpoint is a bad checkpoint. */
+static int read_small(const char *dir, const char *name, size_t cap, char **data, size_t *len)
 {
 	char *path = join(dir, name);
 	int rc;
@@ -78,7 +85,7 @@ static int read_small(const char *dir, const char *name, char **data, size_t *le
 	*len = 0;
 	if (!path)
 		return lutdb_fail(LUTDB_ENOMEM, "%s", name);
-	rc = lutdb_input_read(path, JSON_FILE_MAX, 0, LUTDB_EBADINPUT, LUTDB_EBADINPUT, data, len);
+	rc = lutdb_input_read(path, cap, 0, LUTDB_EBADINPUT, LUTDB_EBADINPUT, data, len);
 	free(path);
 	return rc;
 }
@@ -211,7 +218,7 @@ static int list_files(lutdb_ckpt *ck, json_t **index_map)
 	char *idx = NULL;
 	size_t len;
 	json_t *root = NULL, *wm;
-	int rc = read_small(ck->dir, INDEX_NAME, &idx, &len);
+	int rc = read_small(ck->dir, INDEX_NAME, INDEX_JSON_MAX, &idx, &len);
 
 	*index_map = NULL;
 	if (rc == LUTDB_ENOENT) {
@@ -262,7 +269,7 @@ int lutdb_ckpt_open(const char *dir, lutdb_ckpt **out)
 	}
 	for (int i = 0; i < LUTDB_CKPT_NBLOBS; i++) {
 		ck->blobs[i].name = blob_names[i];
-		rc = read_small(dir, blob_names[i], &ck->blobs[i].data, &ck->blobs[i].len);
+		rc = read_small(dir, blob_names[i], blob_caps[i], &ck->blobs[i].data, &ck->blobs[i].len);
 		if (rc == LUTDB_ENOENT && i == 0)
 			rc = lutdb_fail(LUTDB_EBADINPUT, "%s/config.json: missing", dir);
 		if (rc && rc != LUTDB_ENOENT)

@@ -93,7 +93,7 @@ pack_out() { # DESC CODE SUBSTRING SRC [pack options]
 # ---- config.json and generation_config.json: 1 MiB -----------------------------------
 ckpt_copy mole_rep_f16 c_big
 pad_to c_big/config.json $((1048576 + 1))
-pack_out "config.json one byte over its cap" 3 "config.json: 1048577 bytes exceed the cap of 1048576 bytes" c_big
+pack_out "config.json one byte over its cap" 3 "config.json: 1048577 bytes, over the 1048576 this input may hold" c_big
 
 ckpt_copy mole_rep_f16 c_atcap
 pad_to c_atcap/config.json 1048576
@@ -108,7 +108,7 @@ rss_under "pack: the config.json bomb costs no memory" 60000 pack c_bomb "$T/out
 ckpt_copy mole_rep_f16 c_gen
 printf '{"eos_token_id": 2}' >c_gen/generation_config.json
 pad_to c_gen/generation_config.json $((1048576 + 1))
-pack_out "generation_config.json one byte over its cap" 3 "generation_config.json: 1048577 bytes exceed the cap" c_gen
+pack_out "generation_config.json one byte over its cap" 3 "generation_config.json: 1048577 bytes, over the 1048576" c_gen
 
 # ---- tokenizer.json: 64 MiB, 32 times in memory -------------------------------------------
 if not_under_memcheck "pack: tokenizer.json of 60 MiB of {}"; then
@@ -117,6 +117,19 @@ if not_under_memcheck "pack: tokenizer.json of 60 MiB of {}"; then
 	pack_out "tokenizer.json of 60 MiB of {}" 3 "too many small values" c_tok
 	rss_under "pack: the tokenizer bomb costs about its own size" $((200 << 10)) pack c_tok "$T/out.lutdb" --quiet
 	fast "pack: the tokenizer bomb is refused at once" 10 pack c_tok "$T/out.lutdb" --quiet
+fi
+
+# One byte over the cap is refused by the file's size, before a byte of it
+# is read (lutdb_input_read): the command's memory does not grow with it.
+if not_under_memcheck "pack: tokenizer.json one byte over its cap"; then
+	ckpt_copy mole_rep_f16 c_tbig
+	printf '{}' >c_tbig/tokenizer.json
+	pad_to c_tbig/tokenizer.json $((67108864 + 1))
+	pack_out "tokenizer.json one byte over its cap" 3 "tokenizer.json: 67108865 bytes, over the 67108864" c_tbig
+	rss_under "pack: tokenizer.json over its cap is not read" $((40 << 10)) pack c_tbig "$T/out.lutdb" --quiet
+	pack_out "--tokenizer one byte over its cap" 3 "tokenizer.json: 67108865 bytes, over the 67108864" \
+		"$F/mole_rep_f16/ckpt" --tokenizer c_tbig/tokenizer.json
+	rm -rf c_tbig
 fi
 
 "$PYJ" - "$E2E_ROOT/tests/demo/tokenizer.json" tpl.json <<'EOF'
