@@ -6,7 +6,7 @@
 # instead of running for minutes.  (Memory per input byte and the full list
 # of refused constructs: tests/unit/test_tokenizer_bounds.c.)
 . "$(dirname "$0")/lib.sh"
-e2e_init tokenizer_bounds
+e2e_init tokenizer-bounds
 DEMO=$E2E_ROOT/tests/demo
 
 # The demo tokenizer with a Split(pattern) in front of its pre-tokenizer.
