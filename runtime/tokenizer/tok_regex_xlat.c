@@ -56,12 +56,24 @@ enum last_item {
 };
 
 /* An open group: whether it holds (at any depth) a repeat of more than
- * one and an alternation, and whether it is a look-around. */
+ * one and an alternation, and whether it is a look-around.
+ *
+ * Oniguruma refuses a quantifier on an anchor (^ $ \A \z \Z, a
+ * look-around), and a (?: group is transparent there: (?:\A)? is \A?, and
+ * an alternation is refused when any alternative is such an anchor,
+ * (?:a|\A)?.  A concatenation (\Aa), a capture or a (?i: group is a
+ * target it allows.  PCRE2 allows them all, so the translator tracks the
+ * shape of each alternative: how many items it has (0, 1, 2 = more) and
+ * whether the first is an anchor. */
 struct group {
 	unsigned char has_repeat, has_alt, look;
 	unsigned char behind;   /* a look-behind (or inside one) */
 	unsigned char implicit; /* opened by (?i): closes with its enclosing group */
 	unsigned char icase;    /* (?i) in force inside */
+	unsigned char plain;    /* a (?: group: transparent to Oniguruma's quantifier check */
+	unsigned char items;    /* items of the current alternative, at most 2 */
+	unsigned char first_anchor; /* the current alternative's first item is an anchor */
+	unsigned char alt_anchor;   /* a finished alternative was one anchor */
 };
 
 /* The state of a translation: the pattern p[0, n), the position i, whether
@@ -79,6 +91,26 @@ struct xlat {
 	char prev_lit;          /* the previous item, when an ASCII letter */
 	char cls_prev;          /* in a class: 's' after a set escape, '-' after a range dash */
 };
+
+/* An item (an atom, a class, a group or an anchor) begins in the
+ * innermost group's current alternative. */
+static void item_begins(struct xlat *x, int anchor)
+{
+	struct group *g = &x->g[x->depth];
+
+	if (g->items < 2)
+		g->items++;
+	if (g->items == 1)
+		g->first_anchor = (unsigned char)anchor;
+}
+
+/* The current alternative of g ends ('|' or the group's ')'). */
+static void alternative_ends(struct group *g)
+{
+	if (g->items == 1 && g->first_anchor)
+		g->alt_anchor = 1;
+	g->items = 0;
+}
 
 /* The escape at p[i] (a backslash): the class escapes whose sets differ
  * between the engines become explicit Unicode sets, \uHHHH becomes \x{HHHH},
@@ -98,6 +130,8 @@ static int xlat_escape(struct xlat *x)
 	const int in_class = x->in_class != 0;
 	if (x->in_class)
 		x->in_class = 1;
+	else
+		item_begins(x, d == 'A' || d == 'z' || d == 'Z');
 	x->last = LAST_ATOM;
 	x->prev_lit = 0;
 	if (in_class) {
@@ -266,12 +300,19 @@ static int group_open(struct xlat *x, int look)
 /* Closes the innermost group (its ')' is emitted). */
 static int pop_group(struct xlat *x)
 {
+	int anchor;
+
 	x->prev_lit = 0;
+	alternative_ends(&x->g[x->depth]);
 	x->closed = x->g[x->depth--];
 	x->look_depth -= x->closed.look;
 	x->g[x->depth].has_repeat |= x->closed.has_repeat;
 	x->g[x->depth].has_alt |= x->closed.has_alt;
-	x->last = x->closed.look ? LAST_ANCHOR : LAST_GROUP;
+	/* a look-around is an anchor to Oniguruma, and so is a (?: group
+	 * with an alternative that is one (see struct group) */
+	anchor = x->closed.look || (x->closed.plain && x->closed.alt_anchor);
+	item_begins(x, anchor);
+	x->last = anchor ? LAST_ANCHOR : LAST_GROUP;
 	return tok_buf_put(x->o, ")", 1);
 }
 
@@ -311,6 +352,7 @@ static int xlat_group(struct xlat *x)
 		x->i += 3;
 		if (group_open(x, c != ':'))
 			return LUTDB_ETOKENIZER;
+		x->g[x->depth].plain = c == ':';
 		return tok_buf_put(x->o, p + i, 3);
 	}
 	if (c == '<' && j + 1 < n && (p[j + 1] == '=' || p[j + 1] == '!')) {
@@ -480,6 +522,7 @@ static int xlat_item(struct xlat *x)
 		x->i = j;
 		x->in_class = 2; /* first position: a ']' here is literal */
 		x->cls_prev = 0;
+		item_begins(x, 0);
 		x->last = LAST_ATOM;
 		return tok_buf_put(x->o, p + i, j - i);
 	}
@@ -496,6 +539,7 @@ static int xlat_item(struct xlat *x)
 		return group_close(x);
 	case '|':
 		x->g[x->depth].has_alt = 1;
+		alternative_ends(&x->g[x->depth]);
 		x->last = LAST_NONE;
 		x->i++;
 		return tok_buf_put(x->o, "|", 1);
@@ -518,6 +562,7 @@ static int xlat_item(struct xlat *x)
 		if (rc < 0)
 			return reject(x->what, "with a repeat count over 65535");
 		if (rc == 0) {
+			item_begins(x, 0);
 			x->last = LAST_ATOM;
 			x->i++;
 			return tok_buf_put(x->o, "\\{", 2); /* a literal brace in Oniguruma */
@@ -541,6 +586,7 @@ static int xlat_item(struct xlat *x)
 	case '$':
 		if (x->g[x->depth].behind)
 			return reject(x->what, "with an anchor inside a look-behind");
+		item_begins(x, 1);
 		x->last = LAST_ANCHOR;
 		x->i++;
 		return tok_buf_put(x->o, p + i, 1);
@@ -548,6 +594,7 @@ static int xlat_item(struct xlat *x)
 		x->prev_lit = prev_lit;
 		if (x->g[x->depth].icase && (rc = fold_check(x, c)))
 			return rc;
+		item_begins(x, 0);
 		x->last = LAST_ATOM;
 		x->i++;
 		return tok_buf_put(x->o, p + i, 1);

@@ -98,6 +98,13 @@ START_TEST(nonlinear_constructs_are_refused)
 		{"[a-\\\\d]", "range to a class escape"},
 		{"a{100001,", "over 65535"},
 		{"\\\\x{1234567}", "malformed"},
+		/* Oniguruma sees through (?: to an anchor alternative: (?:\A)? is \A? */
+		{"()?((?:\\\\A)?)?", "quantifier on an anchor"},
+		{"(?:^)?a", "quantifier on an anchor"},
+		{"(?:a|\\\\z)?", "quantifier on an anchor"},
+		{"(?:a|(?:b|$))*", "quantifier on an anchor"},
+		{"(?:a|(?=b))?", "quantifier on an anchor"},
+		{"(?:\\\\A|)?", "quantifier on an anchor"},
 	};
 	size_t i;
 
@@ -141,6 +148,8 @@ START_TEST(real_patterns_still_load)
 		"(?:ab)+c", "(?:a+)?b", "(?:(?!x).)+", "x{,3}y", "a{2}b{2,}c{0,5}?", "\\\\x{41}+\\\\x41*",
 		"a{,}", "{", "x{a}", "a{2,2}?", "(?i)s(?-i)s", "(?i:'s|'t|'re|'ve|'m|'ll|'d)", "[\\\\w-]", "(?<=ab|c)d",
 		"x(?i)a|b",
+		/* anchors under a quantifier that Oniguruma allows: a capture, a (?i: group, a concatenation */
+		"(\\\\A)?a", "(?i:a|\\\\A)?", "(?:\\\\Aa|b)?", "(?:a|\\\\A\\\\z)?", "(?:a(?i)|\\\\A)?",
 	};
 	static const char text[] = "Hello, world! It's 2024: don't   stop\n\n  élan ÉLAN 東京 ｶﾀｶﾅ x{,}{ a";
 	size_t i;
