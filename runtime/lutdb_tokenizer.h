@@ -157,7 +157,9 @@ LUTDB_API uint32_t lutdb_tokenizer_bos_id(const lutdb_tokenizer *t);
 LUTDB_API uint32_t lutdb_tokenizer_eos_id(const lutdb_tokenizer *t);
 /* Token string <-> id (added tokens first, then the model vocab).
  * token_to_id returns LUTDB_OK or LUTDB_ENOENT; id_to_token returns NULL
- * for an unknown id. */
+ * for an unknown id.  An added token with "normalized": true is given by
+ * id_to_token in its normalized form (what decode uses, as `tokenizers`
+ * does); token_to_id accepts its content and that form. */
 LUTDB_API int lutdb_tokenizer_token_to_id(const lutdb_tokenizer *t, const char *tok, size_t len,
 				uint32_t *id);
 LUTDB_API const char *lutdb_tokenizer_id_to_token(const lutdb_tokenizer *t, uint32_t id, size_t *len);

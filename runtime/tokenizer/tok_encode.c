@@ -63,6 +63,7 @@ void lutdb_tokenizer_free(lutdb_tokenizer *t)
 	tok_trie_free(&t->trie_raw);
 	tok_trie_free(&t->trie_norm);
 	tok_strmap_free(&t->added_map);
+	tok_strmap_free(&t->added_norm_map);
 	tok_strmap_free(&t->special_set);
 	tok_regex_free(&t->gpt2_re);
 	free(t);
@@ -265,7 +266,10 @@ int lutdb_tokenizer_token_to_id(const lutdb_tokenizer *t, const char *tok, size_
 		return lutdb_fail(LUTDB_EINVAL, "lutdb_tokenizer_token_to_id: NULL argument");
 	if (!tok)
 		tok = "";
-	if (tok_strmap_get(&t->added_map, tok, len, id) || tok_strmap_get(&t->bpe.vocab, tok, len, id))
+	/* the normalized form last: it is what id_to_token gives for a
+	 * normalized added token, so that the two are inverses */
+	if (tok_strmap_get(&t->added_map, tok, len, id) || tok_strmap_get(&t->bpe.vocab, tok, len, id) ||
+	    tok_strmap_get(&t->added_norm_map, tok, len, id))
 		return LUTDB_OK;
 	return lutdb_fail(LUTDB_ENOENT, "tokenizer: token \"%.*s\" is not in the vocab",
 			  (int)(len > 64 ? 64 : len), tok);

@@ -276,6 +276,7 @@ struct lutdb_tokenizer {
 	size_t nadded;
 	struct tok_trie trie_raw, trie_norm;      /* non-normalized / normalized tokens */
 	struct tok_strmap added_map;              /* content -> id */
+	struct tok_strmap added_norm_map;         /* normalized form -> id, where it differs (tok_id_to_token) */
 	struct tok_strmap special_set;            /* special content -> 1 */
 	struct tok_regex gpt2_re;                 /* for ByteLevel pre-tokenizers */
 	int need_gpt2_re;

@@ -458,6 +458,8 @@ int tok_load_json(struct lutdb_tokenizer *t, const char *text, size_t len)
 	}
 	rc = tok_strmap_init(&t->added_map, 16);
 	if (!rc)
+		rc = tok_strmap_init(&t->added_norm_map, 16);
+	if (!rc)
 		rc = tok_strmap_init(&t->special_set, 16);
 	if (!rc && (v = json_object_get(root, "normalizer")) && !json_is_null(v))
 		rc = load_norm(t, v, 0);

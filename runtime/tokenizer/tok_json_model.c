@@ -376,6 +376,8 @@ int tj_load_added(struct lutdb_tokenizer *t, const json_t *arr)
 		}
 		if (!rc)
 			rc = tok_strmap_set(&t->added_map, s, n, id);
+		if (!rc && a.norm)
+			rc = tok_strmap_set(&t->added_norm_map, a.norm, a.norm_len, id);
 		if (!rc && a.special)
 			rc = tok_strmap_set(&t->special_set, s, n, 1);
 		if (!rc && tok_strmap_get(&idx, (char *)&id, 4, &k)) {

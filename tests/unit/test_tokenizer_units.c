@@ -178,6 +178,29 @@ START_TEST(test_added_tokens)
 	ck_assert_uint_eq(lutdb_tokenizer_max_id(t), 5);
 	ck_assert_uint_eq(lutdb_tokenizer_added_count(t), 2);
 	lutdb_tokenizer_free(t);
+
+	/* A normalized added token whose normalized form differs ("e" + U+0301
+	 * under NFC is U+00E9): id_to_token gives that form (decode uses it, as
+	 * tokenizers does) and token_to_id maps both forms back (fuzz_tokenizer
+	 * found the form unknown to token_to_id). */
+	t = load_ok(HEAD "\"added_tokens\":["
+		    "{\"id\":5,\"content\":\"e\u0301\",\"single_word\":false,\"lstrip\":false,\"rstrip\":false,"
+		    "\"normalized\":true,\"special\":false}],"
+		    "\"normalizer\":{\"type\":\"NFC\"},\"pre_tokenizer\":null,\"post_processor\":null,"
+		    "\"decoder\":null," BPE("\"a\":0,\"b\":1", "", ""));
+	{
+		size_t len = 0;
+		const char *tok = lutdb_tokenizer_id_to_token(t, 2, &len);
+
+		ck_assert_ptr_nonnull(tok);
+		ck_assert_uint_eq(len, 2);
+		ck_assert_int_eq(memcmp(tok, "\xc3\xa9", 2), 0);
+		ck_assert_int_eq(lutdb_tokenizer_token_to_id(t, tok, len, &id), LUTDB_OK);
+		ck_assert_uint_eq(id, 2);
+		ck_assert_int_eq(lutdb_tokenizer_token_to_id(t, "e\xcc\x81", 3, &id), LUTDB_OK);
+		ck_assert_uint_eq(id, 2);
+	}
+	lutdb_tokenizer_free(t);
 }
 END_TEST
 
