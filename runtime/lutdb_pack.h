@@ -175,6 +175,15 @@ LUTDB_API int lutdb_quantize(lutdb_db *src, const char *out_path, const lutdb_qu
 LUTDB_API int lutdb_export(lutdb_db *db, const char *outdir, uint64_t max_shard_bytes, lutdb_progress_fn progress,
 			   void *ctx);
 
+/* As lutdb_export(), choosing the dtype the block-quantized parts (a Q8_0,
+ * Q4_0, NF4 or NF3 table, Q8_0/Q4_0 tensors) are written in: safetensors
+ * has no such types, so their values are decoded (scale times code,
+ * float32) and stored as dequant_dtype: LUTDB_DTYPE_F16 (also for 0) or
+ * LUTDB_DTYPE_F32 (exact), or BF16.  Float parts are written as stored.
+ * lutdb_export() is lutdb_export_as() with 0. */
+LUTDB_API int lutdb_export_as(lutdb_db *db, const char *outdir, uint64_t max_shard_bytes, lutdb_dtype dequant_dtype,
+			      lutdb_progress_fn progress, void *ctx);
+
 #ifdef __cplusplus
 }
 #endif

@@ -20,6 +20,9 @@ static int get_mat(lutdb_db *db, const char *name, uint32_t rows, uint32_t cols,
 		return lutdb_fail(LUTDB_ECORRUPT, "%s: tensor %s is missing", lutdb_path(db), name);
 	if (rc)
 		return rc;
+	if (lutdb_dtype_is_quantized(t.dtype))
+		return lutdb_fail(LUTDB_EUNSUPPORTED, "%s: tensor %s is %s: this engine decodes F32, F16 and BF16 "
+				  "weights only", lutdb_path(db), name, lutdb_dtype_name(t.dtype));
 	if (t.dtype != LUTDB_DTYPE_F32 && t.dtype != LUTDB_DTYPE_F16 && t.dtype != LUTDB_DTYPE_BF16)
 		return lutdb_fail(LUTDB_ECORRUPT, "%s: tensor %s has unsupported dtype code %d", lutdb_path(db),
 				  name, t.dtype);
@@ -71,6 +74,9 @@ static int check_geometry(lutdb_model *m)
 	if (in->family == LUTDB_FAMILY_MOLKV && (!in->kv_dim || !in->kv_expert_heads ||
 						 in->kv_dim % in->kv_expert_heads || in->hidden % in->kv_expert_heads))
 		return lutdb_fail(LUTDB_ECORRUPT, "%s: inconsistent MoLKV geometry", p);
+	if (lutdb_dtype_is_quantized(in->table_dtype))
+		return lutdb_fail(LUTDB_EUNSUPPORTED, "%s: the table is %s: this engine decodes F32, F16 and BF16 "
+				  "tables only", p, lutdb_dtype_name(in->table_dtype));
 	if (in->table_dtype != LUTDB_DTYPE_F32 && in->table_dtype != LUTDB_DTYPE_F16 &&
 	    in->table_dtype != LUTDB_DTYPE_BF16)
 		return lutdb_fail(LUTDB_ECORRUPT, "%s: unsupported table dtype code %d", p, in->table_dtype);
