@@ -11,6 +11,7 @@
 #include <math.h>
 
 #include "checkpoint.h"
+#include "record.h"
 #include "lutdb.h"
 #include "lutdb_pack.h"
 #include "testutil.h"
@@ -537,6 +538,63 @@ START_TEST(export_dequantized)
 }
 END_TEST
 
+/* verify decodes every quantized block: a row whose scale is infinite
+ * (checksums made to match, as a forger would) is corruption, named by its
+ * table key; get refuses to print it. */
+START_TEST(verify_decodes_scales)
+{
+	const fcase *c = find_case("mole_rep_f32");
+	char src[4200], a[4200];
+	size_t len;
+	snprintf(src, sizeof src, "%s/ckpt", c->dir);
+	snprintf(a, sizeof a, "%s/q8.lutdb", tmp);
+	ck_assert_int_eq(pack_q(src, a, 0, LUTDB_DTYPE_Q8_0, 0, 0, NULL), LUTDB_OK);
+	/* Token 0's row is the first of the first table record; find it in
+	 * the file by its bytes. */
+	lutdb_db *db = open_db(a);
+	const lutdb_info *in = lutdb_get_info(db);
+	uint32_t row_bytes = (uint32_t)in->token_row_bytes, page = in->page_size, elems = in->layer_row_elems;
+	lutdb_row r;
+	ck_assert_int_eq(lutdb_token_row(db, 0, 0, NULL, 0, &r), LUTDB_OK);
+	uint8_t *first = malloc(row_bytes);
+	memcpy(first, r.data, row_bytes);
+	lutdb_close(db);
+	uint8_t *file = read_all(a, &len);
+	uint8_t *at = memmem(file, len, first, row_bytes);
+	ck_assert_ptr_nonnull(at);
+	uint8_t *rec = at - (page - 16);
+	ck_assert(!memcmp(rec, "LTBL", 4));
+	/* Block 5's scale := +infinity (F16 0x7C00); reseal row and header. */
+	at[5 * 34] = 0x00;
+	at[5 * 34 + 1] = 0x7C;
+	uint64_t sum;
+	uint32_t off, ln;
+	lutdb_rec prec;
+	lutdb_table_hdr th;
+	/* The record's own length: header + payload from its prefix. */
+	uint64_t plen;
+	memcpy(&plen, rec + 16, 8);
+	ck_assert_int_eq(lutdb_rec_parse(rec, (size_t)(page - 16 + plen), &prec), LUTDB_OK);
+	ck_assert_int_eq(lutdb_table_hdr_parse(&prec, &th), LUTDB_OK);
+	lutdb_table_entry_get(&th, 0, &sum, &off, &ln);
+	lutdb_table_entry_set(rec, 0, lutdb_xxh3(at, row_bytes), off, ln);
+	lutdb_rec_seal(rec, page - 16, (size_t)(page - 16 + plen), LUTDB_REC_TABLE);
+	write_all(a, file, len);
+	free(file);
+	free(first);
+	db = open_db(a);
+	int rc = lutdb_verify(db, NULL, NULL);
+	ck_assert_msg(rc == LUTDB_ECORRUPT, "verify: %d %s", rc, lutdb_errdetail());
+	ck_assert_msg(strstr(lutdb_errdetail(), "table key (layer 0, token 0)") && strstr(lutdb_errdetail(), "block 5"),
+		      "%s", lutdb_errdetail());
+	float *v = malloc(2 * elems * sizeof *v);
+	ck_assert_int_eq(lutdb_token_row(db, 0, 0, NULL, 0, &r), LUTDB_OK); /* the bytes are intact */
+	ck_assert_int_eq(lutdb_decode_f32(r.dtype, 32, r.data, r.nelems, v), LUTDB_ECORRUPT);
+	free(v);
+	lutdb_close(db);
+}
+END_TEST
+
 static Suite *suite(void)
 {
 	Suite *s = suite_create("pack-quant");
@@ -550,6 +608,7 @@ static Suite *suite(void)
 	tcase_add_test(tc, bad_options);
 	tcase_add_test(tc, overrides_and_lz4);
 	tcase_add_test(tc, export_dequantized);
+	tcase_add_test(tc, verify_decodes_scales);
 	suite_add_tcase(s, tc);
 	return s;
 }
