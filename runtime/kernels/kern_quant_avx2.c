@@ -1,0 +1,112 @@
+/*
+ * kern_quant_avx2.c - AVX2 (+FMA, F16C) kernels of the block-quantized
+ * types, with AVX-VNNI for the dense integer dots when the CPU has it.
+ *
+ * Dense Q8_0/Q4_0: kern_quant_dense.h, included twice (vpmaddubsw and
+ * vpdpbusd); the arithmetic is kernels.h's, identical on every ISA.
+ *
+ * Tables: values are decoded 8 at a time into a register (dec8) and go
+ * through kern_avx2.c's float order - one 8-lane accumulator fed by fma
+ * from value off on, the last partial chunk zero-padded, then hsum8 - so
+ * each result equals the F32 kernel on the decoded values bitwise.
+ */
+#include "kern_quant.h"
+
+#include <immintrin.h>
+#include <string.h>
+
+#include "cpu.h"
+
+#define INL static inline __attribute__((always_inline))
+
+#include "kern_quant_simd.h"
+
+#define QD(name) name##_base
+#define QD_VNNI 0
+#define QD_TARGET
+#include "kern_quant_dense.h"
+#undef QD
+#undef QD_VNNI
+#undef QD_TARGET
+
+#define QD(name) name##_vnni
+#define QD_VNNI 1
+#define QD_TARGET __attribute__((target("avxvnni")))
+#define QD_DPBUSD(a, u, s) _mm256_dpbusd_avx_epi32(a, u, s)
+#include "kern_quant_dense.h"
+#undef QD
+#undef QD_VNNI
+#undef QD_TARGET
+#undef QD_DPBUSD
+
+void lkq_matvec_avx2(int kdt, const void *W, size_t ld, size_t rows, size_t cols, const float *x, float *y)
+{
+	lkq_check_dense("lk_matvec", kdt, ld, cols);
+	const int q8 = kdt == LQ_DTYPE_Q8_0;
+	const size_t ldb = ld / 32 * (q8 ? 34 : 18), nb = cols / 32;
+	if (nb == 0) {
+		memset(y, 0, rows * sizeof *y);
+		return;
+	}
+	if (lkq_vnni(LUTDB_CPU_AVXVNNI))
+		matvec_vnni(q8, W, ldb, rows, nb, x, y);
+	else
+		matvec_base(q8, W, ldb, rows, nb, x, y);
+}
+
+void lkq_matmul_avx2(int kdt, const void *W, size_t ld, size_t rows, size_t cols, const float *X, size_t T,
+		     size_t ldx, float *Y, size_t ldy)
+{
+	lkq_check_dense("lk_matmul", kdt, ld, cols);
+	for (size_t t = 0; t < T; t++)
+		lkq_matvec_avx2(kdt, W, ld, rows, cols, X + t * ldx, Y + t * ldy);
+}
+
+/* ---- table vectors ------------------------------------------------------------------- */
+float lkq_table_dot_avx2(int kdt, const void *a, size_t off, const float *b, size_t n)
+{
+	lkq_check_table("lk_table_dot", kdt, off);
+	const int t = lkq_type(kdt);
+	const uint32_t B = lkq_block(kdt);
+	const size_t bb = lkq_block_bytes(kdt);
+	__m256 acc = _mm256_setzero_ps();
+	size_t i = 0;
+	for (; i + 8 <= n; i += 8)
+		acc = _mm256_fmadd_ps(dec8(t, B, bb, a, off + i), _mm256_loadu_ps(b + i), acc);
+	if (i < n)
+		acc = _mm256_fmadd_ps(keep(dec8(t, B, bb, a, off + i), n - i), ldx_part(b + i, n - i), acc);
+	return hsum8(acc);
+}
+
+void lkq_table_axpy_avx2(int kdt, float alpha, const void *x, size_t off, float *y, size_t n)
+{
+	lkq_check_table("lk_table_axpy", kdt, off);
+	const int t = lkq_type(kdt);
+	const uint32_t B = lkq_block(kdt);
+	const size_t bb = lkq_block_bytes(kdt);
+	const __m256 al = _mm256_set1_ps(alpha);
+	size_t i = 0;
+	for (; i + 8 <= n; i += 8)
+		_mm256_storeu_ps(y + i, _mm256_fmadd_ps(al, dec8(t, B, bb, x, off + i), _mm256_loadu_ps(y + i)));
+	if (i < n) {
+		float buf[8];
+		_mm256_storeu_ps(buf, _mm256_fmadd_ps(al, dec8(t, B, bb, x, off + i), ldx_part(y + i, n - i)));
+		memcpy(y + i, buf, (n - i) * sizeof(float));
+	}
+}
+
+void lkq_to_f32_avx2(int kdt, const void *src, float *dst, size_t n)
+{
+	lkq_check_table("lk_to_f32", kdt, 0);
+	const int t = lkq_type(kdt);
+	const uint32_t B = lkq_block(kdt);
+	const size_t bb = lkq_block_bytes(kdt);
+	size_t i = 0;
+	for (; i + 8 <= n; i += 8)
+		_mm256_storeu_ps(dst + i, dec8(t, B, bb, src, i));
+	if (i < n) {
+		float buf[8];
+		_mm256_storeu_ps(buf, dec8(t, B, bb, src, i));
+		memcpy(dst + i, buf, (n - i) * sizeof(float));
+	}
+}
