@@ -69,7 +69,7 @@ QD_TARGET INL __m256i QD(pairdot_q4)(__m256i lo, __m256i hi, __m256i xlo, __m256
 #endif
 
 /* Row at q (the first block's codes), blocks A and B = A + 1 (only A when
- * one is 0: its upper halves stay zero, and so does the activation's). */
+ * two is 0: its upper halves are zero, and so are the activation's). */
 QD_TARGET INL __m256i QD(rowpair)(int q8, const unsigned char *q, size_t bb, int two, const __m256i *xp)
 {
 	__m256i lo, hi;
@@ -97,49 +97,64 @@ QD_TARGET INL __m256i QD(rowpair)(int q8, const unsigned char *q, size_t bb, int
 	return QD(pairdot_q4)(lo, hi, xp[0], xp[1]);
 }
 
+/* Rows 0..7's partial sums p[i] -> [A rows 0..3 | B rows 0..3] and
+ * [A rows 4..7 | B rows 4..7]: lanes 0+2 and 1+3 of each block, then the
+ * two partials left, all exact. */
+#define QD_PAIRS(a, b) _mm256_add_epi32(_mm256_unpacklo_epi64(a, b), _mm256_unpackhi_epi64(a, b))
+#define QD_HALF(a, b)                                                                                       \
+	_mm256_add_epi32(                                                                                   \
+		_mm256_castps_si256(_mm256_shuffle_ps(_mm256_castsi256_ps(a), _mm256_castsi256_ps(b), 0x88)), \
+		_mm256_castps_si256(_mm256_shuffle_ps(_mm256_castsi256_ps(a), _mm256_castsi256_ps(b), 0xdd)))
+
+/* acc (row i in lane i) continues with block k: its integer sums is (rows
+ * in lanes), the F16 scales at base + off[i]. */
+QD_TARGET INL __m256 QD(step)(__m256 acc, __m256i is, const unsigned char *base, const qd_rows *ro,
+			      const qd_act *xa, size_t k)
+{
+	is = _mm256_add_epi32(is, _mm256_set1_epi32(xa->corr[k]));
+	__m256 s = _mm256_mul_ps(scales8(base, ro), _mm256_set1_ps(xa->dx[k]));
+	return _mm256_fmadd_ps(s, _mm256_cvtepi32_ps(is), acc);
+}
+
 /* ---- a tile of mr <= 8 rows over the chunk's blocks ----------------------------
- * Row i starts at W + ro->off[i] (rows >= mr repeat row 0: read, not
- * stored); y[i * ys] holds row i's chain (read unless first). */
+ * Row i starts at W + ro->off[i] (rows >= mr repeat row 0: their scales are
+ * read, not used); y[i * ys] holds row i's chain (read unless first). */
 QD_TARGET INL void QD(tile)(int q8, int mr, const unsigned char *W, const qd_rows *ro, const qd_act *xa,
 			    float *y, size_t ys, int first)
 {
 	const size_t bb = q8 ? 34 : 18, nb = xa->nb;
+	const unsigned char *rp[8];
 	float buf[8];
 	__m256 acc = _mm256_setzero_ps();
+	QD_UNROLL for (int i = 0; i < 8; i++)
+		rp[i] = W + ro->off[i] + 2;
 	if (!first) {
 		for (int i = 0; i < 8; i++)
 			buf[i] = i < mr ? y[(size_t)i * ys] : 0.0f;
 		acc = _mm256_loadu_ps(buf);
 	}
-	for (size_t k = 0; k < nb; k += 2) {
-		const int two = k + 1 < nb;
-		const unsigned char *base = W + k * bb;
-		const __m256i *xp = (const __m256i *)(const void *)(xa->q + k / 2 * 64);
+	size_t k = 0, o = 0; /* block k starts o bytes into each row */
+	for (; k + 2 <= nb; k += 2, o += 2 * bb) {
+		const __m256i *xp = (const __m256i *)(const void *)(xa->q + k * 32);
 		__m256i p[8];
-		for (int i = 0; i < 8; i++)
-			p[i] = i < mr ? QD(rowpair)(q8, base + ro->off[i] + 2, bb, two, xp) : _mm256_setzero_si256();
-		/* rows (0,1) (2,3) (4,5) (6,7): lanes 0+2 and 1+3 of each block */
-		__m256i s01 = _mm256_add_epi32(_mm256_unpacklo_epi64(p[0], p[1]), _mm256_unpackhi_epi64(p[0], p[1]));
-		__m256i s23 = _mm256_add_epi32(_mm256_unpacklo_epi64(p[2], p[3]), _mm256_unpackhi_epi64(p[2], p[3]));
-		__m256i s45 = _mm256_add_epi32(_mm256_unpacklo_epi64(p[4], p[5]), _mm256_unpackhi_epi64(p[4], p[5]));
-		__m256i s67 = _mm256_add_epi32(_mm256_unpacklo_epi64(p[6], p[7]), _mm256_unpackhi_epi64(p[6], p[7]));
-		/* then the two remaining partials: [A rows 0..3 | B rows 0..3] */
-#define QD_HALF(a, b)                                                                                     \
-	_mm256_add_epi32(_mm256_castps_si256(_mm256_shuffle_ps(_mm256_castsi256_ps(a), _mm256_castsi256_ps(b), 0x88)), \
-			 _mm256_castps_si256(_mm256_shuffle_ps(_mm256_castsi256_ps(a), _mm256_castsi256_ps(b), 0xdd)))
-		__m256i t03 = QD_HALF(s01, s23), t47 = QD_HALF(s45, s67);
-#undef QD_HALF
-		__m256i ia = _mm256_permute2x128_si256(t03, t47, 0x20);
-		ia = _mm256_add_epi32(ia, _mm256_set1_epi32(xa->corr[k]));
-		__m256 sa = _mm256_mul_ps(scales8(base, ro), _mm256_set1_ps(xa->dx[k]));
-		acc = _mm256_fmadd_ps(sa, _mm256_cvtepi32_ps(ia), acc);
-		if (two) {
-			__m256i ib = _mm256_permute2x128_si256(t03, t47, 0x31);
-			ib = _mm256_add_epi32(ib, _mm256_set1_epi32(xa->corr[k + 1]));
-			__m256 sb = _mm256_mul_ps(scales8(base + bb, ro), _mm256_set1_ps(xa->dx[k + 1]));
-			acc = _mm256_fmadd_ps(sb, _mm256_cvtepi32_ps(ib), acc);
-		}
+		QD_UNROLL for (int i = 0; i < 8; i++)
+			p[i] = i < mr ? QD(rowpair)(q8, rp[i] + o, bb, 1, xp) : _mm256_setzero_si256();
+		__m256i t03 = QD_HALF(QD_PAIRS(p[0], p[1]), QD_PAIRS(p[2], p[3]));
+		__m256i t47 = QD_HALF(QD_PAIRS(p[4], p[5]), QD_PAIRS(p[6], p[7]));
+		acc = QD(step)(acc, _mm256_permute2x128_si256(t03, t47, 0x20), W + o, ro, xa, k);
+		acc = QD(step)(acc, _mm256_permute2x128_si256(t03, t47, 0x31), W + o + bb, ro, xa, k + 1);
 	}
+	if (k < nb) { /* the last block of an odd count */
+		const __m256i *xp = (const __m256i *)(const void *)(xa->q + k * 32);
+		__m256i p[8];
+		QD_UNROLL for (int i = 0; i < 8; i++)
+			p[i] = i < mr ? QD(rowpair)(q8, rp[i] + o, bb, 0, xp) : _mm256_setzero_si256();
+		__m256i t03 = QD_HALF(QD_PAIRS(p[0], p[1]), QD_PAIRS(p[2], p[3]));
+		__m256i t47 = QD_HALF(QD_PAIRS(p[4], p[5]), QD_PAIRS(p[6], p[7]));
+		acc = QD(step)(acc, _mm256_permute2x128_si256(t03, t47, 0x20), W + o, ro, xa, k);
+	}
+#undef QD_PAIRS
+#undef QD_HALF
 	_mm256_storeu_ps(buf, acc);
 	for (int i = 0; i < mr; i++)
 		y[(size_t)i * ys] = buf[i];

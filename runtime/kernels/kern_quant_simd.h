@@ -19,6 +19,8 @@
 #ifndef INL
 #define INL static inline __attribute__((always_inline))
 #endif
+/* the 8 rows of a tile: unrolled, so their registers stay registers */
+#define QD_UNROLL _Pragma("GCC unroll 8")
 
 /* ---- the activation (kernels.h's rule, kern_quant_dense.h's layout) ------------- */
 typedef struct {
@@ -116,6 +118,7 @@ INL void qd_rows_set(qd_rows *ro, size_t stride, int mr)
  * scale and the block's first two code bytes). */
 INL __m256 scales8(const unsigned char *base, const qd_rows *ro)
 {
+
 	__m128i h;
 	const __m256i pick = _mm256_setr_epi8(0, 1, 4, 5, 8, 9, 12, 13, -1, -1, -1, -1, -1, -1, -1, -1, 0, 1, 4, 5, 8,
 					      9, 12, 13, -1, -1, -1, -1, -1, -1, -1, -1);
