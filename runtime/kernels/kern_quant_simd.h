@@ -46,45 +46,51 @@ INL int32_t hsum8i(__m256i v)
 	return _mm_cvtsi128_si32(a);
 }
 
-/* Blocks [0, nb) of x into a; cq: the correction per unit of sum(q). */
-static void act_quant(const float *x, size_t nb, int32_t cq, qd_act *a)
+/* One block of 32 values by kernels.h's rule: its 32 codes in order into
+ * q, the sum of the codes into *sum; returns dx. */
+INL float act_block(const float *xk, __m256i *q, int32_t *sum)
 {
 	const __m256 sign = _mm256_set1_ps(-0.0f), big = _mm256_set1_ps(FLT_MAX);
+	__m256 v[4], m = _mm256_setzero_ps(), bad = _mm256_setzero_ps();
+	for (int i = 0; i < 4; i++) {
+		v[i] = _mm256_loadu_ps(xk + 8 * i);
+		__m256 av = _mm256_andnot_ps(sign, v[i]);
+		bad = _mm256_or_ps(bad, _mm256_cmp_ps(av, big, _CMP_NLE_UQ)); /* NaN, inf */
+		m = _mm256_max_ps(m, av);
+	}
+	float amax = hmax8(m);
+	if (_mm256_movemask_ps(bad) || amax == 0.0f) {
+		*q = _mm256_setzero_si256();
+		*sum = 0;
+		return _mm256_movemask_ps(bad) ? NAN : 0.0f;
+	}
+	float d = amax / 127.0f, id = 127.0f / amax;
+	if (!(id <= FLT_MAX))
+		id = 0.0f;
+	const __m256 vid = _mm256_set1_ps(id);
+	__m256i qi[4];
+	for (int i = 0; i < 4; i++)
+		qi[i] = _mm256_cvtps_epi32(
+			_mm256_round_ps(_mm256_mul_ps(v[i], vid), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
+	*sum = hsum8i(_mm256_add_epi32(_mm256_add_epi32(qi[0], qi[1]), _mm256_add_epi32(qi[2], qi[3])));
+	/* ggml's packing: 16-bit and 8-bit packs work per 128-bit lane */
+	__m256i p = _mm256_packs_epi16(_mm256_packs_epi32(qi[0], qi[1]), _mm256_packs_epi32(qi[2], qi[3]));
+	*q = _mm256_permutevar8x32_epi32(p, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
+	return d;
+}
+
+/* Blocks [0, nb) of x into a; cq: the correction per unit of sum(q). */
+static inline void act_quant(const float *x, size_t nb, int32_t cq, qd_act *a)
+{
 	a->nb = nb;
 	for (size_t k = 0; k < nb; k++) {
-		const float *xk = x + 32 * k;
 		unsigned char *lo = a->q + k / 2 * 64 + (k & 1) * 16, *hi = lo + 32;
-		__m256 v[4], m = _mm256_setzero_ps(), bad = _mm256_setzero_ps();
-		for (int i = 0; i < 4; i++) {
-			v[i] = _mm256_loadu_ps(xk + 8 * i);
-			__m256 av = _mm256_andnot_ps(sign, v[i]);
-			bad = _mm256_or_ps(bad, _mm256_cmp_ps(av, big, _CMP_NLE_UQ)); /* NaN, inf */
-			m = _mm256_max_ps(m, av);
-		}
-		float amax = hmax8(m);
-		if (_mm256_movemask_ps(bad) || amax == 0.0f) {
-			memset(lo, 0, 16);
-			memset(hi, 0, 16);
-			a->dx[k] = _mm256_movemask_ps(bad) ? NAN : 0.0f;
-			a->corr[k] = 0;
-			continue;
-		}
-		float d = amax / 127.0f, id = 127.0f / amax;
-		if (!(id <= FLT_MAX))
-			id = 0.0f;
-		const __m256 vid = _mm256_set1_ps(id);
-		__m256i q[4];
-		for (int i = 0; i < 4; i++)
-			q[i] = _mm256_cvtps_epi32(_mm256_round_ps(_mm256_mul_ps(v[i], vid),
-								  _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
-		int32_t sum = hsum8i(_mm256_add_epi32(_mm256_add_epi32(q[0], q[1]), _mm256_add_epi32(q[2], q[3])));
-		/* ggml's packing: 16-bit and 8-bit packs work per 128-bit lane */
-		__m256i p = _mm256_packs_epi16(_mm256_packs_epi32(q[0], q[1]), _mm256_packs_epi32(q[2], q[3]));
-		p = _mm256_permutevar8x32_epi32(p, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
-		_mm_storeu_si128((__m128i *)(void *)lo, _mm256_castsi256_si128(p));
-		_mm_storeu_si128((__m128i *)(void *)hi, _mm256_extracti128_si256(p, 1));
-		a->dx[k] = d;
+		__m256i q;
+		int32_t sum;
+		a->dx[k] = act_block(x + 32 * k, &q, &sum);
 		a->corr[k] = cq * sum;
+		_mm_storeu_si128((__m128i *)(void *)lo, _mm256_castsi256_si128(q));
+		_mm_storeu_si128((__m128i *)(void *)hi, _mm256_extracti128_si256(q, 1));
 	}
 	if (nb & 1) {
 		unsigned char *lo = a->q + nb / 2 * 64 + 16;

@@ -357,7 +357,8 @@ static void bench_qmatvec(lk_pool *pools[2], unsigned char *arena)
 					for (int r = 0; r < reps; r++) {
 						double t0 = t();
 						for (size_t c = 0; c < copies; c++)
-							lk_matvec_mt(pool, QDT[d], arena + c * bytes, cols, rows, cols, x, y);
+							lk_matvec_mt(pool, QDT[d], arena + c * bytes, cols, rows, cols, x,
+								     y);
 						v[r] = (double)(copies * bytes) / (t() - t0) / 1e9;
 					}
 					if (vn) {
@@ -390,9 +391,9 @@ static void bench_qmatvec(lk_pool *pools[2], unsigned char *arena)
 		for (int d = 0; d < 3; d++) {
 			char shp[32];
 			snprintf(shp, sizeof shp, "%zux%zu", QSH[s][0], QSH[s][1]);
-			printf("%-12s %-5s | %8.1f %4.0f%% %8.1f %4.0f%% | %8.1f %8.1f |", shp, QNAME[d], res[s][d][0].cold,
-			       100 * res[s][d][0].cold / bw[0], res[s][d][1].cold, 100 * res[s][d][1].cold / bw[1],
-			       res[s][d][0].hot, res[s][d][1].hot);
+			printf("%-12s %-5s | %8.1f %4.0f%% %8.1f %4.0f%% | %8.1f %8.1f |", shp, QNAME[d],
+			       res[s][d][0].cold, 100 * res[s][d][0].cold / bw[0], res[s][d][1].cold,
+			       100 * res[s][d][1].cold / bw[1], res[s][d][0].hot, res[s][d][1].hot);
 			if (res[s][d][0].base > 0)
 				printf(" %.1f / %.1f", res[s][d][0].base, res[s][d][1].base);
 			printf("\n");
@@ -407,8 +408,8 @@ static void bench_qmatvec(lk_pool *pools[2], unsigned char *arena)
 			for (int th = 0; th < 2; th++)
 				sec[th] += b / (res[s][d][th].cold * 1e9);
 		}
-		printf("  %-5s %6.1f MB: 1T %6.1f tok/s (%4.0f%% of bw), 2T %6.1f tok/s (%4.0f%% of bw)\n", QNAME[d], mb,
-		       1 / sec[0], 100 * mb / 1e3 / sec[0] / bw[0], 1 / sec[1], 100 * mb / 1e3 / sec[1] / bw[1]);
+		printf("  %-5s %6.1f MB: 1T %6.1f tok/s (%4.0f%% of bw), 2T %6.1f tok/s (%4.0f%% of bw)\n", QNAME[d],
+		       mb, 1 / sec[0], 100 * mb / 1e3 / sec[0] / bw[0], 1 / sec[1], 100 * mb / 1e3 / sec[1] / bw[1]);
 	}
 	free(x);
 	free(y);
@@ -443,8 +444,8 @@ static void bench_qmatmul(lk_pool *pools[2], unsigned char *arena)
 		for (int d = 0; d < 3; d++) {
 			char shp[32];
 			snprintf(shp, sizeof shp, "%zux%zu", QSH[s][0], QSH[s][1]);
-			printf("%-12s %-5s | %8.1f %6.2f | %8.1f %6.2f\n", shp, QNAME[d], g[s][d][0], g[s][d][0] / g[s][0][0],
-			       g[s][d][1], g[s][d][1] / g[s][0][1]);
+			printf("%-12s %-5s | %8.1f %6.2f | %8.1f %6.2f\n", shp, QNAME[d], g[s][d][0],
+			       g[s][d][0] / g[s][0][0], g[s][d][1], g[s][d][1] / g[s][0][1]);
 		}
 	free(X);
 	free(Y);

@@ -351,15 +351,20 @@ START_TEST(test_dense_matmul_shapes)
 {
 	kvariant v[MAX_VARIANTS];
 	int nv = kvariants(v);
-	static const size_t TS[] = {1, 2, 5, 16, 17, 33, 64};
+	/* tokens: below and above the prefill kernel's 4, its groups of 16 and
+	 * its buffers of 64; columns: one block, odd counts, two activation
+	 * chunks (8192 + 64) */
+	static const size_t TS[] = {1, 2, 3, 4, 5, 16, 17, 33, 64, 70};
 	static const size_t RS[] = {1, 4, 7, 16, 19};
-	static const size_t CS[] = {32, 96, 256};
+	static const size_t CS[] = {32, 96, 256, 8192 + 64};
 	for (int ti = 0; ti < 2; ti++)
-		for (size_t ci = 0; ci < 3; ci++)
+		for (size_t ci = 0; ci < 4; ci++)
 			for (size_t ri = 0; ri < 5; ri++)
-				for (size_t tt = 0; tt < 7; tt++)
-					if (!under_valgrind() || (ri + tt) % 3 == 0)
-						matmul_case(v, nv, DENSE[ti], RS[ri], CS[ci], TS[tt], tt);
+				for (size_t tt = 0; tt < 10; tt++) {
+					if ((under_valgrind() || ci == 3) && (ri + tt + ci) % 4 != 0)
+						continue;
+					matmul_case(v, nv, DENSE[ti], RS[ri], CS[ci], TS[tt], tt);
+				}
 	kvariant_reset();
 }
 END_TEST
