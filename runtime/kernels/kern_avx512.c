@@ -275,6 +275,19 @@ static float v_table_dot(int kdt, const void *a, size_t off, const float *b, siz
 	return v_dot(kdt, (const unsigned char *)a + off * esz_of(kdt), b, n);
 }
 
+static void v_table_matvec(int kdt, const void *W, size_t ld, size_t off, size_t rows, size_t n,
+			   const float *x, float *y)
+{
+	if (!lkq_valid(kdt)) {
+		v_matvec(kdt, (const unsigned char *)W + off * esz_of(kdt), ld, rows, n, x, y);
+		return;
+	}
+	size_t ldb = lk_dt_bytes(kdt, ld);
+	if (ldb == 0 && ld != 0)
+		lk_bad_dtype("lk_table_matvec (ld not whole blocks)", kdt);
+	QK(table_matvec)(kdt, W, ldb, off, rows, n, x, y);
+}
+
 static void v_table_axpy(int kdt, float alpha, const void *x, size_t off, float *y, size_t n)
 {
 	if (lkq_valid(kdt))
@@ -522,4 +535,5 @@ const lk_kernels lk_kernels_avx512 = {
 	.rope = v_rope,
 	.table_dot = v_table_dot,
 	.table_axpy = v_table_axpy,
+	.table_matvec = v_table_matvec,
 };

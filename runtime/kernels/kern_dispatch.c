@@ -296,18 +296,7 @@ void lk_table_axpy(int kdt, float alpha, const void *x, size_t off, float *y, si
 void lk_table_matvec(int kdt, const void *W, size_t ld, size_t off, size_t rows, size_t n,
 		     const float *x, float *y)
 {
-	const lk_kernels *k = lk_kernels_active();
-	const unsigned char *w = W;
-	if (float_dtype(kdt)) {
-		k->matvec(kdt, w + off * (kdt == LUTDB_DTYPE_F32 ? 4 : 2), ld, rows, n, x, y);
-		return;
-	}
-	lkq_check_table("lk_table_matvec", kdt, off);
-	size_t ldb = lk_dt_bytes(kdt, ld);
-	if (ldb == 0 && ld != 0)
-		lk_bad_dtype("lk_table_matvec (ld not whole blocks)", kdt);
-	for (size_t r = 0; r < rows; r++)
-		y[r] = k->table_dot(kdt, w + r * ldb, off, x, n);
+	lk_kernels_active()->table_matvec(kdt, W, ld, off, rows, n, x, y);
 }
 
 void lk_rope_table(float *cos, float *sin, size_t head_dim, float theta, uint32_t pos)

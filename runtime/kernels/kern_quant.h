@@ -5,7 +5,8 @@
  *
  * Per ISA (kern_quant_scalar.c, kern_quant_avx2.c, kern_quant_avx512.c):
  *   lkq_matvec_<isa>, lkq_matmul_<isa>   Q8_0/Q4_0 dense weights, integer dots
- *   lkq_table_dot_<isa>, lkq_table_axpy_<isa>, lkq_to_f32_<isa>
+ *   lkq_table_dot_<isa>, lkq_table_matvec_<isa> (rows ldb bytes apart),
+ *   lkq_table_axpy_<isa>, lkq_to_f32_<isa>
  *                                        every quantized kdt, float32 on the
  *                                        exact values
  * Each ISA's lk_kernels table routes quantized codes there; the float codes
@@ -89,6 +90,8 @@ int lkq_vnni(unsigned feat);
 	void lkq_matmul_##isa(int kdt, const void *W, size_t ld, size_t rows, size_t cols,          \
 			      const float *X, size_t T, size_t ldx, float *Y, size_t ldy);          \
 	float lkq_table_dot_##isa(int kdt, const void *a, size_t off, const float *b, size_t n);    \
+	void lkq_table_matvec_##isa(int kdt, const void *W, size_t ldb, size_t off, size_t rows,    \
+				    size_t n, const float *x, float *y);                            \
 	void lkq_table_axpy_##isa(int kdt, float alpha, const void *x, size_t off, float *y,        \
 				  size_t n);                                                        \
 	void lkq_to_f32_##isa(int kdt, const void *src, float *dst, size_t n);

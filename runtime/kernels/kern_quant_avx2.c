@@ -63,50 +63,90 @@ void lkq_matmul_avx2(int kdt, const void *W, size_t ld, size_t rows, size_t cols
 }
 
 /* ---- table vectors ------------------------------------------------------------------- */
-float lkq_table_dot_avx2(int kdt, const void *a, size_t off, const float *b, size_t n)
+/* The loops, for a constant type t (LKQ_BY_TYPE). */
+INL float tdot_at(int t, uint32_t B, size_t bb, qpos c, const float *b, size_t n)
 {
-	lkq_check_table("lk_table_dot", kdt, off);
-	const int t = lkq_type(kdt);
-	const uint32_t B = lkq_block(kdt);
-	const size_t bb = lkq_block_bytes(kdt);
 	__m256 acc = _mm256_setzero_ps();
 	size_t i = 0;
-	for (; i + 8 <= n; i += 8)
-		acc = _mm256_fmadd_ps(dec8(t, B, bb, a, off + i), _mm256_loadu_ps(b + i), acc);
+	for (; i + 8 <= n; i += 8) {
+		acc = _mm256_fmadd_ps(dec8(t, c.blk, c.j), _mm256_loadu_ps(b + i), acc);
+		qpos_adv(&c, B, bb, 8);
+	}
 	if (i < n)
-		acc = _mm256_fmadd_ps(keep(dec8(t, B, bb, a, off + i), n - i), ldx_part(b + i, n - i), acc);
+		acc = _mm256_fmadd_ps(keep(dec8(t, c.blk, c.j), n - i), ldx_part(b + i, n - i), acc);
 	return hsum8(acc);
+}
+
+INL float tdot(int t, uint32_t B, size_t bb, const unsigned char *a, size_t off, const float *b, size_t n)
+{
+	return tdot_at(t, B, bb, qpos_at(a, B, bb, off), b, n);
+}
+
+INL void taxpy(int t, uint32_t B, size_t bb, float alpha, const unsigned char *x, size_t off, float *y, size_t n)
+{
+	qpos c = qpos_at(x, B, bb, off);
+	const __m256 al = _mm256_set1_ps(alpha);
+	size_t i = 0;
+	for (; i + 8 <= n; i += 8) {
+		_mm256_storeu_ps(y + i, _mm256_fmadd_ps(al, dec8(t, c.blk, c.j), _mm256_loadu_ps(y + i)));
+		qpos_adv(&c, B, bb, 8);
+	}
+	if (i < n) {
+		float buf[8];
+		_mm256_storeu_ps(buf, _mm256_fmadd_ps(al, dec8(t, c.blk, c.j), ldx_part(y + i, n - i)));
+		memcpy(y + i, buf, (n - i) * sizeof(float));
+	}
+}
+
+INL void tcvt(int t, uint32_t B, size_t bb, const unsigned char *src, float *dst, size_t n)
+{
+	qpos c = qpos_at(src, B, bb, 0);
+	size_t i = 0;
+	for (; i + 8 <= n; i += 8) {
+		_mm256_storeu_ps(dst + i, dec8(t, c.blk, c.j));
+		qpos_adv(&c, B, bb, 8);
+	}
+	if (i < n) {
+		float buf[8];
+		_mm256_storeu_ps(buf, dec8(t, c.blk, c.j));
+		memcpy(dst + i, buf, (n - i) * sizeof(float));
+	}
+}
+
+float lkq_table_dot_avx2(int kdt, const void *a, size_t off, const float *b, size_t n)
+{
+	float r = 0.0f;
+	lkq_check_table("lk_table_dot", kdt, off);
+#define F(t, B, bb, ...) r = tdot(t, B, bb, __VA_ARGS__)
+	LKQ_BY_TYPE(kdt, F, a, off, b, n)
+#undef F
+	return r;
+}
+
+/* rows ldb bytes apart: the same index in the block, a block pointer per row */
+INL void tmatvec(int t, uint32_t B, size_t bb, const unsigned char *W, size_t ldb, size_t off, size_t rows, size_t n,
+		 const float *x, float *y)
+{
+	qpos c = qpos_at(W, B, bb, off);
+	for (size_t r = 0; r < rows; r++, c.blk += ldb)
+		y[r] = tdot_at(t, B, bb, c, x, n);
+}
+
+void lkq_table_matvec_avx2(int kdt, const void *W, size_t ldb, size_t off, size_t rows, size_t n, const float *x,
+			   float *y)
+{
+	lkq_check_table("lk_table_matvec", kdt, off);
+	LKQ_BY_TYPE(kdt, tmatvec, W, ldb, off, rows, n, x, y)
 }
 
 void lkq_table_axpy_avx2(int kdt, float alpha, const void *x, size_t off, float *y, size_t n)
 {
 	lkq_check_table("lk_table_axpy", kdt, off);
-	const int t = lkq_type(kdt);
-	const uint32_t B = lkq_block(kdt);
-	const size_t bb = lkq_block_bytes(kdt);
-	const __m256 al = _mm256_set1_ps(alpha);
-	size_t i = 0;
-	for (; i + 8 <= n; i += 8)
-		_mm256_storeu_ps(y + i, _mm256_fmadd_ps(al, dec8(t, B, bb, x, off + i), _mm256_loadu_ps(y + i)));
-	if (i < n) {
-		float buf[8];
-		_mm256_storeu_ps(buf, _mm256_fmadd_ps(al, dec8(t, B, bb, x, off + i), ldx_part(y + i, n - i)));
-		memcpy(y + i, buf, (n - i) * sizeof(float));
-	}
+	LKQ_BY_TYPE(kdt, taxpy, alpha, x, off, y, n)
 }
 
 void lkq_to_f32_avx2(int kdt, const void *src, float *dst, size_t n)
 {
 	lkq_check_table("lk_to_f32", kdt, 0);
-	const int t = lkq_type(kdt);
-	const uint32_t B = lkq_block(kdt);
-	const size_t bb = lkq_block_bytes(kdt);
-	size_t i = 0;
-	for (; i + 8 <= n; i += 8)
-		_mm256_storeu_ps(dst + i, dec8(t, B, bb, src, i));
-	if (i < n) {
-		float buf[8];
-		_mm256_storeu_ps(buf, dec8(t, B, bb, src, i));
-		memcpy(dst + i, buf, (n - i) * sizeof(float));
-	}
+	LKQ_BY_TYPE(kdt, tcvt, src, dst, n)
 }

@@ -77,25 +77,27 @@ INL float hsum16(__m512 v)
 	return _mm_cvtss_f32(d);
 }
 
-/* Values e .. e + 15 of the run at p (e a multiple of 8).  When they are not
- * 16 values of one block that one load can take (a block boundary, or the
- * two nibble halves of a Q4_0 block), two dec8. */
-INL __m512 dec16(int t, uint32_t B, size_t bb, const unsigned char *p, size_t e)
+/* Values j .. j + 15 from c on (j a multiple of 8).  When they are not 16
+ * values of one block that one load takes (a block boundary, or the two
+ * nibble halves of a Q4_0 block), two dec8. */
+INL __m512 dec16(int t, uint32_t B, size_t bb, qpos c)
 {
-	const size_t j = e % B;
-	if (t == LQ_DTYPE_Q4_0 ? j % 16 != 0 : j + 16 > B)
-		return _mm512_insertf32x8(_mm512_castps256_ps512(dec8(t, B, bb, p, e)), dec8(t, B, bb, p, e + 8), 1);
-	const unsigned char *blk = p + e / B * bb, *c = blk + 2;
+	const size_t j = c.j;
+	if (t == LQ_DTYPE_Q4_0 ? j % 16 != 0 : j + 16 > B) {
+		qpos d = qpos_next(c, B, bb, 8);
+		return _mm512_insertf32x8(_mm512_castps256_ps512(dec8(t, c.blk, j)), dec8(t, d.blk, d.j), 1);
+	}
+	const unsigned char *blk = c.blk, *cd = blk + 2;
 	uint16_t h;
 	memcpy(&h, blk, 2);
 	const __m512 d = _mm512_set1_ps(_cvtsh_ss(h));
 	__m512i q;
 	switch (t) {
 	case LQ_DTYPE_Q8_0:
-		q = _mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)(const void *)(c + j)));
+		q = _mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)(const void *)(cd + j)));
 		return _mm512_mul_ps(_mm512_cvtepi32_ps(q), d);
 	case LQ_DTYPE_Q4_0: {
-		__m128i b = _mm_loadu_si128((const __m128i *)(const void *)c);
+		__m128i b = _mm_loadu_si128((const __m128i *)(const void *)cd);
 		if (j == 16)
 			b = _mm_srli_epi16(b, 4);
 		q = _mm512_cvtepu8_epi32(_mm_and_si128(b, _mm_set1_epi8(15)));
@@ -104,7 +106,7 @@ INL __m512 dec16(int t, uint32_t B, size_t bb, const unsigned char *p, size_t e)
 	case LQ_DTYPE_NF4: {
 		/* value j + i is nibble i of the 64-bit word at byte j / 2 */
 		uint64_t w;
-		memcpy(&w, c + j / 2, 8);
+		memcpy(&w, cd + j / 2, 8);
 		q = _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_set1_epi32((int)(uint32_t)w)),
 				       _mm256_set1_epi32((int)(uint32_t)(w >> 32)), 1);
 		q = _mm512_srlv_epi32(q, _mm512_setr_epi32(0, 4, 8, 12, 16, 20, 24, 28, 0, 4, 8, 12, 16, 20, 24, 28));
@@ -112,7 +114,7 @@ INL __m512 dec16(int t, uint32_t B, size_t bb, const unsigned char *p, size_t e)
 		return _mm512_mul_ps(_mm512_permutexvar_ps(q, _mm512_loadu_ps(nf4)), d);
 	}
 	default: { /* NF3: two groups of 3 bytes */
-		const unsigned char *g = c + j / 8 * 3;
+		const unsigned char *g = cd + j / 8 * 3;
 		uint32_t w0 = (uint32_t)g[0] | (uint32_t)g[1] << 8 | (uint32_t)g[2] << 16;
 		uint32_t w1 = (uint32_t)g[3] | (uint32_t)g[4] << 8 | (uint32_t)g[5] << 16;
 		q = _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_set1_epi32((int)w0)),
@@ -125,57 +127,97 @@ INL __m512 dec16(int t, uint32_t B, size_t bb, const unsigned char *p, size_t e)
 	}
 }
 
-/* The last rem (1..15) values from e on, the other lanes +0: decodes only
+/* The last rem (1..15) values from c on, the other lanes +0: decodes only
  * the 8-value groups that hold them (the run may end after the first). */
-INL __m512 dec_tail(int t, uint32_t B, size_t bb, const unsigned char *p, size_t e, size_t rem)
+INL __m512 dec_tail(int t, uint32_t B, size_t bb, qpos c, size_t rem)
 {
-	__m512 v = rem > 8 ? dec16(t, B, bb, p, e) : _mm512_castps256_ps512(dec8(t, B, bb, p, e));
+	__m512 v = rem > 8 ? dec16(t, B, bb, c) : _mm512_castps256_ps512(dec8(t, c.blk, c.j));
 	return _mm512_maskz_mov_ps((__mmask16)((1u << rem) - 1u), v);
+}
+
+/* The loops, for a constant type t (LKQ_BY_TYPE). */
+INL float tdot_at(int t, uint32_t B, size_t bb, qpos c, const float *b, size_t n)
+{
+	__m512 acc = _mm512_setzero_ps();
+	size_t i = 0;
+	for (; i + 16 <= n; i += 16) {
+		acc = _mm512_fmadd_ps(dec16(t, B, bb, c), _mm512_loadu_ps(b + i), acc);
+		qpos_adv(&c, B, bb, 16);
+	}
+	if (i < n) {
+		__mmask16 m = (__mmask16)((1u << (n - i)) - 1u);
+		acc = _mm512_fmadd_ps(dec_tail(t, B, bb, c, n - i), _mm512_maskz_loadu_ps(m, b + i), acc);
+	}
+	return hsum16(acc);
+}
+
+INL float tdot(int t, uint32_t B, size_t bb, const unsigned char *a, size_t off, const float *b, size_t n)
+{
+	return tdot_at(t, B, bb, qpos_at(a, B, bb, off), b, n);
+}
+
+INL void taxpy(int t, uint32_t B, size_t bb, float alpha, const unsigned char *x, size_t off, float *y, size_t n)
+{
+	qpos c = qpos_at(x, B, bb, off);
+	const __m512 al = _mm512_set1_ps(alpha);
+	size_t i = 0;
+	for (; i + 16 <= n; i += 16) {
+		_mm512_storeu_ps(y + i, _mm512_fmadd_ps(al, dec16(t, B, bb, c), _mm512_loadu_ps(y + i)));
+		qpos_adv(&c, B, bb, 16);
+	}
+	if (i < n) {
+		__mmask16 m = (__mmask16)((1u << (n - i)) - 1u);
+		__m512 v = _mm512_fmadd_ps(al, dec_tail(t, B, bb, c, n - i), _mm512_maskz_loadu_ps(m, y + i));
+		_mm512_mask_storeu_ps(y + i, m, v);
+	}
+}
+
+INL void tcvt(int t, uint32_t B, size_t bb, const unsigned char *src, float *dst, size_t n)
+{
+	qpos c = qpos_at(src, B, bb, 0);
+	size_t i = 0;
+	for (; i + 16 <= n; i += 16) {
+		_mm512_storeu_ps(dst + i, dec16(t, B, bb, c));
+		qpos_adv(&c, B, bb, 16);
+	}
+	if (i < n)
+		_mm512_mask_storeu_ps(dst + i, (__mmask16)((1u << (n - i)) - 1u), dec_tail(t, B, bb, c, n - i));
 }
 
 float lkq_table_dot_avx512(int kdt, const void *a, size_t off, const float *b, size_t n)
 {
+	float r = 0.0f;
 	lkq_check_table("lk_table_dot", kdt, off);
-	const int t = lkq_type(kdt);
-	const uint32_t B = lkq_block(kdt);
-	const size_t bb = lkq_block_bytes(kdt);
-	__m512 acc = _mm512_setzero_ps();
-	size_t i = 0;
-	for (; i + 16 <= n; i += 16)
-		acc = _mm512_fmadd_ps(dec16(t, B, bb, a, off + i), _mm512_loadu_ps(b + i), acc);
-	if (i < n) {
-		__mmask16 m = (__mmask16)((1u << (n - i)) - 1u);
-		acc = _mm512_fmadd_ps(dec_tail(t, B, bb, a, off + i, n - i), _mm512_maskz_loadu_ps(m, b + i), acc);
-	}
-	return hsum16(acc);
+#define F(t, B, bb, ...) r = tdot(t, B, bb, __VA_ARGS__)
+	LKQ_BY_TYPE(kdt, F, a, off, b, n)
+#undef F
+	return r;
+}
+
+/* rows ldb bytes apart: the same index in the block, a block pointer per row */
+INL void tmatvec(int t, uint32_t B, size_t bb, const unsigned char *W, size_t ldb, size_t off, size_t rows, size_t n,
+		 const float *x, float *y)
+{
+	qpos c = qpos_at(W, B, bb, off);
+	for (size_t r = 0; r < rows; r++, c.blk += ldb)
+		y[r] = tdot_at(t, B, bb, c, x, n);
+}
+
+void lkq_table_matvec_avx512(int kdt, const void *W, size_t ldb, size_t off, size_t rows, size_t n,
+			     const float *x, float *y)
+{
+	lkq_check_table("lk_table_matvec", kdt, off);
+	LKQ_BY_TYPE(kdt, tmatvec, W, ldb, off, rows, n, x, y)
 }
 
 void lkq_table_axpy_avx512(int kdt, float alpha, const void *x, size_t off, float *y, size_t n)
 {
 	lkq_check_table("lk_table_axpy", kdt, off);
-	const int t = lkq_type(kdt);
-	const uint32_t B = lkq_block(kdt);
-	const size_t bb = lkq_block_bytes(kdt);
-	const __m512 al = _mm512_set1_ps(alpha);
-	size_t i = 0;
-	for (; i + 16 <= n; i += 16)
-		_mm512_storeu_ps(y + i, _mm512_fmadd_ps(al, dec16(t, B, bb, x, off + i), _mm512_loadu_ps(y + i)));
-	if (i < n) {
-		__mmask16 m = (__mmask16)((1u << (n - i)) - 1u);
-		__m512 v = _mm512_fmadd_ps(al, dec_tail(t, B, bb, x, off + i, n - i), _mm512_maskz_loadu_ps(m, y + i));
-		_mm512_mask_storeu_ps(y + i, m, v);
-	}
+	LKQ_BY_TYPE(kdt, taxpy, alpha, x, off, y, n)
 }
 
 void lkq_to_f32_avx512(int kdt, const void *src, float *dst, size_t n)
 {
 	lkq_check_table("lk_to_f32", kdt, 0);
-	const int t = lkq_type(kdt);
-	const uint32_t B = lkq_block(kdt);
-	const size_t bb = lkq_block_bytes(kdt);
-	size_t i = 0;
-	for (; i + 16 <= n; i += 16)
-		_mm512_storeu_ps(dst + i, dec16(t, B, bb, src, i));
-	if (i < n)
-		_mm512_mask_storeu_ps(dst + i, (__mmask16)((1u << (n - i)) - 1u), dec_tail(t, B, bb, src, i, n - i));
+	LKQ_BY_TYPE(kdt, tcvt, src, dst, n)
 }

@@ -187,6 +187,13 @@ float lkq_table_dot_scalar(int kdt, const void *a, size_t off, const float *b, s
 	return reduce8(acc);
 }
 
+void lkq_table_matvec_scalar(int kdt, const void *W, size_t ldb, size_t off, size_t rows, size_t n, const float *x,
+			     float *y)
+{
+	for (size_t r = 0; r < rows; r++)
+		y[r] = lkq_table_dot_scalar(kdt, (const unsigned char *)W + r * ldb, off, x, n);
+}
+
 void lkq_table_axpy_scalar(int kdt, float alpha, const void *x, size_t off, float *y, size_t n)
 {
 	lkq_check_table("lk_table_axpy", kdt, off);

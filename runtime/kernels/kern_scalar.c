@@ -207,6 +207,24 @@ static float s_table_dot(int kdt, const void *a, size_t off, const float *b, siz
 	return s_dot(kdt, (const unsigned char *)a + off * (kdt == LUTDB_DTYPE_F32 ? 4 : 2), b, n);
 }
 
+/* Row bytes of a table matrix: ld must be whole blocks. */
+static size_t table_ldb(int kdt, size_t ld)
+{
+	size_t ldb = lk_dt_bytes(kdt, ld);
+	if (ldb == 0 && ld != 0)
+		lk_bad_dtype("lk_table_matvec (ld not whole blocks)", kdt);
+	return ldb;
+}
+
+static void s_table_matvec(int kdt, const void *W, size_t ld, size_t off, size_t rows, size_t n,
+			   const float *x, float *y)
+{
+	if (lkq_valid(kdt))
+		lkq_table_matvec_scalar(kdt, W, table_ldb(kdt, ld), off, rows, n, x, y);
+	else
+		s_matvec(kdt, (const unsigned char *)W + off * (kdt == LUTDB_DTYPE_F32 ? 4 : 2), ld, rows, n, x, y);
+}
+
 static void s_table_axpy(int kdt, float alpha, const void *x, size_t off, float *y, size_t n)
 {
 	if (lkq_valid(kdt))
@@ -350,4 +368,5 @@ const lk_kernels lk_kernels_scalar = {
 	.rope = s_rope,
 	.table_dot = s_table_dot,
 	.table_axpy = s_table_axpy,
+	.table_matvec = s_table_matvec,
 };

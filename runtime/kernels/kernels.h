@@ -239,6 +239,8 @@ typedef struct lk_kernels {
 	void (*rope)(float *v, size_t head_dim, const float *cos, const float *sin);
 	float (*table_dot)(int kdt, const void *a, size_t off, const float *b, size_t n);
 	void (*table_axpy)(int kdt, float alpha, const void *x, size_t off, float *y, size_t n);
+	void (*table_matvec)(int kdt, const void *W, size_t ld, size_t off, size_t rows, size_t n,
+			     const float *x, float *y);
 } lk_kernels;
 
 /* The table of isa, or NULL when unknown or unsupported by this CPU. */
