@@ -100,10 +100,12 @@ LKQ_DECLARE(scalar)
 LKQ_DECLARE(avx2)
 LKQ_DECLARE(avx512)
 
-/* Prefill with AVX512_VNNI (kern_quant_prefill_avx512.c): Q8_0 (q8 1) or
+/* Prefill with tokens in lanes (kern_quant_prefill.h): Q8_0 (q8 1) or
  * Q4_0 rows of ldb bytes, nb blocks; Y as lk_matmul.  -1 without memory
  * for its buffer (nothing written), else 0. */
 int lkq_prefill_avx512(int q8, const unsigned char *W, size_t ldb, size_t rows, size_t nb, const float *X, size_t T,
 		       size_t ldx, float *Y, size_t ldy);
+int lkq_prefill_avx2(int q8, const unsigned char *W, size_t ldb, size_t rows, size_t nb, const float *X, size_t T,
+		     size_t ldx, float *Y, size_t ldy);
 
 #endif

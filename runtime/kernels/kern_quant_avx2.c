@@ -58,6 +58,11 @@ void lkq_matmul_avx2(int kdt, const void *W, size_t ld, size_t rows, size_t cols
 		     size_t ldx, float *Y, size_t ldy)
 {
 	lkq_check_dense("lk_matmul", kdt, ld, cols);
+	const int q8 = kdt == LQ_DTYPE_Q8_0;
+	/* from 4 tokens on, tokens in lanes beat matvecs even with most lanes idle */
+	if (T >= 4 && cols > 0 && rows > 0 &&
+	    lkq_prefill_avx2(q8, W, ld / 32 * (q8 ? 34 : 18), rows, cols / 32, X, T, ldx, Y, ldy) == 0)
+		return;
 	for (size_t t = 0; t < T; t++)
 		lkq_matvec_avx2(kdt, W, ld, rows, cols, X + t * ldx, Y + t * ldy);
 }

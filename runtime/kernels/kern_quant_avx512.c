@@ -60,7 +60,7 @@ void lkq_matmul_avx512(int kdt, const void *W, size_t ld, size_t rows, size_t co
 	lkq_check_dense("lk_matmul", kdt, ld, cols);
 	const int q8 = kdt == LQ_DTYPE_Q8_0;
 	/* from 4 tokens on, tokens in lanes beat matvecs even with most lanes idle */
-	if (T >= 4 && cols > 0 && rows > 0 && lkq_vnni(LUTDB_CPU_AVX512VNNI) &&
+	if (T >= 4 && cols > 0 && rows > 0 &&
 	    lkq_prefill_avx512(q8, W, ld / 32 * (q8 ? 34 : 18), rows, cols / 32, X, T, ldx, Y, ldy) == 0)
 		return;
 	for (size_t t = 0; t < T; t++)

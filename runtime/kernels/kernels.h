@@ -12,10 +12,11 @@
  * be unaligned (F32 weights even at odd addresses); they are converted to
  * float32 in registers (F16 exactly via F16C, BF16 exactly by a shift; the
  * portable kernels use format/numeric's conversions, so every ISA gives the
- * bits lutdb_convert gives, NaNs included) and all arithmetic is float32.  dtype is LUTDB_DTYPE_F32, _F16 or _BF16 (see
- * lutdb_types.h) or a block-quantized kernel dtype (section "block-quantized
- * types" below says which kernels take which); any other code is a
- * programming error and aborts.
+ * bits lutdb_convert gives, NaNs included) and all arithmetic is float32.
+ * dtype is LUTDB_DTYPE_F32, _F16 or _BF16 (see lutdb_types.h) or a
+ * block-quantized kernel dtype (section "block-quantized types" below says
+ * which kernels take which); any other code is a programming error and
+ * aborts.
  *
  * Determinism: within one ISA the value of every output element depends only
  * on the input values - never on the thread count, on how rows or tokens are
@@ -26,7 +27,9 @@
  *   - lk_matmul column t == lk_matvec with x = X[t] bitwise (prefill and
  *     decode produce identical logits).
  * Different ISAs may differ in the last bits (they are compared with
- * tolerances in tests/unit/test_kernels.c and test_kernels_vector.c).
+ * tolerances in tests/unit/test_kernels.c and test_kernels_vector.c), except
+ * the dense Q8_0/Q4_0 kernels, whose arithmetic is fixed for every ISA
+ * (below) and tested bitwise (test_kernels_quant.c).
  *
  * Buffers: outputs must not overlap inputs unless stated (rmsnorm allows
  * out == x; gelu/softmax/rope work in place).  Sizes of 0 are no-ops.
@@ -160,14 +163,15 @@ void lk_matmul_mt(struct lk_pool *pool, int dtype, const void *W, size_t ld, siz
  *     a value is NaN or infinite:  dx_k = NaN and every q_j = 0
  *     amax = max |x_j| (exact) = 0:  dx_k = 0 and every q_j = 0
  *     else  dx_k = amax / 127,  id = 127 / amax   (float32 divisions; id = 0
- *           when 127 / amax overflows, i.e. amax < 3.8e-37, so every q_j = 0)
+ *           when 127 / amax overflows, i.e. amax < about 3.7e-37, so every
+ *           q_j = 0)
  *           q_j = x_j * id (a float32 product) rounded to the nearest
  *           integer, ties to even; |q_j| <= 127
  *
  * Then, with d_k the F16 scale of the weights' block k and w_kj its integer
  * codes (Q8_0: q; Q4_0: q - 8):
  *
- *   isum_k = sum_j w_kj * q_j                  exact (|isum_k| < 2^20)
+ *   isum_k = sum_j w_kj * q_j                  exact (|isum_k| < 2^19)
  *   s_k    = F32(d_k) * dx_k                   a float32 product
  *   y      = fma(s_K, isum_K, ... fma(s_1, isum_1, fma(s_0, isum_0, +0.0)))
  *
@@ -178,8 +182,14 @@ void lk_matmul_mt(struct lk_pool *pool, int dtype, const void *W, size_t ld, siz
  * thread count or alignment; matmul equals matvec and dot bitwise as for the
  * float types.  A NaN activation gives NaN outputs, an infinite one NaN too.
  * The error against the float32 product with the exact weights is the
- * activation rounding, at most dx_k / 2 per value (about 0.4% of a block's
- * largest magnitude), plus one float32 rounding per block.
+ * activation rounding, at most dx_k / 2 per value (0.4% of the block's
+ * largest magnitude; ~0.5% relative RMS on y for normal data, measured in
+ * test_kernels_quant), plus the float32 roundings of the chain.
+ *
+ * (How: a matvec tile keeps 8 rows in the lanes of a register and reduces
+ * each row's integer partial sums with a transposing tree; lk_matmul from 4
+ * tokens on, with AVX512_VNNI, puts 16 tokens in the lanes instead and needs
+ * no reduction.  kern_quant_dense.h and kern_quant_prefill_avx512.c.)
  *
  * Table vectors: lk_table_* below (and lk_axpy, lk_to_f32) take every kdt
  * and compute in float32 on the exact values, decoded in registers (no row
