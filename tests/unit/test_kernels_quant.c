@@ -466,6 +466,7 @@ START_TEST(test_dense_entry_points)
 			CHECK1(memcmp(a, b, sizeof a) == 0);
 			CHECK1(same_bits(lk_dot(type, w, x, cols), a[0]));
 		}
+		free(w);
 	}
 	/* lk_set_vnni: off always possible; on only where a table can use it */
 	ck_assert_int_eq(lk_set_vnni(0), 0);
