@@ -5,7 +5,7 @@
  * (QD_VNNI 0) and once with vpdpbusd (QD_VNNI 1, functions compiled for the
  * VNNI target).  The including file defines, before each inclusion:
  *
- *   QD(name)          the name of this copy's function name
+ *   QD(name)          this copy's name for function name
  *   QD_VNNI           0 or 1
  *   QD_TARGET         the function attribute of this copy (empty, or the
  *                     target("...vnni") attribute)
@@ -106,8 +106,8 @@ QD_TARGET INL __m256i QD(rowpair)(int q8, const unsigned char *q, size_t bb, int
 		_mm256_castps_si256(_mm256_shuffle_ps(_mm256_castsi256_ps(a), _mm256_castsi256_ps(b), 0x88)), \
 		_mm256_castps_si256(_mm256_shuffle_ps(_mm256_castsi256_ps(a), _mm256_castsi256_ps(b), 0xdd)))
 
-/* acc (row i in lane i) continues with block k: its integer sums is (rows
- * in lanes), the F16 scales at base + off[i]. */
+/* acc (row i in lane i) continues with block k: is holds its integer block
+ * sums (rows in lanes), the rows' F16 scales are at base + off[i]. */
 QD_TARGET INL __m256 QD(step)(__m256 acc, __m256i is, const unsigned char *base, const qd_rows *ro,
 			      const qd_act *xa, size_t k)
 {
