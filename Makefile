@@ -31,7 +31,7 @@ BASEFLAGS = -std=c11 $(WARNINGS) -fPIC -pthread -MMD -MP $(CPPFLAGS) $(CFLAGS) $
 
 PKGS     := liblmdb-dev libxxhash-dev liblz4-dev check libjansson-dev \
             libpcre2-dev libutf8proc-dev pkg-config
-TESTPKGS := python3-torch python3-numpy fortunes valgrind clang bc g++ libopenblas-dev
+TESTPKGS := python3-torch python3-numpy fortunes wamerican valgrind clang bc g++ libopenblas-dev
 LIBS     := -llmdb -lxxhash -llz4 -ljansson -lpcre2-8 -lutf8proc -lm -lpthread
 # The library does its own GEMMs (runtime/convert/reparam.c says why); the
 # tests and benchmark tools link OpenBLAS for their SGEMM baselines and to
@@ -54,7 +54,7 @@ AVX512FLAGS := -mavx512f -mavx512bw -mavx512vl -mavx512dq -mfma -mf16c -mavx2
 comma := ,
 FACES := format lutdb runtime
 ROOMS := format/base format/numeric format/quant format/model format/record format/safetensors \
-         lutdb/lmdb lutdb/file lutdb/set lutdb/db lutdb/write \
+         lutdb/io lutdb/lmdb lutdb/file lutdb/set lutdb/db lutdb/write \
          runtime/kernels runtime/tokenizer runtime/engine runtime/convert cli
 
 USES_format/base        := format
@@ -63,12 +63,13 @@ USES_format/quant       := format format/base format/numeric
 USES_format/model       := format format/base format/numeric
 USES_format/record      := format format/base format/numeric format/model
 USES_format/safetensors := format format/base format/numeric format/record
+USES_lutdb/io           := format format/base lutdb
 USES_lutdb/lmdb         := format format/base
-USES_lutdb/file         := format format/base format/model format/record lutdb lutdb/lmdb
-USES_lutdb/set          := format format/base format/model format/record lutdb lutdb/file
-USES_lutdb/db           := format format/base lutdb lutdb/file lutdb/set
-USES_lutdb/write        := format format/base format/model format/record lutdb lutdb/lmdb lutdb/file lutdb/set \
-                           lutdb/db
+USES_lutdb/file         := format format/base format/model format/record lutdb lutdb/io lutdb/lmdb
+USES_lutdb/set          := format format/base format/model format/record lutdb lutdb/io lutdb/file
+USES_lutdb/db           := format format/base lutdb lutdb/io lutdb/file lutdb/set
+USES_lutdb/write        := format format/base format/model format/record lutdb lutdb/io lutdb/lmdb lutdb/file \
+                           lutdb/set lutdb/db
 USES_runtime/kernels    := format format/base format/numeric format/quant
 USES_runtime/tokenizer  := format format/base runtime
 USES_runtime/engine     := format format/base format/model lutdb runtime runtime/kernels

@@ -52,6 +52,12 @@ int cli_usage_error(const char *cmd, const char *fmt, ...) __attribute__((format
  * failure and returns its exit status, or 0. */
 int cli_open(const char *cmd, const char *path, unsigned flags, lutdb_db **db);
 
+/* Flushes and closes stdout as the command ends (stdout.c): a write that
+ * failed at any point, or fails now, turns a successful status into exit 5
+ * with one line ("stdout: write error: ..."); a failed status is kept, its
+ * line already printed.  Returns the exit status. */
+int cli_stdout_close(const char *cmd, int status);
+
 /* The process exit status for a library error code (exit_status.c). */
 int cli_exit_status(int code);
 

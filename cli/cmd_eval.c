@@ -41,11 +41,15 @@ static int load_input(const eval_src *src, lutdb_db *db, uint32_t **ids, size_t 
 	*exit_code = 0;
 	if (src->text_path && !(t = cli_load_tokenizer("eval", db, exit_code)))
 		return LUTDB_ETOKENIZER;
-	if ((rc = cli_read_input(path, &text, &len)) == LUTDB_OK)
+	/* A read failure's detail names the file already. */
+	if ((rc = cli_read_input(path, &text, &len)) == LUTDB_OK) {
 		rc = t ? lutdb_tokenizer_encode(t, text, len, 0, ids, n) : lutdb_ids_parse(text, len, ids, n);
-	free(text);
+		if (rc)
+			rc = cli_error_prefix(rc, "%s", path);
+	}
+	lutdb_free(text);
 	lutdb_tokenizer_free(t);
-	return rc ? cli_error_prefix(rc, "%s", path) : LUTDB_OK;
+	return rc;
 }
 
 int cmd_eval(int argc, char **argv)

@@ -1,4 +1,5 @@
 /* cmd_get.c - lutdb get DB --layer L --token T [--raw | --json] */
+#include <errno.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -67,7 +68,7 @@ int cmd_get(int argc, char **argv)
 	uint32_t N = in->experts, d = in->hidden, dk = in->kv_dim;
 	if (raw) {
 		if (fwrite(v, sizeof *v, row.nelems, stdout) != row.nelems || fflush(stdout)) {
-			rc = cli_fail("get", cli_error(LUTDB_EIO, "stdout: write error"));
+			rc = cli_fail("get", cli_error(LUTDB_EIO, "stdout: write error: %s", strerror(errno)));
 			goto out;
 		}
 	} else if (js) {

@@ -66,7 +66,7 @@ static int load_prompt(const prompt_src *src, const lutdb_tokenizer *t, uint32_t
 		len = strlen(text);
 	}
 	rc = lutdb_tokenizer_encode(t, text, len, 1, ids, n);
-	free(in);
+	lutdb_free(in);
 	return rc;
 }
 

@@ -77,7 +77,7 @@ int cmd_tokenize(int argc, char **argv)
 	rc = fflush(stdout) ? cli_fail("tokenize", cli_error(LUTDB_EIO, "stdout: write error")) : 0;
 out:
 	lutdb_free(ids);
-	free(in);
+	lutdb_free(in);
 	lutdb_tokenizer_free(t);
 	lutdb_close(db);
 	return rc;
@@ -101,7 +101,7 @@ int cmd_detokenize(int argc, char **argv)
 		arg = in;
 	}
 	if ((rc = lutdb_ids_parse(arg, strlen(arg), &ids, &n))) {
-		free(in);
+		lutdb_free(in);
 		return cli_fail("detokenize", rc);
 	}
 	if ((rc = cli_open("detokenize", argv[optind], LUTDB_OPEN_NOVERIFY, &db)))
@@ -126,7 +126,7 @@ int cmd_detokenize(int argc, char **argv)
 out:
 	lutdb_free(text);
 	lutdb_free(ids);
-	free(in);
+	lutdb_free(in);
 	lutdb_tokenizer_free(t);
 	lutdb_close(db);
 	return rc;

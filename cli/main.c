@@ -35,13 +35,15 @@ int main(int argc, char **argv)
 		usage(stderr);
 		return 2;
 	}
+	/* Every path below ends through cli_stdout_close: what was printed
+	 * must have reached stdout for the status to be 0. */
 	if (!strcmp(argv[1], "--version") || !strcmp(argv[1], "version")) {
 		printf("lutdb %s (format %d.%d)\n", lutdb_libversion(), LUTDB_FORMAT_MAJOR, LUTDB_FORMAT_MINOR);
-		return 0;
+		return cli_stdout_close("version", 0);
 	}
 	if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help")) {
 		usage(stdout);
-		return 0;
+		return cli_stdout_close("help", 0);
 	}
 	for (size_t i = 0; i < sizeof commands / sizeof *commands; i++)
 		if (!strcmp(argv[1], commands[i].name)) {
@@ -49,7 +51,7 @@ int main(int argc, char **argv)
 			/* Errors are one line: the command's own "bad option"
 			 * message, not getopt's as well. */
 			opterr = 0;
-			return commands[i].run(argc - 1, argv + 1);
+			return cli_stdout_close(commands[i].name, commands[i].run(argc - 1, argv + 1));
 		}
 	fprintf(stderr, "lutdb: unknown command '%s' (see 'lutdb --help')\n", argv[1]);
 	return 2;

@@ -1,10 +1,7 @@
 /* text.c - tokenizer loading and input reading for the text commands. */
 #include "text.h"
 
-#include <errno.h>
 #include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
 
 #include "cli.h"
 
@@ -28,44 +25,9 @@ lutdb_tokenizer *cli_load_tokenizer(const char *cmd, lutdb_db *db, int *exit_cod
 
 int cli_read_input(const char *path, char **data, size_t *len)
 {
-	FILE *f = strcmp(path, "-") ? fopen(path, "rb") : stdin;
-	size_t cap = 1 << 16, n = 0;
-	char *buf;
-
-	*data = NULL;
-	*len = 0;
-	if (!f)
-		return cli_error(errno == ENOENT ? LUTDB_ENOENT : LUTDB_EIO, "%s: %s", path, strerror(errno));
-	buf = malloc(cap + 1);
-	while (buf) {
-		size_t got = fread(buf + n, 1, cap - n, f);
-		n += got;
-		if (n < cap)
-			break;
-		if (cap >= INPUT_MAX) {
-			free(buf);
-			if (f != stdin)
-				fclose(f);
-			return cli_error(LUTDB_ETOOBIG, "%s: input larger than 1 GiB", path);
-		}
-		char *nb = realloc(buf, cap * 2 + 1);
-		if (!nb) {
-			free(buf);
-			buf = NULL;
-			break;
-		}
-		buf = nb;
-		cap *= 2;
-	}
-	int err = f != stdin ? (ferror(f) | fclose(f)) : ferror(f);
-	if (!buf)
-		return cli_error(LUTDB_ENOMEM, "%s", path);
-	if (err) {
-		free(buf);
-		return cli_error(LUTDB_EIO, "%s: read error", path);
-	}
-	buf[n] = '\0';
-	*data = buf;
-	*len = n;
-	return LUTDB_OK;
+	/* A path typed on the command line: not a regular file (a FIFO would
+	 * hang, /dev/zero never ends) is a bad argument; "-" is standard
+	 * input, whatever it is, read up to the cap. */
+	int rc = lutdb_input_read(path, INPUT_MAX, LUTDB_INPUT_STDIN, LUTDB_EINVAL, LUTDB_ETOOBIG, data, len);
+	return rc ? cli_error(rc, "%s", lutdb_errdetail()) : LUTDB_OK;
 }

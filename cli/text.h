@@ -11,8 +11,10 @@
  * in *exit_code) and returns NULL when there is none or it is unusable. */
 lutdb_tokenizer *cli_load_tokenizer(const char *cmd, lutdb_db *db, int *exit_code);
 
-/* Reads all of a file ("-" for stdin) into a malloc'd, NUL-terminated buffer
- * (capped at 1 GiB).  Returns a lutdb error code. */
+/* Reads all of a file ("-" for stdin) into a NUL-terminated buffer the
+ * caller releases with lutdb_free(): only a regular file (else
+ * LUTDB_EINVAL), at most 1 GiB (else LUTDB_ETOOBIG, read no further).
+ * Returns a lutdb error code, its detail recorded for cli_fail(). */
 int cli_read_input(const char *path, char **data, size_t *len);
 
 #endif

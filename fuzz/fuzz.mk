@@ -35,10 +35,14 @@ MAIN    := $(OUT)/obj/fuzz/replay_main.o
 endif
 
 # What the top-level Makefile needs to build the instrumented library.
-BUILD        := $(OUT)/lib
-OPT          := -O1
-WERROR       :=
-EXTRA_CFLAGS := $(LIBSAN) -DLUTDB_DEBUG
+# `override`: a make that runs this one (make test BUILD=build-asan ...)
+# passes its command-line variables down through MAKEFLAGS, and they must
+# not redirect or re-instrument this build.
+override BUILD         := $(OUT)/lib
+override OPT           := -O1
+override WERROR        :=
+override EXTRA_CFLAGS  := $(LIBSAN) -DLUTDB_DEBUG
+override EXTRA_LDFLAGS :=
 include Makefile
 .DEFAULT_GOAL := fuzz-all
 
@@ -57,6 +61,7 @@ $(OUT)/fuzz_%: $(OUT)/obj/fuzz/fuzz_%.o $(MAIN) $(BUILD)/liblutdb.a
 	$(CC) $(LINKSAN) -pthread -o $@ $^ $(LIBS)
 
 $(OUT)/stress_readers: tests/tools/stress_readers.c $(BUILD)/liblutdb.a
+	@mkdir -p $(dir $@)
 	$(CC) $(FUZZFLAGS) $(LIBSAN) $(LINKSAN) -o $@ $^ $(LIBS)
 
 .PHONY: fuzz-all

@@ -237,16 +237,61 @@ typedef struct lutdb_shard_opts {
  * count and max_size): the shard files and outdir/manifest.json.
  * Everything is written into a temporary sibling directory, the manifest
  * last, which is then renamed to outdir: outdir must not exist, or be an
- * empty directory, and whatever appears there meanwhile is never replaced
- * (LUTDB_EEXIST).  progress (may be NULL) gets bytes of rows copied. */
+ * empty directory (not a symbolic link to one: LUTDB_EINVAL), and whatever
+ * appears there meanwhile is never replaced (LUTDB_EEXIST).  progress (may be NULL) gets bytes of rows copied. */
 LUTDB_API int lutdb_shard(lutdb_db *src, const char *outdir, const lutdb_shard_opts *o, lutdb_progress_fn progress,
 			  void *ctx);
 
-/* Writes src (usually a shard set) as one database file at out (replaced
- * if it exists), crash-safe as the writer.  Rows, tensors, blobs and the
+/* Writes src (usually a shard set) as one database file at out (a regular
+ * file there is replaced; anything else is refused, as for
+ * lutdb_writer_open), crash-safe as the writer.  Rows, tensors, blobs and the
  * pack identity are copied, so merging the shards of a file gives back
  * that file's content digest.  progress as for lutdb_shard. */
 LUTDB_API int lutdb_merge(lutdb_db *src, const char *out, lutdb_progress_fn progress, void *ctx);
+
+/* ---- files from outside ----------------------------------------------------
+ * How every lutdb tool treats a path it is given, for programs that take
+ * paths from strangers too (spec/SECURITY.md, "Paths").
+ *
+ * An input is opened only if it is a regular file: it is checked with
+ * stat() first, then opened with O_NONBLOCK (so a FIFO swapped in between
+ * cannot hang the call) and checked again on the descriptor, and only then
+ * read.  A FIFO, device, socket or directory is refused with the code the
+ * caller gives for its input (a path a user typed is LUTDB_EINVAL; a file
+ * another file names is that file's damage: LUTDB_EBADINPUT for a
+ * checkpoint, LUTDB_ESHARD for a manifest's shard), naming the path and
+ * what it is.  A missing file is LUTDB_ENOENT, other failures LUTDB_EIO. */
+
+/* Flag of lutdb_input_read(): the path "-" means standard input, which may
+ * be anything (a pipe, a terminal, a device) and is read up to the cap. */
+#define LUTDB_INPUT_STDIN 0x1u
+
+/* Opens the regular file at path read-only (O_CLOEXEC, blocking mode)
+ * without ever blocking on it.  not_regular: the code (a negative
+ * LUTDB_E* value) for anything but a regular file.  On success *fd is a
+ * descriptor the caller closes and *size the file's size; on failure *fd
+ * is -1. */
+LUTDB_API int lutdb_input_open(const char *path, int not_regular, int *fd, uint64_t *size);
+
+/* Reads the whole regular file at path (or, with LUTDB_INPUT_STDIN, "-":
+ * standard input) into a new buffer.  A file over cap bytes is refused by
+ * its size before a byte is read, and no read goes past cap + 1 bytes
+ * (standard input, a file that grows): both fail with too_big, naming the
+ * path and the cap.  not_regular as for lutdb_input_open().  On success
+ * *data holds *len bytes plus a terminating NUL, allocated for the caller,
+ * who releases it with lutdb_free(); on failure *data is NULL and *len 0. */
+LUTDB_API int lutdb_input_read(const char *path, uint64_t cap, unsigned flags, int not_regular, int too_big,
+			       char **data, size_t *len);
+
+/* Whether a lutdb writer may put its output at path: absent, or (is_dir 0)
+ * a regular file it would replace, or (is_dir 1) a directory it would fill.
+ * A symbolic link is LUTDB_EINVAL (writing through it would change a file
+ * elsewhere than the one named, replacing it would detach it: name the
+ * target instead); a directory where a file goes, a regular file where a
+ * directory goes, a device, FIFO or socket is LUTDB_EEXIST.  Nothing is
+ * created or changed.  The writers call it when they start and again just
+ * before they rename their output into place. */
+LUTDB_API int lutdb_output_check(const char *path, int is_dir);
 
 /* ---- writer --------------------------------------------------------------- */
 /* Writes one model: as one database file, or as shards and a manifest. */
@@ -270,8 +315,10 @@ typedef struct lutdb_writer_params {
 	/* Sizing.  The writer sizes the table itself; for the rest it needs
 	 * these, to reserve each file's disk space up front and, with a
 	 * max_size, to plan how many rows each shard takes.  Upper bounds are
-	 * fine; all zero suits a model whose tensors and blobs take under
-	 * 64 MiB (more fails with LUTDB_EINTERNAL). */
+	 * fine (a record larger than they allow fails with LUTDB_EINTERNAL);
+	 * each file then reserves about what it will hold.  All zero suits a
+	 * model whose tensors and blobs take under 64 MiB, at the price of
+	 * reserving 64 MiB more than needed for every file (every shard). */
 	uint64_t dense_bytes;         /* sum of every tensor's nbytes and every blob's
 					 length, config.json excepted */
 	uint64_t dense_records;       /* how many tensors and blobs that is */
@@ -285,13 +332,20 @@ typedef struct lutdb_writer_params {
  * private temporary file in the same directory (".NAME.tmp.XXXXXX",
  * MDB_NOLOCK, one append-ordered write transaction), shards into a
  * temporary sibling directory ("OUTDIR.tmp.XXXXXX"); out_path is untouched
- * until lutdb_writer_commit() renames the synced result into place.  Space
- * is preallocated from the sizing fields so a full disk or a file size
- * limit fails here (LUTDB_ENOSPC), not with a signal later.  With overwrite
+ * until lutdb_writer_commit() renames the synced result into place.  Each
+ * file's space is reserved from the sizing fields before any data goes
+ * into it, so a full disk or a file size limit is LUTDB_ENOSPC, never a
+ * signal: from this call for the file (a layer split: every shard; a
+ * token split: the first), and for each further shard of a token split
+ * from the lutdb_writer_put_rows() call that brings its first row.  A
+ * token split's shard is finished (synced, trimmed) as its last row
+ * arrives, so one is open at a time, whatever the shard count.  With overwrite
  * 0, an existing file at out_path fails here with LUTDB_EEXIST, and one
  * that appears before the commit makes the commit fail the same way;
- * overwrite 1 replaces a file atomically (a shard directory is never
- * replaced).  On success *out is a writer for lutdb_writer_commit() or
+ * overwrite 1 replaces a regular file atomically (a shard directory is
+ * never replaced).  Whatever else is at out_path is refused here and left
+ * untouched, as lutdb_output_check() says: a symbolic link (LUTDB_EINVAL),
+ * a device, FIFO, socket or directory (LUTDB_EEXIST).  On success *out is a writer for lutdb_writer_commit() or
  * lutdb_writer_abort(); on failure NULL. */
 LUTDB_API int lutdb_writer_open(const char *out_path, const lutdb_writer_params *p, const lutdb_shard_opts *shards,
 				int overwrite, lutdb_writer **out);
@@ -314,7 +368,9 @@ LUTDB_API int lutdb_writer_tensor_end(lutdb_writer *w);
  * layer-major, reading row i at rows + i * src_stride.  Rows are copied
  * (and encoded with the table codec; each shard takes its tokens or
  * layers).  Calls must cover [0, vocab) in increasing order, after every
- * blob and tensor; the writer groups rows into records of block_tokens. */
+ * blob and tensor (a blob after the first row is LUTDB_EINVAL); the writer
+ * groups rows into records of block_tokens.  LUTDB_ENOSPC when the shard
+ * these rows start cannot reserve its space (lutdb_writer_open). */
 LUTDB_API int lutdb_writer_put_rows(lutdb_writer *w, uint32_t token_first, uint32_t count, const void *rows,
 				    size_t src_stride);
 

@@ -58,8 +58,11 @@ typedef struct lutdb_pack_opts {
 	void *progress_ctx;
 } lutdb_pack_opts;
 
-/* Packs checkpoint directory src into the database file out_path (replaced
- * atomically if it exists), or straight into shards (opts->shards).  opts
+/* Packs checkpoint directory src into the database file out_path (a
+ * regular file there is replaced atomically; a symbolic link, device, FIFO,
+ * socket or directory is refused and left untouched, as lutdb_writer_open
+ * says), or straight into shards (opts->shards).  Every file of src is read
+ * only if it is a regular file (lutdb.h, "files from outside").  opts
  * NULL: all defaults.  LUTDB_EINVAL for options of a size below this
  * struct's first version or an unknown dtype or codec; LUTDB_EUNSUPPORTED
  * for options from a newer header that set a field this library does not
@@ -67,7 +70,9 @@ typedef struct lutdb_pack_opts {
 LUTDB_API int lutdb_pack(const char *src, const char *out_path, const lutdb_pack_opts *opts);
 
 /* Writes the reparameterized Hugging Face checkpoint held by db into outdir
- * (created; existing files in it are never overwritten): config.json, the
+ * (created if absent; existing files in it are never overwritten; an outdir
+ * that is a symbolic link is LUTDB_EINVAL, one that exists and is not a
+ * directory LUTDB_EEXIST, as lutdb_output_check() says): config.json, the
  * tensors in safetensors files of at most max_shard_bytes each (0: 2 GiB)
  * with model.safetensors.index.json when there are several, and the stored
  * tokenizer/generation files.  progress (optional) gets bytes written /

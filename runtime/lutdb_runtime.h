@@ -20,11 +20,18 @@
  *                 model; one session must be used by one thread at a time.
  *   lutdb_sampler turns logits into a token id (greedy or temperature/top-k/
  *                 top-p with a seeded generator).
+ *   lutdb_batch   several sequences decoded together (continuous batching):
+ *                 a fixed number of slots, each with its own KV cache, that
+ *                 sequences join and leave between steps; each step reads
+ *                 every dense weight once for all of them.  Many batches
+ *                 and sessions may share one model; a batch is used by one
+ *                 thread at a time, except lutdb_batch_cancel (any thread).
  *
  * Threads and callbacks
  *   A model's compute threads are the caller's plus a pool the model owns;
- *   every callback (lutdb_logits_fn, lutdb_token_fn, lutdb_eval's progress)
- *   runs synchronously on the thread that made the call that takes it,
+ *   every callback (lutdb_logits_fn, lutdb_token_fn, lutdb_batch_event_fn,
+ *   lutdb_eval's progress) runs synchronously on the thread that made the
+ *   call that takes it,
  *   never on a pool thread, while no parallel work is in flight.  A
  *   callback may call the library on other objects (sample from the logits,
  *   feed another session, even of the same model), but not on the session
@@ -35,16 +42,19 @@
  *
  * Memory
  *   Everything a session needs is allocated by lutdb_session_new: feeding
- *   and sampling allocate nothing.  Arrays the library allocates for the
- *   caller (lutdb_ids_parse) are released with lutdb_free().
+ *   and sampling allocate nothing.  Likewise a batch: lutdb_batch_new
+ *   allocates every slot's KV cache, joining and stepping allocate nothing.
+ *   Arrays the library allocates for the caller (lutdb_ids_parse) are
+ *   released with lutdb_free().
  *
  * Numerics
  *   float32 compute; weights and table rows are upcast from their stored
  *   dtype in registers.  Logits are bit-identical from run to run, for any
- *   thread count, and whether a prompt is fed at once or one token at a time
- *   (every output has a fixed reduction order; see
- *   runtime/kernels/kernels.h).  They are not bit-identical across
- *   instruction sets (LUTDB_ISA).
+ *   thread count, whether a prompt is fed at once or one token at a time,
+ *   and whether a sequence is decoded alone (a session) or in a batch with
+ *   any others (every output has a fixed reduction order, and no output of
+ *   one sequence reads another's; see runtime/kernels/kernels.h).  They are
+ *   not bit-identical across instruction sets (LUTDB_ISA).
  *
  * Errors
  *   Every fallible call returns LUTDB_OK or a negative code of lutdb_err.h
@@ -224,6 +234,174 @@ typedef struct lutdb_generate_stats {
  * the prompt is fed. */
 LUTDB_API int lutdb_generate(lutdb_session *s, const uint32_t *prompt, size_t n, const lutdb_generate_opts *o,
 		   uint32_t *out, size_t *n_out, lutdb_generate_stats *stats);
+
+/* ---- batched decoding ----------------------------------------------------------
+ * A lutdb_batch decodes up to max_seqs sequences together.  A sequence
+ * joins (lutdb_batch_join) with its prompt, sampling parameters and stop
+ * rules and gets an id; every lutdb_batch_step() then
+ *   - feeds every running sequence the id it generated last step, and up to
+ *     prefill_tokens ids of the prompts of joining sequences (oldest join
+ *     first), so a long prompt is fed in chunks between the running
+ *     sequences' steps and never stalls them;
+ *   - computes all those positions in one pass: each dense weight is read
+ *     once for all of them, while attention reads each sequence's own KV
+ *     cache and the expert term its own table rows;
+ *   - samples the next id of every sequence whose prompt is done, applies
+ *     its stop rules, and reports what happened through the callback.
+ * A sequence leaves when it finishes (eos, a stop id, max_tokens, its
+ * capacity) or is cancelled; its slot is free for a new join right after
+ * its last event.  A sequence's logits, and so its ids for a given seed,
+ * are bit-identical whether it runs alone, through lutdb_session_feed /
+ * lutdb_generate, or batched with any others, at any thread count.
+ *
+ * Memory: lutdb_batch_new allocates every slot's KV cache for capacity
+ * positions (L * capacity * kv_heads * head_dim * 8 bytes per slot), its
+ * table-row pointers and prompt copy, and the buffers of a step of
+ * max_seqs + prefill_tokens positions; join and step allocate nothing. */
+typedef struct lutdb_batch lutdb_batch;
+
+typedef struct lutdb_batch_opts {
+	size_t size;             /* sizeof(lutdb_batch_opts) */
+	uint32_t max_seqs;       /* sequences at once (slots); 0: 4; at most
+				    LUTDB_BATCH_MAX_SEQS */
+	uint32_t capacity;       /* positions per slot, prompt included; 0:
+				    max_position_embeddings */
+	uint32_t prefill_tokens; /* prompt ids fed per step, over all joining
+				    sequences; 0: 64; at most max_seqs *
+				    capacity and LUTDB_BATCH_MAX_PREFILL */
+	unsigned flags;          /* LUTDB_SESSION_NO_EXPERTS (benchmarks only) */
+} lutdb_batch_opts;
+
+#define LUTDB_BATCH_MAX_SEQS 1024u
+#define LUTDB_BATCH_MAX_PREFILL 65536u
+
+/* A batch over m (opts may be NULL: defaults).  A capacity above
+ * max_position_embeddings is LUTDB_ECONTEXT; max_seqs above
+ * LUTDB_BATCH_MAX_SEQS is LUTDB_EINVAL; a larger prefill_tokens than its
+ * limits is taken as the limit.  m must outlive it.  On failure *out is NULL. */
+LUTDB_API int lutdb_batch_new(lutdb_model *m, const lutdb_batch_opts *opts, lutdb_batch **out);
+
+/* Frees the batch and every sequence in it (no events).  Not while a step
+ * or a lutdb_batch_cancel runs.  NULL is a no-op. */
+LUTDB_API void lutdb_batch_free(lutdb_batch *b);
+
+/* Sequence flags. */
+#define LUTDB_SEQ_PROMPT_LOGITS 0x1u /* report the logits of every prompt
+					position (LUTDB_EVENT_PROMPT) */
+/* Stop ids a sequence may have. */
+#define LUTDB_BATCH_MAX_STOP_IDS 64u
+
+typedef struct lutdb_batch_seq_opts {
+	size_t size;                    /* sizeof(lutdb_batch_seq_opts) */
+	const lutdb_sampling *sampling; /* NULL: greedy; read during the join */
+	uint32_t max_tokens;            /* ids to generate at most; 0: none (only
+					   the prompt is fed) */
+	int ignore_eos;                 /* 0: finish after an eos id (it is output) */
+	const uint32_t *stop_ids;       /* finish after any of these ids (output);
+					   read during the join */
+	uint32_t n_stop_ids;            /* <= LUTDB_BATCH_MAX_STOP_IDS */
+	uint32_t capacity;              /* positions this sequence may use, prompt
+					   included; 0: the batch's (also the most) */
+	unsigned flags;                 /* LUTDB_SEQ_* */
+	void *user;                     /* handed back in every event (the batch
+					   never touches what it points to) */
+} lutdb_batch_seq_opts;
+
+/* Adds a sequence with prompt (n >= 1 ids, copied) to a free slot and sets
+ * *id (never 0, never reused by this batch).  Nothing is computed until the
+ * next step.  Everything is checked before anything changes:
+ *   LUTDB_EINVAL    n == 0, NULL arguments, a sampling temperature or top-p
+ *                   that is NaN, too many stop ids, or a call from this
+ *                   batch's event callback
+ *   LUTDB_ERANGE    a prompt or stop id >= vocab
+ *   LUTDB_ECONTEXT  n exceeds the sequence's capacity, or that capacity the
+ *                   batch's
+ *   LUTDB_ETOOBIG   every slot is taken (lutdb_batch_count() ==
+ *                   lutdb_batch_max_seqs())
+ * On failure *id is 0. */
+LUTDB_API int lutdb_batch_join(lutdb_batch *b, const uint32_t *prompt, size_t n, const lutdb_batch_seq_opts *o,
+			       uint64_t *id);
+
+/* Asks sequence id to stop.  Safe from any thread at any time between
+ * lutdb_batch_new and lutdb_batch_free, also during a step and from the
+ * event callback.  Once the stepping thread sees the request the sequence
+ * gets no more PROMPT or TOKEN events; its last event is an END with
+ * LUTDB_FINISH_CANCELLED, at the end of the running step (asked during one)
+ * or at the start of the next, and its slot is free after it.  A sequence
+ * that finished before the request was seen keeps its own finish.
+ * LUTDB_ENOENT when id is not in the batch (never joined, or finished);
+ * asking twice is fine. */
+LUTDB_API int lutdb_batch_cancel(lutdb_batch *b, uint64_t id);
+
+/* Event kinds. */
+#define LUTDB_EVENT_PROMPT 1 /* the logits of prompt position pos
+				(LUTDB_SEQ_PROMPT_LOGITS only) */
+#define LUTDB_EVENT_TOKEN 2  /* a generated id; finish says whether it was
+				the last */
+#define LUTDB_EVENT_END 3    /* finished without a new id: finish says why */
+
+/* Why a sequence finished (lutdb_batch_event.finish). */
+#define LUTDB_FINISH_NONE 0      /* still running */
+#define LUTDB_FINISH_EOS 1       /* generated an eos id (the event's token) */
+#define LUTDB_FINISH_STOP_ID 2   /* generated one of its stop ids (the token) */
+#define LUTDB_FINISH_LENGTH 3    /* generated max_tokens ids */
+#define LUTDB_FINISH_CONTEXT 4   /* its capacity is full: the token is the
+				    last that fits */
+#define LUTDB_FINISH_CANCELLED 5 /* lutdb_batch_cancel or the callback */
+#define LUTDB_FINISH_ERROR 6     /* a table row of it failed to read (error) */
+
+/* What happened to one sequence in a step.  The library sets size to the
+ * size of its struct: fields past it are not there (an older library). */
+typedef struct lutdb_batch_event {
+	size_t size;
+	uint64_t seq;         /* the sequence's id */
+	void *user;           /* its lutdb_batch_seq_opts.user */
+	int kind;             /* LUTDB_EVENT_* */
+	int finish;           /* LUTDB_FINISH_*: nonzero on its last event */
+	int error;            /* LUTDB_FINISH_ERROR: the lutdb code (context in
+				 lutdb_errdetail() during the callback) */
+	uint32_t token;       /* TOKEN: the generated id */
+	uint32_t generated;   /* ids generated so far, this one included */
+	uint32_t pos;         /* PROMPT, TOKEN: the position whose logits these
+				 are (a TOKEN's id was sampled from them) */
+	const float *logits;  /* PROMPT, TOKEN: vocab floats, owned by the batch,
+				 valid only during the callback; else NULL.
+				 A first TOKEN's are its last PROMPT's. */
+	uint32_t vocab;
+} lutdb_batch_event;
+
+/* Receives the events of a step in order: per sequence in position order,
+ * its last event last.  Runs on the stepping thread while no parallel work
+ * is in flight; may call the library on other objects and
+ * lutdb_batch_cancel on this batch, but not lutdb_batch_join or
+ * lutdb_batch_step of it (LUTDB_EINVAL), nor free it.  Returning nonzero
+ * for an event that does not finish its sequence cancels that sequence (as
+ * lutdb_batch_cancel). */
+typedef int (*lutdb_batch_event_fn)(void *ctx, const lutdb_batch_event *ev);
+
+/* What a step did (set .size = sizeof; the library fills the fields that
+ * fit). */
+typedef struct lutdb_batch_stats {
+	size_t size;
+	uint32_t positions; /* positions computed: running ids + prompt ids */
+	uint32_t prompt;    /* of which prompt ids */
+	uint32_t tokens;    /* ids generated */
+	uint32_t finished;  /* sequences that finished */
+	uint32_t sequences; /* sequences in the batch afterwards */
+} lutdb_batch_stats;
+
+/* One step (see above): fn (optional) gets every event, stats (optional)
+ * the counts.  With no sequence in the batch it does nothing.  A table row
+ * that fails to read ends only its sequence (LUTDB_FINISH_ERROR), before
+ * any arithmetic of the step.  Returns LUTDB_EINVAL for NULL b or a call
+ * from this batch's callback; else LUTDB_OK. */
+LUTDB_API int lutdb_batch_step(lutdb_batch *b, lutdb_batch_event_fn fn, void *ctx, lutdb_batch_stats *stats);
+
+/* Sequences in the batch (joined, not finished), its slots, and the
+ * positions of a slot. */
+LUTDB_API uint32_t lutdb_batch_count(const lutdb_batch *b);
+LUTDB_API uint32_t lutdb_batch_max_seqs(const lutdb_batch *b);
+LUTDB_API uint32_t lutdb_batch_capacity(const lutdb_batch *b);
 
 /* ---- evaluation ------------------------------------------------------------- */
 typedef struct lutdb_eval_result {

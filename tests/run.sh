@@ -12,6 +12,10 @@ set -u
 BUILD=${1:-build}
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 cd "$ROOT"
+# make test / make asan run this script from make: a test that runs make
+# itself must not inherit that make's command-line variables (BUILD,
+# EXTRA_CFLAGS, ...) through MAKEFLAGS.
+unset MAKEFLAGS MFLAGS MAKELEVEL MAKEOVERRIDES
 export LUTDB_FIXTURES="$ROOT/$BUILD/fixtures"
 export LUTDB_BIN="$ROOT/$BUILD/lutdb"
 export LUTDB_BUILD="$ROOT/$BUILD"

@@ -6,11 +6,11 @@
 #include "db.h"
 
 #include <stdlib.h>
+#include <unistd.h>
 
 #include "db_ops.h"
 #include "fail.h"
 #include "file.h"
-#include "manifest.h"
 #include "set.h"
 
 int lutdb_open(const char *path, unsigned flags, lutdb_db **out)
@@ -18,24 +18,30 @@ int lutdb_open(const char *path, unsigned flags, lutdb_db **out)
 	const lutdb_store_ops *ops = &lutdb_file_store;
 	lutdb_db *db;
 	void *store = NULL;
-	int is_manifest, rc;
+	uint64_t size;
+	int fd, rc;
 
 	*out = NULL;
 	lutdb_errclear();
 	if (flags & ~(LUTDB_OPEN_NOVERIFY | LUTDB_OPEN_WILLNEED))
 		return lutdb_fail(LUTDB_EINVAL, "lutdb_open: unknown flags 0x%x", flags);
-	if ((rc = lutdb_manifest_sniff(path, &is_manifest)))
+	if (!path)
+		return lutdb_fail(LUTDB_EINVAL, "no database path");
+	/* Opened once: what is sniffed is what is read.  The path is the
+	 * caller's: anything but a regular file is a bad argument. */
+	if ((rc = lutdb_input_open(path, LUTDB_EINVAL, &fd, &size)))
 		return rc;
-	if (is_manifest) {
+	if (lutdb_set_is_manifest(fd)) {
 		lutdb_set *s = NULL;
 		ops = &lutdb_set_store;
-		rc = lutdb_set_open(path, flags, &s);
+		rc = lutdb_set_open_fd(path, fd, size, flags, &s);
 		store = s;
 	} else {
 		lutdb_file *f = NULL;
-		rc = lutdb_file_open(path, flags, &f);
+		rc = lutdb_file_open_fd(path, fd, size, flags, &f);
 		store = f;
 	}
+	close(fd);
 	if (rc)
 		return rc;
 	if (!(db = malloc(sizeof *db))) {

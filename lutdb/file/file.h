@@ -21,8 +21,13 @@ typedef struct lutdb_file lutdb_file;
 
 /* Opens the database file at path read-only (LUTDB_OPEN_* flags): validates
  * its LMDB structure, header, config and indexes (spec/SECURITY.md, 1.1).
+ * Anything but a regular file at path is LUTDB_EINVAL (lutdb_input_open).
  * On failure *out is NULL. */
 int lutdb_file_open(const char *path, unsigned flags, lutdb_file **out);
+/* The same for the regular file of size bytes already open at fd (path
+ * names it in details), which the caller keeps and closes: the store opens
+ * a path once, decides what it is and reads that very file. */
+int lutdb_file_open_fd(const char *path, int fd, uint64_t size, unsigned flags, lutdb_file **out);
 /* NULL is a no-op. */
 void lutdb_file_close(lutdb_file *f);
 

@@ -349,33 +349,20 @@ static int read_meta_records(lutdb_file *f)
 	return LUTDB_OK;
 }
 
-int lutdb_file_open(const char *path, unsigned flags, lutdb_file **out)
+int lutdb_file_open_fd(const char *path, int fd, uint64_t size, unsigned flags, lutdb_file **out)
 {
 	lutdb_file *f = NULL;
 	MDB_dbi dmeta, dtab, dten;
-	struct stat st;
-	int fd = -1, rc;
+	int rc;
 
 	*out = NULL;
-	if (!path)
-		return lutdb_fail(LUTDB_EINVAL, "no database path");
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return lutdb_fail(errno == ENOENT ? LUTDB_ENOENT : LUTDB_EIO, "%s: %s", path, strerror(errno));
-	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-		rc = lutdb_fail(LUTDB_EINVAL, "%s: not a regular file", path);
-		goto fail;
-	}
 	if (!(f = calloc(1, sizeof *f)) || !(f->path = strdup(path))) {
 		rc = lutdb_fail(LUTDB_ENOMEM, "%s: open", path);
 		goto fail;
 	}
 	f->flags = flags;
-	f->file_size = (uint64_t)st.st_size;
-	rc = open_lmdb(f, fd);
-	close(fd);
-	fd = -1;
-	if (rc)
+	f->file_size = size;
+	if ((rc = open_lmdb(f, fd)))
 		goto fail;
 	if ((rc = mdb_dbi_open(f->txn, LUTDB_DB_META, 0, &dmeta)) ||
 	    (rc = mdb_dbi_open(f->txn, LUTDB_DB_TABLE, 0, &dtab)) ||
@@ -398,9 +385,23 @@ int lutdb_file_open(const char *path, unsigned flags, lutdb_file **out)
 	*out = f;
 	return LUTDB_OK;
 fail:
-	if (fd >= 0)
-		close(fd);
 	lutdb_file_close(f);
+	return rc;
+}
+
+int lutdb_file_open(const char *path, unsigned flags, lutdb_file **out)
+{
+	uint64_t size;
+	int fd, rc;
+
+	*out = NULL;
+	if (!path)
+		return lutdb_fail(LUTDB_EINVAL, "no database path");
+	/* A path someone typed: anything but a regular file is a bad argument. */
+	if ((rc = lutdb_input_open(path, LUTDB_EINVAL, &fd, &size)))
+		return rc;
+	rc = lutdb_file_open_fd(path, fd, size, flags, out);
+	close(fd);
 	return rc;
 }
 

@@ -8,9 +8,11 @@
  * read-only LMDB transaction will dereference, through a private read-only
  * mapping, checking every field against the file:
  *
- *   - both meta pages (flags, magic, version, page size) and, for the meta
- *     LMDB will pick (the larger txnid), last_pg against the file size and
- *     the main database record;
+ *   - both meta pages (flags, magic, version, page size, map size equal to
+ *     the file size) and, for the meta LMDB will pick (the larger txnid),
+ *     last_pg against the file size (the file ends exactly at that page:
+ *     neither truncated nor followed by trailing bytes) and the main
+ *     database record;
  *   - every branch and leaf page of the main database and of each named
  *     sub-database: page number, flags, lower/upper bounds, every node
  *     offset, key and data bounds, key order, uniform leaf depth, no page
@@ -254,6 +256,21 @@ int lutdb_lmdb_validate(const char *path, int fd, uint64_t file_size, uint64_t *
 	if (w.npages < 3 || w.npages > file_size / w.psize)
 		return LUTDB_CORRUPT_BKPT("%s: the meta page claims %llu pages but the file holds %llu (truncated?)",
 					  path, (unsigned long long)w.npages, (unsigned long long)(file_size / w.psize));
+	/* A lutdb file ends at its last page, and both metas' map size is the
+	 * file size (FORMAT.md, section 1): bytes past the map are nothing
+	 * LMDB reads, so a file carrying them is not one lutdb wrote (junk
+	 * appended, or a file hidden behind a database). */
+	if (file_size != w.npages * w.psize)
+		return LUTDB_CORRUPT_BKPT("%s: %llu bytes follow the last page (page %llu): the file is %llu bytes, "
+					  "its LMDB map %llu (trailing bytes)", path,
+					  (unsigned long long)(file_size - w.npages * w.psize),
+					  (unsigned long long)(w.npages - 1), (unsigned long long)file_size,
+					  (unsigned long long)(w.npages * w.psize));
+	for (int i = 0; i < 2; i++)
+		if (rd64(meta[i] + META_MAPSIZE_OFF) != file_size)
+			return LUTDB_CORRUPT_BKPT("%s: meta page %d gives the map size as %llu bytes, the file has %llu",
+						  path, i, (unsigned long long)rd64(meta[i] + META_MAPSIZE_OFF),
+						  (unsigned long long)file_size);
 	read_db(meta[pick] + META_DBS_OFF + MDB_DB_SIZE, &main_db);
 	/* The main database holds the three sub-database records: one page. */
 	if (main_db.depth != 1 || main_db.root == P_INVALID_V)

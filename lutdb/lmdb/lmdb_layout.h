@@ -35,6 +35,7 @@
 #define MDB_DATA_VERSION_V 1u
 #define P_INVALID_V UINT64_MAX
 #define MDB_DB_SIZE 48u     /* sizeof(MDB_db) */
+#define META_MAPSIZE_OFF 32u /* page offset of mm_mapsize (after mm_address, 8 bytes) */
 #define META_DBS_OFF 40u    /* page offset of mm_dbs[0] (free db) */
 #define META_LASTPG_OFF 136u
 #define META_TXNID_OFF 144u

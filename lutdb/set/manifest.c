@@ -13,27 +13,6 @@
 #include "record.h"
 #include "fail.h"
 
-int lutdb_manifest_sniff(const char *path, int *is_manifest)
-{
-	struct stat st;
-	char first = 0;
-	int fd;
-
-	*is_manifest = 0;
-	if (!path)
-		return lutdb_fail(LUTDB_EINVAL, "no database path");
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return lutdb_fail(errno == ENOENT ? LUTDB_ENOENT : LUTDB_EIO, "%s: %s", path, strerror(errno));
-	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-		close(fd);
-		return lutdb_fail(LUTDB_EINVAL, "%s: not a regular file", path);
-	}
-	*is_manifest = pread(fd, &first, 1, 0) == 1 && first == '{';
-	close(fd);
-	return LUTDB_OK;
-}
-
 static int parse_hex16(const char *s, uint8_t out[16])
 {
 	if (!s || strlen(s) != 32)

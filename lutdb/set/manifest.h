@@ -29,12 +29,6 @@ typedef struct lutdb_manifest {
 	lutdb_manifest_shard *shards;
 } lutdb_manifest;
 
-/* Whether the file at path is a manifest rather than a database file: a
- * manifest is a JSON object (its first byte is '{'), a database file starts
- * with LMDB's meta page.  Fails as opening the path would: LUTDB_ENOENT,
- * LUTDB_EIO, or LUTDB_EINVAL for anything but a regular file. */
-int lutdb_manifest_sniff(const char *path, int *is_manifest);
-
 /* Parses and checks a manifest (hostile input): version, plain file names,
  * ranges that tile [0, V) x [0, L) in order along the split axis. */
 int lutdb_manifest_parse(const char *json, size_t len, const char *what, lutdb_manifest *out);

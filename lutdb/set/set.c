@@ -14,11 +14,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
+#include <unistd.h>
 #include <xxhash.h>
 
 #include "fail.h"
 #include "geometry.h"
+#include "input.h"
 #include "manifest.h"
 
 struct lutdb_set {
@@ -31,30 +32,25 @@ struct lutdb_set {
 	uint16_t *layer_shard;      /* layer split: layer -> shard */
 };
 
-static int read_manifest(const char *path, char **buf, size_t *len)
-
+int lutdb_set_is_manifest(int fd)
 {
-	FILE *f = fopen(path, "rb");
-	struct stat st;
-	int rc = LUTDB_OK;
+	char first = 0;
 
+	/* A manifest is a JSON object; a database file starts with LMDB's
+	 * meta page, whose first byte is its page number, 0. */
+	return pread(fd, &first, 1, 0) == 1 && first == '{';
+}
+
+/* The manifest open at fd (size bytes), read in full: at most
+ * LUTDB_MANIFEST_MAX bytes, refused by its size before a byte is read. */
+static int read_manifest(const char *path, int fd, uint64_t size, char **buf, size_t *len)
+{
 	*buf = NULL;
-	if (!f)
-		return lutdb_fail(errno == ENOENT ? LUTDB_ENOENT : LUTDB_EIO, "%s: %s", path, strerror(errno));
-	if (fstat(fileno(f), &st) || (uint64_t)st.st_size > LUTDB_MANIFEST_MAX) {
-		rc = lutdb_fail(LUTDB_ECORRUPT, "%s: manifest too large", path);
-	} else if (!(*buf = malloc((size_t)st.st_size + 1))) {
-		rc = lutdb_fail(LUTDB_ENOMEM, "%s", path);
-	} else if (fread(*buf, 1, (size_t)st.st_size, f) != (size_t)st.st_size) {
-		rc = lutdb_fail(LUTDB_EIO, "%s: read error", path);
-	}
-	*len = (size_t)st.st_size;
-	fclose(f);
-	if (rc) {
-		free(*buf);
-		*buf = NULL;
-	}
-	return rc;
+	*len = 0;
+	if (size > LUTDB_MANIFEST_MAX)
+		return lutdb_fail(LUTDB_ECORRUPT, "%s: manifest too large (%llu bytes, at most %u)", path,
+				  (unsigned long long)size, LUTDB_MANIFEST_MAX);
+	return lutdb_input_read_fd(fd, path, size, LUTDB_MANIFEST_MAX, LUTDB_ECORRUPT, buf, len);
 }
 
 /* Everything that must agree between shards of one model. */
@@ -96,24 +92,67 @@ static int check_shard(const lutdb_set *s, const lutdb_manifest *m, size_t i)
 	return LUTDB_OK;
 }
 
-/* Opens shard i, which the manifest names relative to its own directory dir,
- * as a database file: never as another manifest (a manifest naming itself
- * would recurse without end). */
-static int open_shard(lutdb_set *s, const lutdb_manifest *m, const char *dir, size_t i, unsigned flags)
+/* The directory of the file open at fd, canonical (symbolic links
+ * resolved), in a new string: from the kernel's own record of what was
+ * opened (/proc/self/fd), else from the path. */
+static char *opened_dir(int fd, const char *path)
+{
+	char link[40], *real = NULL, *slash;
+
+	snprintf(link, sizeof link, "/proc/self/fd/%d", fd);
+	real = realpath(link, NULL);
+	if (!real)
+		real = realpath(path, NULL);
+	if (real && (slash = strrchr(real, '/')))
+		slash[slash == real ? 1 : 0] = '\0';
+	return real;
+}
+
+/* SECURITY.md: shards live in the manifest's directory.  A name there may
+ * be a symbolic link, but only to a file in that same directory: the
+ * manifest's author must not make a reader open files elsewhere. */
+static int check_inside(const char *sp, int fd, const char *real_dir)
+{
+	char *d = opened_dir(fd, sp);
+	int rc = LUTDB_OK;
+
+	if (!d)
+		return lutdb_fail(errno == ENOMEM ? LUTDB_ENOMEM : LUTDB_EIO, "cannot resolve: %s", strerror(errno));
+	if (strcmp(d, real_dir))
+		rc = lutdb_fail(LUTDB_ESHARD, "a link to a file in %s, outside the manifest's directory %s", d,
+				real_dir);
+	free(d);
+	return rc;
+}
+
+/* Opens shard i, which the manifest names relative to its own directory dir
+ * (real_dir, canonical), as a database file: a regular file in that
+ * directory, and never another manifest (a manifest naming itself would
+ * recurse without end).  The shard is opened once; its checks and its
+ * reading use that one descriptor. */
+static int open_shard(lutdb_set *s, const lutdb_manifest *m, const char *dir, const char *real_dir, size_t i,
+		      unsigned flags)
 {
 	const char *name = m->shards[i].file;
 	size_t n = strlen(dir) + strlen(name) + 2;
 	char *sp = malloc(n);
-	int rc, is_manifest;
+	uint64_t size = 0;
+	int fd = -1, rc;
 
 	if (!sp)
 		return lutdb_fail(LUTDB_ENOMEM, "%s", s->path);
 	snprintf(sp, n, "%s/%s", dir, name);
-	rc = lutdb_manifest_sniff(sp, &is_manifest);
-	if (rc == LUTDB_OK && is_manifest)
-		rc = lutdb_fail(LUTDB_ESHARD, "%s: a manifest, not a shard database file", sp);
+	/* A shard the manifest names that is a directory, FIFO or device is
+	 * a damaged shard set, not a bad argument. */
+	rc = lutdb_input_open(sp, LUTDB_ESHARD, &fd, &size);
 	if (rc == LUTDB_OK)
-		rc = lutdb_file_open(sp, flags, &s->shard[i]);
+		rc = check_inside(sp, fd, real_dir);
+	if (rc == LUTDB_OK && lutdb_set_is_manifest(fd))
+		rc = lutdb_fail(LUTDB_ESHARD, "a manifest, not a shard database file");
+	if (rc == LUTDB_OK)
+		rc = lutdb_file_open_fd(sp, fd, size, flags, &s->shard[i]);
+	if (fd >= 0)
+		close(fd);
 	free(sp);
 	if (rc == LUTDB_ENOENT)
 		return lutdb_fail(rc, "%s: shard %s is missing", s->path, name);
@@ -177,11 +216,11 @@ static int build_routes(lutdb_set *s, const lutdb_manifest *m)
 	return LUTDB_OK;
 }
 
-int lutdb_set_open(const char *path, unsigned flags, lutdb_set **out)
+int lutdb_set_open_fd(const char *path, int fd, uint64_t size, unsigned flags, lutdb_set **out)
 {
 	lutdb_set *s = calloc(1, sizeof *s);
 	lutdb_manifest m = {0};
-	char *json = NULL, *dir = NULL;
+	char *json = NULL, *dir = NULL, *real_dir = NULL;
 	size_t len = 0;
 	int rc;
 
@@ -192,11 +231,16 @@ int lutdb_set_open(const char *path, unsigned flags, lutdb_set **out)
 	}
 	char *slash = strrchr(dir, '/');
 	if (slash)
-		*slash = '\0';
+		slash[slash == dir ? 1 : 0] = '\0';
 	else
 		strcpy(dir, ".");
-	if ((rc = read_manifest(path, &json, &len)) || (rc = lutdb_manifest_parse(json, len, path, &m)))
+	if ((rc = read_manifest(path, fd, size, &json, &len)) || (rc = lutdb_manifest_parse(json, len, path, &m)))
 		goto out;
+	if (!(real_dir = realpath(dir, NULL))) {
+		rc = lutdb_fail(errno == ENOMEM ? LUTDB_ENOMEM : LUTDB_EIO, "%s: cannot resolve its directory: %s", path,
+				strerror(errno));
+		goto out;
+	}
 	s->split = m.split;
 	if (!(s->shard = calloc(m.nshards, sizeof *s->shard))) {
 		rc = lutdb_fail(LUTDB_ENOMEM, "%s", path);
@@ -204,7 +248,7 @@ int lutdb_set_open(const char *path, unsigned flags, lutdb_set **out)
 	}
 	s->nshards = m.nshards;
 	for (size_t i = 0; i < m.nshards; i++)
-		if ((rc = open_shard(s, &m, dir, i, flags)))
+		if ((rc = open_shard(s, &m, dir, real_dir, i, flags)))
 			goto out;
 	if ((rc = describe(s)) || (rc = build_routes(s, &m)))
 		goto out;
@@ -215,6 +259,20 @@ out:
 	lutdb_manifest_free(&m);
 	free(json);
 	free(dir);
+	free(real_dir);
+	return rc;
+}
+
+int lutdb_set_open(const char *path, unsigned flags, lutdb_set **out)
+{
+	uint64_t size;
+	int fd, rc;
+
+	*out = NULL;
+	if ((rc = lutdb_input_open(path, LUTDB_EINVAL, &fd, &size)))
+		return rc;
+	rc = lutdb_set_open_fd(path, fd, size, flags, out);
+	close(fd);
 	return rc;
 }
 

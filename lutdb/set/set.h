@@ -20,8 +20,17 @@
 typedef struct lutdb_set lutdb_set;
 
 /* Opens the shard set whose manifest.json is at path (LUTDB_OPEN_* flags,
- * passed on to every shard).  On failure *out is NULL. */
+ * passed on to every shard).  Every shard must be a regular file in the
+ * manifest's directory (a symbolic link there may point only to a file in
+ * that directory): anything else is LUTDB_ESHARD.  On failure *out is
+ * NULL. */
 int lutdb_set_open(const char *path, unsigned flags, lutdb_set **out);
+/* The same for the manifest of size bytes already open at fd (path names
+ * it and its directory), which the caller keeps and closes. */
+int lutdb_set_open_fd(const char *path, int fd, uint64_t size, unsigned flags, lutdb_set **out);
+/* Whether the file open at fd is a manifest rather than a database file:
+ * its first byte is '{'. */
+int lutdb_set_is_manifest(int fd);
 /* NULL is a no-op. */
 void lutdb_set_close(lutdb_set *s);
 

@@ -34,9 +34,6 @@
 #include "publish.h"
 
 #define WRITER_PAGE LUTDB_PAGE_SIZE
-/* Offset of MDB_meta.mm_mapsize in a meta page (16-byte page header, then
- * mm_magic, mm_version, mm_address).  Checked by the store tests. */
-#define MDB_META_MAPSIZE_OFF (16 + 4 + 4 + sizeof(void *))
 
 int lutdb_fw_mdb_fail(int rc, const char *what, const char *path)
 {
@@ -153,7 +150,7 @@ static int build_header(const lutdb_writer_params *p, const lutdb_file_part *par
 
 int lutdb_file_writer_check(const lutdb_writer_params *p)
 {
-	lutdb_file_part whole = {0, p->vocab, 0, p->layers, 0, 1, 0};
+	lutdb_file_part whole = {.token_end = p->vocab, .layer_end = p->layers, .shard_count = 1};
 	lutdb_file_hdr h;
 
 	return build_header(p, &whole, &h);
@@ -210,9 +207,13 @@ int lutdb_file_writer_open(const char *out_path, const lutdb_writer_params *p, c
 	}
 
 	/* Map size: the file's size estimate, plus the per-record page
-	 * rounding of table blocks, plus room for B-tree pages and meta. */
+	 * rounding of table blocks and a codec's expansion of incompressible
+	 * rows (under 1/255, LZ4_compressBound), plus the slack the writer
+	 * chose.  All of it is preallocated, so it must be what this file can
+	 * take, not a fixed allowance: 1500 shards of 64 MiB each made a
+	 * 14 MB database fail with "no space left" on a disk with 63 GB free. */
 	uint64_t blocks = (w->hdr.token_end - w->hdr.token_begin) / w->hdr.block_tokens + 2;
-	uint64_t mapsize = part->size_hint + part->size_hint / 64 + blocks * 2 * WRITER_PAGE + (64ull << 20);
+	uint64_t mapsize = part->size_hint + part->size_hint / 64 + blocks * 2 * WRITER_PAGE + part->slack;
 	mapsize = (mapsize + WRITER_PAGE - 1) / WRITER_PAGE * WRITER_PAGE;
 	w->mapsize = mapsize;
 	/* A file size limit (ulimit -f) must be an error, not a SIGXFSZ kill. */
@@ -455,7 +456,7 @@ int lutdb_file_writer_commit(lutdb_file_writer *w)
 	}
 	for (int m = 0; m < 2; m++) {
 		uint64_t ms = used;
-		off_t off = (off_t)m * w->hdr.page_size + (off_t)MDB_META_MAPSIZE_OFF;
+		off_t off = (off_t)m * w->hdr.page_size + (off_t)META_MAPSIZE_OFF;
 		if (pwrite(w->fd, &ms, sizeof ms, off) != (ssize_t)sizeof ms) {
 			rc = lutdb_fw_sys_fail(errno, "cannot write meta page", w->tmp_path);
 			goto fail;

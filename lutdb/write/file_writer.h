@@ -38,7 +38,17 @@ typedef struct lutdb_file_part {
 	uint32_t shard_index, shard_count; /* 0, 1 when not sharded */
 	uint64_t size_hint;                /* upper bound of the file's bytes: sizes the map
 					      and the preallocation */
+	uint64_t slack;                    /* room beyond the estimate's own margins for
+					      records it could not size (the writer
+					      parameters' sizing fields all zero) */
 } lutdb_file_part;
+
+/* Slack of a file whose every record is sized (plan.h): the estimate is an
+ * upper bound; this covers only rounding the estimate does not model. */
+#define LUTDB_SLACK_SIZED (16ull << 10)
+/* Slack of a file of a writer opened without sizing fields (lutdb.h,
+ * lutdb_writer_params: "all zero suits ... under 64 MiB"). */
+#define LUTDB_SLACK_UNSIZED (64ull << 20)
 
 /* Checks the model parameters (p's geometry, dtype, codec, block_tokens)
  * the way a reader will, by building and parsing a header for the whole

@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "fail.h"
+#include "lutdb.h"
 
 static int exists(const char *final)
 {
@@ -35,8 +36,15 @@ int lutdb_publish(const char *tmp, const char *final, int is_dir, int replace)
 {
 	struct stat st;
 
-	if (replace)
+	if (replace) {
+		/* rename(2) replaces whatever final is: make sure, once more
+		 * and as late as can be, that it is a file a writer may
+		 * replace (it was checked when the writer started). */
+		int rc = lutdb_output_check(final, is_dir);
+		if (rc)
+			return rc;
 		return rename(tmp, final) == 0 ? LUTDB_OK : rename_failed(errno, final);
+	}
 	if (renameat2(AT_FDCWD, tmp, AT_FDCWD, final, RENAME_NOREPLACE) == 0)
 		return LUTDB_OK;
 	if (errno == EEXIST)

@@ -10,8 +10,10 @@
 #ifndef LUTDB_PUBLISH_H
 #define LUTDB_PUBLISH_H
 
-/* Renames tmp to final.  With replace, an existing file at final is
- * replaced atomically (rename(2)).  Without, final must not exist when the
+/* Renames tmp to final.  With replace, an existing regular file at final
+ * is replaced atomically (rename(2)); anything else there (a device, a
+ * directory, a symbolic link) is refused as lutdb_output_check() says,
+ * right before the rename.  Without, final must not exist when the
  * rename happens: renameat2(RENAME_NOREPLACE), or, on a file system without
  * it, link(2) + unlink(2) for a file; for a directory, plain rename(2),
  * which refuses a non-empty directory or a file at final (only an empty

@@ -40,11 +40,24 @@ struct lutdb_writer {
 				       NULL once renamed to OUT */
 	lutdb_manifest m;           /* the files: names and ranges; sharded, their
 				       sizes and digests once committed */
-	lutdb_file_writer **files;  /* one per file; NULL once committed */
+	lutdb_file_writer **files;  /* one per file; NULL before it is opened (token
+				       split) and once committed */
 	uint64_t layer_bytes;       /* bytes of one layer's row of one token */
 	uint64_t max_size;          /* sharded: checked on the finished files */
 	uint32_t vocab, layers;
 	uint32_t next_token;        /* the next token put_rows expects */
+	/* What opening a file needs, kept for the files opened later. */
+	lutdb_writer_params p;
+	lutdb_plan_model pm;
+	int overwrite, sized;
+	/* Token split: shard i is opened when its first row arrives and
+	 * committed when its last one has, so one shard is open at a time
+	 * (file descriptors, maps, block buffers and reserved disk for one
+	 * shard, not for thousands); shards [0, done) are committed. */
+	int by_token;
+	size_t done;
+	char *config;               /* config.json, for the shards opened later */
+	size_t config_len;
 };
 
 static char *path_in(const char *dir, const char *name)
@@ -93,10 +106,16 @@ static int read_shard_opts(const lutdb_shard_opts *in, lutdb_shard_opts *o, cons
 static int plan_one_file(lutdb_writer *w, int overwrite)
 {
 	struct stat st;
+	int rc;
 
+	/* Only a regular file may be replaced: not a device, a directory, or
+	 * a symbolic link (lutdb_output_check says why).  Checked again just
+	 * before the rename (publish.c). */
+	if ((rc = lutdb_output_check(w->out, 0)))
+		return rc;
 	/* An early refusal for the common case; the commit's rename is what
 	 * guarantees it (publish.h). */
-	if (!overwrite && stat(w->out, &st) == 0)
+	if (!overwrite && lstat(w->out, &st) == 0)
 		return lutdb_fail(LUTDB_EEXIST, "%s: already exists", w->out);
 	w->m.nshards = 1;
 	w->m.split = LUTDB_SPLIT_TOKEN;
@@ -119,11 +138,15 @@ static int plan_shards(lutdb_writer *w, const lutdb_plan_model *pm, const lutdb_
 		return rc;
 	w->sharded = 1;
 	w->max_size = o->max_size;
-	if (stat(w->out, &st) == 0 && (!S_ISDIR(st.st_mode) || rmdir(w->out) != 0))
-		return lutdb_fail(LUTDB_EEXIST, "%s: already exists and is not an empty directory", w->out);
+	/* "OUTDIR/" names OUTDIR itself, and with the slash lstat would look
+	 * through a symbolic link. */
 	char *trim = w->out + strlen(w->out);
 	while (trim > w->out + 1 && trim[-1] == '/')
 		*--trim = '\0';
+	if ((rc = lutdb_output_check(w->out, 1)))
+		return rc;
+	if (lstat(w->out, &st) == 0 && rmdir(w->out) != 0)
+		return lutdb_fail(LUTDB_EEXIST, "%s: already exists and is not an empty directory", w->out);
 	size_t n = strlen(w->out) + sizeof ".tmp.XXXXXX";
 	if (!(w->tmp_dir = malloc(n)))
 		return lutdb_fail(LUTDB_ENOMEM, "writer");
@@ -135,31 +158,49 @@ static int plan_shards(lutdb_writer *w, const lutdb_plan_model *pm, const lutdb_
 	return rc;
 }
 
-static int open_files(lutdb_writer *w, const lutdb_writer_params *p, const lutdb_plan_model *pm, int overwrite)
+/* Opens file i (shard i, or the one file): its part of the model, its
+ * reservation (sized: every record it will hold is accounted for in pm,
+ * by exact sizes or the caller's sizing fields), and config.json when the
+ * writer has it already. */
+static int open_file(lutdb_writer *w, size_t i)
 {
+	const lutdb_manifest_shard *s = &w->m.shards[i];
+	lutdb_file_part part = {
+		.token_begin = s->token_begin,
+		.token_end = s->token_end,
+		.layer_begin = s->layer_begin,
+		.layer_end = s->layer_end,
+		.shard_index = (uint32_t)i,
+		.shard_count = (uint32_t)w->m.nshards,
+		.size_hint = lutdb_plan_file_bytes(&w->pm, s->layer_end - s->layer_begin, s->token_begin, s->token_end,
+						   i == 0),
+		.slack = w->sized ? LUTDB_SLACK_SIZED : LUTDB_SLACK_UNSIZED,
+	};
+	/* Shards go into a directory of our own: nothing to overwrite. */
+	char *path = w->sharded ? path_in(w->tmp_dir, s->file) : strdup(s->file);
+	int rc;
+
+	if (!path)
+		return lutdb_fail(LUTDB_ENOMEM, "writer");
+	rc = lutdb_file_writer_open(path, &w->p, &part, w->sharded || w->overwrite, &w->files[i]);
+	free(path);
+	if (rc == LUTDB_OK && w->config)
+		rc = lutdb_file_writer_put_blob(w->files[i], LUTDB_META_CONFIG, w->config, w->config_len);
+	return rc;
+}
+
+/* Every file of a layer split holds rows of every token, so they are all
+ * open from the start; a token split opens its first shard (the dense
+ * weights and blobs go there) and the others as their rows come. */
+static int open_files(lutdb_writer *w)
+{
+	int rc;
+
 	if (!(w->files = calloc(w->m.nshards, sizeof *w->files)))
 		return lutdb_fail(LUTDB_ENOMEM, "writer");
-	for (size_t i = 0; i < w->m.nshards; i++) {
-		const lutdb_manifest_shard *s = &w->m.shards[i];
-		lutdb_file_part part = {
-			.token_begin = s->token_begin,
-			.token_end = s->token_end,
-			.layer_begin = s->layer_begin,
-			.layer_end = s->layer_end,
-			.shard_index = (uint32_t)i,
-			.shard_count = (uint32_t)w->m.nshards,
-			.size_hint = lutdb_plan_file_bytes(pm, s->layer_end - s->layer_begin, s->token_begin,
-							   s->token_end, i == 0),
-		};
-		/* Shards go into a directory of our own: nothing to overwrite. */
-		char *path = w->sharded ? path_in(w->tmp_dir, s->file) : strdup(s->file);
-		if (!path)
-			return lutdb_fail(LUTDB_ENOMEM, "writer");
-		int rc = lutdb_file_writer_open(path, p, &part, w->sharded || overwrite, &w->files[i]);
-		free(path);
-		if (rc)
+	for (size_t i = 0; i < (w->by_token ? 1 : w->m.nshards); i++)
+		if ((rc = open_file(w, i)))
 			return rc;
-	}
 	return LUTDB_OK;
 }
 
@@ -207,8 +248,15 @@ static int writer_open(const char *out_path, const lutdb_writer_params *params, 
 		pm.first_bytes = sizes->first_bytes;
 		pm.config_bytes = sizes->config_bytes;
 	}
+	/* Each file reserves what it will hold, not a fixed allowance, unless
+	 * the caller gave no sizes at all. */
+	w->sized = sizes || p.dense_bytes || p.dense_records || p.config_bytes;
+	w->p = p;
+	w->pm = pm;
+	w->overwrite = overwrite;
 	rc = so.count || so.max_size ? plan_shards(w, &pm, &so) : plan_one_file(w, overwrite);
-	if (rc || (rc = open_files(w, &p, &pm, overwrite)))
+	w->by_token = w->m.split == LUTDB_SPLIT_TOKEN;
+	if (rc || (rc = open_files(w)))
 		goto fail;
 	*out = w;
 	return LUTDB_OK;
@@ -237,8 +285,20 @@ int lutdb_writer_put_blob(lutdb_writer *w, const char *name, const void *data, s
 
 	if (!w)
 		return lutdb_fail(LUTDB_EINVAL, "put_blob: no writer");
+	if (w->next_token)
+		return lutdb_fail(LUTDB_EINVAL, "put_blob: blobs come before the table rows");
+	if (every && w->by_token && w->m.nshards > 1) {
+		/* Kept for the shards not opened yet. */
+		char *copy = malloc(len ? len : 1);
+		if (!copy)
+			return lutdb_fail(LUTDB_ENOMEM, "writer: config.json");
+		memcpy(copy, data, len);
+		free(w->config);
+		w->config = copy;
+		w->config_len = len;
+	}
 	for (size_t i = 0; i < (every ? w->m.nshards : 1); i++)
-		if ((rc = lutdb_file_writer_put_blob(w->files[i], name, data, len)))
+		if (w->files[i] && (rc = lutdb_file_writer_put_blob(w->files[i], name, data, len)))
 			return rc;
 	return LUTDB_OK;
 }
@@ -267,15 +327,29 @@ int lutdb_writer_put_rows(lutdb_writer *w, uint32_t token_first, uint32_t count,
 		return lutdb_fail(LUTDB_EINVAL, "put_rows: no writer");
 	if (token_first != w->next_token || count > w->vocab - token_first)
 		return lutdb_fail(LUTDB_EINVAL, "put_rows: tokens must arrive in order inside [0, %u)", w->vocab);
-	for (size_t i = 0; i < w->m.nshards; i++) {
+	/* A token split's shards come in token order: start at the first one
+	 * not finished, stop at the first one past these rows. */
+	for (size_t i = w->by_token ? w->done : 0; i < w->m.nshards; i++) {
 		const lutdb_manifest_shard *s = &w->m.shards[i];
+		if (w->by_token && s->token_begin >= token_first + count)
+			break;
 		uint32_t a = token_first > s->token_begin ? token_first : s->token_begin;
 		uint32_t b = token_first + count < s->token_end ? token_first + count : s->token_end;
 		if (a >= b)
 			continue;
 		const uint8_t *src = base + (size_t)(a - token_first) * src_stride + w->layer_bytes * s->layer_begin;
-		if ((rc = lutdb_file_writer_put_rows(w->files[i], a, b - a, src, src_stride)))
+		if ((!w->files[i] && (rc = open_file(w, i))) ||
+		    (rc = lutdb_file_writer_put_rows(w->files[i], a, b - a, src, src_stride)))
 			return rc;
+		if (w->by_token && w->m.nshards > 1 && b == s->token_end) {
+			/* Its last row: finish it now (synced, trimmed, renamed
+			 * inside the temporary directory). */
+			rc = lutdb_file_writer_commit(w->files[i]);
+			w->files[i] = NULL;
+			w->done = i + 1;
+			if (rc)
+				return rc;
+		}
 	}
 	w->next_token += count;
 	return LUTDB_OK;
@@ -358,7 +432,13 @@ int lutdb_writer_commit(lutdb_writer *w)
 
 	if (!w)
 		return lutdb_fail(LUTDB_EINVAL, "commit: no writer");
-	for (size_t i = 0; i < w->m.nshards; i++) {
+	for (size_t i = w->done; i < w->m.nshards; i++) {
+		if (!w->files[i]) {
+			/* A token-split shard whose rows never came. */
+			rc = lutdb_fail(LUTDB_EINVAL, "commit: table rows [%u, %u) not written (next %u)",
+					w->m.shards[i].token_begin, w->m.shards[i].token_end, w->next_token);
+			goto out;
+		}
 		rc = lutdb_file_writer_commit(w->files[i]);
 		w->files[i] = NULL;
 		if (rc)
@@ -407,6 +487,7 @@ void lutdb_writer_abort(lutdb_writer *w)
 		remove_tmp_dir(w);
 	lutdb_manifest_free(&w->m);
 	free(w->files);
+	free(w->config);
 	free(w->tmp_dir);
 	free(w->out);
 	free(w);

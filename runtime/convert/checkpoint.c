@@ -12,6 +12,7 @@
 #include <unistd.h>
 #include <xxhash.h>
 
+#include "lutdb.h"
 #include "lutdb_err.h"
 #include "lutdb_types.h"
 #include "safetensors.h"
@@ -59,42 +60,19 @@ static char *join(const char *dir, const char *name)
 	return p;
 }
 
-/* Reads a whole small file; LUTDB_ENOENT if it does not exist. */
+/* Reads a whole small file; LUTDB_ENOENT if it does not exist.
+ * Only a regular file of at most JSON_FILE_MAX bytes is read: anything
+ * else in a checkpoint is a bad checkpoint. */
 static int read_small(const char *dir, const char *name, char **data, size_t *len)
 {
 	char *path = join(dir, name);
-	struct stat st;
-	FILE *f = NULL;
-	int rc = LUTDB_OK;
+	int rc;
 
 	*data = NULL;
+	*len = 0;
 	if (!path)
 		return lutdb_fail(LUTDB_ENOMEM, "%s", name);
-	f = fopen(path, "rb");
-	if (!f) {
-		rc = errno == ENOENT ? LUTDB_ENOENT : lutdb_fail(LUTDB_EIO, "%s: %s", path, strerror(errno));
-		goto out;
-	}
-	if (fstat(fileno(f), &st) != 0 || !S_ISREG(st.st_mode) || (uint64_t)st.st_size > JSON_FILE_MAX) {
-		rc = lutdb_fail(LUTDB_EBADINPUT, "%s: not a regular file of at most %u bytes", path, JSON_FILE_MAX);
-		goto out;
-	}
-	*len = (size_t)st.st_size;
-	*data = malloc(*len + 1);
-	if (!*data) {
-		rc = lutdb_fail(LUTDB_ENOMEM, "%s", path);
-		goto out;
-	}
-	if (fread(*data, 1, *len, f) != *len) {
-		rc = lutdb_fail(LUTDB_EIO, "%s: read error", path);
-		free(*data);
-		*data = NULL;
-		goto out;
-	}
-	(*data)[*len] = '\0';
-out:
-	if (f)
-		fclose(f);
+	rc = lutdb_input_read(path, JSON_FILE_MAX, 0, LUTDB_EBADINPUT, LUTDB_EBADINPUT, data, len);
 	free(path);
 	return rc;
 }
@@ -102,23 +80,22 @@ out:
 static int map_file(lutdb_ckpt *ck, st_map *m)
 {
 	char *path = join(ck->dir, m->name);
-	struct stat st;
 	uint64_t jlen;
 	int fd = -1, rc;
 
 	if (!path)
 		return lutdb_fail(LUTDB_ENOMEM, "%s", m->name);
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0) {
-		rc = lutdb_fail(errno == ENOENT ? LUTDB_EBADINPUT : LUTDB_EIO, "%s: %s", path,
-				errno == ENOENT ? "missing weight file" : strerror(errno));
+	/* A weight file the checkpoint names that is a FIFO, device or
+	 * directory is a bad checkpoint. */
+	rc = lutdb_input_open(path, LUTDB_EBADINPUT, &fd, &m->size);
+	if (rc == LUTDB_ENOENT)
+		rc = lutdb_fail(LUTDB_EBADINPUT, "%s: missing weight file", path);
+	if (rc)
 		goto out;
-	}
-	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || st.st_size < 8) {
+	if (m->size < 8) {
 		rc = lutdb_fail(LUTDB_EBADINPUT, "%s: not a safetensors file (too short)", path);
 		goto out;
 	}
-	m->size = (uint64_t)st.st_size;
 	m->map = mmap(NULL, m->size, PROT_READ, MAP_PRIVATE, fd, 0);
 	if (m->map == MAP_FAILED) {
 		m->map = NULL;

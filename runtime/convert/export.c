@@ -258,6 +258,10 @@ int lutdb_export(lutdb_db *db, const char *outdir, uint64_t max_shard, lutdb_pro
 				  lutdb_path(db));
 	if (!max_shard)
 		max_shard = EXPORT_DEFAULT_SHARD;
+	/* Files go into outdir by name: not through a symbolic link, not into
+	 * something that is not a directory. */
+	if ((rc = lutdb_output_check(outdir, 1)))
+		return rc;
 	if (mkdir(outdir, 0755) != 0 && errno != EEXIST)
 		return sys_fail(errno, outdir, "cannot create directory");
 	if ((rc = collect(db, &ts, &n)))

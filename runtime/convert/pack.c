@@ -110,7 +110,10 @@ static const char *dtype_lower(int dt)
 	return dt == LUTDB_DTYPE_F32 ? "f32" : dt == LUTDB_DTYPE_F16 ? "f16" : dt == LUTDB_DTYPE_BF16 ? "bf16" : "source";
 }
 
-static int put_provenance(packer *p)
+/* provenance.json, built before the writer opens so that its exact length
+ * sizes the first file (a guess either wasted disk or overflowed the map
+ * with many weight files). */
+static int make_provenance(packer *p)
 {
 	const lutdb_ckpt_file *files;
 	size_t n;
@@ -118,7 +121,6 @@ static int put_provenance(packer *p)
 	time_t now = time(NULL);
 	struct tm tm;
 	json_t *root = NULL, *arr;
-	char *txt = NULL;
 	int rc;
 
 	if ((rc = lutdb_ckpt_files(p->ck, &files, &n)))
@@ -136,13 +138,8 @@ static int put_provenance(packer *p)
 			 p->form == LUTDB_FORM_REP ? "reparameterized" : "training", "files", arr, "options",
 			 "dtype", dtype_lower(p->o->dtype), "codec", lutdb_codec_name(p->o->codec),
 			 "threads", p->o->threads);
-	if (!root || !(txt = json_dumps(root, JSON_INDENT(2) | JSON_SORT_KEYS))) {
+	if (!root || !(p->provenance = json_dumps(root, JSON_INDENT(2) | JSON_SORT_KEYS)))
 		rc = lutdb_fail(LUTDB_ENOMEM, "provenance");
-		goto out;
-	}
-	rc = lutdb_writer_put_blob(p->w, LUTDB_META_PROVENANCE, txt, strlen(txt));
-out:
-	free(txt);
 	json_decref(root);
 	return rc;
 }
@@ -162,7 +159,7 @@ static int put_blobs(packer *p)
 		if (data && (rc = lutdb_writer_put_blob(p->w, b->name, data, len)))
 			return rc;
 	}
-	return put_provenance(p);
+	return lutdb_writer_put_blob(p->w, LUTDB_META_PROVENANCE, p->provenance, strlen(p->provenance));
 }
 
 /* Stored dtype of a tensor: the forced one, F16 from training form, or the
@@ -313,7 +310,7 @@ static int dense_sizes(const packer *p, lutdb_writer_params *wp)
 			wp->dense_records++;
 		}
 	/* provenance.json, and the --tokenizer replacement */
-	wp->dense_bytes += 8192 + p->tok_override_len;
+	wp->dense_bytes += strlen(p->provenance) + p->tok_override_len;
 	wp->dense_records += 2;
 	return LUTDB_OK;
 }
@@ -379,7 +376,7 @@ int lutdb_pack(const char *src, const char *out_path, const lutdb_pack_opts *opt
 		.table_codec = p.o->codec,
 		.block_tokens = p.o->block_tokens,
 	};
-	if ((rc = dense_sizes(&p, &wp)))
+	if ((rc = make_provenance(&p)) || (rc = dense_sizes(&p, &wp)))
 		goto out;
 	if ((rc = lutdb_writer_open(out_path, &wp, p.o->shards, 1, &p.w)) || (rc = put_blobs(&p)) || (rc = put_tensors(&p)))
 		goto out;
@@ -393,6 +390,7 @@ out:
 	free(p.rows);
 	free(p.schema);
 	free(p.tok_override);
+	free(p.provenance);
 	lutdb_ckpt_close(p.ck);
 	return rc;
 }

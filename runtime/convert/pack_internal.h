@@ -27,6 +27,7 @@ typedef struct packer {
 	void *rows;               /* block of rows in the storage dtype */
 	char *tok_override;       /* --tokenizer file contents */
 	size_t tok_override_len;
+	char *provenance;         /* provenance.json text (jansson's allocation: free()) */
 	lutdb_writer *w;          /* the output: one file or shards */
 	/* reparam.c */
 	struct lk_pool *pool;

@@ -4,12 +4,9 @@
  * rejects anything it cannot), and every id it can produce must be a row of
  * the model's table (max id < V).
  */
-#include <errno.h>
-#include <stdio.h>
 #include <stdlib.h>
-#include <string.h>
-#include <sys/stat.h>
 
+#include "lutdb.h"
 #include "lutdb_types.h"
 #include "lutdb_tokenizer.h"
 #include "pack_internal.h"
@@ -19,30 +16,9 @@
 
 int lutdb_pack_read_file(const char *path, char **data, size_t *len)
 {
-	FILE *f = fopen(path, "rb");
-	struct stat st;
-	int rc = LUTDB_OK;
-
-	*data = NULL;
-	if (!f)
-		return lutdb_fail(errno == ENOENT ? LUTDB_ENOENT : LUTDB_EIO, "%s: %s", path, strerror(errno));
-	if (fstat(fileno(f), &st) != 0 || !S_ISREG(st.st_mode) || (uint64_t)st.st_size > TOKENIZER_FILE_MAX) {
-		rc = lutdb_fail(LUTDB_ETOKENIZER, "%s: not a regular file of at most %u bytes", path, TOKENIZER_FILE_MAX);
-		goto out;
-	}
-	*len = (size_t)st.st_size;
-	if (!(*data = malloc(*len + 1))) {
-		rc = lutdb_fail(LUTDB_ENOMEM, "%s", path);
-		goto out;
-	}
-	if (fread(*data, 1, *len, f) != *len) {
-		rc = lutdb_fail(LUTDB_EIO, "%s: read error", path);
-		free(*data);
-		*data = NULL;
-	}
-out:
-	fclose(f);
-	return rc;
+	/* The path the caller gave (--tokenizer): anything but a regular file
+	 * is a bad argument; an oversized one a bad tokenizer. */
+	return lutdb_input_read(path, TOKENIZER_FILE_MAX, 0, LUTDB_EINVAL, LUTDB_ETOKENIZER, data, len);
 }
 
 int lutdb_pack_check_tokenizer(packer *p)

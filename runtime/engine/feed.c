@@ -2,7 +2,7 @@
  * feed.c - lutdb_session_feed: ids through the model in chunks of up to
  * LR_CHUNK positions.
  *
- * A chunk goes through three stages:
+ * A chunk is one pass (seq.c) of one span and goes through three stages:
  *   1. its table rows are resolved (rows.c): the only I/O, and the only
  *      failure besides the logits callback;
  *   2. every layer runs over the chunk (layer.c), arithmetic only;
@@ -19,28 +19,26 @@
 #include "engine_internal.h"
 #include "fail.h"
 
-/* The logits of chunk positions [0, c) (positions p0..): to fn for every
- * one, or without fn only for the last of the feed (last). */
+/* The logits of the pass's c rows (positions p0..): to fn for every one, or
+ * without fn only for the last of the feed (last). */
 static int chunk_logits(lutdb_session *s, uint32_t p0, uint32_t c, int last, lutdb_logits_fn fn, void *ctx)
 {
 	const lutdb_model *m = s->m;
-	const lr_mat *norm = &m->final_norm;
+	uint32_t rows[LR_LOGIT_ROWS];
 
 	if (!fn) {
 		if (!last)
 			return LUTDB_OK;
-		const float *h = s->hidden + (size_t)(c - 1) * m->d;
-		lk_rmsnorm(s->normed, h, norm->dtype, norm->data, m->d, m->eps);
-		lk_matvec_mt(m->pool, m->head.dtype, m->head.data, m->d, m->V, m->d, s->normed, s->logits);
+		rows[0] = c - 1;
+		lr_pass_logits(&s->pass, rows, 1, s->logits);
 		s->have_logits = 1;
 		return LUTDB_OK;
 	}
 	for (uint32_t r0 = 0; r0 < c; r0 += LR_LOGIT_ROWS) {
 		uint32_t rn = c - r0 < LR_LOGIT_ROWS ? c - r0 : LR_LOGIT_ROWS;
 		for (uint32_t i = 0; i < rn; i++)
-			lk_rmsnorm(s->normed + (size_t)i * m->d, s->hidden + (size_t)(r0 + i) * m->d, norm->dtype,
-				   norm->data, m->d, m->eps);
-		lr_linear(s, &m->head, s->normed, rn, s->logits_block, m->V);
+			rows[i] = r0 + i;
+		lr_pass_logits(&s->pass, rows, rn, s->logits_block);
 		for (uint32_t i = 0; i < rn; i++) {
 			const float *row = s->logits_block + (size_t)i * m->V;
 			s->in_callback = 1;
@@ -57,24 +55,21 @@ static int chunk_logits(lutdb_session *s, uint32_t p0, uint32_t c, int last, lut
 	return LUTDB_OK;
 }
 
+/* One pass over ids[0, c) at the session's next positions. */
 static int feed_chunk(lutdb_session *s, const uint32_t *ids, uint32_t c, int last, lutdb_logits_fn fn,
 		      void *ctx)
 {
-	const lutdb_model *m = s->m;
-	const uint32_t p0 = s->pos;
-	const size_t embed_row_bytes = (size_t)m->d * lr_esz(m->embed.dtype);
+	const uint32_t p0 = s->seq.pos;
 	int rc;
 
-	if ((rc = lr_rows_resolve(s, p0, c, ids)))
+	lr_pass_begin(&s->pass);
+	const lr_span *sp = lr_pass_add(&s->pass, &s->seq, ids, c);
+	if ((rc = lr_rows_resolve(&s->pass, sp)))
 		return rc;
-	for (uint32_t i = 0; i < c; i++)
-		lk_to_f32(m->embed.dtype, (const unsigned char *)m->embed.data + (size_t)ids[i] * embed_row_bytes,
-			  s->hidden + (size_t)i * m->d, m->d);
-	for (uint32_t l = 0; l < m->L; l++)
-		lr_layer_forward(s, l, p0, c);
+	lr_pass_forward(&s->pass);
 	if ((rc = chunk_logits(s, p0, c, last, fn, ctx)))
 		return rc;
-	s->pos = p0 + c;
+	lr_pass_commit(&s->pass);
 	return LUTDB_OK;
 }
 
@@ -82,6 +77,7 @@ static int feed_chunk(lutdb_session *s, const uint32_t *ids, uint32_t c, int las
 static int check_feed(const lutdb_session *s, const uint32_t *ids, size_t n)
 {
 	const lutdb_model *m = s->m;
+	const lr_seq *q = &s->seq;
 
 	if (s->in_callback)
 		return lutdb_fail(LUTDB_EINVAL, "lutdb_session_feed: called from a callback of the same session");
@@ -93,15 +89,15 @@ static int check_feed(const lutdb_session *s, const uint32_t *ids, size_t n)
 		if (ids[i] >= m->V)
 			return lutdb_fail(LUTDB_ERANGE, "token id %u (at index %zu) is outside the vocabulary [0, %u)",
 					  ids[i], i, m->V);
-	if (n > s->cap - s->pos) {
-		if (s->pos + n > m->max_pos)
+	if (n > q->cap - q->pos) {
+		if (q->pos + n > m->max_pos)
 			return lutdb_fail(LUTDB_ECONTEXT,
 					  "%zu positions needed (%u in context + %zu new), "
 					  "max_position_embeddings is %u",
-					  (size_t)s->pos + n, s->pos, n, m->max_pos);
+					  (size_t)q->pos + n, q->pos, n, m->max_pos);
 		return lutdb_fail(LUTDB_ECONTEXT,
 				  "%zu positions needed (%u in context + %zu new), session capacity is %u",
-				  (size_t)s->pos + n, s->pos, n, s->cap);
+				  (size_t)q->pos + n, q->pos, n, q->cap);
 	}
 	return LUTDB_OK;
 }
@@ -115,13 +111,14 @@ int lutdb_session_feed(lutdb_session *s, const uint32_t *ids, size_t n, lutdb_lo
 	if ((rc = check_feed(s, ids, n)))
 		return rc;
 	s->have_logits = 0;
-	lr_rows_prefetch(s, ids, n < s->chunk ? n : s->chunk);
+	const uint32_t chunk = s->pass.max_rows;
+	lr_rows_prefetch(s->m, s->flags, ids, n < chunk ? n : chunk);
 	for (size_t off = 0; off < n;) {
-		uint32_t c = (uint32_t)(n - off < s->chunk ? n - off : s->chunk);
+		uint32_t c = (uint32_t)(n - off < chunk ? n - off : chunk);
 		/* the next chunk's rows load while this one computes */
 		size_t next = off + c, next_end = off + 2 * (size_t)c < n ? off + 2 * (size_t)c : n;
 		if (next < next_end)
-			lr_rows_prefetch(s, ids + next, next_end - next);
+			lr_rows_prefetch(s->m, s->flags, ids + next, next_end - next);
 		if ((rc = feed_chunk(s, ids + off, c, off + c == n, fn, ctx))) {
 			s->failed = 1;
 			return rc;

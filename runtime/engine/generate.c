@@ -71,7 +71,7 @@ int lutdb_generate(lutdb_session *s, const uint32_t *prompt, size_t n, const lut
 	for (uint32_t k = 0; k < g.max_tokens; k++) {
 		uint32_t id = lutdb_sampler_next(sp, s->logits);
 		/* its table row starts loading while the id is handed out */
-		lr_rows_prefetch(s, &id, 1);
+		lr_rows_prefetch(s->m, s->flags, &id, 1);
 		if (k == 0) {
 			t1 = now_s();
 			stats->prefill_seconds = t1 - t0;
@@ -96,7 +96,7 @@ int lutdb_generate(lutdb_session *s, const uint32_t *prompt, size_t n, const lut
 				lutdb_fail(LUTDB_ECONTEXT,
 					   "context full after %u of %u generated tokens: max_position_embeddings "
 					   "is %u, session capacity %u",
-					   k + 1, g.max_tokens, s->m->max_pos, s->cap);
+					   k + 1, g.max_tokens, s->m->max_pos, s->seq.cap);
 			break;
 		}
 		stats->fed++;

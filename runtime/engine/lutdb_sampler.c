@@ -26,8 +26,27 @@ uint32_t lutdb_argmax(const float *v, uint32_t n)
 	return lr_argmax(v, n);
 }
 
+int lr_sampling_read(const lutdb_sampling *p, const char *what, lr_sampler_params *out)
+{
+	int rc;
+
+	if ((rc = lutdb_opts_check(p, p ? p->size : 0, sizeof *p, LUTDB_OPTS_MIN(lutdb_sampling, seed), what)))
+		return rc;
+	const float temperature = LUTDB_OPT(p, temperature, 0.0f), top_p = LUTDB_OPT(p, top_p, 0.0f);
+	const uint32_t top_k = LUTDB_OPT(p, top_k, 0);
+	if (isnan(temperature) || isnan(top_p))
+		return lutdb_fail(LUTDB_EINVAL, "sampling: temperature and top-p must be numbers");
+	out->greedy = !(temperature > 0.0f);
+	out->temperature = temperature;
+	out->top_k = top_k > INT_MAX ? INT_MAX : (int)top_k;
+	out->top_p = top_p;
+	out->seed = LUTDB_OPT(p, seed, 0);
+	return LUTDB_OK;
+}
+
 int lutdb_sampler_new(const lutdb_sampling *p, uint32_t vocab, lutdb_sampler **out)
 {
+	lr_sampler_params params;
 	lutdb_sampler *sp;
 	int rc;
 
@@ -36,21 +55,12 @@ int lutdb_sampler_new(const lutdb_sampling *p, uint32_t vocab, lutdb_sampler **o
 	*out = NULL;
 	if (!vocab)
 		return lutdb_fail(LUTDB_EINVAL, "lutdb_sampler_new: empty vocabulary");
-	if ((rc = lutdb_opts_check(p, p ? p->size : 0, sizeof *p, LUTDB_OPTS_MIN(lutdb_sampling, seed),
-				   "lutdb_sampler_new")))
+	if ((rc = lr_sampling_read(p, "lutdb_sampler_new", &params)))
 		return rc;
-	const float temperature = LUTDB_OPT(p, temperature, 0.0f), top_p = LUTDB_OPT(p, top_p, 0.0f);
-	const uint32_t top_k = LUTDB_OPT(p, top_k, 0);
-	if (isnan(temperature) || isnan(top_p))
-		return lutdb_fail(LUTDB_EINVAL, "sampling: temperature and top-p must be numbers");
 	if (!(sp = calloc(1, sizeof *sp)))
 		return lutdb_fail(LUTDB_ENOMEM, "lutdb_sampler_new");
 	sp->vocab = vocab;
-	sp->p.greedy = !(temperature > 0.0f);
-	sp->p.temperature = temperature;
-	sp->p.top_k = top_k > INT_MAX ? INT_MAX : (int)top_k;
-	sp->p.top_p = top_p;
-	sp->p.seed = LUTDB_OPT(p, seed, 0);
+	sp->p = params;
 	lr_rng_seed(&sp->rng, sp->p.seed);
 	if (!sp->p.greedy && !(sp->scratch = lr_sample_scratch_new(vocab))) {
 		free(sp);

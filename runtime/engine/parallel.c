@@ -1,7 +1,7 @@
 /*
  * parallel.c - a layer's work split over the model's thread pool.
  *
- * Work is split by output (rows of a projection, (position, head) pairs of
+ * Work is split by output (rows of a projection, (row, head) pairs of
  * attention and experts): every output is computed by one task in one fixed
  * order, so the thread count never changes a bit (runtime/kernels/kernels.h,
  * "Determinism").
@@ -9,7 +9,7 @@
 #include "engine_internal.h"
 
 struct par_job {
-	lutdb_session *s;
+	lr_pass *p;
 	size_t n;
 	lr_range_fn fn;
 	void *ctx;
@@ -21,29 +21,29 @@ static void par_task(void *ctx, int task, int ntasks)
 	size_t b, e;
 	lk_split_range(j->n, ntasks, task, 1, &b, &e);
 	if (b < e)
-		j->fn(j->s, j->ctx, task, b, e);
+		j->fn(j->p, j->ctx, task, b, e);
 }
 
-void lr_parallel(lutdb_session *s, size_t n, uint64_t work, lr_range_fn fn, void *ctx)
+void lr_parallel(lr_pass *p, size_t n, uint64_t work, lr_range_fn fn, void *ctx)
 {
-	struct par_job j = {s, n, fn, ctx};
-	int nt = s->ntasks;
+	struct par_job j = {p, n, fn, ctx};
+	int nt = p->ntasks;
 
 	if (!n)
 		return;
 	if ((size_t)nt > n)
 		nt = (int)n;
 	if (nt <= 1 || work < LR_MT_MIN_WORK)
-		fn(s, ctx, 0, 0, n);
+		fn(p, ctx, 0, 0, n);
 	else
-		lk_pool_run(s->m->pool, par_task, &j, nt);
+		lk_pool_run(p->m->pool, par_task, &j, nt);
 }
 
-void lr_linear(lutdb_session *s, const lr_mat *w, const float *X, uint32_t c, float *Y, size_t ldy)
+void lr_linear(const lutdb_model *m, const lr_mat *w, const float *X, uint32_t c, float *Y, size_t ldy)
 {
 	if (c == 1)
-		lk_matvec_mt(s->m->pool, w->dtype, w->data, w->cols, w->rows, w->cols, X, Y);
+		lk_matvec_mt(m->pool, w->dtype, w->data, w->cols, w->rows, w->cols, X, Y);
 	else
-		lk_matmul_mt(s->m->pool, w->dtype, w->data, w->cols, w->rows, w->cols, X, c, w->cols, Y,
+		lk_matmul_mt(m->pool, w->dtype, w->data, w->cols, w->rows, w->cols, X, c, w->cols, Y,
 			     ldy);
 }

@@ -4,9 +4,10 @@
 The model is the project's reference definition (tests/ref/lutdb_ref.py) in
 training form: the weights are a dict of nn.Parameters under the checkpoint's
 own tensor names, and the forward below is the reference forward with a batch
-dimension.  It calls the reference's own building blocks (rms_norm, ffn,
-rope_cos_sin, rotate_half, expert_slots); only attention and the two expert
-mixes are re-written batched, with the same operations.  Before training (and
+dimension.  It calls the reference's own building blocks (rms_norm,
+rope_cos_sin, rotate_half); attention, the two expert mixes, the FFN and the
+expert slots are re-written (batched, and with torch's fused exact GELU), with
+the same operations.  Before training (and
 again on the saved checkpoint) the batched forward is checked against
 lutdb_ref.forward on single sequences, and the written checkpoint is
 re-loaded with lutdb_ref.load_checkpoint and scored with lutdb_ref.eval_loss.
@@ -110,6 +111,26 @@ def dense_to_checkpoint(cfg, w):
     return out
 
 
+def ffn(x, up, down):
+    """lutdb_ref.ffn: down(GELU_erf(up x)), with torch's fused exact-erf GELU
+    (approximate="none", the same function as lutdb_ref.gelu to ~5e-7 in
+    float32) - the reference's formula is about 6x slower forward+backward
+    on this CPU, a sixth of a MoLE training step."""
+    return torch.nn.functional.gelu(x @ up.t()) @ down.t()
+
+
+def expert_slots(cfg, w, l, e):
+    """lutdb_ref.expert_slots with the ffn above."""
+    p = _lp(l)
+    u = ref.rms_norm(e, w[p + "expert_layernorm.weight"], cfg.eps)
+    vals = torch.stack([ffn(u, w[p + "experts.%d.up_proj.weight" % n],
+                            w[p + "experts.%d.down_proj.weight" % n]) for n in range(cfg.N)], dim=1)
+    if cfg.family == "mole":
+        return vals
+    keys = (u @ w[p + "expert_keys.weight"].t()).view(-1, cfg.N, cfg.dk)
+    return keys, vals
+
+
 def attention_b(cfg, w, l, x, cos, sin, causal):
     """lutdb_ref.attention with a leading batch dimension."""
     p = _lp(l) + "self_attn."
@@ -165,14 +186,14 @@ def forward_b(cfg, w, ids, dense):
         h = h + attention_b(cfg, w, l, ref.rms_norm(h, w[p + "input_layernorm.weight"], cfg.eps),
                             cos, sin, causal)
         x = ref.rms_norm(h, w[p + "post_attention_layernorm.weight"], cfg.eps)
-        m = ref.ffn(x, w[p + "mlp.up_proj.weight"], w[p + "mlp.down_proj.weight"])
+        m = ffn(x, w[p + "mlp.up_proj.weight"], w[p + "mlp.down_proj.weight"])
         if dense:
             h = h + m
             continue
         if cfg.family == "mole":
-            E = mole_mix_b(cfg, w, l, x, ref.expert_slots(cfg, w, l, e_u)[inv])
+            E = mole_mix_b(cfg, w, l, x, expert_slots(cfg, w, l, e_u)[inv])
         else:
-            keys, vals = ref.expert_slots(cfg, w, l, e_u)
+            keys, vals = expert_slots(cfg, w, l, e_u)
             E = molkv_mix_b(cfg, w, l, x, keys[inv], vals[inv])
         h = (h + m) + E
     head = emb if cfg.tied else w["lm_head.weight"]
@@ -211,6 +232,21 @@ def heldout_loss(cfg, w, ids, dense, batch=16):
 
 
 # ---------------------------------------------------------------------------
+# training state: checkpoint and exact resume
+
+def save_state(path, state):
+    """Atomic: write path.tmp, fsync, rename (a kill leaves the old state)."""
+    tmp = path + ".tmp"
+    with open(tmp, "wb") as f:
+        torch.save(state, f)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
+RESUME_KEYS = ("family", "d", "layers", "heads", "inter", "experts", "dk", "kvh", "window", "ctx",
+               "batch", "steps", "warmup", "lr", "wd", "seed", "extra", "autocast")
+
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
@@ -218,34 +254,49 @@ def main():
     ap.add_argument("--data", default=os.path.join(HERE, "..", "..", "build", "demo-data"))
     ap.add_argument("--out", help="checkpoint dir (default tests/demo/models/<family>)")
     ap.add_argument("--log", help="log file (default tests/demo/<family>.log)")
-    ap.add_argument("--d", type=int, default=96)
+    ap.add_argument("--state", help="training state dir (optimizer, RNG, step; default "
+                    "build/demo-train/<family>-s<seed>); a run resumes from STATE/state.pt")
+    ap.add_argument("--d", type=int, default=192)
     ap.add_argument("--layers", type=int, default=4)
     ap.add_argument("--heads", type=int, default=4)
-    ap.add_argument("--inter", type=int, default=192)
+    ap.add_argument("--inter", type=int, default=384)
     ap.add_argument("--experts", type=int, default=4)
-    ap.add_argument("--dk", type=int, default=48)
+    ap.add_argument("--dk", type=int, default=64)
     ap.add_argument("--kvh", type=int, default=2)
     ap.add_argument("--window", type=int, default=0)
     ap.add_argument("--ctx", type=int, default=128)
-    ap.add_argument("--batch", type=int, default=16)
-    ap.add_argument("--steps", type=int, default=350)
+    ap.add_argument("--batch", type=int, default=32)
+    ap.add_argument("--steps", type=int, default=560)
     ap.add_argument("--warmup", type=int, default=50)
     ap.add_argument("--lr", type=float, default=3e-3)
     ap.add_argument("--wd", type=float, default=0.1)
     ap.add_argument("--seed", type=int, default=1234)
+    ap.add_argument("--extra", type=int, default=1, help="1: also train on DATA/extra.ids (default)")
+    ap.add_argument("--autocast", type=int, default=1,
+                    help="1: BF16 autocast for the matmuls of training (float32 master weights; "
+                         "oneDNN BF16 matmuls are ~10x faster than the float32 BLAS here)")
     ap.add_argument("--dtype", default="bf16", choices=["f32", "bf16", "f16"])
     ap.add_argument("--log-every", type=int, default=25)
+    ap.add_argument("--eval-every", type=int, default=100, help="quick held-out loss in the log (0: off)")
+    ap.add_argument("--ckpt-minutes", type=float, default=3, help="save the training state this often")
     ap.add_argument("--threads", type=int, default=1,
                     help="torch threads (default 1: on a shared 2-core machine 2 threads ran 5x slower)")
-    ap.add_argument("--max-minutes", type=float, default=20,
-                    help="stop early after this much training time (0: never); logged")
     a = ap.parse_args()
 
     torch.set_num_threads(a.threads)
     torch.manual_seed(a.seed)
     out = a.out or os.path.join(HERE, "models", a.family)
     logpath = a.log or os.path.join(HERE, a.family + ".log")
-    logf = open(logpath, "w")
+    sdir = a.state or os.path.join(HERE, "..", "..", "build", "demo-train", "%s-s%d" % (a.family, a.seed))
+    os.makedirs(sdir, exist_ok=True)
+    spath = os.path.join(sdir, "state.pt")
+    resume = torch.load(spath) if os.path.exists(spath) else None
+    if resume is not None:
+        mism = [k for k in RESUME_KEYS if resume["args"].get(k) != getattr(a, k)]
+        if mism:
+            sys.exit("train.py: %s was saved with other settings (%s); remove it to start over"
+                     % (spath, ", ".join("%s %r != %r" % (k, resume["args"].get(k), getattr(a, k)) for k in mism)))
+    logf = open(logpath, "a" if resume is not None else "w")
 
     def log(s):
         print(s, flush=True)
@@ -260,7 +311,9 @@ def main():
     cdict = make_config(a, V, eot, eot)
     cfg = ref.Config.from_dict(cdict)
     dense = a.family == "dense"
-    train_ids = read_ids(os.path.join(a.data, "train.ids"))
+    fortune_ids = read_ids(os.path.join(a.data, "train.ids"))
+    extra_ids = read_ids(os.path.join(a.data, "extra.ids")) if a.extra else torch.zeros(0, dtype=torch.long)
+    train_ids = torch.cat([fortune_ids, extra_ids])
     held_ids = read_ids(os.path.join(a.data, "heldout.ids"))
 
     w = init_params(cfg, dense, a.seed)
@@ -268,25 +321,28 @@ def main():
     # active per token: everything except the experts (looked up, not computed)
     n_active = sum(p.numel() for k, p in w.items() if ".experts." not in k and "expert_keys" not in k
                    and "expert_layernorm" not in k)
-    log("train.py %s" % " ".join(sys.argv[1:]))
-    log("torch %s, %d threads, seed %d" % (torch.__version__, torch.get_num_threads(), a.seed))
-    log("config: %s" % json.dumps(cdict, sort_keys=True))
-    log("params: total %d (%.3fM), active per token %d (%.3fM)%s"
-        % (n_total, n_total / 1e6, n_active, n_active / 1e6,
-           " (dense: the checkpoint adds zero expert weights)" if dense else ""))
-    log("data: train %d ids, held-out %d ids; batch %d x %d = %d ids/step, %d steps = %.2f epochs"
-        % (len(train_ids), len(held_ids), a.batch, a.ctx, a.batch * a.ctx, a.steps,
-           a.steps * a.batch * a.ctx / len(train_ids)))
+    if resume is None:
+        log("train.py %s" % " ".join(sys.argv[1:]))
+        log("torch %s, %d threads, seed %d, autocast %s" % (torch.__version__, torch.get_num_threads(), a.seed,
+                                                          "bf16" if a.autocast else "off"))
+        log("config: %s" % json.dumps(cdict, sort_keys=True))
+        log("params: total %d (%.3fM), active per token %d (%.3fM)%s"
+            % (n_total, n_total / 1e6, n_active, n_active / 1e6,
+               " (dense: the checkpoint adds zero expert weights)" if dense else ""))
+        log("data: train %d ids (fortunes %d + extra %d), held-out %d ids; batch %d x %d = %d ids/step, "
+            "%d steps = %d ids = %.2f epochs"
+            % (len(train_ids), len(fortune_ids), len(extra_ids), len(held_ids), a.batch, a.ctx, a.batch * a.ctx,
+               a.steps, a.steps * a.batch * a.ctx, a.steps * a.batch * a.ctx / len(train_ids)))
 
-    # the batched forward is the reference forward
-    with torch.no_grad():
-        probe = train_ids[:40].view(2, 20)
-        got = forward_b(cfg, w, probe, dense)
-        wref = dense_to_checkpoint(cfg, w) if dense else {k: v.detach() for k, v in w.items()}
-        diff = max(float((got[i] - ref.forward(cfg, wref, probe[i].tolist())).abs().max()) for i in range(2))
-    log("check: batched forward vs lutdb_ref.forward at init, max abs diff %.3g" % diff)
-    if diff > 1e-4:
-        sys.exit("train.py: batched forward disagrees with the reference")
+        # the batched forward is the reference forward
+        with torch.no_grad():
+            probe = train_ids[:40].view(2, 20)
+            got = forward_b(cfg, w, probe, dense)
+            wref = dense_to_checkpoint(cfg, w) if dense else {k: v.detach() for k, v in w.items()}
+            diff = max(float((got[i] - ref.forward(cfg, wref, probe[i].tolist())).abs().max()) for i in range(2))
+        log("check: batched forward vs lutdb_ref.forward at init, max abs diff %.3g" % diff)
+        if diff > 1e-4:
+            sys.exit("train.py: batched forward disagrees with the reference")
 
     decay = [p for k, p in w.items() if p.dim() == 2]
     no_decay = [p for k, p in w.items() if p.dim() < 2]
@@ -301,43 +357,73 @@ def main():
         return a.lr * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * t)))
 
     g = torch.Generator().manual_seed(a.seed + 1)
-    t0 = time.time()
-    run_loss, run_n = 0.0, 0
-    stopped = None
-    for step in range(a.steps):
+    start, elapsed, run_loss, run_n = 0, 0.0, 0.0, 0
+    if resume is not None:
+        with torch.no_grad():
+            for k, p in w.items():
+                p.copy_(resume["weights"][k])
+        opt.load_state_dict(resume["opt"])
+        g.set_state(resume["gen"])
+        start, elapsed, run_loss, run_n = resume["step"], resume["elapsed"], resume["run_loss"], resume["run_n"]
+        log("resumed from %s at step %d (%.1f min of training so far)" % (spath, start, elapsed / 60))
+        del resume
+
+    def quick_heldout():
+        with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=bool(a.autocast)):
+            return heldout_loss(cfg, w, held_ids, dense, batch=32)[0]
+
+    def state():
+        return {"args": {k: getattr(a, k) for k in RESUME_KEYS}, "step": step + 1, "elapsed": elapsed,
+                "run_loss": run_loss, "run_n": run_n, "gen": g.get_state(), "opt": opt.state_dict(),
+                "weights": {k: v.detach().clone() for k, v in w.items()}}
+
+    t0 = time.time() - elapsed
+    last_save = time.time()
+    step = start - 1
+    for step in range(start, a.steps):
         for grp in opt.param_groups:
             grp["lr"] = lr_at(step)
         starts = torch.randint(0, len(train_ids) - a.ctx - 1, (a.batch,), generator=g)
         win = torch.stack([train_ids[s:s + a.ctx + 1] for s in starts.tolist()])
         x, y = win[:, :-1], win[:, 1:]
-        logits = forward_b(cfg, w, x, dense)
-        loss = torch.nn.functional.cross_entropy(logits.reshape(-1, cfg.V), y.reshape(-1))
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bool(a.autocast)):
+            logits = forward_b(cfg, w, x, dense)
+        loss = torch.nn.functional.cross_entropy(logits.float().reshape(-1, cfg.V), y.reshape(-1))
         opt.zero_grad(set_to_none=True)
         loss.backward()
         gn = torch.nn.utils.clip_grad_norm_(list(w.values()), 1.0)
         opt.step()
         run_loss += float(loss)
         run_n += 1
+        elapsed = time.time() - t0
         if (step + 1) % a.log_every == 0 or step == 0 or step + 1 == a.steps:
-            el = time.time() - t0
-            log("step %5d  loss %.4f  lr %.2e  gnorm %.2f  %6.1fs  %.0f ids/s"
-                % (step + 1, run_loss / run_n, lr_at(step), float(gn), el,
-                   (step + 1) * a.batch * a.ctx / el))
+            extra = ""
+            if a.eval_every and ((step + 1) % a.eval_every == 0 or step + 1 == a.steps):
+                te = time.time()
+                extra = "  held-out %.4f (bf16, %.0fs)" % (quick_heldout(), time.time() - te)
+                t0 += time.time() - te  # the quick eval is not training time
+                elapsed = time.time() - t0
+            log("step %5d  loss %.4f  lr %.2e  gnorm %.2f  %6.1fs  %.0f ids/s%s"
+                % (step + 1, run_loss / run_n, lr_at(step), float(gn), elapsed,
+                   (step + 1) * a.batch * a.ctx / elapsed, extra))
             run_loss, run_n = 0.0, 0
-        if a.max_minutes and time.time() - t0 > 60 * a.max_minutes and step + 1 < a.steps:
-            stopped = step + 1
-            log("stopping early after %d steps (--max-minutes %g)" % (stopped, a.max_minutes))
-            break
-    train_time = time.time() - t0
-    log("training wall time %.1fs (%.1f min)" % (train_time, train_time / 60))
-
+        if time.time() - last_save > 60 * a.ckpt_minutes and step + 1 < a.steps:
+            save_state(spath, state())
+            last_save = time.time()
+    train_time = elapsed
+    log("training time %.1fs (%.1f min), %d ids, %.0f ids/s"
+        % (train_time, train_time / 60, a.steps * a.batch * a.ctx, a.steps * a.batch * a.ctx / train_time))
+    if a.steps > start:
+        save_state(spath, state())  # the final weights: a crash below does not lose the run
 
     # checkpoint
     ck = dense_to_checkpoint(cfg, w) if dense else {k: v.detach().clone() for k, v in w.items()}
     ck = ref.cast_weights(ck, a.dtype.upper())
     if os.path.exists(out):
         shutil.rmtree(out)
-    ref.save_checkpoint(out, cdict, ck, generation_config={
+    nbytes = sum(v.numel() * v.element_size() for v in ck.values())
+    shards = max(1, math.ceil(nbytes / (3.5 * 2 ** 20)))  # every committed file <= 4 MiB
+    ref.save_checkpoint(out, cdict, ck, shards=shards, generation_config={
         "bos_token_id": eot, "eos_token_id": eot, "do_sample": False, "max_new_tokens": 60})
     shutil.copyfile(tokpath, os.path.join(out, "tokenizer.json"))
 
@@ -350,11 +436,14 @@ def main():
         got = forward_b(cfg2, wst, probe.view(1, -1), False)[0]
         d_ref = float((got - ref.forward(cfg2, w2, probe.tolist())).abs().max())
         hl2, hn2 = heldout_loss(cfg2, wst, held_ids, False)
-    log("checkpoint %s (%s): reloaded with lutdb_ref.load_checkpoint; batched vs lutdb_ref.forward "
+    log("checkpoint %s (%s, %d file(s)): reloaded with lutdb_ref.load_checkpoint; batched vs lutdb_ref.forward "
         "max abs diff %.3g; held-out loss %.4f nats/token (ppl %.2f) over %d tokens (%.1fs)"
-        % (os.path.relpath(out, HERE), a.dtype.upper(), d_ref, hl2, math.exp(hl2), hn2, time.time() - t1))
-    log("done: held-out %.4f (stored %s weights), train time %.1f min%s"
-        % (hl2, a.dtype.upper(), train_time / 60, "" if stopped is None else ", stopped at step %d" % stopped))
+        % (os.path.relpath(out, HERE), a.dtype.upper(), shards, d_ref, hl2, math.exp(hl2), hn2, time.time() - t1))
+    log("done: held-out %.4f (stored %s weights), train time %.1f min" % (hl2, a.dtype.upper(), train_time / 60))
+    with open(os.path.join(sdir, "done.json"), "w") as f:
+        json.dump({"family": a.family, "seed": a.seed, "heldout": hl2, "tokens": hn2, "train_s": train_time,
+                   "out": os.path.abspath(out), "ids": a.steps * a.batch * a.ctx}, f)
+        f.write("\n")
 
 
 if __name__ == "__main__":

@@ -167,6 +167,31 @@ expect_fail "run generating past the context" 2 "context length exceeded" \
 	lutdb run good.lutdb --prompt-ids 1,2,3 -n 100 --threads 1 --quiet
 expect_fail "run with a malformed id list" 2 "--prompt-ids" lutdb run good.lutdb --prompt-ids "1,,2" --threads 1
 
+# ---- files that are not regular files (tests/e2e/test_paths.sh has the rest) ----
+mkfifo db.fifo
+expect_fail "a FIFO as the database (no hang)" 2 "not a regular file (a FIFO)" timeout 20 "$LUTDB_BIN" info db.fifo
+expect_fail "eval --ids /dev/zero (refused before reading)" 2 "not a regular file (a character device)" \
+	timeout 20 "$LUTDB_BIN" eval good.lutdb --ids /dev/zero
+lutdb shard good.lutdb sh3 --count 2 --quiet
+rm sh3/model-00002-of-00002.lutdb
+mkdir sh3/model-00002-of-00002.lutdb
+expect_fail "a shard that is a directory" 4 "not a regular file (a directory)" lutdb info sh3/manifest.json
+ckpt_copy mole_rep_f16 c_cfgfifo
+rm c_cfgfifo/config.json
+mkfifo c_cfgfifo/config.json
+bad_pack "config.json a FIFO (no hang)" 3 "config.json: not a regular file (a FIFO)" c_cfgfifo
+expect_fail "pack onto a FIFO" 5 "is a FIFO, not a regular file" lutdb pack "$F/mole_rep_f16/ckpt" db.fifo --quiet
+check "pack left the FIFO a FIFO" test -p db.fifo
+ln -s good.lutdb link.lutdb
+expect_fail "merge onto a symbolic link" 2 "is a symbolic link" lutdb merge good.lutdb link.lutdb --quiet
+check "merge left the link a link" test -L link.lutdb
+cp good.lutdb junk.lutdb
+head -c 1048576 /dev/zero >>junk.lutdb
+expect_fail "verify a database with 1 MiB of junk appended" 4 "1048576 bytes follow the last page" \
+	lutdb verify junk.lutdb
+stdout_full() { "$@" >/dev/full; }
+expect_fail "info --json with stdout on /dev/full" 5 "stdout: write error" stdout_full lutdb info good.lutdb --json
+
 # ---- I/O: 5 ------------------------------------------------------------------
 expect_ok "pack into a fresh file" lutdb pack "$F/mole_rep_f16/ckpt" o1.lutdb --quiet --threads 2
 mkdir o2.lutdb

@@ -108,9 +108,10 @@ START_TEST(big_no_weight_copies)
 	for (int i = 0; i < 8; i++) {
 		lutdb_row row;
 		ck_assert_int_eq(lutdb_token_row(r.db, ids[i], 0, NULL, 0, &row), LUTDB_OK);
-		ck_assert_ptr_eq((const void *)r.s->token_rows[i], row.data);
+		ck_assert_ptr_eq((const void *)r.s->seq.token_rows[i], row.data);
 	}
-	ck_assert_ptr_null(r.s->row_slots);
+	ck_assert_ptr_null(r.s->seq.row_slots);
+	ck_assert_ptr_null(r.s->pass.row_slots);
 	rt_close(&r);
 }
 END_TEST
@@ -146,7 +147,7 @@ START_TEST(big_damaged_row_fails_before_arithmetic)
 	rt_open(&ref, db, 2, 0);
 	ck_assert_int_eq(lutdb_session_feed(r.s, good, 4, NULL, NULL), LUTDB_OK);
 	const lutdb_model *m = r.m;
-	float *keys = r.s->key_cache + 4 * (size_t)m->kvd; /* layer 0, positions 4.. */
+	float *keys = r.s->seq.key_cache + 4 * (size_t)m->kvd; /* layer 0, positions 4.. */
 	size_t key_bytes = 4 * (size_t)m->kvd * sizeof(float);
 	unsigned char *before = malloc(key_bytes);
 	memset(keys, 0xa5, key_bytes);
