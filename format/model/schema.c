@@ -96,7 +96,7 @@ int lutdb_schema_build(const lutdb_config *c, int family, int kind, lutdb_schema
 	if (!c->tied)
 		rc |= add(&l, -1, -1, V, d, "lm_head.weight");
 	if (kind == LUTDB_SCHEMA_REP) {
-		lutdb_geometry g = {family, c->experts, c->hidden, molkv ? c->kv_dim : 0, LUTDB_DTYPE_F32};
+		lutdb_geometry g = {family, c->experts, c->hidden, molkv ? c->kv_dim : 0, LUTDB_DTYPE_F32, 0};
 		rc |= add(&l, -1, -1, V, (uint64_t)c->layers * lutdb_geom_layer_elems(&g), "%s",
 			  lutdb_schema_table_name(family));
 		l.e[l.n - 1].is_table = 1;

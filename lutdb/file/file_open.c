@@ -247,7 +247,8 @@ static void fill_info(lutdb_file *f)
 	i->table_dtype = h->table_dtype;
 	i->table_codec = h->table_codec;
 	i->layer_row_elems = h->layer_row_elems;
-	lutdb_geometry g = {h->family, h->experts, h->hidden, h->kv_dim, h->table_dtype};
+	i->table_block = h->table_block;
+	lutdb_geometry g = {h->family, h->experts, h->hidden, h->kv_dim, h->table_dtype, h->table_block};
 	i->token_row_bytes = lutdb_geom_token_bytes(&g, h->layer_end - h->layer_begin);
 	i->block_tokens = h->block_tokens;
 	i->rows_in_place = h->table_codec == LUTDB_CODEC_NONE;

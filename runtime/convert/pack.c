@@ -342,7 +342,7 @@ int lutdb_pack(const char *src, const char *out_path, const lutdb_pack_opts *opt
 		p.table_dtype = stored_dtype(&p, src_dt);
 	}
 	lutdb_geometry g = {p.family, p.cfg->experts, p.cfg->hidden,
-			    p.family == LUTDB_FAMILY_MOLKV ? p.cfg->kv_dim : 0, p.table_dtype};
+			    p.family == LUTDB_FAMILY_MOLKV ? p.cfg->kv_dim : 0, p.table_dtype, 0};
 	p.layer_row_elems = (uint32_t)lutdb_geom_layer_elems(&g);
 	p.token_row_elems = (size_t)p.cfg->layers * p.layer_row_elems;
 	p.row_bytes = (size_t)lutdb_geom_token_bytes(&g, p.cfg->layers);

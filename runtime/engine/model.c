@@ -74,7 +74,7 @@ static int check_geometry(lutdb_model *m)
 	if (in->table_dtype != LUTDB_DTYPE_F32 && in->table_dtype != LUTDB_DTYPE_F16 &&
 	    in->table_dtype != LUTDB_DTYPE_BF16)
 		return lutdb_fail(LUTDB_ECORRUPT, "%s: unsupported table dtype code %d", p, in->table_dtype);
-	lutdb_geometry g = {in->family, in->experts, in->hidden, in->kv_dim, in->table_dtype};
+	lutdb_geometry g = {in->family, in->experts, in->hidden, in->kv_dim, in->table_dtype, in->table_block};
 	if (in->layer_row_elems != lutdb_geom_layer_elems(&g) ||
 	    in->token_row_bytes != lutdb_geom_token_bytes(&g, in->layers))
 		return lutdb_fail(LUTDB_ECORRUPT, "%s: table row size does not match the geometry", p);
@@ -187,7 +187,7 @@ int lutdb_model_new(lutdb_db *db, const lutdb_model_opts *opts, lutdb_model **ou
 	m->theta = in->rope_theta;
 	m->tdt = in->table_dtype;
 	m->tesz = lr_esz(in->table_dtype);
-	lutdb_geometry g = {in->family, in->experts, in->hidden, in->kv_dim, in->table_dtype};
+	lutdb_geometry g = {in->family, in->experts, in->hidden, in->kv_dim, in->table_dtype, in->table_block};
 	m->layer_row_bytes = (size_t)lutdb_geom_layer_bytes(&g);
 	if (!(m->layers = calloc(m->L, sizeof *m->layers))) {
 		rc = lutdb_fail(LUTDB_ENOMEM, "lutdb_model_new");
