@@ -81,6 +81,15 @@ LUTDB_API const char *lutdb_family_name(int family);
 /* "training", "rep", or NULL. */
 LUTDB_API const char *lutdb_form_name(int form);
 
+/* Decodes n values stored as dtype (any dtype above; a block-quantized one
+ * with its block size, n a multiple of it) from src into float32 at dst,
+ * exactly as the format defines the value (spec/FORMAT.md).  src is
+ * treated as untrusted: only its lutdb_dtype_bytes(dtype, block, n) bytes
+ * are read; a block whose scale is infinite or NaN is LUTDB_ECORRUPT
+ * (naming the block).  LUTDB_EINVAL for an unknown dtype, a bad block or
+ * n.  Buffers may be unaligned and must not overlap. */
+LUTDB_API int lutdb_decode_f32(int dtype, uint32_t block, const void *src, size_t n, float *dst);
+
 /* Converts n elements from src (src_dtype) to dst (dst_dtype); any pair of
  * the float dtypes above (F32, F16, BF16), same-dtype is a copy; float -> F16/BF16 rounds to
  * nearest even exactly as torch's Tensor.to().  Buffers may be unaligned

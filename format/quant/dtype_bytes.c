@@ -3,6 +3,8 @@
  * float types by element size, block-quantized ones by whole blocks
  * (spec/FORMAT.md 10.2).  It lives with the block codec because only this
  * room knows a block's bytes; the float rule is numeric's lutdb_dtype_size.
+ * lutdb_decode_f32 is the public decoder of every dtype, for readers
+ * (get, export) that see only the public headers.
  */
 #include "lutdb_types.h"
 
@@ -22,4 +24,11 @@ uint64_t lutdb_dtype_bytes(int dtype, uint32_t block, uint64_t n)
 int lutdb_dtype_is_quantized(int dtype)
 {
 	return lq_is_quant(dtype);
+}
+
+int lutdb_decode_f32(int dtype, uint32_t block, const void *src, size_t n, float *dst)
+{
+	if (lq_is_quant(dtype))
+		return lq_dequantize(dtype, block, src, n, dst);
+	return lutdb_convert(LUTDB_DTYPE_F32, dst, dtype, src, n);
 }
