@@ -17,6 +17,14 @@ dequantized by the independent quantizer (quant_ref.py):
                   more; the suite measures and bounds that
     f32           nothing quantized (the baseline the others are read against)
 
+For the weights tags the reference also computes logits_rounded.f32 and
+eval_rounded.txt: the same forward with the engine's activation rounding
+(kernels.h: each vector a quantized matrix multiplies becomes 32-value blocks
+of int8 with a float32 scale, ties to even) simulated in front of every
+quantized matrix, the products then in float64.  The engine must match that
+closely (it differs only in float32 rounding order); against logits.f32 the
+difference is what the activation rounding costs.
+
 Two models in rep form, stored F32 so that quantizing the stored table is
 exact on both sides: MoLE (untied, GQA) and MoLKV (tied, window 6), with
 d = dk = 128 so that every block of the issue divides every vector.
@@ -25,14 +33,17 @@ Layout (deterministic, like make_fixtures.py's):
     OUTDIR/models.txt                 one model name per line
     OUTDIR/tags.txt                   "TAG PART TYPE BLOCK" per line (PART table|weights|none)
     OUTDIR/<model>/ckpt/              config.json + model.safetensors (F32, rep form)
-    OUTDIR/<model>/prompt.ids         bos first; greedy margin >= MIN_MARGIN for every tag
+    OUTDIR/<model>/prompt.ids         greedy margin >= MIN_MARGIN for every tag, no rounding tie
+                                      near (TIE_MARGIN)
     OUTDIR/<model>/eval.ids
     OUTDIR/<model>/<tag>/logits.f32   [T, V] float32 LE for the prompt
     OUTDIR/<model>/<tag>/greedy.ids   the GREEDY_N ids after the prompt
     OUTDIR/<model>/<tag>/eval.txt     "loss=%.8f tokens=%d"
     OUTDIR/<model>/<tag>/margin.txt   the smallest top-1/top-2 greedy margin
+    OUTDIR/<model>/weights-T/logits_rounded.f32, eval_rounded.txt   (above)
 """
 import json
+import math
 import os
 import shutil
 import sys
@@ -91,6 +102,104 @@ def variant(cfg, w, part, dtype, block):
     return out
 
 
+# ---------------------------------------------------------------------------
+# the engine's activation rounding (runtime/kernels/kernels.h): with Q8_0 or
+# Q4_0 weights, every vector a matrix multiplies is first rounded to blocks of
+# 32 int8 values with a float32 scale, ties to even
+
+def round_activation(x):
+    """x [..., n] (n a multiple of 32) as the kernels see it: q * dx per block."""
+    X = x.to(torch.float32).reshape(-1, 32)
+    amax = X.abs().amax(dim=1, keepdim=True)
+    c127 = torch.full_like(amax, 127.0)
+    nz = amax > 0
+    safe = torch.where(nz, amax, torch.ones_like(amax))
+    dx = torch.where(nz, torch.div(safe, c127), torch.zeros_like(amax))
+    inv = torch.div(c127, safe)
+    inv = torch.where(nz & torch.isfinite(inv), inv, torch.zeros_like(amax))
+    P = X * inv
+    q = torch.round(P).clamp(-127, 127)  # torch.round: ties to even
+    global TIE_DISTANCE
+    TIE_DISTANCE = min(TIE_DISTANCE, float((P - P.floor() - 0.5).abs().min()))
+    return (q.double() * dx.double()).reshape(x.shape)
+
+
+# The smallest distance of a rounded product x * id from a rounding tie (k +
+# 0.5) since it was last reset: the engine computes x in another float32
+# order, so a product within a few ulps of a tie may round the other way
+# there and move the logits by ~1e-2 (seen once in 150k roundings).  The
+# prompt is drawn so that none comes closer than TIE_MARGIN.
+TIE_DISTANCE = 1.0
+TIE_MARGIN = 3e-5
+
+
+class Linear:
+    """x @ W^T, with x rounded first when W is one of the quantized names."""
+
+    def __init__(self, w, quantized):
+        self.w, self.quantized = w, quantized
+
+    def __call__(self, x, name):
+        W = self.w[name]
+        if name not in self.quantized:
+            return x @ W.t()
+        return (round_activation(x) @ W.double().t()).to(torch.float32)
+
+
+def attention_q(cfg, lin, l, x, cos, sin):
+    p = R._lp(l) + "self_attn."
+    T = x.shape[0]
+    q = lin(x, p + "q_proj.weight").view(T, cfg.heads, cfg.hd).transpose(0, 1)
+    k = lin(x, p + "k_proj.weight").view(T, cfg.kv_heads, cfg.hd).transpose(0, 1)
+    v = lin(x, p + "v_proj.weight").view(T, cfg.kv_heads, cfg.hd).transpose(0, 1)
+    q = q * cos + R.rotate_half(q) * sin
+    k = k * cos + R.rotate_half(k) * sin
+    group = cfg.heads // cfg.kv_heads
+    k = k.repeat_interleave(group, dim=0)
+    v = v.repeat_interleave(group, dim=0)
+    s = (q @ k.transpose(1, 2)) / math.sqrt(cfg.hd)
+    s = s.masked_fill(torch.ones(T, T, dtype=torch.bool).triu(1), float("-inf"))
+    a = torch.softmax(s, dim=-1) @ v
+    return lin(a.transpose(0, 1).reshape(T, cfg.heads * cfg.hd), p + "o_proj.weight")
+
+
+def forward_rounded(cfg, w, ids, quantized):
+    """lutdb_ref.forward with the engine's activation rounding in front of
+    every quantized weight (rep form)."""
+    w = R.upcast(w)
+    lin = Linear(w, quantized)
+    ids = torch.as_tensor(list(ids), dtype=torch.long)
+    T = ids.numel()
+    h = w["model.embed_tokens.weight"][ids]
+    cos, sin = R.rope_cos_sin(cfg, T)
+    for l in range(cfg.L):
+        p = R._lp(l)
+        h = h + attention_q(cfg, lin, l, R.rms_norm(h, w[p + "input_layernorm.weight"], cfg.eps), cos, sin)
+        x = R.rms_norm(h, w[p + "post_attention_layernorm.weight"], cfg.eps)
+        m = lin(R.gelu(lin(x, p + "mlp.up_proj.weight")), p + "mlp.down_proj.weight")
+        slots = R.table_slots(cfg, w[cfg.table_name], l, ids)
+        E = R.mole_mix(cfg, w, l, x, slots) if cfg.family == "mole" else R.molkv_mix(cfg, w, l, x, *slots)
+        h = (h + m) + E
+    head = "model.embed_tokens.weight" if cfg.tied else "lm_head.weight"
+    return lin(R.rms_norm(h, w["model.norm.weight"], cfg.eps), head).contiguous()
+
+
+def eval_rounded(cfg, w, ids, quantized):
+    """lutdb_ref.eval_loss with forward_rounded."""
+    total, count = 0.0, 0
+    for start in range(0, len(ids), cfg.max_pos):
+        win = ids[start:start + cfg.max_pos]
+        if len(win) >= 2:
+            s, c = R.nll_sum(forward_rounded(cfg, w, win, quantized), win)
+            total, count = total + s, count + c
+    return total / count, count
+
+
+def write_f32(path, t):
+    with open(path, "wb") as f:
+        f.write(t.to(torch.float32).contiguous().numpy().astype("<f4").tobytes())
+
+
 def write_text(path, text):
     with open(path, "w") as f:
         f.write(text)
@@ -100,11 +209,25 @@ def ids_text(ids):
     return ",".join(str(int(i)) for i in ids) + "\n"
 
 
-def pick_prompt(cfg, sets, seed):
+def tie_distance(cfg, sets, quantized, prompt):
+    """The closest rounding tie of the weights tags' rounded forward on prompt."""
+    global TIE_DISTANCE
+    TIE_DISTANCE = 1.0
+    for (_, part, _, _), w in zip(TAGS, sets):
+        if part == "weights":
+            forward_rounded(cfg, w, prompt, quantized)
+    return TIE_DISTANCE
+
+
+def pick_prompt(cfg, sets, quantized, seed):
+    """A prompt (no bos: any ids) whose greedy steps all have a clear margin
+    on every tag and whose rounded forward stays TIE_MARGIN from ties."""
     g = torch.Generator().manual_seed(seed)
     for _ in range(200):
         n = int(torch.randint(5, 10, [1], generator=g))
-        prompt = [cfg.bos] + torch.randint(3, cfg.V, [n - 1], generator=g).tolist()
+        prompt = torch.randint(3, cfg.V, [n], generator=g).tolist()
+        if tie_distance(cfg, sets, quantized, prompt) < TIE_MARGIN:
+            continue
         outs = [R.greedy(cfg, w, prompt, GREEDY_N, with_margin=True) for w in sets]
         if min(m for _, m in outs) >= MIN_MARGIN and not any(t == cfg.eos for o, _ in outs for t in o):
             return prompt, outs
@@ -119,20 +242,24 @@ def make_model(outdir, name, family, ck, seed):
     R.check_names(cfg, w)
     R.save_checkpoint(os.path.join(mdir, "ckpt"), cdict, w, config_text=json.dumps(cdict, indent=2) + "\n")
     sets = [variant(cfg, w, part, t, b) for _, part, t, b in TAGS]
-    prompt, outs = pick_prompt(cfg, sets, seed + 7000)
+    qn = {k for k, v in w.items() if quantized_weight(k, v)}
+    prompt, outs = pick_prompt(cfg, sets, qn, seed + 7000)
     g = torch.Generator().manual_seed(seed + 9000)
     ev = [cfg.bos] + torch.randint(0, cfg.V, [EVAL_LEN - 1], generator=g).tolist()
     write_text(os.path.join(mdir, "prompt.ids"), ids_text(prompt))
     write_text(os.path.join(mdir, "eval.ids"), ids_text(ev))
-    for (tag, _, _, _), wt, (toks, margin) in zip(TAGS, sets, outs):
+    for (tag, part, _, _), wt, (toks, margin) in zip(TAGS, sets, outs):
         tdir = os.path.join(mdir, tag)
         os.makedirs(tdir)
-        with open(os.path.join(tdir, "logits.f32"), "wb") as f:
-            f.write(R.forward(cfg, wt, prompt).to(torch.float32).contiguous().numpy().astype("<f4").tobytes())
+        write_f32(os.path.join(tdir, "logits.f32"), R.forward(cfg, wt, prompt))
         write_text(os.path.join(tdir, "greedy.ids"), ids_text(toks))
         loss, ntok = R.eval_loss(cfg, wt, ev)
         write_text(os.path.join(tdir, "eval.txt"), "loss=%.8f tokens=%d\n" % (loss, ntok))
         write_text(os.path.join(tdir, "margin.txt"), "%.6g\n" % margin)
+        if part == "weights":
+            write_f32(os.path.join(tdir, "logits_rounded.f32"), forward_rounded(cfg, wt, prompt, qn))
+            loss, ntok = eval_rounded(cfg, wt, ev, qn)
+            write_text(os.path.join(tdir, "eval_rounded.txt"), "loss=%.8f tokens=%d\n" % (loss, ntok))
 
 
 def main(argv):
