@@ -71,6 +71,8 @@ static json_t *tokenizer_json(lutdb_db *db)
 	return o;
 }
 
+#define PROVENANCE_MAX ((size_t)1 << 20)
+
 static json_t *build(lutdb_db *db)
 {
 	const lutdb_info *i = lutdb_get_info(db);
@@ -82,7 +84,10 @@ static json_t *build(lutdb_db *db)
 
 	hex16(i->pack_id, pid);
 	hex16(i->digest, dig);
-	if (lutdb_blob_get(db, "provenance.json", &prov, &plen) == LUTDB_OK) {
+	/* provenance.json is informational and comes from the file: pack writes
+	 * a few KB, so a larger one is not parsed (jansson can take 80 times
+	 * a document's size; spec/SECURITY.md section 1.8). */
+	if (lutdb_blob_get(db, "provenance.json", &prov, &plen) == LUTDB_OK && plen <= PROVENANCE_MAX) {
 		json_decref(provenance);
 		provenance = json_loadb(prov, plen, 0, NULL);
 		if (!provenance)

@@ -48,7 +48,7 @@ static int read_manifest(const char *path, int fd, uint64_t size, char **buf, si
 	*buf = NULL;
 	*len = 0;
 	if (size > LUTDB_MANIFEST_MAX)
-		return lutdb_fail(LUTDB_ECORRUPT, "%s: manifest too large (%llu bytes, at most %u)", path,
+		return lutdb_fail(LUTDB_ECORRUPT, "%s: manifest of %llu bytes exceeds the cap of %u bytes", path,
 				  (unsigned long long)size, LUTDB_MANIFEST_MAX);
 	return lutdb_input_read_fd(fd, path, size, LUTDB_MANIFEST_MAX, LUTDB_ECORRUPT, buf, len);
 }

@@ -124,7 +124,8 @@ typedef struct qrows_job {
 	const float *src;
 	uint8_t *dst;
 	uint32_t nt, token0;
-	lutdb_qacc acc[64];
+	lutdb_qacc *acc;   /* one per row: merged in token order afterwards, so
+			      the sums do not depend on how rows met threads */
 	int rc[64];
 	uint32_t bad[64];
 	char detail[64][256];
@@ -140,7 +141,7 @@ static void qrows_task(void *ctx, int task, int ntasks)
 	for (size_t i = b; i < e; i++) {
 		uint64_t base = ((uint64_t)j->token0 + i) * q->row_elems;
 		int rc = lutdb_qrun(q->dtype, q->block, j->src + i * q->row_elems, q->row_elems,
-				    j->dst + i * q->row_bytes, q->scratch + (size_t)task * q->row_elems, &j->acc[task],
+				    j->dst + i * q->row_bytes, q->scratch + (size_t)task * q->row_elems, &j->acc[i],
 				    base);
 		if (rc) {
 			/* The detail is per thread: carry it to the caller's. */
@@ -157,8 +158,10 @@ int lutdb_qrows_run(lutdb_qrows *q, const float *src, uint32_t nt, void *dst, ui
 	qrows_job *j = calloc(1, sizeof *j);
 	int ntasks = q->ntasks < 64 ? q->ntasks : 64, rc = LUTDB_OK;
 
-	if (!j)
+	if (!j || !(j->acc = calloc(nt ? nt : 1, sizeof *j->acc))) {
+		free(j);
 		return lutdb_fail(LUTDB_ENOMEM, "quantization job");
+	}
 	if ((uint32_t)ntasks > nt)
 		ntasks = nt ? (int)nt : 1;
 	j->q = q;
@@ -174,8 +177,10 @@ int lutdb_qrows_run(lutdb_qrows *q, const float *src, uint32_t nt, void *dst, ui
 			rc = lutdb_fail(j->rc[t], "table row of token %u: %s", j->bad[t], j->detail[t]);
 			break;
 		}
-		lutdb_qacc_merge(&q->acc, &j->acc[t]);
 	}
+	for (uint32_t i = 0; rc == LUTDB_OK && i < nt; i++)
+		lutdb_qacc_merge(&q->acc, &j->acc[i]);
+	free(j->acc);
 	free(j);
 	return rc;
 }
