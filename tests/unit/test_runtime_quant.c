@@ -21,7 +21,7 @@
  * quantized models are in test_runtime_threads.c and test_batch.c
  * (runtime_big.h's quantized models).
  */
-#include "runtime_cases.h"
+#include "runtime_big.h"
 
 /* Quantized weights, the engine against the reference that rounds
  * activations as the kernels do: prompt logits (drawn away from rounding
@@ -306,6 +306,31 @@ START_TEST(weight_dtypes_as_packed)
 }
 END_TEST
 
+/* A quantized MoLKV table whose expert-head chunks are not whole groups of
+ * 8 values (dk / H = 4) packs, but the engine refuses it with a clear
+ * error at model load instead of aborting in a kernel. */
+START_TEST(molkv_head_chunk_refused)
+{
+	static const bigm g = {"molkv_dk32_h8", 2, 64, 256, 8, 8, 128, 1, 2, 32, 8, 0, 32, LUTDB_DTYPE_F32, 0,
+			       LUTDB_DTYPE_Q8_0, 0, 32};
+	char dir[4300], db[4300];
+	lutdb_db *d;
+	lutdb_model *m = NULL;
+	snprintf(dir, sizeof dir, "%s/%s-ckpt", tmpdir, g.tag);
+	snprintf(db, sizeof db, "%s/%s.lutdb", tmpdir, g.tag);
+	write_big_ckpt(&g, dir);
+	lutdb_pack_opts o = {.size = sizeof o, .dtype = g.dtype, .table_dtype = g.table_dtype, .threads = 1};
+	ck_assert_msg(lutdb_pack(dir, db, &o) == LUTDB_OK, "%s", lutdb_errdetail());
+	ck_assert_int_eq(lutdb_open(db, 0, &d), LUTDB_OK);
+	ck_assert_int_eq(lutdb_get_info(d)->table_dtype, LUTDB_DTYPE_Q8_0);
+	int rc = lutdb_model_new(d, NULL, &m);
+	ck_assert_int_eq(rc, LUTDB_EUNSUPPORTED);
+	ck_assert_ptr_null(m);
+	ck_assert_msg(strstr(lutdb_errdetail(), "dk/H and d/H multiples of 8"), "%s", lutdb_errdetail());
+	lutdb_close(d);
+}
+END_TEST
+
 static Suite *suite(void)
 {
 	Suite *s = suite_create("runtime-quant");
@@ -314,6 +339,7 @@ static Suite *suite(void)
 	tcase_add_test(tc, table_types_match_reference);
 	tcase_add_test(tc, weight_types_bounded);
 	tcase_add_test(tc, weight_dtypes_as_packed);
+	tcase_add_test(tc, molkv_head_chunk_refused);
 	suite_add_tcase(s, tc);
 	return s;
 }
