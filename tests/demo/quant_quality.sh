@@ -31,10 +31,10 @@ v, p = int(sys.argv[2]), len(sys.argv[3].split(","))
 a = np.fromfile(sys.argv[1], "<f4").reshape(-1, v)
 print(",".join(str(int(i)) for i in a[p - 1:].argmax(1)))' "$W/logits.f32" "$2" "$ids"
 }
-# how many leading ids of two lists agree
+# how many leading ids of a list agree with the baseline's, "n/length"
 agree() { /usr/bin/python3 -c 'import sys, itertools
 a, b = sys.argv[1].split(","), sys.argv[2].split(",")
-print(sum(1 for _ in itertools.takewhile(lambda p: p[0] == p[1], zip(a, b))))' "$1" "$2"; }
+print("%d/%d" % (sum(1 for _ in itertools.takewhile(lambda p: p[0] == p[1], zip(a, b))), len(b)))' "$1" "$2"; }
 table_bytes() { "$LUTDB" info "$1" --json | /usr/bin/python3 -c 'import json,sys; print(json.load(sys.stdin)["table"]["bytes"])'; }
 
 printf '| model | variant | file MB | table MB | table / F16 table | held-out loss | vs F16 | greedy ids = F16 |\n'
@@ -55,7 +55,7 @@ for m in dense mole molkv; do
 			{ printf '| %s | %s | pack failed | | | | |\n' "$m" "$name"; continue; }
 		l=$(loss "$db"); s=$(size "$db"); t=$(table_bytes "$db"); g=$(greedy "$db" 4096)
 		[ -z "$base" ] && { base=$l; basetab=$t; basegreedy=$g; }
-		printf '| %s | %s | %.2f | %.2f | %.3f | %.4f | %+.4f | %s/32 |\n' "$m" "$name" "$(echo "$s / 1000000" | bc -l)" \
+		printf '| %s | %s | %.2f | %.2f | %.3f | %.4f | %+.4f | %s |\n' "$m" "$name" "$(echo "$s / 1000000" | bc -l)" \
 			"$(echo "$t / 1000000" | bc -l)" "$(echo "$t / $basetab" | bc -l)" "$l" "$(echo "$l - $base" | bc -l)" \
 			"$(agree "$g" "$basegreedy")"
 	done
