@@ -124,8 +124,11 @@ static const char *dtype_lower(int dt)
 /* 1 when a dtype of spec/FORMAT.md section 10 will be stored. */
 static int uses_quant(const packer *p)
 {
-	return lutdb_dtype_is_quantized(p->table_dtype) || lutdb_dtype_is_quantized(p->weight_dtype) ||
-	       p->o->tensor_dtype_count > 0;
+	int any = lutdb_dtype_is_quantized(p->table_dtype) || lutdb_dtype_is_quantized(p->weight_dtype);
+
+	for (size_t i = 0; i < p->o->tensor_dtype_count; i++)
+		any |= lutdb_dtype_is_quantized(p->o->tensor_dtypes[i].dtype);
+	return any;
 }
 
 /* provenance.json, built before the writer opens so that its exact length
@@ -499,7 +502,9 @@ int lutdb_pack(const char *src, const char *out_path, const lutdb_pack_opts *opt
 	p.token_row_elems = (size_t)p.cfg->layers * p.layer_row_elems;
 	p.row_bytes = (size_t)lutdb_geom_token_bytes(&g, p.cfg->layers);
 	{
-		uint64_t per = p.row_bytes + (p.form == LUTDB_FORM_TRAINING ? p.token_row_elems * 4 : 0);
+		/* float32 rows too: computed (training form) or to quantize. */
+		int f32_rows = p.form == LUTDB_FORM_TRAINING || lutdb_dtype_is_quantized(p.table_dtype);
+		uint64_t per = p.row_bytes + (f32_rows ? p.token_row_elems * 4 : 0);
 		uint64_t b = PACK_ROWS_BUDGET / (per ? per : 1);
 		b = b < 16 ? 16 : b > 2048 ? 2048 : b & ~15ull;
 		p.block = (uint32_t)b;
