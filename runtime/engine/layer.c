@@ -108,9 +108,10 @@ static void molkv_range(lr_pass *p, void *ctx, int task, size_t b, size_t e)
 		k = 0;
 		for (uint32_t sp = s0; sp <= t; sp++) {
 			const unsigned char *values = token_rows[sp] + l * m->layer_row_bytes + values_off;
-			for (uint32_t n = 0; n < N; n++)
-				lk_table_axpy(m->tdt, scores[k++], values, (size_t)n * m->d + (size_t)head * value_chunk,
-					      out, value_chunk);
+			for (uint32_t n = 0; n < N; n++) {
+				const size_t at = (size_t)n * m->d + (size_t)head * value_chunk;
+				lk_table_axpy(m->tdt, scores[k++], values, at, out, value_chunk);
+			}
 		}
 	}
 }

@@ -89,8 +89,9 @@ static int check_table(lutdb_model *m)
 	if (quant && in->family == LUTDB_FAMILY_MOLKV &&
 	    ((in->kv_dim / in->kv_expert_heads) % 8 || (in->hidden / in->kv_expert_heads) % 8))
 		return lutdb_fail(LUTDB_EUNSUPPORTED,
-				  "%s: a quantized MoLKV table needs dk/H and d/H multiples of 8 (dk %u, d %u, H %u)", p,
-				  in->kv_dim, in->hidden, in->kv_expert_heads);
+				  "%s: a quantized MoLKV table needs dk/H and d/H multiples of 8 "
+				  "(dk %u, d %u, H %u)",
+				  p, in->kv_dim, in->hidden, in->kv_expert_heads);
 	lutdb_geometry g = {in->family, in->experts, in->hidden, in->kv_dim, in->table_dtype, in->table_block};
 	const uint64_t elems = lutdb_geom_layer_elems(&g);
 	if (in->layer_row_elems != elems || elems > SIZE_MAX / in->layers ||
