@@ -153,8 +153,13 @@ static inline void big_db(const bigm *g, char *db, size_t n)
 	snprintf(dir, sizeof dir, "%s/%s-ckpt", tmpdir, g->tag);
 	rs = 0x9e3779b97f4a7c15ull ^ (uint64_t)g->V * 131 ^ g->W;
 	write_big_ckpt(g, dir);
-	lutdb_pack_opts o = {.size = sizeof o, .dtype = g->dtype, .codec = g->codec, .threads = 2,
-			     .table_dtype = g->table_dtype, .weight_dtype = g->weight_dtype, .table_block = g->table_block};
+	lutdb_pack_opts o = {.size = sizeof o,
+			     .dtype = g->dtype,
+			     .codec = g->codec,
+			     .threads = 2,
+			     .table_dtype = g->table_dtype,
+			     .weight_dtype = g->weight_dtype,
+			     .table_block = g->table_block};
 	ck_assert_msg(lutdb_pack(dir, db, &o) == LUTDB_OK, "%s: %s", g->tag, lutdb_errdetail());
 }
 

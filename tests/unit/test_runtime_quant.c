@@ -164,7 +164,8 @@ static void run_tag(const char *model, const qtag *t, qresult *res)
 	size_t ng = greedy(&r, prompt, T, (uint32_t)nw, got);
 	res->greedy_n = (uint32_t)nw;
 	res->greedy_same = 0;
-	while (res->greedy_same < (int)ng && res->greedy_same < (int)nw && got[res->greedy_same] == want[res->greedy_same])
+	while (res->greedy_same < (int)ng && res->greedy_same < (int)nw &&
+	       got[res->greedy_same] == want[res->greedy_same])
 		res->greedy_same++;
 
 	qpath(model, NULL, "eval.ids", p, sizeof p);
@@ -180,29 +181,32 @@ static void run_tag(const char *model, const qtag *t, qresult *res)
 	rt_close(&r);
 }
 
-/* Table-only quantization and the unquantized baseline: the reference's
- * logits to 1e-4, its greedy ids, its eval loss to 1e-4. */
+/* Table-only quantization and the unquantized baseline (part "table" or
+ * "none"): the reference's logits to 1e-4, its greedy ids, its eval loss to
+ * 1e-4. */
+static void check_table_tag(const char *model, const qtag *t)
+{
+	qresult q;
+	run_tag(model, t, &q);
+	printf("quant %-7s %-14s logits_max_abs=%.3g loss=%.6f loss_err=%.3g greedy=%d/%u\n", model, t->tag,
+	       q.logit_err, q.loss, q.loss_err, q.greedy_same, q.greedy_n);
+	ck_assert_msg(q.logit_err <= 1e-4, "%s %s: logits differ by %g", model, t->tag, q.logit_err);
+	ck_assert_msg(q.greedy_same == (int)q.greedy_n, "%s %s: greedy ids differ from position %d", model, t->tag,
+		      q.greedy_same);
+	ck_assert_msg(q.loss_err <= 1e-4, "%s %s: loss differs by %g", model, t->tag, q.loss_err);
+	free(q.lg);
+}
+
 START_TEST(table_types_match_reference)
 {
 	load_tags();
 	int tested = 0;
-	for (int k = 0; k < NMODELS; k++) {
-		for (int i = 0; i < ntags; i++) {
-			const qtag *t = &tags[i];
-			qresult q;
-			if (!strcmp(t->part, "weights"))
-				continue;
-			run_tag(models[k], t, &q);
-			printf("quant %-7s %-14s logits_max_abs=%.3g loss=%.6f loss_err=%.3g greedy=%d/%u\n",
-			       models[k], t->tag, q.logit_err, q.loss, q.loss_err, q.greedy_same, q.greedy_n);
-			ck_assert_msg(q.logit_err <= 1e-4, "%s %s: logits differ by %g", models[k], t->tag, q.logit_err);
-			ck_assert_msg(q.greedy_same == (int)q.greedy_n, "%s %s: greedy ids differ from position %d",
-				      models[k], t->tag, q.greedy_same);
-			ck_assert_msg(q.loss_err <= 1e-4, "%s %s: loss differs by %g", models[k], t->tag, q.loss_err);
-			free(q.lg);
-			tested++;
-		}
-	}
+	for (int k = 0; k < NMODELS; k++)
+		for (int i = 0; i < ntags; i++)
+			if (strcmp(tags[i].part, "weights")) {
+				check_table_tag(models[k], &tags[i]);
+				tested++;
+			}
 	ck_assert_int_ge(tested, 16);
 }
 END_TEST
@@ -243,38 +247,38 @@ static void rounded_errors(const char *model, const qtag *t, const float *lg, do
 /* Quantized dense weights: the engine computes what the rounding reference
  * computes; the activation rounding is measured against the reference on
  * the dequantized weights and bounded. */
+static void check_weight_tag(const char *model, const qtag *t)
+{
+	qresult q;
+	double rerr, rloss;
+	run_tag(model, t, &q);
+	double rel = q.logit_err / q.logit_rms, wq = ref_vs_f32(model, t->tag);
+	rounded_errors(model, t, q.lg, q.loss, &rerr, &rloss);
+	printf("quant %-7s %-14s engine_vs_ref_with_activation_rounding: logits_max_abs=%.3g loss_err=%.3g\n",
+	       model, t->tag, rerr, rloss);
+	ck_assert_msg(rerr <= ROUNDED_LOGIT_TOL, "%s %s: logits differ from the rounding reference by %g", model,
+		      t->tag, rerr);
+	ck_assert_msg(rloss <= ROUNDED_LOSS_TOL, "%s %s: loss differs from the rounding reference by %g", model,
+		      t->tag, rloss);
+	printf("quant %-7s %-14s engine_vs_ref_on_dequantized: logits_max_abs=%.3g (%.3g of rms %.3g) "
+	       "loss_err=%.3g greedy=%d/%u; ref_dequantized_vs_f32 logits_max_abs=%.3g; loss=%.6f\n",
+	       model, t->tag, q.logit_err, rel, q.logit_rms, q.loss_err, q.greedy_same, q.greedy_n, wq, q.loss);
+	ck_assert_msg(rel <= WEIGHTS_LOGIT_TOL, "%s %s: logits differ by %g (%g of their rms)", model, t->tag,
+		      q.logit_err, rel);
+	ck_assert_msg(q.loss_err <= WEIGHTS_LOSS_TOL, "%s %s: loss differs by %g", model, t->tag, q.loss_err);
+	free(q.lg);
+}
+
 START_TEST(weight_types_bounded)
 {
 	load_tags();
 	int tested = 0;
-	for (int k = 0; k < NMODELS; k++) {
-		for (int i = 0; i < ntags; i++) {
-			const qtag *t = &tags[i];
-			qresult q;
-			if (strcmp(t->part, "weights"))
-				continue;
-			run_tag(models[k], t, &q);
-			double rel = q.logit_err / q.logit_rms, wq = ref_vs_f32(models[k], t->tag);
-			double rerr, rloss;
-			rounded_errors(models[k], t, q.lg, q.loss, &rerr, &rloss);
-			printf("quant %-7s %-14s engine_vs_ref_with_activation_rounding: logits_max_abs=%.3g loss_err=%.3g\n",
-			       models[k], t->tag, rerr, rloss);
-			ck_assert_msg(rerr <= ROUNDED_LOGIT_TOL, "%s %s: logits differ from the rounding reference by %g",
-				      models[k], t->tag, rerr);
-			ck_assert_msg(rloss <= ROUNDED_LOSS_TOL, "%s %s: loss differs from the rounding reference by %g",
-				      models[k], t->tag, rloss);
-			printf("quant %-7s %-14s engine_vs_ref_on_dequantized: logits_max_abs=%.3g (%.3g of rms %.3g) "
-			       "loss_err=%.3g greedy=%d/%u; ref_dequantized_vs_f32 logits_max_abs=%.3g; loss=%.6f\n",
-			       models[k], t->tag, q.logit_err, rel, q.logit_rms, q.loss_err, q.greedy_same, q.greedy_n, wq,
-			       q.loss);
-			ck_assert_msg(rel <= WEIGHTS_LOGIT_TOL, "%s %s: logits differ by %g (%g of their rms)", models[k],
-				      t->tag, q.logit_err, rel);
-			ck_assert_msg(q.loss_err <= WEIGHTS_LOSS_TOL, "%s %s: loss differs by %g", models[k], t->tag,
-				      q.loss_err);
-			free(q.lg);
-			tested++;
-		}
-	}
+	for (int k = 0; k < NMODELS; k++)
+		for (int i = 0; i < ntags; i++)
+			if (!strcmp(tags[i].part, "weights")) {
+				check_weight_tag(models[k], &tags[i]);
+				tested++;
+			}
 	ck_assert_int_ge(tested, 4);
 }
 END_TEST
