@@ -46,13 +46,15 @@ q kvnf4 kv --table-dtype nf4 --table-block 64
 
 membw() { "$T/bench_membw" "$1" 1024 5 | sed -n 's/.*median=\([0-9.]*\).*/\1/p'; }
 dec() { "$T/bench_decode" "$@" --tokens 48; }
-# wall seconds of `lutdb run` generating $2 ids with $3 threads
+# "IDS SECONDS": the ids `lutdb run` generated (asked for $2, fewer if an eos
+# id stops it; its statistics line says) and its wall seconds, $3 threads
 runs() {
-	local t0 t1
+	local t0 t1 n
 	t0=$(now)
-	"$L" run "$D/$1.lutdb" --prompt-ids 1 -n "$2" --greedy --threads "$3" --quiet >/dev/null 2>&1 || echo "run failed" >&2
+	n=$("$L" run "$D/$1.lutdb" --prompt-ids 1 -n "$2" --greedy --threads "$3" 2>&1 >/dev/null |
+		sed -n 's/.*generated \([0-9]*\) in.*/\1/p')
 	t1=$(now)
-	echo "$t1 - $t0" | bc -l
+	echo "${n:-0} $(echo "$t1 - $t0" | bc -l)"
 }
 
 # Decode as % of read bandwidth, in the tool and from outside.
@@ -67,8 +69,8 @@ for w in f16 wq8 wq4; do
 			kv decode_step_ms_p50 <"$D/dec.txt" >>"$D/step.t"
 			kv step_bytes <"$D/dec.txt" >>"$D/bytes.t"
 			kv decode_tok_s <"$D/dec.txt" >>"$D/toks.t"
-			a=$(runs $db 16 $th); b=$(runs $db 80 $th)
-			echo "($b - $a) / 64" | bc -l >>"$D/ost.t"
+			read -r na ta <<<"$(runs $db 16 $th)"; read -r nb tb <<<"$(runs $db 80 $th)"
+			echo "($tb - $ta) / ($nb - $na)" | bc -l >>"$D/ost.t"
 		done
 		BW=$(median <"$D/bw.t"); ST=$(median <"$D/step.t"); BY=$(median <"$D/bytes.t")
 		OST=$(median <"$D/ost.t")
