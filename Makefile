@@ -30,7 +30,7 @@ CPPFLAGS += -D_GNU_SOURCE
 BASEFLAGS = -std=c11 $(WARNINGS) -fPIC -pthread -MMD -MP $(CPPFLAGS) $(CFLAGS) $(EXTRA_CFLAGS)
 
 PKGS     := liblmdb-dev libxxhash-dev liblz4-dev check libjansson-dev \
-            libpcre2-dev libutf8proc-dev pkg-config
+            libpcre2-dev libutf8proc-dev libmicrohttpd-dev pkg-config
 TESTPKGS := python3-torch python3-numpy fortunes wamerican valgrind clang bc g++ libopenblas-dev
 LIBS     := -llmdb -lxxhash -llz4 -ljansson -lpcre2-8 -lutf8proc -lm -lpthread
 # The library does its own GEMMs (runtime/convert/reparam.c says why); the
@@ -55,7 +55,7 @@ comma := ,
 FACES := format lutdb runtime
 ROOMS := format/base format/numeric format/quant format/model format/record format/safetensors \
          lutdb/io lutdb/lmdb lutdb/file lutdb/set lutdb/db lutdb/write \
-         runtime/kernels runtime/tokenizer runtime/engine runtime/convert cli
+         runtime/kernels runtime/tokenizer runtime/engine runtime/convert cli/serve cli
 
 USES_format/base        := format
 USES_format/numeric     := format format/base
@@ -75,14 +75,17 @@ USES_runtime/tokenizer  := format format/base runtime
 USES_runtime/engine     := format format/base format/model lutdb runtime runtime/kernels
 USES_runtime/convert    := format format/base format/numeric format/model format/record format/safetensors \
                            lutdb runtime runtime/kernels runtime/tokenizer
-USES_cli                := format lutdb runtime
+# The server is a room of the command: public faces only, like the rest of
+# it; the command (cmd_serve.c) calls into it.
+USES_cli/serve          := format lutdb runtime
+USES_cli                := format lutdb runtime cli/serve
 
 PUBLIC_HEADERS := format/lutdb_err.h format/lutdb_types.h lutdb/lutdb.h \
                   runtime/lutdb_runtime.h runtime/lutdb_tokenizer.h runtime/lutdb_pack.h
 
-LIB_ROOMS := $(filter-out cli,$(ROOMS))
+LIB_ROOMS := $(filter-out cli cli/%,$(ROOMS))
 LIB_SRC   := $(foreach r,$(LIB_ROOMS),$(wildcard $(r)/*.c))
-CLI_SRC   := $(wildcard cli/*.c)
+CLI_SRC   := $(wildcard cli/*.c cli/serve/*.c)
 LIB_OBJ   := $(LIB_SRC:%.c=$(BUILD)/obj/%.o)
 CLI_OBJ   := $(CLI_SRC:%.c=$(BUILD)/obj/%.o)
 
@@ -110,9 +113,11 @@ $(BUILD)/liblutdb.a: $(LIB_OBJ)
 $(BUILD)/liblutdb.so: $(LIB_OBJ)
 	$(CC) -shared -Wl,-soname,liblutdb.so.0 -Wl,--no-undefined -o $@ $^ $(LIBS) $(EXTRA_LDFLAGS)
 
-# The command links the static library: one self-contained file.
+# The command links the static library: one self-contained file.  Only the
+# command serves HTTP: libmicrohttpd is its dependency, never the library's.
+SERVELIBS := -lmicrohttpd
 $(BUILD)/lutdb: $(CLI_OBJ) $(BUILD)/liblutdb.a
-	$(CC) $(CFLAGS) $(EXTRA_CFLAGS) -pthread -o $@ $(CLI_OBJ) $(BUILD)/liblutdb.a $(LIBS) $(EXTRA_LDFLAGS)
+	$(CC) $(CFLAGS) $(EXTRA_CFLAGS) -pthread -o $@ $(CLI_OBJ) $(BUILD)/liblutdb.a $(LIBS) $(SERVELIBS) $(EXTRA_LDFLAGS)
 
 # The rule on symbols (see above), and the exported set against the headers.
 $(BUILD)/layers.ok: tests/lint/layers.sh $(LIB_OBJ) $(CLI_OBJ) $(BUILD)/liblutdb.so Makefile
