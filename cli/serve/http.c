@@ -40,7 +40,6 @@ typedef struct conn {
 	char path[96];
 	char peer[64];
 	job *j; /* a completion: the connection's reference */
-	struct MHD_Connection *c;
 } conn;
 
 static int peer_gone(struct MHD_Connection *c)
@@ -100,13 +99,21 @@ static enum MHD_Result reply_error(conn *k, struct MHD_Connection *c, const serv
 
 /* ---- completions ------------------------------------------------------------ */
 
+/* A streamed response's own hold on its job: the response can outlive the
+ * request's connection context (libmicrohttpd frees them in either order). */
+typedef struct stream_ctx {
+	server *s;
+	job *j;
+	struct MHD_Connection *c;
+} stream_ctx;
+
 /* The streaming reader: blocks (in this connection's thread) until bytes
  * are published or the job ends. */
 static ssize_t stream_read(void *cls, uint64_t pos, char *buf, size_t max)
 {
-	conn *k = cls;
-	job *j = k->j;
-	server *s = k->s;
+	stream_ctx *x = cls;
+	job *j = x->j;
+	server *s = x->s;
 	ssize_t n = 0;
 
 	(void)pos;
@@ -130,7 +137,7 @@ static ssize_t stream_read(void *cls, uint64_t pos, char *buf, size_t max)
 			break;
 		}
 		tick(j, &s->mu);
-		if (j->state != JOB_DONE && peer_gone(k->c))
+		if (j->state != JOB_DONE && peer_gone(x->c))
 			sched_cancel(s, j);
 	}
 	pthread_mutex_unlock(&s->mu);
@@ -141,11 +148,13 @@ static ssize_t stream_read(void *cls, uint64_t pos, char *buf, size_t max)
  * cancelled. */
 static void stream_free(void *cls)
 {
-	conn *k = cls;
-	pthread_mutex_lock(&k->s->mu);
-	if (k->j && k->j->state != JOB_DONE)
-		sched_cancel(k->s, k->j);
-	pthread_mutex_unlock(&k->s->mu);
+	stream_ctx *x = cls;
+	pthread_mutex_lock(&x->s->mu);
+	if (x->j->state != JOB_DONE)
+		sched_cancel(x->s, x->j);
+	job_unref(x->j);
+	pthread_mutex_unlock(&x->s->mu);
+	free(x);
 }
 
 static enum MHD_Result completions(conn *k, struct MHD_Connection *c)
@@ -172,10 +181,19 @@ static enum MHD_Result completions(conn *k, struct MHD_Connection *c)
 	}
 	job *j = k->j;
 	if (j->req.stream) {
-		struct MHD_Response *r =
-			MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 16384, stream_read, k, stream_free);
-		if (!r)
+		stream_ctx *x = malloc(sizeof *x);
+		if (!x)
 			return MHD_NO;
+		*x = (stream_ctx){.s = s, .j = j, .c = c};
+		pthread_mutex_lock(&s->mu);
+		j->refs++;
+		pthread_mutex_unlock(&s->mu);
+		struct MHD_Response *r =
+			MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 16384, stream_read, x, stream_free);
+		if (!r) {
+			stream_free(x);
+			return MHD_NO;
+		}
 		MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, "text/event-stream");
 		MHD_add_response_header(r, MHD_HTTP_HEADER_CACHE_CONTROL, "no-cache");
 		enum MHD_Result rc = MHD_queue_response(c, MHD_HTTP_OK, r);
@@ -318,7 +336,6 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 		if (!(k = calloc(1, sizeof *k)))
 			return MHD_NO;
 		k->s = s;
-		k->c = c;
 		k->t0 = serve_now();
 		snprintf(k->method, sizeof k->method, "%s", method);
 		snprintf(k->path, sizeof k->path, "%s", url);

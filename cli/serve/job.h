@@ -99,7 +99,8 @@ struct server {
 	uint64_t req_total, req_by_class[6]; /* [status / 100] */
 	uint64_t prompt_tokens, gen_tokens, steps, step_positions;
 	double step_seconds, step_last;
-	uint32_t running;
+	uint32_t running, running_peak;
+	double step_delay;     /* LUTDB_SERVE_TEST_STEP_MS: tests only (server.c) */
 	double ttft_sum;
 	uint64_t ttft_count;
 };

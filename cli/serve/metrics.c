@@ -5,7 +5,7 @@
 
 int metrics_text(server *s, serve_buf *out)
 {
-	char t[2048];
+	char t[3072];
 	int n;
 
 	pthread_mutex_lock(&s->mu);
@@ -27,6 +27,9 @@ int metrics_text(server *s, serve_buf *out)
 		     "# HELP lutdb_batch_size Sequences decoding together now.\n"
 		     "# TYPE lutdb_batch_size gauge\n"
 		     "lutdb_batch_size %u\n"
+		     "# HELP lutdb_batch_size_max The most sequences that decoded together.\n"
+		     "# TYPE lutdb_batch_size_max gauge\n"
+		     "lutdb_batch_size_max %u\n"
 		     "# HELP lutdb_batch_slots Sequences that may decode together (--parallel).\n"
 		     "# TYPE lutdb_batch_slots gauge\n"
 		     "lutdb_batch_slots %u\n"
@@ -48,7 +51,7 @@ int metrics_text(server *s, serve_buf *out)
 		     "lutdb_time_to_first_token_seconds_count %llu\n",
 		     (unsigned long long)s->req_by_class[2], (unsigned long long)s->req_by_class[4],
 		     (unsigned long long)s->req_by_class[5], (unsigned long long)s->prompt_tokens,
-		     (unsigned long long)s->gen_tokens, s->qlen, s->running, s->o.parallel, (unsigned long long)s->steps,
+		     (unsigned long long)s->gen_tokens, s->qlen, s->running, s->running_peak, s->o.parallel, (unsigned long long)s->steps,
 		     (unsigned long long)s->step_positions, s->step_seconds, s->step_last, s->ttft_sum,
 		     (unsigned long long)s->ttft_count);
 	pthread_mutex_unlock(&s->mu);

@@ -174,6 +174,8 @@ static void admit(server *s)
 				break;
 			}
 		s->running++;
+		if (s->running > s->running_peak)
+			s->running_peak = s->running;
 	}
 }
 
@@ -219,6 +221,10 @@ static void *sched_main(void *arg)
 		double t0 = serve_now();
 		lutdb_batch_step(s->batch, on_event, s, &st);
 		double dt = serve_now() - t0;
+		if (s->step_delay > 0) {
+			struct timespec d = {0, (long)(s->step_delay * 1e9)};
+			nanosleep(&d, NULL);
+		}
 		pthread_mutex_lock(&s->mu);
 		s->steps++;
 		s->step_positions += st.positions;

@@ -11,6 +11,7 @@
  */
 #include <microhttpd.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
@@ -60,6 +61,12 @@ int serve_run(lutdb_db *db, const serve_opts *o, volatile sig_atomic_t *stop)
 
 	memset(s, 0, sizeof *s);
 	s->o = *o;
+	/* Tests only: a pause after every step (at most 1 s), so that what must
+	 * overlap in time (a full queue, a cancelled or slow client, a shutdown
+	 * with sequences running) does so on a model that decodes in microseconds. */
+	const char *delay = getenv("LUTDB_SERVE_TEST_STEP_MS");
+	if (delay && atoi(delay) > 0)
+		s->step_delay = (atoi(delay) < 1000 ? atoi(delay) : 1000) * 1e-3;
 	s->db = db;
 	pthread_mutex_init(&s->mu, NULL);
 	lutdb_model_opts mo = {.size = sizeof mo, .threads = o->threads};
