@@ -60,8 +60,8 @@ ROOMS := format/base format/numeric format/quant format/model format/record form
 USES_format/base        := format
 USES_format/numeric     := format format/base
 USES_format/quant       := format format/base format/numeric
-USES_format/model       := format format/base format/numeric
-USES_format/record      := format format/base format/numeric format/model
+USES_format/model       := format format/base format/numeric format/quant
+USES_format/record      := format format/base format/numeric format/quant format/model
 USES_format/safetensors := format format/base format/numeric format/record
 USES_lutdb/io           := format format/base lutdb
 USES_lutdb/lmdb         := format format/base
@@ -73,11 +73,13 @@ USES_lutdb/write        := format format/base format/model format/record lutdb l
 USES_runtime/kernels    := format format/base format/numeric
 USES_runtime/tokenizer  := format format/base runtime
 USES_runtime/engine     := format format/base format/model lutdb runtime runtime/kernels
-USES_runtime/convert    := format format/base format/numeric format/model format/record format/safetensors \
+USES_runtime/convert    := format format/base format/numeric format/quant format/model format/record format/safetensors \
                            lutdb runtime runtime/kernels runtime/tokenizer
-# The server is a room of the command: public faces only, like the rest of
-# it; the command (cmd_serve.c) calls into it.
-USES_cli/serve          := format lutdb runtime
+# The server is a room of the command; the command (cmd_serve.c) calls into
+# it.  Public faces only, but for format/base's bounded JSON loader, which
+# every document from outside goes through (a request body is one): the
+# command links the static library, where it is.
+USES_cli/serve          := format format/base lutdb runtime
 USES_cli                := format lutdb runtime cli/serve
 
 PUBLIC_HEADERS := format/lutdb_err.h format/lutdb_types.h lutdb/lutdb.h \

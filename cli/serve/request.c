@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "json_bounded.h"
 #include "lutdb_err.h"
 
 #define BAD "invalid_request_error"
@@ -27,14 +28,28 @@ int serve_fail(serve_err *err, int status, const char *type, const char *param, 
 	return -1;
 }
 
-/* The body as a JSON object, or -1 and a 400. */
+/* The body as a JSON object, or NULL and a 400 (413 over the caps).  The
+ * store's bounded loader refuses, before jansson allocates anything, a
+ * body whose tree would cost more than LUTDB_JSON_MEM_FACTOR times its
+ * size or nest deeper than LUTDB_JSON_MAX_DEPTH: with every connection
+ * holding at most one body, the parse trees stay a bounded constant. */
 static json_t *load_object(const char *body, size_t len, serve_err *err)
 {
-	json_error_t je;
-	json_t *root = json_loadb(body, len, JSON_REJECT_DUPLICATES, &je);
+	static const lutdb_json_doc doc = {.name = "request body", .max_bytes = SERVE_BODY_MAX, .bad = LUTDB_EINVAL,
+					   .too_big = LUTDB_ETOOBIG};
+	json_t *root = NULL;
+	int rc = lutdb_json_load(&doc, body, len, &root);
 
-	if (!root) {
-		serve_fail(err, 400, BAD, NULL, NULL, "malformed JSON body: %s (byte %d)", je.text, je.position);
+	if (rc == LUTDB_ENOMEM) {
+		serve_fail(err, 500, "server_error", NULL, NULL, "out of memory parsing the body");
+		return NULL;
+	}
+	if (rc == LUTDB_ETOOBIG) {
+		serve_fail(err, 413, BAD, NULL, "request_too_large", "%s", lutdb_errdetail());
+		return NULL;
+	}
+	if (rc) {
+		serve_fail(err, 400, BAD, NULL, NULL, "malformed JSON body: %s", lutdb_errdetail());
 		return NULL;
 	}
 	if (!json_is_object(root)) {

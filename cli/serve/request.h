@@ -9,10 +9,11 @@
  * rejected body fills a serve_err: the HTTP status and the fields of an
  * OpenAI error object.  fuzz/fuzz_request.c drives these functions.
  *
- * JSON goes through jansson with duplicate keys rejected and the body's
- * length given (no NUL needed).  Note: the bounded JSON loader of the format
- * room had not landed when this was written; the size cap here plus
- * jansson's own depth limit (2048) bound the parse.
+ * JSON goes through the store's bounded loader (format/base/json_bounded.h:
+ * the size cap, then a linear scan that refuses a body whose jansson tree
+ * would cost more than LUTDB_JSON_MEM_FACTOR times its size or nest deeper
+ * than LUTDB_JSON_MAX_DEPTH, then jansson with duplicate keys rejected), so
+ * a parse costs at most a bounded multiple of SERVE_BODY_MAX.
  */
 #ifndef LUTDB_SERVE_REQUEST_H
 #define LUTDB_SERVE_REQUEST_H

@@ -190,6 +190,12 @@ expect_status "a body over 1 MiB (Content-Length)" 413 "$T/bad.json" POST /v1/co
 	check "413: an error object" CHECK err "$T/bad.json" invalid_request_error
 expect_status "a chunked body over 1 MiB" 413 "$T/bad.json" POST /v1/completions "@$T/big.json" -H 'Transfer-Encoding: chunked' &&
 	check "413 chunked: an error object" CHECK err "$T/bad.json" invalid_request_error
+# Under the size cap but dense: "[]" repeated would cost jansson 45 times
+# its size; the bounded loader refuses it before parsing.
+"$PY" -c 'import sys; sys.stdout.write("{\"prompt\": [" + ",".join(["[]"] * 300000) + "]}")' >"$T/dense.json"
+expect_status "a dense body under the size cap" 413 "$T/bad.json" POST /v1/completions "@$T/dense.json" &&
+	check "a dense body: an error object" CHECK err "$T/bad.json" invalid_request_error
+bad "a body nested 100 deep" 400 invalid_request_error "{\"prompt\": $(printf '[%.0s' $(seq 100))$(printf ']%.0s' $(seq 100))}"
 expect_status "the server still answers after all that" 200 "$T/h.json" GET /health
 check "one access-log line per request" test "$(grep -c "\"POST /v1/completions\"" "$T/s1.log")" -ge 30
 stop_server "$SPID"
