@@ -116,8 +116,9 @@ $(BUILD)/liblutdb.so: $(LIB_OBJ)
 	$(CC) -shared -Wl,-soname,liblutdb.so.0 -Wl,--no-undefined -o $@ $^ $(LIBS) $(EXTRA_LDFLAGS)
 
 # The command links the static library: one self-contained file.  Only the
-# command serves HTTP: libmicrohttpd is its dependency, never the library's.
-SERVELIBS := -lmicrohttpd
+# command serves HTTP: libmicrohttpd is its dependency, never the library's,
+# and `lutdb serve` loads it when it starts (cli/serve/mhd.h says why).
+SERVELIBS := -ldl
 $(BUILD)/lutdb: $(CLI_OBJ) $(BUILD)/liblutdb.a
 	$(CC) $(CFLAGS) $(EXTRA_CFLAGS) -pthread -o $@ $(CLI_OBJ) $(BUILD)/liblutdb.a $(LIBS) $(SERVELIBS) $(EXTRA_LDFLAGS)
 

@@ -13,7 +13,7 @@
  *
  * Access log: one stderr line per request when it completes.
  */
-#include <microhttpd.h>
+#include "mhd.h"
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -44,7 +44,7 @@ typedef struct conn {
 
 static int peer_gone(struct MHD_Connection *c)
 {
-	const union MHD_ConnectionInfo *ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
+	const union MHD_ConnectionInfo *ci = mhd.get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
 	if (!ci)
 		return 0;
 	struct pollfd p = {.fd = ci->connect_fd, .events = POLLRDHUP};
@@ -67,16 +67,16 @@ static void tick(job *j, pthread_mutex_t *mu)
 static enum MHD_Result reply(conn *k, struct MHD_Connection *c, int status, const char *type, const char *text,
 			     size_t len, const char *retry_after)
 {
-	struct MHD_Response *r = MHD_create_response_from_buffer(len, (void *)(uintptr_t)text, MHD_RESPMEM_MUST_COPY);
+	struct MHD_Response *r = mhd.create_response_from_buffer(len, (void *)(uintptr_t)text, MHD_RESPMEM_MUST_COPY);
 	if (!r)
 		return MHD_NO;
-	MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, type);
+	mhd.add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, type);
 	if (retry_after)
-		MHD_add_response_header(r, MHD_HTTP_HEADER_RETRY_AFTER, retry_after);
+		mhd.add_response_header(r, MHD_HTTP_HEADER_RETRY_AFTER, retry_after);
 	if (status == 401)
-		MHD_add_response_header(r, MHD_HTTP_HEADER_WWW_AUTHENTICATE, "Bearer");
-	enum MHD_Result rc = MHD_queue_response(c, (unsigned)status, r);
-	MHD_destroy_response(r);
+		mhd.add_response_header(r, MHD_HTTP_HEADER_WWW_AUTHENTICATE, "Bearer");
+	enum MHD_Result rc = mhd.queue_response(c, (unsigned)status, r);
+	mhd.destroy_response(r);
 	k->status = status;
 	return rc;
 }
@@ -189,15 +189,15 @@ static enum MHD_Result completions(conn *k, struct MHD_Connection *c)
 		j->refs++;
 		pthread_mutex_unlock(&s->mu);
 		struct MHD_Response *r =
-			MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 16384, stream_read, x, stream_free);
+			mhd.create_response_from_callback(MHD_SIZE_UNKNOWN, 16384, stream_read, x, stream_free);
 		if (!r) {
 			stream_free(x);
 			return MHD_NO;
 		}
-		MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, "text/event-stream");
-		MHD_add_response_header(r, MHD_HTTP_HEADER_CACHE_CONTROL, "no-cache");
-		enum MHD_Result rc = MHD_queue_response(c, MHD_HTTP_OK, r);
-		MHD_destroy_response(r);
+		mhd.add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, "text/event-stream");
+		mhd.add_response_header(r, MHD_HTTP_HEADER_CACHE_CONTROL, "no-cache");
+		enum MHD_Result rc = mhd.queue_response(c, MHD_HTTP_OK, r);
+		mhd.destroy_response(r);
 		k->status = 200;
 		return rc;
 	}
@@ -313,7 +313,7 @@ not_allowed:
 /* Constant-time comparison of the Authorization header with the key. */
 static int authorized(const server *s, struct MHD_Connection *c)
 {
-	const char *h = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
+	const char *h = mhd.lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
 	size_t klen = strlen(s->o.api_key);
 	unsigned char diff = 0;
 
@@ -339,7 +339,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 		k->t0 = serve_now();
 		snprintf(k->method, sizeof k->method, "%s", method);
 		snprintf(k->path, sizeof k->path, "%s", url);
-		const union MHD_ConnectionInfo *ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+		const union MHD_ConnectionInfo *ci = mhd.get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
 		if (ci && ci->client_addr && ci->client_addr->sa_family == AF_INET)
 			inet_ntop(AF_INET, &((const struct sockaddr_in *)(const void *)ci->client_addr)->sin_addr, k->peer,
 				  sizeof k->peer);
@@ -353,7 +353,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 				   "a missing or wrong API key (send 'Authorization: Bearer KEY')");
 			return reply_error(k, c, &e, NULL);
 		}
-		const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
+		const char *cl = mhd.lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
 		if (cl && strtoull(cl, NULL, 10) > SERVE_BODY_MAX) {
 			serve_fail(&e, 413, "invalid_request_error", NULL, "request_too_large",
 				   "the body is over %u bytes", SERVE_BODY_MAX);
@@ -446,7 +446,7 @@ struct MHD_Daemon *http_start(server *s, unsigned *port)
 		fprintf(stderr, "lutdb serve: --host '%s' is not an IPv4 or IPv6 address\n", s->o.host);
 		return NULL;
 	}
-	struct MHD_Daemon *d = MHD_start_daemon(
+	struct MHD_Daemon *d = mhd.start_daemon(
 		flags, (uint16_t)s->o.port, NULL, NULL, on_request, s, MHD_OPTION_SOCK_ADDR, addr,
 		MHD_OPTION_CONNECTION_LIMIT, (unsigned)(s->o.parallel + s->o.queue + SERVE_CONN_SPARE),
 		MHD_OPTION_CONNECTION_TIMEOUT, SERVE_IDLE_SECONDS, MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
@@ -456,7 +456,7 @@ struct MHD_Daemon *http_start(server *s, unsigned *port)
 		fprintf(stderr, "lutdb serve: cannot listen on %s:%u\n", s->o.host, s->o.port);
 		return NULL;
 	}
-	const union MHD_DaemonInfo *di = MHD_get_daemon_info(d, MHD_DAEMON_INFO_BIND_PORT);
+	const union MHD_DaemonInfo *di = mhd.get_daemon_info(d, MHD_DAEMON_INFO_BIND_PORT);
 	*port = di ? di->port : s->o.port;
 	return d;
 }

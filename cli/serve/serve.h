@@ -17,6 +17,7 @@
  *   oai.c                OpenAI-shaped JSON: errors, models, ids, logprobs
  *   metrics.c            GET /metrics (Prometheus text)
  *   buf.c                growable byte buffers with a cap
+ *   mhd.[ch]             libmicrohttpd, loaded with dlopen when serving
  */
 #ifndef LUTDB_SERVE_H
 #define LUTDB_SERVE_H

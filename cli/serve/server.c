@@ -9,7 +9,7 @@
  * bounded by SERVE_BODY_MAX and SERVE_OUT_MAX, for a bounded number of
  * connections.
  */
-#include <microhttpd.h>
+#include "mhd.h"
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -87,6 +87,10 @@ int serve_run(lutdb_db *db, const serve_opts *o, volatile sig_atomic_t *stop)
 		goto out;
 	model_id(lutdb_path(db), s->model_id, sizeof s->model_id);
 	s->lim = (serve_limits){.model_id = s->model_id, .vocab = in->vocab, .ctx = s->o.ctx, .tok = s->tok};
+	if (mhd_load()) {
+		rc = LUTDB_EIO;
+		goto out;
+	}
 	if (sched_start(s)) {
 		rc = LUTDB_ENOMEM;
 		goto out;
@@ -104,7 +108,7 @@ int serve_run(lutdb_db *db, const serve_opts *o, volatile sig_atomic_t *stop)
 		nap(0.05);
 
 	/* Shutdown: no new connections, then what runs finishes by the deadline. */
-	MHD_socket ls = MHD_quiesce_daemon(d);
+	MHD_socket ls = mhd.quiesce_daemon(d);
 	if (ls != MHD_INVALID_SOCKET)
 		close(ls);
 	pthread_mutex_lock(&s->mu);
@@ -119,12 +123,12 @@ int serve_run(lutdb_db *db, const serve_opts *o, volatile sig_atomic_t *stop)
 	while (busy(s) && serve_now() < give_up)
 		nap(0.02);
 	/* Connections get their last bytes (a stuck reader at most its idle timeout). */
-	MHD_stop_daemon(d);
+	mhd.stop_daemon(d);
 	d = NULL;
 	rc = LUTDB_OK;
 out:
 	if (d)
-		MHD_stop_daemon(d);
+		mhd.stop_daemon(d);
 	sched_stop(s);
 	lutdb_batch_free(s->batch);
 	lutdb_tokenizer_free(s->tok);
