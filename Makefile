@@ -70,7 +70,7 @@ USES_lutdb/set          := format format/base format/model format/record lutdb l
 USES_lutdb/db           := format format/base lutdb lutdb/io lutdb/file lutdb/set
 USES_lutdb/write        := format format/base format/model format/record lutdb lutdb/io lutdb/lmdb lutdb/file \
                            lutdb/set lutdb/db
-USES_runtime/kernels    := format format/base format/numeric
+USES_runtime/kernels    := format format/base format/numeric format/quant
 USES_runtime/tokenizer  := format format/base runtime
 USES_runtime/engine     := format format/base format/model lutdb runtime runtime/kernels
 USES_runtime/convert    := format format/base format/numeric format/quant format/model format/record format/safetensors \

@@ -4,10 +4,30 @@
 #include <stdatomic.h>
 
 #if defined(__x86_64__) || defined(__i386__)
+#include <cpuid.h>
+
+/* The VNNI bits straight from CPUID (leaf 7: subleaf 0 ECX bit 11
+ * AVX512_VNNI, subleaf 1 EAX bit 4 AVX-VNNI), which both compilers know;
+ * probe() reports them only with the AVX-512 / AVX register state the
+ * builtins have checked. */
+static int has_avx512vnni(void)
+{
+	unsigned a, b, c, d;
+	return __get_cpuid_count(7, 0, &a, &b, &c, &d) && (c & (1u << 11));
+}
+
+static int has_avxvnni(void)
+{
+	unsigned a, b, c, d;
+	/* subleaf 1 exists when subleaf 0 reports it in EAX */
+	if (!__get_cpuid_count(7, 0, &a, &b, &c, &d) || a < 1)
+		return 0;
+	return __get_cpuid_count(7, 1, &a, &b, &c, &d) && (a & (1u << 4));
+}
+
 #if defined(__clang__)
 /* clang 14's __builtin_cpu_supports does not know "f16c" (a compile error):
  * CPUID leaf 1, ECX bit 29, as gcc's builtin reads it. */
-#include <cpuid.h>
 static int has_f16c(void)
 {
 	unsigned a, b, c, d;
@@ -34,6 +54,8 @@ static unsigned probe(void)
 	f |= __builtin_cpu_supports("avx512bw") ? LUTDB_CPU_AVX512BW : 0;
 	f |= __builtin_cpu_supports("avx512vl") ? LUTDB_CPU_AVX512VL : 0;
 	f |= __builtin_cpu_supports("avx512dq") ? LUTDB_CPU_AVX512DQ : 0;
+	f |= (f & LUTDB_CPU_AVX512F) && has_avx512vnni() ? LUTDB_CPU_AVX512VNNI : 0;
+	f |= (f & LUTDB_CPU_AVX2) && has_avxvnni() ? LUTDB_CPU_AVXVNNI : 0;
 	return f;
 }
 #else

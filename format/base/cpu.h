@@ -19,6 +19,10 @@
 #define LUTDB_CPU_AVX512BW 0x10u
 #define LUTDB_CPU_AVX512VL 0x20u
 #define LUTDB_CPU_AVX512DQ 0x40u
+/* Integer dot products (vpdpbusd): AVX512_VNNI on 512/256-bit registers
+ * (with AVX512VL), AVX-VNNI its VEX form for 256-bit registers. */
+#define LUTDB_CPU_AVX512VNNI 0x80u
+#define LUTDB_CPU_AVXVNNI 0x100u
 
 /* The features of this CPU: probed at the first call, then a load.  0 on
  * targets other than x86. */

@@ -16,6 +16,8 @@
 #include <math.h>
 #include <string.h>
 
+#include "kern_quant.h"
+
 #define INL static inline __attribute__((always_inline))
 #define UNROLL _Pragma("GCC unroll 16")
 
@@ -124,6 +126,7 @@ INL void tile_pf(int pf, int dt, int MR, int NT, const unsigned char *W, size_t 
 /* The ISA's matmul register tile: rows x tokens. */
 #define MM_MR 3
 #define MM_NT 4
+#define QK(name) lkq_##name##_avx2
 #include "kern_blocking.h"
 
 /* ---- elementwise ------------------------------------------------------------- */
@@ -142,7 +145,7 @@ static void v_to_f32(int dtype, const void *src, float *dst, size_t n)
 	case DT_F32: memmove(dst, src, n * sizeof(float)); break;
 	case DT_F16: to_f32_impl(DT_F16, src, dst, n); break;
 	case DT_BF16: to_f32_impl(DT_BF16, src, dst, n); break;
-	default: lk_bad_dtype("lk_to_f32", dtype);
+	default: QK(to_f32)(dtype, src, dst, n);
 	}
 }
 
@@ -169,8 +172,36 @@ static void v_axpy(int dtype, float alpha, const void *x, float *y, size_t n)
 	case DT_F32: axpy_impl(DT_F32, alpha, x, y, n); break;
 	case DT_F16: axpy_impl(DT_F16, alpha, x, y, n); break;
 	case DT_BF16: axpy_impl(DT_BF16, alpha, x, y, n); break;
-	default: lk_bad_dtype("lk_axpy", dtype);
+	default: QK(table_axpy)(dtype, alpha, x, 0, y, n);
 	}
+}
+
+static float v_table_dot(int kdt, const void *a, size_t off, const float *b, size_t n)
+{
+	if (lkq_valid(kdt))
+		return QK(table_dot)(kdt, a, off, b, n);
+	return v_dot(kdt, (const unsigned char *)a + off * esz_of(kdt), b, n);
+}
+
+static void v_table_matvec(int kdt, const void *W, size_t ld, size_t off, size_t rows, size_t n,
+			   const float *x, float *y)
+{
+	if (!lkq_valid(kdt)) {
+		v_matvec(kdt, (const unsigned char *)W + off * esz_of(kdt), ld, rows, n, x, y);
+		return;
+	}
+	size_t ldb = lk_dt_bytes(kdt, ld);
+	if (ldb == 0 && ld != 0)
+		lk_bad_dtype("lk_table_matvec (ld not whole blocks)", kdt);
+	QK(table_matvec)(kdt, W, ldb, off, rows, n, x, y);
+}
+
+static void v_table_axpy(int kdt, float alpha, const void *x, size_t off, float *y, size_t n)
+{
+	if (lkq_valid(kdt))
+		QK(table_axpy)(kdt, alpha, x, off, y, n);
+	else
+		v_axpy(kdt, alpha, (const unsigned char *)x + off * esz_of(kdt), y, n);
 }
 
 INL __m256 ldx_rem(const float *p, size_t rem)
@@ -423,4 +454,7 @@ const lk_kernels lk_kernels_avx2 = {
 	.softmax = v_softmax,
 	.exp = v_exp,
 	.rope = v_rope,
+	.table_dot = v_table_dot,
+	.table_axpy = v_table_axpy,
+	.table_matvec = v_table_matvec,
 };

@@ -5,8 +5,10 @@
  * points v_matvec, v_dot and v_matmul.
  *
  * Included once by each ISA's kern_<isa>.c, after it has defined INL,
- * DT_F32/DT_F16/DT_BF16, esz_of(), its tile_pf() (see kern_avx512.c) and
- * MM_MR/MM_NT, its matmul register tile.  Every output's arithmetic is the
+ * DT_F32/DT_F16/DT_BF16, esz_of(), its tile_pf() (see kern_avx512.c),
+ * MM_MR/MM_NT, its matmul register tile, and QK(name), the name of its
+ * quantized kernel lkq_<name>_<isa> (kern_quant.h), which takes every other
+ * dtype code (and aborts on an invalid one).  Every output's arithmetic is the
  * tile's, whatever the blocking here, so all ISAs' blockings agree bitwise
  * with their own lk_dot.
  */
@@ -81,7 +83,7 @@ static void v_matvec(int dtype, const void *W, size_t ld, size_t rows, size_t co
 	case DT_F32: matvec_f32(W, ld, rows, cols, x, y); break;
 	case DT_F16: matvec_f16(W, ld, rows, cols, x, y); break;
 	case DT_BF16: matvec_bf16(W, ld, rows, cols, x, y); break;
-	default: lk_bad_dtype("lk_matvec", dtype);
+	default: QK(matvec)(dtype, W, ld, rows, cols, x, y);
 	}
 }
 
@@ -92,7 +94,7 @@ static float v_dot(int dtype, const void *a, const float *b, size_t n)
 	case DT_F32: tile(DT_F32, 1, 1, a, 0, b, 0, n, &r, 0); break;
 	case DT_F16: tile(DT_F16, 1, 1, a, 0, b, 0, n, &r, 0); break;
 	case DT_BF16: tile(DT_BF16, 1, 1, a, 0, b, 0, n, &r, 0); break;
-	default: lk_bad_dtype("lk_dot", dtype);
+	default: QK(matvec)(dtype, a, n, 1, n, b, &r);
 	}
 	return r;
 }
@@ -160,7 +162,7 @@ static void v_matmul(int dtype, const void *W, size_t ld, size_t rows, size_t co
 	case DT_F32: matmul_f32(W, ld, rows, cols, X, T, ldx, Y, ldy); break;
 	case DT_F16: matmul_f16(W, ld, rows, cols, X, T, ldx, Y, ldy); break;
 	case DT_BF16: matmul_bf16(W, ld, rows, cols, X, T, ldx, Y, ldy); break;
-	default: lk_bad_dtype("lk_matmul", dtype);
+	default: QK(matmul)(dtype, W, ld, rows, cols, X, T, ldx, Y, ldy);
 	}
 }
 

@@ -1,6 +1,7 @@
 /*
- * kern_dispatch.c - run-time choice of the kernel table, the lk_* entry
- * points, the multi-threaded matvec/matmul helpers and lk_rope_table.
+ * kern_dispatch.c - run-time choice of the kernel table (and of VNNI), the
+ * lk_* entry points, the kernel dtype codes of the block-quantized types, the
+ * multi-threaded matvec/matmul helpers and lk_rope_table.
  */
 #include "kernels.h"
 
@@ -11,6 +12,7 @@
 #include <string.h>
 
 #include "cpu.h"
+#include "kern_quant.h"
 #include "lutdb_err.h"
 #include "pool.h"
 
@@ -122,6 +124,112 @@ void lk_bad_dtype(const char *where, int dtype)
 	abort();
 }
 
+/* ---- VNNI ------------------------------------------------------------------------ */
+/* -1 until LUTDB_VNNI is read; then 1 when VNNI is turned off. */
+static _Atomic int g_vnni_off = -1;
+
+static int vnni_off(void)
+{
+	int off = atomic_load_explicit(&g_vnni_off, memory_order_relaxed);
+	if (off < 0) {
+		const char *e = getenv("LUTDB_VNNI");
+		off = e && strcmp(e, "0") == 0;
+		atomic_store_explicit(&g_vnni_off, off, memory_order_relaxed);
+	}
+	return off;
+}
+
+int lkq_vnni(unsigned feat)
+{
+	return lutdb_cpu_has(feat) && !vnni_off();
+}
+
+int lk_vnni_supported(int isa)
+{
+	if (!lk_isa_supported(isa))
+		return 0;
+	if (isa == LK_ISA_AVX2)
+		return lutdb_cpu_has(LUTDB_CPU_AVXVNNI);
+	if (isa == LK_ISA_AVX512)
+		return lutdb_cpu_has(LUTDB_CPU_AVX512VNNI);
+	return 0;
+}
+
+int lk_vnni_active(void)
+{
+	return lk_vnni_supported(lk_isa_active()) && !vnni_off();
+}
+
+int lk_set_vnni(int on)
+{
+	if (on && !lk_vnni_supported(LK_ISA_AVX2) && !lk_vnni_supported(LK_ISA_AVX512))
+		return LUTDB_EUNSUPPORTED;
+	atomic_store_explicit(&g_vnni_off, !on, memory_order_relaxed);
+	return 0;
+}
+
+/* ---- kernel dtypes ----------------------------------------------------------------- */
+static int float_dtype(int dtype)
+{
+	return dtype == LUTDB_DTYPE_F32 || dtype == LUTDB_DTYPE_F16 || dtype == LUTDB_DTYPE_BF16;
+}
+
+int lk_dt(int dtype, uint32_t block)
+{
+	if (float_dtype(dtype))
+		return block <= 1 ? dtype : 0;
+	if (dtype == LQ_DTYPE_Q8_0 || dtype == LQ_DTYPE_Q4_0)
+		return block == 0 || block == 32 ? dtype : 0;
+	if ((dtype == LQ_DTYPE_NF4 || dtype == LQ_DTYPE_NF3) && block >= 32 && block <= LQ_BLOCK_MAX &&
+	    block % 32 == 0)
+		return dtype | (int)(block << LKQ_BLOCK_SHIFT);
+	return 0;
+}
+
+int lk_dt_dtype(int kdt)
+{
+	if (float_dtype(kdt))
+		return kdt;
+	return lkq_valid(kdt) ? lkq_type(kdt) : 0;
+}
+
+uint32_t lk_dt_block(int kdt)
+{
+	if (float_dtype(kdt))
+		return 1;
+	return lkq_valid(kdt) ? lkq_block(kdt) : 0;
+}
+
+size_t lk_dt_bytes(int kdt, size_t n)
+{
+	if (float_dtype(kdt))
+		return n > SIZE_MAX / 4 ? 0 : n * (kdt == LUTDB_DTYPE_F32 ? 4 : 2);
+	if (!lkq_valid(kdt) || n % lkq_block(kdt) != 0)
+		return 0;
+	size_t nb = n / lkq_block(kdt), bb = lkq_block_bytes(kdt);
+	return nb > SIZE_MAX / bb ? 0 : nb * bb;
+}
+
+void lkq_check_dense(const char *where, int kdt, size_t ld, size_t cols)
+{
+	if (!lkq_dense(kdt) || ld % 32 != 0 || cols % 32 != 0 || cols > ld) {
+		fprintf(stderr, "lutdb: %s: dtype %d with ld %zu, cols %zu: not whole blocks of a dense type "
+			"(internal error)\n", where, kdt, ld, cols);
+		abort();
+	}
+}
+
+void lkq_check_table(const char *where, int kdt, size_t off)
+{
+	if (!lkq_valid(kdt))
+		lk_bad_dtype(where, kdt);
+	if (off % 8 != 0) {
+		fprintf(stderr, "lutdb: %s: offset %zu into quantized values is not a multiple of 8 (internal error)\n",
+			where, off);
+		abort();
+	}
+}
+
 /* ---- entry points ---------------------------------------------------------- */
 void lk_matvec(int dtype, const void *W, size_t ld, size_t rows, size_t cols, const float *x,
 	       float *y)
@@ -175,6 +283,22 @@ void lk_rope(float *v, size_t head_dim, const float *cos, const float *sin)
 	lk_kernels_active()->rope(v, head_dim, cos, sin);
 }
 
+float lk_table_dot(int kdt, const void *a, size_t off, const float *b, size_t n)
+{
+	return lk_kernels_active()->table_dot(kdt, a, off, b, n);
+}
+
+void lk_table_axpy(int kdt, float alpha, const void *x, size_t off, float *y, size_t n)
+{
+	lk_kernels_active()->table_axpy(kdt, alpha, x, off, y, n);
+}
+
+void lk_table_matvec(int kdt, const void *W, size_t ld, size_t off, size_t rows, size_t n,
+		     const float *x, float *y)
+{
+	lk_kernels_active()->table_matvec(kdt, W, ld, off, rows, n, x, y);
+}
+
 void lk_rope_table(float *cos, float *sin, size_t head_dim, float theta, uint32_t pos)
 {
 	size_t h = head_dim / 2;
@@ -199,7 +323,7 @@ struct mt_job {
 	const lk_kernels *k;
 	int dtype;
 	const unsigned char *W;
-	size_t ld, rows, cols, esz;
+	size_t ld, rows, cols, ldb;
 	const float *X;
 	size_t T, ldx;
 	float *Y;
@@ -212,7 +336,7 @@ static void mt_matvec_task(void *ctx, int task, int ntasks)
 	size_t b, e;
 	lk_split_range(j->rows, ntasks, task, LK_MT_ALIGN, &b, &e);
 	if (b < e)
-		j->k->matvec(j->dtype, j->W + b * j->ld * j->esz, j->ld, e - b, j->cols, j->X,
+		j->k->matvec(j->dtype, j->W + b * j->ldb, j->ld, e - b, j->cols, j->X,
 			     j->Y + b);
 }
 
@@ -222,7 +346,7 @@ static void mt_matmul_task(void *ctx, int task, int ntasks)
 	size_t b, e;
 	lk_split_range(j->rows, ntasks, task, LK_MT_ALIGN, &b, &e);
 	if (b < e)
-		j->k->matmul(j->dtype, j->W + b * j->ld * j->esz, j->ld, e - b, j->cols, j->X, j->T,
+		j->k->matmul(j->dtype, j->W + b * j->ldb, j->ld, e - b, j->cols, j->X, j->T,
 			     j->ldx, j->Y + b, j->ldy);
 }
 
@@ -237,20 +361,22 @@ static int mt_tasks(lk_pool *pool, size_t rows, size_t work)
 	return n;
 }
 
-static size_t esz_of(int dtype, const char *where)
+/* Bytes from one row of W to the next. */
+static size_t row_bytes(int dtype, size_t ld, size_t cols, const char *where)
 {
 	switch (dtype) {
-	case LUTDB_DTYPE_F32: return 4;
+	case LUTDB_DTYPE_F32: return ld * 4;
 	case LUTDB_DTYPE_F16:
-	case LUTDB_DTYPE_BF16: return 2;
-	default: lk_bad_dtype(where, dtype);
+	case LUTDB_DTYPE_BF16: return ld * 2;
 	}
+	lkq_check_dense(where, dtype, ld, cols);
+	return ld / 32 * lkq_block_bytes(dtype);
 }
 
 void lk_matvec_mt(lk_pool *pool, int dtype, const void *W, size_t ld, size_t rows, size_t cols,
 		  const float *x, float *y)
 {
-	struct mt_job j = {lk_kernels_active(), dtype, W, ld, rows, cols, esz_of(dtype, "lk_matvec"),
+	struct mt_job j = {lk_kernels_active(), dtype, W, ld, rows, cols, row_bytes(dtype, ld, cols, "lk_matvec"),
 			   x, 1, 0, y, 0};
 	int n = mt_tasks(pool, rows, rows * cols);
 	if (n <= 1)
@@ -262,7 +388,7 @@ void lk_matvec_mt(lk_pool *pool, int dtype, const void *W, size_t ld, size_t row
 void lk_matmul_mt(lk_pool *pool, int dtype, const void *W, size_t ld, size_t rows, size_t cols,
 		  const float *X, size_t T, size_t ldx, float *Y, size_t ldy)
 {
-	struct mt_job j = {lk_kernels_active(), dtype, W, ld, rows, cols, esz_of(dtype, "lk_matmul"),
+	struct mt_job j = {lk_kernels_active(), dtype, W, ld, rows, cols, row_bytes(dtype, ld, cols, "lk_matmul"),
 			   X, T, ldx, Y, ldy};
 	int n = mt_tasks(pool, rows, rows * cols * (T ? T : 1));
 	if (n <= 1)

@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "kern_quant.h"
 #include "numeric.h"
 
 #define INL static inline __attribute__((always_inline))
@@ -99,7 +100,7 @@ static void s_matvec(int dtype, const void *W, size_t ld, size_t rows, size_t co
 	case LUTDB_DTYPE_F32: matvec_f32(W, ld, rows, cols, x, y); break;
 	case LUTDB_DTYPE_F16: matvec_f16(W, ld, rows, cols, x, y); break;
 	case LUTDB_DTYPE_BF16: matvec_bf16(W, ld, rows, cols, x, y); break;
-	default: lk_bad_dtype("lk_matvec", dtype);
+	default: lkq_matvec_scalar(dtype, W, ld, rows, cols, x, y); /* checks dtype */
 	}
 }
 
@@ -123,7 +124,7 @@ static void s_to_f32(int dtype, const void *src, float *dst, size_t n)
 		for (size_t i = 0; i < n; i++)
 			dst[i] = ld_bf16(s, i);
 		break;
-	default: lk_bad_dtype("lk_to_f32", dtype);
+	default: lkq_to_f32_scalar(dtype, src, dst, n);
 	}
 }
 
@@ -133,6 +134,10 @@ static void s_to_f32(int dtype, const void *src, float *dst, size_t n)
 static void s_matmul(int dtype, const void *W, size_t ld, size_t rows, size_t cols,
 		     const float *X, size_t T, size_t ldx, float *Y, size_t ldy)
 {
+	if (lkq_valid(dtype)) {
+		lkq_matmul_scalar(dtype, W, ld, rows, cols, X, T, ldx, Y, ldy);
+		return;
+	}
 	if (dtype != LUTDB_DTYPE_F32 && dtype != LUTDB_DTYPE_F16 && dtype != LUTDB_DTYPE_BF16)
 		lk_bad_dtype("lk_matmul", dtype);
 	if (rows == 0 || T == 0)
@@ -191,8 +196,41 @@ static void s_axpy(int dtype, float alpha, const void *x, float *y, size_t n)
 		for (size_t i = 0; i < n; i++)
 			y[i] += alpha * ld_bf16(s, i);
 		break;
-	default: lk_bad_dtype("lk_axpy", dtype);
+	default: lkq_table_axpy_scalar(dtype, alpha, x, 0, y, n);
 	}
+}
+
+static float s_table_dot(int kdt, const void *a, size_t off, const float *b, size_t n)
+{
+	if (lkq_valid(kdt))
+		return lkq_table_dot_scalar(kdt, a, off, b, n);
+	return s_dot(kdt, (const unsigned char *)a + off * (kdt == LUTDB_DTYPE_F32 ? 4 : 2), b, n);
+}
+
+/* Row bytes of a table matrix: ld must be whole blocks. */
+static size_t table_ldb(int kdt, size_t ld)
+{
+	size_t ldb = lk_dt_bytes(kdt, ld);
+	if (ldb == 0 && ld != 0)
+		lk_bad_dtype("lk_table_matvec (ld not whole blocks)", kdt);
+	return ldb;
+}
+
+static void s_table_matvec(int kdt, const void *W, size_t ld, size_t off, size_t rows, size_t n,
+			   const float *x, float *y)
+{
+	if (lkq_valid(kdt))
+		lkq_table_matvec_scalar(kdt, W, table_ldb(kdt, ld), off, rows, n, x, y);
+	else
+		s_matvec(kdt, (const unsigned char *)W + off * (kdt == LUTDB_DTYPE_F32 ? 4 : 2), ld, rows, n, x, y);
+}
+
+static void s_table_axpy(int kdt, float alpha, const void *x, size_t off, float *y, size_t n)
+{
+	if (lkq_valid(kdt))
+		lkq_table_axpy_scalar(kdt, alpha, x, off, y, n);
+	else
+		s_axpy(kdt, alpha, (const unsigned char *)x + off * (kdt == LUTDB_DTYPE_F32 ? 4 : 2), y, n);
 }
 
 static void s_rmsnorm(float *out, const float *x, int wdtype, const void *w, size_t n, float eps)
@@ -328,4 +366,7 @@ const lk_kernels lk_kernels_scalar = {
 	.softmax = s_softmax,
 	.exp = s_exp,
 	.rope = s_rope,
+	.table_dot = s_table_dot,
+	.table_axpy = s_table_axpy,
+	.table_matvec = s_table_matvec,
 };

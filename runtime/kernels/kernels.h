@@ -12,8 +12,11 @@
  * be unaligned (F32 weights even at odd addresses); they are converted to
  * float32 in registers (F16 exactly via F16C, BF16 exactly by a shift; the
  * portable kernels use format/numeric's conversions, so every ISA gives the
- * bits lutdb_convert gives, NaNs included) and all arithmetic is float32.  dtype is LUTDB_DTYPE_F32, _F16 or _BF16 (see
- * lutdb_types.h); any other code is a programming error and aborts.
+ * bits lutdb_convert gives, NaNs included) and all arithmetic is float32.
+ * dtype is LUTDB_DTYPE_F32, _F16 or _BF16 (see lutdb_types.h) or a
+ * block-quantized kernel dtype (section "block-quantized types" below says
+ * which kernels take which); any other code is a programming error and
+ * aborts.
  *
  * Determinism: within one ISA the value of every output element depends only
  * on the input values - never on the thread count, on how rows or tokens are
@@ -24,7 +27,9 @@
  *   - lk_matmul column t == lk_matvec with x = X[t] bitwise (prefill and
  *     decode produce identical logits).
  * Different ISAs may differ in the last bits (they are compared with
- * tolerances in tests/unit/test_kernels.c and test_kernels_vector.c).
+ * tolerances in tests/unit/test_kernels.c and test_kernels_vector.c), except
+ * the dense Q8_0/Q4_0 kernels, whose arithmetic is fixed for every ISA
+ * (below) and tested bitwise (test_kernels_quant.c).
  *
  * Buffers: outputs must not overlap inputs unless stated (rmsnorm allows
  * out == x; gelu/softmax/rope work in place).  Sizes of 0 are no-ops.
@@ -123,6 +128,110 @@ void lk_matvec_mt(struct lk_pool *pool, int dtype, const void *W, size_t ld, siz
 void lk_matmul_mt(struct lk_pool *pool, int dtype, const void *W, size_t ld, size_t rows,
 		  size_t cols, const float *X, size_t T, size_t ldx, float *Y, size_t ldy);
 
+/* ---- block-quantized types ----------------------------------------------------
+ * Q8_0, Q4_0, NF4 and NF3 (format/quant/quant.h; spec/FORMAT.md section 10
+ * gives every byte): blocks of B values, each an F16 scale and B small codes.
+ * A kernel dtype ("kdt") is the element type with its block size:
+ *
+ *   kdt = lk_dt(dtype, B)
+ *
+ * LUTDB_DTYPE_F32/_F16/_BF16 are their own kdt (B = 1), and so are
+ * LQ_DTYPE_Q8_0 and LQ_DTYPE_Q4_0 (B = 32, the only block they have), so a
+ * tensor's stored dtype code can be passed as it is.  NF4 and NF3 carry B
+ * (a multiple of 32 up to 8192) in the code: lk_dt(LQ_DTYPE_NF4, 64) is
+ * LQ_DTYPE_NF4 | 64 << 8.  Every kernel that takes a dtype takes a kdt.
+ *
+ * Quantized data is read in place at any alignment.  A run of n values is
+ * n / B blocks back to back, lk_dt_bytes(kdt, n) bytes; a pointer to
+ * quantized values points at the start of a block, and the kernels read the
+ * whole blocks of the values they use.  A row of a quantized matrix with
+ * leading dimension ld (values, a multiple of B) is lk_dt_bytes(kdt, ld)
+ * bytes.  Values decode exactly as spec 10 and lq_dequantize() say: one
+ * float32 product F32(scale) x code.  Nothing is validated here (the store
+ * checks sizes; a kdt or shape that breaks the rules below aborts as any
+ * invalid dtype does): a NaN or infinite F16 scale from a damaged file is
+ * used as it is, so the outputs that read its block become NaN or +-inf;
+ * nothing traps, other outputs do not change.
+ *
+ * Dense weights: lk_matvec, lk_matmul, lk_dot and the _mt helpers take
+ * Q8_0 and Q4_0 (not NF4/NF3) with cols, ld and (for lk_dot) n multiples of
+ * 32, and compute with integer dot products.  Each call quantizes its
+ * activation x (each token of X) in blocks of 32, like ggml's q8_0 but with
+ * a float32 scale and ties to even:
+ *
+ *   for block k of x (values x_j, j < 32):
+ *     a value is NaN or infinite:  dx_k = NaN and every q_j = 0
+ *     amax = max |x_j| (exact) = 0:  dx_k = 0 and every q_j = 0
+ *     else  dx_k = amax / 127,  id = 127 / amax   (float32 divisions; id = 0
+ *           when 127 / amax overflows, i.e. amax < about 3.7e-37, so every
+ *           q_j = 0)
+ *           q_j = x_j * id (a float32 product) rounded to the nearest
+ *           integer, ties to even; |q_j| <= 127
+ *
+ * Then, with d_k the F16 scale of the weights' block k and w_kj its integer
+ * codes (Q8_0: q; Q4_0: q - 8):
+ *
+ *   isum_k = sum_j w_kj * q_j                  exact (|isum_k| < 2^19)
+ *   s_k    = F32(d_k) * dx_k                   a float32 product
+ *   y      = fma(s_K, isum_K, ... fma(s_1, isum_1, fma(s_0, isum_0, +0.0)))
+ *
+ * one fused multiply-add per block, in block order (K = cols / 32 - 1).  The
+ * portable kernels compute exactly this (fmaf), and the SIMD ones, with or
+ * without VNNI, compute the same integers and the same float32 operations:
+ * these kernels give the same bits on every ISA, for any blocking, row split,
+ * thread count or alignment; matmul equals matvec and dot bitwise as for the
+ * float types.  A NaN activation gives NaN outputs, an infinite one NaN too.
+ * The error against the float32 product with the exact weights is the
+ * activation rounding, at most dx_k / 2 per value (0.4% of the block's
+ * largest magnitude; ~0.5% relative RMS on y for normal data, measured in
+ * test_kernels_quant), plus the float32 roundings of the chain.
+ *
+ * (How: a matvec tile keeps 8 rows in the lanes of a register and reduces
+ * each row's integer partial sums with a transposing tree; lk_matmul from 4
+ * tokens on, with AVX512_VNNI, puts 16 tokens in the lanes instead and needs
+ * no reduction.  kern_quant_dense.h and kern_quant_prefill_avx512.c.)
+ *
+ * Table vectors: lk_table_* below (and lk_axpy, lk_to_f32) take every kdt
+ * and compute in float32 on the exact values, decoded in registers (no row
+ * of floats in memory): each gives bitwise what the same ISA's
+ * LUTDB_DTYPE_F32 kernel gives on lq_dequantize()'s output. */
+
+/* The kdt of dtype with block B: the float types need B 0 or 1, Q8_0 and
+ * Q4_0 B 0 or 32, NF4 and NF3 a multiple of 32 from 32 to 8192.  0 when the
+ * pair is invalid. */
+int lk_dt(int dtype, uint32_t block);
+/* The element type of a valid kdt (LUTDB_DTYPE_* or LQ_DTYPE_*), its block
+ * size (1 for the float types), and the bytes of n values: 0 when kdt is
+ * invalid or n is not a multiple of the block. */
+int lk_dt_dtype(int kdt);
+uint32_t lk_dt_block(int kdt);
+size_t lk_dt_bytes(int kdt, size_t n);
+
+/* Table vectors (MoLE expert vectors, MoLKV keys and values): values
+ * [off, off + n) of vectors stored from p on, for every kdt.  For a
+ * quantized kdt, p is the start of a block and off a multiple of 8. */
+/* sum_i v[off + i] * b[i] == lk_dot(LUTDB_DTYPE_F32, v + off, b, n). */
+float lk_table_dot(int kdt, const void *a, size_t off, const float *b, size_t n);
+/* y[i] += alpha * v[off + i] == lk_axpy(LUTDB_DTYPE_F32, ...). */
+void lk_table_axpy(int kdt, float alpha, const void *x, size_t off, float *y, size_t n);
+/* y[r] = lk_table_dot of row r, rows ld values apart (ld a multiple of the
+ * block): the N keys of a MoLKV row. */
+void lk_table_matvec(int kdt, const void *W, size_t ld, size_t off, size_t rows, size_t n,
+		     const float *x, float *y);
+
+/* VNNI: the Q8_0/Q4_0 dense kernels of the avx2 and avx512 tables use
+ * vpdpbusd (AVX-VNNI, AVX512_VNNI) when the CPU has it, else vpmaddubsw +
+ * vpmaddwd: the same integer sums, so the same bits.  LUTDB_VNNI=0 in the
+ * environment turns VNNI off. */
+/* 1 when isa's table can use VNNI on this CPU. */
+int lk_vnni_supported(int isa);
+/* 1 when the active table uses VNNI. */
+int lk_vnni_active(void);
+/* on = 0 turns VNNI off for every table, on = 1 back on where supported
+ * (LUTDB_EUNSUPPORTED when no table of this CPU can use it).  For tests and
+ * benches, as lk_set_isa. */
+int lk_set_vnni(int on);
+
 /* ---- per-ISA tables (tests, benches) --------------------------------------- */
 typedef struct lk_kernels {
 	const char *name;
@@ -138,6 +247,10 @@ typedef struct lk_kernels {
 	void (*softmax)(float *x, size_t n);
 	void (*exp)(float *x, size_t n);
 	void (*rope)(float *v, size_t head_dim, const float *cos, const float *sin);
+	float (*table_dot)(int kdt, const void *a, size_t off, const float *b, size_t n);
+	void (*table_axpy)(int kdt, float alpha, const void *x, size_t off, float *y, size_t n);
+	void (*table_matvec)(int kdt, const void *W, size_t ld, size_t off, size_t rows, size_t n,
+			     const float *x, float *y);
 } lk_kernels;
 
 /* The table of isa, or NULL when unknown or unsupported by this CPU. */

@@ -1,7 +1,8 @@
 /*
  * bench_kernels - throughput of the decode/prefill kernels on this machine.
  *
- *   bench_kernels [--quick] [--cpu] [--isa scalar|avx2|avx512] [--section mv,mm,gelu,pool,sample]
+ *   bench_kernels [--quick] [--cpu] [--isa scalar|avx2|avx512]
+ *                 [--section mv,mm,qmv,qmm,qtab,gelu,pool,sample]
  *
  * matvec: GB/s of weights streamed at the decoder's shapes, per dtype and
  *   1/2 threads, as a fraction of the read bandwidth (the streaming sum of
@@ -12,6 +13,16 @@
  * matmul: GFLOP/s of prefill (T = 256 tokens) for lk_matmul against OpenBLAS
  *   cblas_sgemm on an F32 copy of W (the F16/BF16 -> F32 conversion timed
  *   too), and SGEMM's own peak on a 2048^3 product.
+ * qmv: matvec of Q8_0 and Q4_0 weights (issue 13) at the MoLE-160M backbone's
+ *   shapes (d 768, I 3072, V 32000) next to F16, as mv: GB/s of weight bytes
+ *   read, % of the read bandwidth measured in the same run, 1 and 2 threads,
+ *   cold and hot; "int8 w/o VNNI": the same with vpmaddubsw instead of
+ *   vpdpbusd.  And tok/s of the dense part of a MoLE-160M decode step
+ *   (12 layers of q k v o, up, down, and the head) from the cold figures.
+ * qmm: prefill (T = 256) with Q8_0 and Q4_0 weights against F16 in the same
+ *   run: GFLOP/s-equivalent (2 rows cols T per second) and the ratio.
+ * qtab: the table kernels per type (ns per value): the MoLE mix (N = 4
+ *   axpy of d = 768) and MoLKV key scores (dot of 32-value head chunks).
  * gelu: ns/element, cache-resident and streamed, next to memcpy.
  * pool: lk_pool_run round trip with empty tasks, back to back and after the
  *   workers went to sleep.
@@ -32,6 +43,7 @@
 
 #include "kernels.h"
 #include "pool.h"
+#include "quant.h"
 #include "sampler.h"
 #include "stream_sum.h"
 
@@ -283,6 +295,209 @@ static void bench_matmul(lk_pool *pools[2], unsigned char *arena)
 	free(Wf);
 }
 
+/* ---- quantized weights (issue 13) ------------------------------------------------------------ */
+static const int QDT[] = {LUTDB_DTYPE_F16, LQ_DTYPE_Q8_0, LQ_DTYPE_Q4_0};
+static const char *const QNAME[] = {"F16", "Q8_0", "Q4_0"};
+/* MoLE-160M backbone: q k v o (d x d), up (I x d), down (d x I), head (V x d) */
+static const size_t QSH[][2] = {{768, 768}, {3072, 768}, {768, 3072}, {32000, 768}};
+static const double QSH_PER_STEP[] = {12 * 4, 12, 12, 1};
+
+/* Fills the arena with valid blocks of dtype (a quantized run of random
+ * normal-ish values, repeated), so every multiple of the block bytes starts
+ * a block. */
+static void qfill(unsigned char *arena, int dt)
+{
+	const size_t n = 1u << 20;
+	float *v = malloc(n * sizeof(float));
+	unsigned char *q = malloc(n * 2);
+	uint64_t z = 42;
+	for (size_t i = 0; i < n; i++) {
+		z = z * 6364136223846793005ull + 1442695040888963407ull;
+		v[i] = (float)((double)(z >> 40) / 16777216.0 - 0.5) * 0.1f;
+	}
+	size_t len = lk_dt_bytes(dt, n);
+	if (dt == LUTDB_DTYPE_F16)
+		lutdb_convert(LUTDB_DTYPE_F16, q, LUTDB_DTYPE_F32, v, n);
+	else if (lq_quantize(dt, 32, v, n, q) != 0)
+		abort();
+	for (size_t off = 0; off < ARENA_BYTES; off += len)
+		memcpy(arena + off, q, ARENA_BYTES - off < len ? ARENA_BYTES - off : len);
+	free(v);
+	free(q);
+}
+
+static void bench_qmatvec(lk_pool *pools[2], unsigned char *arena)
+{
+	const int reps = g_quick ? 5 : 9;
+	double bw_samples[2][96];
+	int nbw[2] = {0, 0};
+	struct {
+		double cold, hot, base;
+	} res[4][3][2];
+	float *x = malloc(8192 * sizeof(float)), *y = malloc(65536 * sizeof(float));
+	for (int i = 0; i < 8192; i++)
+		x[i] = (float)(i % 17) * 0.01f - 0.08f;
+	for (int d = 0; d < 3; d++) {
+		qfill(arena, QDT[d]);
+		for (int th = 0; th < 2; th++)
+			for (int s = 0; s < 4; s++) {
+				lk_pool *pool = pools[th];
+				size_t rows = QSH[s][0], cols = QSH[s][1], bytes = lk_dt_bytes(QDT[d], rows * cols);
+				size_t copies = (ARENA_BYTES / 2) / bytes;
+				if (copies * bytes > ARENA_BYTES)
+					copies = ARENA_BYTES / bytes;
+				for (int k = 0; k < 2 && nbw[th] < 96; k++)
+					bw_samples[th][nbw[th]++] = membw_once(pool, arena, ARENA_BYTES);
+				double v[32], (*t)(void) = clk(th + 1);
+				for (int vn = 0; vn < 2; vn++) {
+					if (vn && (QDT[d] == LUTDB_DTYPE_F16 || !lk_vnni_active()))
+						break;
+					if (vn)
+						lk_set_vnni(0);
+					for (int r = 0; r < reps; r++) {
+						double t0 = t();
+						for (size_t c = 0; c < copies; c++)
+							lk_matvec_mt(pool, QDT[d], arena + c * bytes, cols, rows, cols, x,
+								     y);
+						v[r] = (double)(copies * bytes) / (t() - t0) / 1e9;
+					}
+					if (vn) {
+						res[s][d][th].base = median(v, reps);
+						lk_set_vnni(1);
+					} else {
+						res[s][d][th].cold = median(v, reps);
+						res[s][d][th].base = 0;
+					}
+				}
+				size_t iters = (256ul << 20) / bytes + 1;
+				for (int r = 0; r < reps; r++) {
+					double t0 = t();
+					for (size_t c = 0; c < iters; c++)
+						lk_matvec_mt(pool, QDT[d], arena, cols, rows, cols, x, y);
+					v[r] = (double)(iters * bytes) / (t() - t0) / 1e9;
+				}
+				res[s][d][th].hot = median(v, reps);
+			}
+	}
+	double bw[2] = {median(bw_samples[0], nbw[0]), median(bw_samples[1], nbw[1])};
+	printf("\nread bandwidth (streaming sum, 8 streams/thread, 1 GiB, median of %d/%d samples interleaved): "
+	       "1 thread %.1f GB/s, 2 threads %.1f GB/s\n",
+	       nbw[0], nbw[1], bw[0], bw[1]);
+	printf("\nquantized matvec (lk_matvec_mt, isa %s, VNNI %s): GB/s of weight bytes, %% of read bandwidth\n",
+	       lk_isa_name(lk_isa_active()), lk_vnni_active() ? "on" : "not available");
+	printf("%-12s %-5s | %8s %5s %8s %5s | %8s %8s | %s\n", "rows x cols", "dtype", "1T cold", "%bw", "2T cold",
+	       "%bw", "1T hot", "2T hot", "1T/2T cold int8 w/o VNNI");
+	for (int s = 0; s < 4; s++)
+		for (int d = 0; d < 3; d++) {
+			char shp[32];
+			snprintf(shp, sizeof shp, "%zux%zu", QSH[s][0], QSH[s][1]);
+			printf("%-12s %-5s | %8.1f %4.0f%% %8.1f %4.0f%% | %8.1f %8.1f |", shp, QNAME[d],
+			       res[s][d][0].cold, 100 * res[s][d][0].cold / bw[0], res[s][d][1].cold,
+			       100 * res[s][d][1].cold / bw[1], res[s][d][0].hot, res[s][d][1].hot);
+			if (res[s][d][0].base > 0)
+				printf(" %.1f / %.1f", res[s][d][0].base, res[s][d][1].base);
+			printf("\n");
+		}
+	/* the dense part of a decode step from the cold figures */
+	printf("\nMoLE-160M dense weights per decode step (q k v o, up, down x 12, head; cold):\n");
+	for (int d = 0; d < 3; d++) {
+		double mb = 0, sec[2] = {0, 0};
+		for (int s = 0; s < 4; s++) {
+			double b = (double)lk_dt_bytes(QDT[d], QSH[s][0] * QSH[s][1]) * QSH_PER_STEP[s];
+			mb += b / 1e6;
+			for (int th = 0; th < 2; th++)
+				sec[th] += b / (res[s][d][th].cold * 1e9);
+		}
+		printf("  %-5s %6.1f MB: 1T %6.1f tok/s (%4.0f%% of bw), 2T %6.1f tok/s (%4.0f%% of bw)\n", QNAME[d],
+		       mb, 1 / sec[0], 100 * mb / 1e3 / sec[0] / bw[0], 1 / sec[1], 100 * mb / 1e3 / sec[1] / bw[1]);
+	}
+	free(x);
+	free(y);
+}
+
+static void bench_qmatmul(lk_pool *pools[2], unsigned char *arena)
+{
+	const size_t T = 256;
+	const int reps = g_quick ? 3 : 5;
+	double g[4][3][2];
+	float *X = malloc(T * 3072 * sizeof(float)), *Y = malloc(T * 32000 * sizeof(float));
+	for (size_t i = 0; i < T * 3072; i++)
+		X[i] = (float)((i * 7) % 23) * 0.01f - 0.1f;
+	for (int d = 0; d < 3; d++) {
+		qfill(arena, QDT[d]);
+		for (int s = 0; s < 4; s++)
+			for (int th = 0; th < 2; th++) {
+				size_t rows = QSH[s][0], cols = QSH[s][1];
+				double v[8], (*t)(void) = clk(th + 1);
+				for (int r = 0; r < reps; r++) {
+					double t0 = t();
+					lk_matmul_mt(pools[th], QDT[d], arena, cols, rows, cols, X, T, cols, Y, rows);
+					v[r] = gflops(T, rows, cols, t() - t0);
+				}
+				g[s][d][th] = median(v, reps);
+			}
+	}
+	printf("\nquantized matmul, prefill T=%zu (lk_matmul_mt, GFLOP/s-equivalent: 2 rows cols T / s; x F16 of the "
+	       "same run)\n", T);
+	printf("%-12s %-5s | %8s %6s | %8s %6s\n", "rows x cols", "dtype", "1T", "x F16", "2T", "x F16");
+	for (int s = 0; s < 4; s++)
+		for (int d = 0; d < 3; d++) {
+			char shp[32];
+			snprintf(shp, sizeof shp, "%zux%zu", QSH[s][0], QSH[s][1]);
+			printf("%-12s %-5s | %8.1f %6.2f | %8.1f %6.2f\n", shp, QNAME[d], g[s][d][0],
+			       g[s][d][0] / g[s][0][0], g[s][d][1], g[s][d][1] / g[s][0][1]);
+		}
+	free(X);
+	free(Y);
+}
+
+static void bench_qtable(void)
+{
+	static const struct {
+		int type;
+		uint32_t B;
+		const char *name;
+	} TT[] = {{LUTDB_DTYPE_F16, 1, "F16"},	   {LQ_DTYPE_Q8_0, 32, "Q8_0"},	   {LQ_DTYPE_Q4_0, 32, "Q4_0"},
+		  {LQ_DTYPE_NF4, 64, "NF4/64"},	   {LQ_DTYPE_NF4, 128, "NF4/128"}, {LQ_DTYPE_NF3, 128, "NF3/128"},
+		  {LQ_DTYPE_NF4, 768, "NF4/768"}};
+	const size_t d = 768, N = 4, nv = N * d;
+	const int reps = g_quick ? 5 : 11, it = 20000;
+	float *v = malloc(nv * sizeof(float)), out[768], q[32], sc[4];
+	unsigned char *buf = malloc(nv * 4);
+	for (size_t i = 0; i < nv; i++)
+		v[i] = (float)((i * 37) % 101) * 0.01f - 0.5f;
+	for (int i = 0; i < 32; i++)
+		q[i] = 0.1f * (float)(i % 5);
+	printf("\ntable kernels (isa %s; ns per value, cache-resident; N = 4 vectors of d = 768)\n",
+	       lk_isa_name(lk_isa_active()));
+	printf("%-8s | %12s %12s\n", "type", "mix (axpy)", "key dot/32");
+	double (*t)(void) = clk(1);
+	for (size_t k = 0; k < sizeof TT / sizeof TT[0]; k++) {
+		int kdt = lk_dt(TT[k].type, TT[k].B);
+		if (TT[k].type == LUTDB_DTYPE_F16)
+			lutdb_convert(LUTDB_DTYPE_F16, buf, LUTDB_DTYPE_F32, v, nv);
+		else if (lq_quantize(TT[k].type, TT[k].B, v, nv, buf) != 0)
+			abort();
+		size_t vb = lk_dt_bytes(kdt, d);
+		double a[16], b[16];
+		for (int r = 0; r < reps; r++) {
+			double t0 = t();
+			for (int i = 0; i < it; i++)
+				for (size_t n = 0; n < N; n++)
+					lk_table_axpy(kdt, 0.25f, buf + n * vb, 0, out, d);
+			a[r] = (t() - t0) / ((double)it * (double)nv) * 1e9;
+			t0 = t();
+			for (int i = 0; i < it; i++)
+				for (size_t h = 0; h < d / 32; h += 4) /* head chunks of 32 of each key */
+					lk_table_matvec(kdt, buf, d, 32 * h, N, 32, q, sc);
+			b[r] = (t() - t0) / ((double)it * (double)(N * d / 4)) * 1e9;
+		}
+		printf("%-8s | %12.3f %12.3f\n", TT[k].name, median(a, reps), median(b, reps));
+	}
+	free(v);
+	free(buf);
+}
+
 /* ---- gelu --------------------------------------------------------------------------------- */
 static void bench_gelu(void)
 {
@@ -433,9 +648,22 @@ static void bench_sampler(void)
 	lr_sample_scratch_free(scratch);
 }
 
+/* 1 when name is one of the comma-separated words of list. */
+static int has_section(const char *list, const char *name)
+{
+	size_t n = strlen(name);
+	for (const char *p = list; *p;) {
+		size_t w = strcspn(p, ",");
+		if (w == n && strncmp(p, name, n) == 0)
+			return 1;
+		p += w + (p[w] == ',');
+	}
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
-	const char *sections = "mv,mm,gelu,pool,sample";
+	const char *sections = "mv,mm,qmv,qmm,qtab,gelu,pool,sample";
 	for (int i = 1; i < argc; i++) {
 		if (strcmp(argv[i], "--quick") == 0) {
 			g_quick = 1;
@@ -447,7 +675,8 @@ int main(int argc, char **argv)
 		} else if (strcmp(argv[i], "--section") == 0 && i + 1 < argc) {
 			sections = argv[++i];
 		} else {
-			fprintf(stderr, "usage: bench_kernels [--quick] [--cpu] [--isa NAME] [--section mv,mm,gelu,pool,sample]\n");
+			fprintf(stderr, "usage: bench_kernels [--quick] [--cpu] [--isa NAME] "
+					"[--section mv,mm,qmv,qmm,qtab,gelu,pool,sample]\n");
 			return 2;
 		}
 	}
@@ -462,7 +691,10 @@ int main(int argc, char **argv)
 	       lk_isa_name(lk_isa_active()), lk_isa_name(lk_isa_best()), sysconf(_SC_NPROCESSORS_ONLN), la[0],
 	       g_cpu ? "thread CPU time" : "wall");
 	unsigned char *arena = NULL;
-	if (strstr(sections, "mv") || strstr(sections, "mm")) {
+	int need_arena = 0;
+	for (int i = 0; i < 4; i++)
+		need_arena |= has_section(sections, (const char *[]){"mv", "mm", "qmv", "qmm"}[i]);
+	if (need_arena) {
 		arena = mmap(NULL, ARENA_BYTES, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 		if (arena == MAP_FAILED) {
 			perror("mmap");
@@ -476,15 +708,21 @@ int main(int argc, char **argv)
 	}
 	openblas_set_num_threads(1);
 	lk_pool *pools[2] = {lk_pool_new(1), lk_pool_new(2)};
-	if (strstr(sections, "mv"))
+	if (has_section(sections, "mv"))
 		bench_matvec(pools, arena);
-	if (strstr(sections, "mm"))
+	if (has_section(sections, "mm"))
 		bench_matmul(pools, arena);
-	if (strstr(sections, "gelu"))
+	if (has_section(sections, "qmv"))
+		bench_qmatvec(pools, arena);
+	if (has_section(sections, "qmm"))
+		bench_qmatmul(pools, arena);
+	if (has_section(sections, "qtab"))
+		bench_qtable();
+	if (has_section(sections, "gelu"))
 		bench_gelu();
-	if (strstr(sections, "pool"))
+	if (has_section(sections, "pool"))
 		bench_pool();
-	if (strstr(sections, "sample"))
+	if (has_section(sections, "sample"))
 		bench_sampler();
 	lk_pool_free(pools[0]);
 	lk_pool_free(pools[1]);

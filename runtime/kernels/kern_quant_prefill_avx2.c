@@ -1,0 +1,71 @@
+/*
+ * kern_quant_prefill_avx2.c - lk_matmul of Q8_0/Q4_0 weights with tokens
+ * in the 8 lanes of a 256-bit register (kern_quant_prefill.h), with
+ * AVX-VNNI's vpdpbusd or AVX2's vpmaddubsw + vpmaddwd.
+ */
+#include "kern_quant.h"
+
+#include <immintrin.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cpu.h"
+
+#define INL static inline __attribute__((always_inline))
+
+#include "kern_quant_simd.h"
+
+INL int32_t ld32s(const unsigned char *p)
+{
+	int32_t v;
+	memcpy(&v, p, 4);
+	return v;
+}
+
+#define PF_UNROLL _Pragma("GCC unroll 8")
+/* 16 registers: 2 rows x 2 token registers keep the tile in them */
+#define PF_G 8
+#define PF_MR 2
+#define PF_NT 2
+#define PF_TB 64
+#define PF_VI __m256i
+#define PF_VF __m256
+#define PF_LDI(p) _mm256_loadu_si256((const __m256i *)(const void *)(p))
+#define PF_LDF(p) _mm256_loadu_ps(p)
+#define PF_STF(p, v) _mm256_storeu_ps(p, v)
+#define PF_BCAST32(x) _mm256_set1_epi32(x)
+#define PF_SET1F(x) _mm256_set1_ps(x)
+#define PF_SET1B(c) _mm256_set1_epi8((char)(c))
+#define PF_XOR(a, b) _mm256_xor_si256(a, b)
+#define PF_AND(a, b) _mm256_and_si256(a, b)
+#define PF_SRL4(a) _mm256_srli_epi16(a, 4)
+#define PF_CVTF(a) _mm256_cvtepi32_ps(a)
+#define PF_MULF(a, b) _mm256_mul_ps(a, b)
+#define PF_FMA(a, b, c) _mm256_fmadd_ps(a, b, c)
+#define PF_ZEROF() _mm256_setzero_ps()
+#define PF_ABS8(a) _mm256_abs_epi8(a)
+#define PF_NEG8(x, w) _mm256_sign_epi8(x, w)
+
+#define PF(name) pf_base_##name
+#define PF_TARGET
+#define PF_VNNI 0
+#define PF_DPB(acc, u, s) _mm256_add_epi32(acc, _mm256_madd_epi16(_mm256_maddubs_epi16(u, s), _mm256_set1_epi16(1)))
+#include "kern_quant_prefill.h"
+#undef PF
+#undef PF_TARGET
+#undef PF_VNNI
+#undef PF_DPB
+
+#define PF(name) pf_vnni_##name
+#define PF_TARGET __attribute__((target("avxvnni")))
+#define PF_VNNI 1
+#define PF_DPB(acc, u, s) _mm256_dpbusd_avx_epi32(acc, u, s)
+#include "kern_quant_prefill.h"
+
+int lkq_prefill_avx2(int q8, const unsigned char *W, size_t ldb, size_t rows, size_t nb, const float *X, size_t T,
+		       size_t ldx, float *Y, size_t ldy)
+{
+	if (lkq_vnni(LUTDB_CPU_AVXVNNI))
+		return pf_vnni_run(q8, W, ldb, rows, nb, X, T, ldx, Y, ldy);
+	return pf_base_run(q8, W, ldb, rows, nb, X, T, ldx, Y, ldy);
+}
