@@ -1,5 +1,5 @@
 // serve_load.js PORT CLIENTS PROMPT_LEN MAX_TOKENS VOCAB - the load client of
-// bench_6_serve.sh: CLIENTS concurrent streaming completions (greedy, id
+// bench_7_serve.sh: CLIENTS concurrent streaming completions (greedy, id
 // prompts, return_tokens) against lutdb serve on 127.0.0.1:PORT, started
 // together.  Prints key=value lines: tokens, seconds (first request to last
 // token), tok_s (aggregate), ttft_p50_ms / ttft_p99_ms (request to its first
