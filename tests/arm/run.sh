@@ -22,7 +22,8 @@
 # compiler, e2e/test_concurrency.sh builds its ThreadSanitizer binaries with
 # the host clang, fuzz/replay.sh replays through the x86 fuzz build, and
 # tokenizer/run.sh drives the npm/PyTorch references (the tokenizer is
-# portable C, and test_tokenizer_units runs here).
+# portable C, and test_tokenizer_units runs here), and e2e/test_pagesize.sh
+# preloads a shim into the program it runs (here qemu itself).
 set -u
 short=0
 if [ "${1:-}" = --short ]; then
