@@ -10,7 +10,7 @@
 #                                     and one decode against the PyTorch reference
 #
 # BUILD is the aarch64 build folder (build-aarch64).  For each CPU it makes
-# BUILD/qemu-CPU/, where lutdb and every test program are small scripts that
+# BUILD/qemu-CPU/ (--short: BUILD/qemu-short-CPU/), where lutdb and every test program are small scripts that
 # exec the real one under qemu-aarch64 -L /usr/aarch64-linux-gnu -cpu CPU,
 # and runs tests/run.sh on that folder: the same counting, the same rules
 # (tests/README.md).  The fixtures are made on this machine by
@@ -81,9 +81,16 @@ else
 tests/e2e/test_demo.sh"
 fi
 
-# run_cpu CPU: tests/run.sh on BUILD/qemu-CPU, its log in BUILD/qemu-CPU/run.log.
+# The wrapper folder of CPU: its own for each mode, so that make test and a
+# make test-aarch64 can run at once.
+wdir() {
+	[ $short -eq 1 ] && echo "$BUILD/qemu-short-$1" || echo "$BUILD/qemu-$1"
+}
+
+# run_cpu CPU: tests/run.sh on the wrapper folder, its log in run.log there.
 run_cpu() {
-	local cpu=$1 W=$BUILD/qemu-$1 s t
+	local cpu=$1 W s t
+	W=$(wdir "$1")
 	rm -rf "$W"
 	mkdir -p "$W/tests/tools" "$W/test-logs"
 	wrap "$ROOT/$BUILD/lutdb" "$W/lutdb" "$cpu"
@@ -109,7 +116,7 @@ for cpu in $CPUS; do
 done
 wait
 for cpu in $CPUS; do
-	W=$BUILD/qemu-$cpu
+	W=$(wdir "$cpu")
 	line=$(tail -n 1 "$W/run.log")
 	if [[ $line =~ ^([0-9]+)\ passed,\ ([0-9]+)\ failed,\ ([0-9]+)\ skipped$ ]]; then
 		passed=$((passed + BASH_REMATCH[1]))
