@@ -76,8 +76,8 @@ ROOMS := format/base format/numeric format/quant format/model format/record form
 USES_format/base        := format
 USES_format/numeric     := format format/base
 USES_format/quant       := format format/base format/numeric
-USES_format/model       := format format/base format/numeric
-USES_format/record      := format format/base format/numeric format/model
+USES_format/model       := format format/base format/numeric format/quant
+USES_format/record      := format format/base format/numeric format/quant format/model
 USES_format/safetensors := format format/base format/numeric format/record
 USES_lutdb/io           := format format/base lutdb
 USES_lutdb/lmdb         := format format/base
@@ -89,7 +89,7 @@ USES_lutdb/write        := format format/base format/model format/record lutdb l
 USES_runtime/kernels    := format format/base format/numeric format/quant
 USES_runtime/tokenizer  := format format/base runtime
 USES_runtime/engine     := format format/base format/model lutdb runtime runtime/kernels
-USES_runtime/convert    := format format/base format/numeric format/model format/record format/safetensors \
+USES_runtime/convert    := format format/base format/numeric format/quant format/model format/record format/safetensors \
                            lutdb runtime runtime/kernels runtime/tokenizer
 USES_cli                := format lutdb runtime
 

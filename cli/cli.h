@@ -31,6 +31,7 @@ int cmd_tokenize(int argc, char **argv);
 int cmd_detokenize(int argc, char **argv);
 int cmd_shard(int argc, char **argv);
 int cmd_merge(int argc, char **argv);
+int cmd_quantize(int argc, char **argv);
 
 /* ---- failures (error.c) ------------------------------------------------------
  * Every failure is one stderr line, "lutdb CMD: CONTEXT (WORDS)", and the

@@ -12,7 +12,8 @@ static const char help[] =
 	"usage: lutdb get DB --layer L --token T [--raw | --json]\n\n"
 	"Prints layer L's table row of token T in the table's own order: MoLE, N expert\n"
 	"vectors of d values; MoLKV, N keys of dk values then N values of d.  Values are\n"
-	"converted from the storage dtype to float32 (exactly).  Default: one line per\n"
+	"converted from the storage dtype to float32 (exactly; a quantized table's values are\n"
+	"decoded from their blocks: scale times code).  Default: one line per\n"
 	"vector, values separated by spaces; --json: a JSON object; --raw: float32\n"
 	"little-endian bytes on stdout, nothing else.  The row's checksum is checked.\n";
 
@@ -64,7 +65,11 @@ int cmd_get(int argc, char **argv)
 		rc = cli_fail("get", cli_error(LUTDB_ENOMEM, "get"));
 		goto out;
 	}
-	lutdb_convert(LUTDB_DTYPE_F32, v, row.dtype, row.data, row.nelems);
+	/* A quantized row decodes to the values its blocks define. */
+	if ((rc = lutdb_decode_f32(row.dtype, in->table_block, row.data, row.nelems, v))) {
+		rc = cli_fail("get", rc);
+		goto out;
+	}
 	uint32_t N = in->experts, d = in->hidden, dk = in->kv_dim;
 	if (raw) {
 		if (fwrite(v, sizeof *v, row.nelems, stdout) != row.nelems || fflush(stdout)) {
@@ -72,9 +77,9 @@ int cmd_get(int argc, char **argv)
 			goto out;
 		}
 	} else if (js) {
-		printf("{\"layer\": %llu, \"token\": %llu, \"family\": \"%s\", \"dtype\": \"%s\", \"experts\": %u, "
+		printf("{\"layer\": %llu, \"token\": %llu, \"family\": \"%s\", \"dtype\": \"%s\", \"block\": %u, \"experts\": %u, "
 		       "\"hidden\": %u, \"kv_expert_dim\": %u, \"row\": [", (unsigned long long)layer,
-		       (unsigned long long)token, in->family == LUTDB_FAMILY_MOLKV ? "molkv" : "mole", lutdb_dtype_name(row.dtype), N, d, dk);
+		       (unsigned long long)token, in->family == LUTDB_FAMILY_MOLKV ? "molkv" : "mole", lutdb_dtype_name(row.dtype), in->table_block, N, d, dk);
 		for (uint32_t i = 0; i < row.nelems; i++)
 			printf("%s%.9g", i ? ", " : "", (double)v[i]);
 		printf("]}\n");

@@ -1,4 +1,4 @@
-/* cmd_info.c - lutdb info DB [--json] */
+/* cmd_info.c - lutdb info DB [--json] [--tensors] */
 #include <getopt.h>
 #include <jansson.h>
 #include <stdio.h>
@@ -9,10 +9,12 @@
 #include "lutdb_tokenizer.h"
 
 static const char help[] =
-	"usage: lutdb info DB [--json]\n\n"
-	"Describes DB: model family and the form it was packed from, geometry, table dtype and\n"
-	"codec, table rows and bytes, tensors, tokenizer, file bytes against raw bytes (the\n"
-	"format's overhead) and provenance.  With --json, stdout holds only a JSON document.\n";
+	"usage: lutdb info DB [--json] [--tensors]\n\n"
+	"Describes DB: format version, model family and the form it was packed from, geometry,\n"
+	"table dtype, block size (quantized tables) and codec, table rows and bytes, tensors by\n"
+	"dtype, tokenizer, file bytes against raw bytes (the format's overhead) and provenance.\n"
+	"--tensors lists every tensor with its dtype, shape and bytes.  With --json, stdout\n"
+	"holds only a JSON document (table.dtype, table.block, table.bytes; tensors.list).\n";
 
 static const char *family_name(int f)
 {
@@ -69,6 +71,8 @@ static json_t *tokenizer_json(lutdb_db *db)
 	return o;
 }
 
+#define PROVENANCE_MAX ((size_t)1 << 20)
+
 static json_t *build(lutdb_db *db)
 {
 	const lutdb_info *i = lutdb_get_info(db);
@@ -80,7 +84,10 @@ static json_t *build(lutdb_db *db)
 
 	hex16(i->pack_id, pid);
 	hex16(i->digest, dig);
-	if (lutdb_blob_get(db, "provenance.json", &prov, &plen) == LUTDB_OK) {
+	/* provenance.json is informational and comes from the file: pack writes
+	 * a few KB, so a larger one is not parsed (jansson can take 80 times
+	 * a document's size; spec/SECURITY.md section 1.8). */
+	if (lutdb_blob_get(db, "provenance.json", &prov, &plen) == LUTDB_OK && plen <= PROVENANCE_MAX) {
 		json_decref(provenance);
 		provenance = json_loadb(prov, plen, 0, NULL);
 		if (!provenance)
@@ -93,10 +100,22 @@ static json_t *build(lutdb_db *db)
 		if (lutdb_blob_get(db, names[k], &d, &l) == LUTDB_OK)
 			json_array_append_new(blobs, json_string(names[k]));
 	}
+	/* Each tensor's dtype (quantized weights keep norms and the router in
+	 * a float dtype), and a count per dtype for the summary line. */
+	json_t *tlist = json_array(), *tdtypes = json_object();
 	for (size_t k = 0; k < lutdb_tensor_count(db); k++) {
 		lutdb_tensor t;
-		if (lutdb_tensor_at(db, k, &t) == LUTDB_OK)
-			tensor_bytes += t.nbytes;
+		if (lutdb_tensor_at(db, k, &t) != LUTDB_OK)
+			continue;
+		tensor_bytes += t.nbytes;
+		json_t *shape = json_array();
+		for (uint32_t d = 0; d < t.ndim; d++)
+			json_array_append_new(shape, json_integer((json_int_t)t.shape[d]));
+		const char *dn = lutdb_dtype_name(t.dtype) ? lutdb_dtype_name(t.dtype) : "?";
+		json_array_append_new(tlist, json_pack("{s:s, s:s, s:o, s:I}", "name", t.name, "dtype", dn, "shape",
+						       shape, "bytes", (json_int_t)t.nbytes));
+		json_int_t c = json_integer_value(json_object_get(tdtypes, dn));
+		json_object_set_new(tdtypes, dn, json_integer(c + 1));
 	}
 	uint64_t rows = i->token_end - i->token_begin;
 	json_t *geo = json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:b}", "vocab",
@@ -106,26 +125,28 @@ static json_t *build(lutdb_db *db)
 				(json_int_t)i->kv_dim, "kv_expert_heads", (json_int_t)i->kv_expert_heads,
 				"kv_expert_window", (json_int_t)i->kv_window, "max_position", (json_int_t)i->max_position,
 				"head_dim", (json_int_t)i->head_dim, "tied_embeddings", i->tied);
-	json_t *table = json_pack("{s:s, s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:[I,I], s:[I,I]}", "dtype",
-				  lutdb_dtype_name(i->table_dtype), "codec", lutdb_codec_name(i->table_codec), "rows",
+	json_t *table = json_pack("{s:s, s:I, s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:[I,I], s:[I,I]}", "dtype",
+				  lutdb_dtype_name(i->table_dtype), "block", (json_int_t)i->table_block, "codec", lutdb_codec_name(i->table_codec), "rows",
 				  (json_int_t)rows, "token_row_bytes", (json_int_t)i->token_row_bytes, "layer_row_elems",
 				  (json_int_t)i->layer_row_elems, "bytes", (json_int_t)(rows * i->token_row_bytes),
 				  "records", (json_int_t)i->table_records, "block_tokens", (json_int_t)i->block_tokens,
 				  "tokens", (json_int_t)i->token_begin, (json_int_t)i->token_end, "layers",
 				  (json_int_t)i->layer_begin, (json_int_t)i->layer_end);
-	return json_pack("{s:s, s:s, s:s, s:s, s:o, s:o, s:{s:I, s:I}, s:o, s:{s:I, s:I, s:f}, s:s, s:s, "
+	char fmt[16];
+	snprintf(fmt, sizeof fmt, "%u.%u", i->format_major, i->format_minor);
+	return json_pack("{s:s, s:s, s:s, s:s, s:o, s:o, s:{s:I, s:I, s:o, s:o}, s:o, s:{s:I, s:I, s:f}, s:s, s:s, "
 			 "s:{s:I, s:I}, s:o, s:o}",
-			 "path", lutdb_path(db), "format", i->format_major == 1 ? "1.0" : "?", "family",
+			 "path", lutdb_path(db), "format", fmt, "family",
 			 family_name(i->family), "packed_from", i->source_form == LUTDB_FORM_REP ? "reparameterized" : "training",
 			 "geometry", geo, "table", table, "tensors", "count", (json_int_t)i->tensor_count, "bytes",
-			 (json_int_t)tensor_bytes, "tokenizer", tokenizer_json(db), "size", "file_bytes",
+			 (json_int_t)tensor_bytes, "dtypes", tdtypes, "list", tlist, "tokenizer", tokenizer_json(db), "size", "file_bytes",
 			 (json_int_t)i->file_bytes, "raw_bytes", (json_int_t)i->raw_bytes, "overhead_percent",
 			 i->raw_bytes ? 100.0 * ((double)i->file_bytes / (double)i->raw_bytes - 1.0) : 0.0, "pack_id",
 			 pid, "digest", dig, "shard", "index", (json_int_t)i->shard_index, "count",
 			 (json_int_t)i->shard_count, "stored_files", blobs, "provenance", provenance);
 }
 
-static void print_text(json_t *j)
+static void print_text(json_t *j, int list_tensors)
 {
 	json_t *g = json_object_get(j, "geometry"), *t = json_object_get(j, "table"), *s = json_object_get(j, "size");
 	json_t *tok = json_object_get(j, "tokenizer"), *prov = json_object_get(j, "provenance");
@@ -147,9 +168,35 @@ static void print_text(json_t *j)
 		printf("key-value   dk %lld  H %lld  W %lld%s\n", I(g, "kv_expert_dim"), I(g, "kv_expert_heads"),
 		       I(g, "kv_expert_window"), I(g, "kv_expert_window") ? "" : " (unlimited)");
 	printf("context     %lld positions\n", I(g, "max_position"));
-	printf("table       %s, codec %s, %lld rows x %lld B = %s in %lld records of %lld tokens\n", S(t, "dtype"),
-	       S(t, "codec"), I(t, "rows"), I(t, "token_row_bytes"), tb, I(t, "records"), I(t, "block_tokens"));
-	printf("tensors     %lld, %s\n", I(json_object_get(j, "tensors"), "count"), xb);
+	char blk[32] = "";
+	if (I(t, "block"))
+		snprintf(blk, sizeof blk, " (block %lld)", I(t, "block"));
+	printf("table       %s%s, codec %s, %lld rows x %lld B = %s in %lld records of %lld tokens\n", S(t, "dtype"),
+	       blk, S(t, "codec"), I(t, "rows"), I(t, "token_row_bytes"), tb, I(t, "records"), I(t, "block_tokens"));
+	printf("tensors     %lld, %s", I(json_object_get(j, "tensors"), "count"), xb);
+	{
+		const char *dn;
+		json_t *cnt;
+		const char *sep = ": ";
+		json_object_foreach(json_object_get(json_object_get(j, "tensors"), "dtypes"), dn, cnt) {
+			printf("%s%lld %s%s", sep, (long long)json_integer_value(cnt), dn,
+			       !strcmp(dn, "Q8_0") || !strcmp(dn, "Q4_0") ? " (block 32)" : "");
+			sep = ", ";
+		}
+		printf("\n");
+	}
+	if (list_tensors) {
+		size_t k;
+		json_t *e;
+		json_array_foreach(json_object_get(json_object_get(j, "tensors"), "list"), k, e) {
+			printf("  %-48s %-5s [", S(e, "name"), S(e, "dtype"));
+			size_t d;
+			json_t *v;
+			json_array_foreach(json_object_get(e, "shape"), d, v)
+				printf("%s%lld", d ? ", " : "", (long long)json_integer_value(v));
+			printf("]  %lld B\n", I(e, "bytes"));
+		}
+	}
 	if (I(json_object_get(j, "shard"), "count") > 1)
 		printf("shards      %lld files (manifest)\n", I(json_object_get(j, "shard"), "count"));
 	if (json_is_object(tok) && json_object_get(tok, "model")) {
@@ -185,15 +232,18 @@ static void print_text(json_t *j)
 
 int cmd_info(int argc, char **argv)
 {
-	static const struct option opts[] = {{"json", no_argument, 0, 'j'}, {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
+	static const struct option opts[] = {{"json", no_argument, 0, 'j'}, {"tensors", no_argument, 0, 't'},
+					     {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
 	lutdb_db *db = NULL;
-	int as_json = 0, c, rc;
+	int as_json = 0, list_tensors = 0, c, rc;
 	json_t *j;
 
 	optind = 1;
 	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
 		if (c == 'j')
 			as_json = 1;
+		else if (c == 't')
+			list_tensors = 1;
 		else if (c == 'h') {
 			fputs(help, stdout);
 			return 0;
@@ -213,7 +263,7 @@ int cmd_info(int argc, char **argv)
 		json_dumpf(j, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
 		printf("\n");
 	} else {
-		print_text(j);
+		print_text(j, list_tensors);
 	}
 	json_decref(j);
 	lutdb_close(db);

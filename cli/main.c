@@ -7,6 +7,7 @@
 
 static const cli_cmd commands[] = {
 	{"pack", cmd_pack, "pack a Hugging Face checkpoint directory into a database"},
+	{"quantize", cmd_quantize, "convert a database's table and weights to other (quantized) dtypes"},
 	{"info", cmd_info, "describe a database: model, sizes, overhead, provenance"},
 	{"verify", cmd_verify, "check every checksum and invariant of a database"},
 	{"get", cmd_get, "print one layer's table row of one token"},

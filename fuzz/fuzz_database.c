@@ -19,6 +19,7 @@
  * returned by the library lies in readable memory of the stated size.
  */
 #include <fcntl.h>
+#include <math.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -247,6 +248,23 @@ static int progress(void *ctx, uint64_t done, uint64_t total)
 	return 0;
 }
 
+/* Decodes a row as a reader of values would (get, export, the engine):
+ * a hostile scale must be refused, never passed on as NaN or infinity. */
+static void decode_row(const lutdb_row *row, uint32_t block)
+{
+	if (row->nelems > (1u << 20))
+		return;
+	float *v = malloc((size_t)row->nelems * sizeof *v + 1);
+	FUZZ_CHECK(v);
+	int rc = lutdb_decode_f32(row->dtype, block, row->data, row->nelems, v);
+	FUZZ_CHECK_RC(rc);
+	FUZZ_CHECK(rc == LUTDB_OK || (rc == LUTDB_ECORRUPT && lutdb_dtype_is_quantized(row->dtype)));
+	if (rc == LUTDB_OK && lutdb_dtype_is_quantized(row->dtype))
+		for (uint32_t i = 0; i < row->nelems; i++)
+			FUZZ_CHECK(isfinite(v[i]));
+	free(v);
+}
+
 static void read_row(lutdb_db *db, uint32_t token, unsigned flags, void *scratch, size_t ssize)
 {
 	const lutdb_info *in = lutdb_get_info(db);
@@ -258,15 +276,17 @@ static void read_row(lutdb_db *db, uint32_t token, unsigned flags, void *scratch
 		FUZZ_CHECK(rc == LUTDB_ERANGE);
 	if (rc == LUTDB_OK) {
 		FUZZ_CHECK(row.layer_first == in->layer_begin && row.layer_count == in->layer_end - in->layer_begin);
-		FUZZ_CHECK((uint64_t)row.nelems * lutdb_dtype_size(row.dtype) == in->token_row_bytes);
+		FUZZ_CHECK(lutdb_dtype_bytes(row.dtype, in->table_block, row.nelems) == in->token_row_bytes);
 		fuzz_touch(row.data, (size_t)in->token_row_bytes);
+		decode_row(&row, in->table_block);
 	}
 	for (uint32_t l = in->layer_begin; l < in->layer_end && l < in->layer_begin + 4; l++) {
 		rc = lutdb_layer_row(db, l, token, flags, scratch, ssize, &row);
 		FUZZ_CHECK_RC(rc);
 		if (rc == LUTDB_OK) {
 			FUZZ_CHECK(row.nelems == in->layer_row_elems && row.layer_first == l);
-			fuzz_touch(row.data, (size_t)row.nelems * lutdb_dtype_size(row.dtype));
+			fuzz_touch(row.data, (size_t)lutdb_dtype_bytes(row.dtype, in->table_block, row.nelems));
+			decode_row(&row, in->table_block);
 		}
 	}
 	FUZZ_CHECK(lutdb_layer_row(db, in->layers, token, flags, scratch, ssize, &row) == LUTDB_ERANGE);
@@ -367,10 +387,11 @@ static void exercise(const uint8_t *buf, size_t size)
 			FUZZ_CHECK(rc == LUTDB_ERANGE);
 		if (rc)
 			continue;
-		uint64_t n = lutdb_dtype_size(t.dtype);
+		uint64_t n = 1;
 		for (uint32_t k = 0; k < t.ndim; k++)
 			n *= t.shape[k];
-		FUZZ_CHECK(n == t.nbytes && t.ndim >= 1 && t.ndim <= LUTDB_MAX_DIMS);
+		FUZZ_CHECK(lutdb_dtype_bytes(t.dtype, 32, n) == t.nbytes && t.ndim >= 1 && t.ndim <= LUTDB_MAX_DIMS);
+		FUZZ_CHECK(!lutdb_dtype_is_quantized(t.dtype) || in->format_minor >= 1);
 		fuzz_touch(t.data, (size_t)t.nbytes);
 		FUZZ_CHECK(lutdb_tensor_get(db, t.name, &t2) == LUTDB_OK && t2.data == t.data);
 	}

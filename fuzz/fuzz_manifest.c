@@ -271,7 +271,7 @@ static void check_open(const uint8_t *data, size_t size)
 			fuzz_touch(row.data, (size_t)in->token_row_bytes);
 		for (uint32_t l = 0; l < in->layers; l++)
 			if (lutdb_layer_row(db, l, toks[i], 0, NULL, 0, &row) == LUTDB_OK)
-				fuzz_touch(row.data, (size_t)row.nelems * lutdb_dtype_size(row.dtype));
+				fuzz_touch(row.data, (size_t)lutdb_dtype_bytes(row.dtype, in->table_block, row.nelems));
 	}
 	rc = lutdb_verify(db, NULL, NULL);
 	FUZZ_CHECK_RC(rc);

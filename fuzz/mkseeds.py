@@ -138,6 +138,40 @@ def fix_ids(node, old, new):
             fix_ids(v, old, new)
 
 
+def quant_seeds(tmp, dr):
+    """Format 1.1 records (spec/FORMAT.md 10): the file header, a table record
+    and a quantized tensor of two fixture packs (the tiny models' d = 16 takes
+    no block), and hostile variants: block sizes a reader must refuse, and
+    a block scale that is infinity or NaN."""
+    packs = {"q.molkv_nf4": ("molkv_train_f32", ["--table-dtype", "nf4", "--table-block", "32",
+                                                  "--weight-dtype", "q4_0"]),
+             "q.mole_q8": ("mole_rep_f16", ["--table-dtype", "q8_0", "--weight-dtype", "q8_0"])}
+    for n, (case, opts) in packs.items():
+        out = os.path.join(tmp, n + ".lutdb")
+        run(LUTDB, "pack", os.path.join(FIX, case, "ckpt"), out, "--quiet", "--threads", "1",
+            "--block-tokens", "3", *opts)
+        v = lmdb_values(out)
+        hdr = dict(v["meta"])[b"lutdb"]
+        put(dr, n + ".meta.lutdb", hdr)
+        tab = v["table"][0][1]
+        put(dr, n + ".table.first", tab)
+        hl, = struct.unpack_from("<I", tab, 8)
+        for scale, what in ((0x7C00, "inf"), (0xFE00, "nan")):
+            bad = bytearray(tab)
+            struct.pack_into("<H", bad, hl, scale)
+            put(dr, "%s.table.scale_%s" % (n, what), bytes(bad))
+        tens = dict(v["tensors"])
+        put(dr, n + ".tensor.k_proj", tens[b"model.layers.0.self_attn.k_proj.weight"])
+        # the block size at offset 32 + 76 of the LHDR record
+        for blk in (0, 1, 48, 96, 8224, 0x80000000, 0xFFFFFFFF):
+            bad = bytearray(hdr)
+            struct.pack_into("<I", bad, 32 + 76, blk)
+            put(dr, "%s.meta.lutdb.block_%d" % (n, blk), bytes(bad))
+        bad = bytearray(hdr)
+        struct.pack_into("<H", bad, 32 + 14, 0)  # minor 0 with a quantized table
+        put(dr, n + ".meta.lutdb.minor0", bytes(bad))
+
+
 def main():
     tmp = tempfile.mkdtemp(prefix="lutdb-seeds.")
     try:
@@ -257,6 +291,7 @@ def build(tmp):
     put(dk, "pair", bytes(range(16)))
     put(dc, "empty_lz4", bytes([1, 1, 0, 1, 0, 0]))
     put(dc, "none", bytes([0, 0, 4, 0, 0, 0]) + b"abcd")
+    quant_seeds(tmp, dr)
 
     # manifests: made by fuzz_manifest itself (its shard files are built in
     # LLVMFuzzerInitialize); FUZZ_MANIFEST_SEEDS=dir makes it write them.

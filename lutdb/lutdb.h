@@ -95,7 +95,9 @@ typedef struct lutdb_info {
 	int table_dtype;          /* lutdb_dtype */
 	int table_codec;          /* lutdb_codec */
 	uint32_t layer_row_elems; /* elements of one layer's row: N*d or N*(dk+d) */
-	uint64_t token_row_bytes; /* raw bytes of all layers' rows of one token */
+	uint64_t token_row_bytes; /* raw bytes of all layers' rows of one token:
+				     lutdb_dtype_bytes(table_dtype, table_block,
+				     layer count * layer_row_elems) */
 	uint32_t block_tokens;    /* tokens per table record */
 	int rows_in_place;        /* lutdb_token_row() points into the map (codec none,
 				     not split by layer); otherwise pass a scratch */
@@ -110,6 +112,12 @@ typedef struct lutdb_info {
 	uint64_t raw_bytes;       /* table + tensor payload bytes, unpadded */
 	uint16_t format_major, format_minor;
 	uint32_t page_size;
+	uint32_t table_block;     /* B, values per block of a block-quantized table
+				     (32 for Q8_0 and Q4_0, the packed B for NF4
+				     and NF3); 0 for a float table (F32, F16, BF16).
+				     Layer l of a token row begins at byte
+				     lutdb_dtype_bytes(table_dtype, table_block,
+				     l * layer_row_elems) */
 } lutdb_info;
 
 /* ---- open / close ---------------------------------------------------------- */
@@ -145,10 +153,11 @@ LUTDB_API int lutdb_blob_get(lutdb_db *db, const char *name, const void **data, 
 /* ---- tensors -------------------------------------------------------------- */
 typedef struct lutdb_tensor {
 	const char *name;   /* owned by db, valid until lutdb_close() */
-	int dtype;          /* lutdb_dtype */
+	int dtype;          /* lutdb_dtype: F32, F16, BF16, or Q8_0 / Q4_0 (blocks
+			       of 32 along the last dimension, row-major) */
 	uint32_t ndim;
-	uint64_t shape[LUTDB_MAX_DIMS];
-	uint64_t nbytes;
+	uint64_t shape[LUTDB_MAX_DIMS]; /* the logical shape, also when quantized */
+	uint64_t nbytes;    /* lutdb_dtype_bytes(dtype, 32, product of shape) */
 	const void *data;   /* into the map, owned by db, valid until lutdb_close();
 			       64-byte aligned when the record is in overflow
 			       pages (> ~2 KB), else at any byte address (an
@@ -169,7 +178,9 @@ LUTDB_API int lutdb_tensor_at(lutdb_db *db, size_t i, lutdb_tensor *out);
 typedef struct lutdb_row {
 	const void *data;   /* rows of layers [layer_first, layer_first+layer_count)
 			       of one token, layer-major, layer_row_elems each:
-			       into the map or into the caller's scratch (below) */
+			       into the map or into the caller's scratch (below).
+			       Quantized: the layers' values as one run of blocks
+			       (lutdb_info's table_block), no padding */
 	int dtype;          /* lutdb_dtype */
 	uint32_t layer_first, layer_count;
 	uint32_t nelems;    /* layer_count * layer_row_elems */
@@ -323,6 +334,10 @@ typedef struct lutdb_writer_params {
 					 length, config.json excepted */
 	uint64_t dense_records;       /* how many tensors and blobs that is */
 	uint64_t config_bytes;        /* length of config.json (every shard stores it) */
+	uint32_t table_block;         /* block-quantized table_dtype: B (0: the
+					 default, 32 for Q8_0/Q4_0, 64 for NF4/NF3);
+					 must divide d (and dk for MoLKV).  Must be
+					 0 for a float table */
 } lutdb_writer_params;
 
 /* Starts writing the model that will appear at out_path on commit: one
@@ -355,7 +370,9 @@ LUTDB_API int lutdb_writer_open(const char *out_path, const lutdb_writer_params 
 LUTDB_API int lutdb_writer_put_blob(lutdb_writer *w, const char *name, const void *data, size_t len);
 
 /* Reserves a tensor record and returns in *payload where to write its
- * nbytes = prod(shape) * dtype size bytes: memory owned by w, valid until
+ * nbytes = lutdb_dtype_bytes(dtype, 32, prod(shape)) bytes (dtype F32, F16,
+ * BF16, Q8_0 or Q4_0; a quantized tensor's last dimension is a multiple of
+ * 32): memory owned by w, valid until
  * the next writer call.  Tensors go to the first shard and must be added in
  * strictly increasing name order (bytewise).  Finish with
  * lutdb_writer_tensor_end(). */
@@ -364,7 +381,8 @@ LUTDB_API int lutdb_writer_tensor_begin(lutdb_writer *w, const char *name, int d
 LUTDB_API int lutdb_writer_tensor_end(lutdb_writer *w);
 
 /* Stores the rows of tokens [token_first, token_first + count), each
- * lutdb_writer_token_row_bytes() raw bytes of the table dtype, all layers,
+ * lutdb_writer_token_row_bytes() raw bytes of the table dtype (quantized:
+ * the row's blocks, as lutdb_row says), all layers,
  * layer-major, reading row i at rows + i * src_stride.  Rows are copied
  * (and encoded with the table codec; each shard takes its tokens or
  * layers).  Calls must cover [0, vocab) in increasing order, after every

@@ -54,14 +54,21 @@ typedef struct lutdb_tokenizer_stream lutdb_tokenizer_stream;
 /* "No such token" for the id getters below. */
 #define LUTDB_TOKEN_NONE UINT32_MAX
 
+/* The largest tokenizer.json lutdb_tokenizer_load takes: twice the largest
+ * real ones (Gemma 3's, 262k tokens, is 33 MB). */
+#define LUTDB_TOKENIZER_JSON_MAX ((size_t)64 << 20)
+
 /* Parses and compiles tokenizer.json text json[0..len) (need not be
  * NUL-terminated; the caller keeps ownership of it and may free it as soon
  * as this returns).  On success *out is a new tokenizer owned by the caller,
  * released with lutdb_tokenizer_free().  On failure *out is NULL and the
- * return is LUTDB_ETOKENIZER (malformed or unsupported file, ids of 16M or
- * more: the detail names the component), LUTDB_ETOOBIG (over a size cap:
- * vocab or merges over 16M entries, over 1M added tokens, a regex over
- * 16 KiB), LUTDB_ENOMEM or LUTDB_EINVAL (NULL arguments). */
+ * return is LUTDB_ETOKENIZER (malformed or unsupported file, JSON nested
+ * over 64 levels, ids of 16M or more: the detail names the component),
+ * LUTDB_ETOOBIG (over a size cap: text over LUTDB_TOKENIZER_JSON_MAX, JSON
+ * whose parse would take over 32 times its size, vocab or merges over 16M
+ * entries, over 1M added tokens, a regex over 16 KiB, a TemplateProcessing
+ * of over 4096 pieces or 4096 special token ids), LUTDB_ENOMEM or
+ * LUTDB_EINVAL (NULL arguments). */
 LUTDB_API int lutdb_tokenizer_load(const char *json, size_t len, lutdb_tokenizer **out);
 
 /* Releases t and everything it owns.  NULL is a no-op.  No stream made from

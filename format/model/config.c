@@ -9,6 +9,7 @@
 #include "lutdb_err.h"
 #include "lutdb_types.h"
 #include "fail.h"
+#include "json_bounded.h"
 
 /* Upper bound on any size in a config: keeps every product below in 64 bits
  * and rejects absurd (hostile) values early. */
@@ -69,9 +70,11 @@ static int get_eos(json_t *root, const char *what, lutdb_config *c)
 		c->eos[c->n_eos++] = (uint32_t)i;
 		return LUTDB_OK;
 	}
-	if (!json_is_array(v) || json_array_size(v) > LUTDB_MAX_EOS)
-		return lutdb_fail(LUTDB_EBADINPUT, "%s: eos_token_id must be an integer or a list of at most %d",
-				  what, LUTDB_MAX_EOS);
+	if (!json_is_array(v))
+		return lutdb_fail(LUTDB_EBADINPUT, "%s: eos_token_id must be an integer or a list", what);
+	if (json_array_size(v) > LUTDB_MAX_EOS)
+		return lutdb_fail(LUTDB_EBADINPUT, "%s: eos_token_id lists %zu ids (at most %d)", what,
+				  json_array_size(v), LUTDB_MAX_EOS);
 	size_t k;
 	json_t *e;
 	json_array_foreach(v, k, e) {
@@ -84,14 +87,11 @@ static int get_eos(json_t *root, const char *what, lutdb_config *c)
 
 static json_t *load(const char *json, size_t len, const char *what, int *rc)
 {
-	json_error_t err;
-	json_t *root = json_loadb(json, len, JSON_REJECT_DUPLICATES, &err);
+	const lutdb_json_doc doc = {what, LUTDB_CONFIG_JSON_MAX, LUTDB_EBADINPUT, 0, 0};
+	json_t *root;
 
-	*rc = LUTDB_OK;
-	if (!root) {
-		*rc = lutdb_fail(LUTDB_EBADINPUT, "%s: invalid JSON at line %d: %s", what, err.line, err.text);
+	if ((*rc = lutdb_json_load(&doc, json, len, &root)))
 		return NULL;
-	}
 	if (!json_is_object(root)) {
 		json_decref(root);
 		*rc = lutdb_fail(LUTDB_EBADINPUT, "%s: not a JSON object", what);

@@ -28,7 +28,7 @@ uint64_t lutdb_geom_layer_elems(const lutdb_geometry *g)
 
 uint64_t lutdb_geom_vector_bytes(const lutdb_geometry *g, uint32_t len)
 {
-	return mul(len, lutdb_dtype_size(g->dtype));
+	return lutdb_dtype_bytes(g->dtype, g->block, len);
 }
 
 /* Bytes of the N key vectors of a layer's row (0 for MoLE). */

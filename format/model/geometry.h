@@ -22,13 +22,16 @@ typedef struct lutdb_geometry {
 	uint32_t hidden;  /* d, the length of a value vector */
 	uint32_t kv_dim;  /* dk, the length of a key vector (MoLKV); 0 for MoLE */
 	int dtype;        /* table dtype (LUTDB_DTYPE_*) */
+	uint32_t block;   /* B of a block-quantized dtype (it divides d and dk, so
+			     each vector is whole blocks); ignored for floats */
 } lutdb_geometry;
 
 /* Elements of one layer's row: N * d or N * (dk + d); 0 for an unknown
  * family.  Never overflows (< 2^32 * 2^33). */
 uint64_t lutdb_geom_layer_elems(const lutdb_geometry *g);
 
-/* Bytes of one stored vector of len elements; 0 for an unknown dtype. */
+/* Bytes of one stored vector of len elements; 0 for an unknown dtype, or a
+ * quantized one whose block does not divide len. */
 uint64_t lutdb_geom_vector_bytes(const lutdb_geometry *g, uint32_t len);
 
 /* Bytes of one layer's row; 0 for an unknown family or dtype. */

@@ -69,6 +69,22 @@ static int add(list *l, int layer, int expert, uint64_t d0, uint64_t d1, const c
 	return LUTDB_OK;
 }
 
+/* Which tensors a weight dtype applies to (spec/FORMAT.md 10): the
+ * matrices a decoding step streams (attention projections, MLP, embedding,
+ * head).  Norm vectors, the router and MoLKV's expert_query stay float:
+ * they are small and steer which expert vectors are mixed. */
+static int quantizable(const lutdb_schema_ent *e)
+{
+	size_t n = strlen(e->name);
+	const char *tail = "_proj.weight";
+	size_t t = strlen(tail);
+
+	if (e->ndim != 2 || e->dims[1] % 32 != 0 || e->is_table || e->expert >= 0)
+		return 0;
+	return !strcmp(e->name, "model.embed_tokens.weight") || !strcmp(e->name, "lm_head.weight") ||
+	       (n > t && !strcmp(e->name + n - t, tail));
+}
+
 static int by_name(const void *a, const void *b)
 {
 	return strcmp(((const lutdb_schema_ent *)a)->name, ((const lutdb_schema_ent *)b)->name);
@@ -96,7 +112,7 @@ int lutdb_schema_build(const lutdb_config *c, int family, int kind, lutdb_schema
 	if (!c->tied)
 		rc |= add(&l, -1, -1, V, d, "lm_head.weight");
 	if (kind == LUTDB_SCHEMA_REP) {
-		lutdb_geometry g = {family, c->experts, c->hidden, molkv ? c->kv_dim : 0, LUTDB_DTYPE_F32};
+		lutdb_geometry g = {family, c->experts, c->hidden, molkv ? c->kv_dim : 0, LUTDB_DTYPE_F32, 0};
 		rc |= add(&l, -1, -1, V, (uint64_t)c->layers * lutdb_geom_layer_elems(&g), "%s",
 			  lutdb_schema_table_name(family));
 		l.e[l.n - 1].is_table = 1;
@@ -128,6 +144,8 @@ int lutdb_schema_build(const lutdb_config *c, int family, int kind, lutdb_schema
 		free(l.e);
 		return lutdb_fail(LUTDB_ENOMEM, "schema");
 	}
+	for (size_t i = 0; i < l.n; i++)
+		l.e[i].quantizable = quantizable(&l.e[i]);
 	qsort(l.e, l.n, sizeof *l.e, by_name);
 	*out = l.e;
 	*n = l.n;

@@ -28,6 +28,8 @@ typedef struct lutdb_schema_ent {
 	int layer;   /* -1 for model-level tensors */
 	int expert;  /* -1 unless an expert's weight */
 	int is_table;
+	int quantizable; /* a weight dtype (Q8_0/Q4_0) applies: projections, MLP,
+			    embedding, head, when the last dim is a multiple of 32 */
 } lutdb_schema_ent;
 
 /* Builds the list for family (LUTDB_FAMILY_*), kind and config c (tied

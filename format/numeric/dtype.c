@@ -54,6 +54,12 @@ const char *lutdb_dtype_name(int dtype)
 	case LUTDB_DTYPE_F32: return "F32";
 	case LUTDB_DTYPE_F16: return "F16";
 	case LUTDB_DTYPE_BF16: return "BF16";
+	/* The block-quantized codes are pinned (spec/FORMAT.md 6); their
+	 * codec lives in format/quant, above this room. */
+	case LUTDB_DTYPE_Q8_0: return "Q8_0";
+	case LUTDB_DTYPE_Q4_0: return "Q4_0";
+	case LUTDB_DTYPE_NF4: return "NF4";
+	case LUTDB_DTYPE_NF3: return "NF3";
 	}
 	return NULL;
 }

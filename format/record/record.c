@@ -13,6 +13,7 @@
 #include "bytes.h"
 #include "fail.h"
 #include "geometry.h"
+#include "quant.h"
 
 #include <string.h>
 
@@ -30,6 +31,18 @@ static int all_zero(const uint8_t *p, size_t n)
 }
 
 /* a * b into *out; 0 on overflow. */
+/* Element types a tensor may have: the floats, and ggml's two block types
+ * (spec/FORMAT.md 10: NF4/NF3 are for tables only). */
+static int tensor_dtype_known(int dtype)
+{
+	return lutdb_dtype_size(dtype) != 0 || dtype == LQ_DTYPE_Q8_0 || dtype == LQ_DTYPE_Q4_0;
+}
+
+static int table_dtype_known(int dtype)
+{
+	return lutdb_dtype_size(dtype) != 0 || lq_is_quant(dtype);
+}
+
 static int mul_u64(uint64_t a, uint64_t b, uint64_t *out)
 {
 	if (a != 0 && b > UINT64_MAX / a)
@@ -135,14 +148,14 @@ int lutdb_rec_parse(const void *data, size_t len, lutdb_rec *out)
 	case LUTDB_REC_TENSOR:
 		if (codec != LUTDB_CODEC_NONE)
 			return LUTDB_CORRUPT_BKPT("LTEN record: codec %d, expected 0", codec);
-		if (lutdb_dtype_size(dtype) == 0)
+		if (!tensor_dtype_known(dtype))
 			return LUTDB_CORRUPT_BKPT("LTEN record: unknown dtype %d", dtype);
 		if (header_len != LUTDB_TENSOR_HEADER_LEN)
 			return LUTDB_CORRUPT_BKPT("LTEN record: header_len %u, expected %d", header_len,
 						  LUTDB_TENSOR_HEADER_LEN);
 		break;
 	case LUTDB_REC_TABLE:
-		if (lutdb_dtype_size(dtype) == 0)
+		if (!table_dtype_known(dtype))
 			return LUTDB_CORRUPT_BKPT("LTBL record: unknown dtype %d", dtype);
 		if (lutdb_codec_name(codec) == NULL)
 			return LUTDB_CORRUPT_BKPT("LTBL record: unknown codec %d", codec);
@@ -230,7 +243,7 @@ int lutdb_tensor_hdr_parse(const lutdb_rec *rec, lutdb_tensor_hdr *out)
 {
 	const uint8_t *p;
 	uint32_t ndim, i;
-	uint64_t dims[LUTDB_TENSOR_MAX_DIMS], bytes;
+	uint64_t dims[LUTDB_TENSOR_MAX_DIMS], bytes, elems;
 
 	if (out)
 		memset(out, 0, sizeof *out);
@@ -247,9 +260,10 @@ int lutdb_tensor_hdr_parse(const lutdb_rec *rec, lutdb_tensor_hdr *out)
 		return LUTDB_CORRUPT_BKPT("LTEN record: ndim %u (need 1..%d)", ndim, LUTDB_TENSOR_MAX_DIMS);
 	if (rd32(p + 36) != 0 || rd64(p + 104) != 0)
 		return LUTDB_CORRUPT_BKPT("LTEN record: reserved header bytes are not zero");
-	bytes = lutdb_dtype_size(rec->dtype);
-	if (bytes == 0)
+	if (!tensor_dtype_known(rec->dtype))
 		return LUTDB_CORRUPT_BKPT("LTEN record: unknown dtype %d", rec->dtype);
+	/* Count elements first; the bytes follow from the dtype's rule. */
+	bytes = 1;
 	for (i = 0; i < LUTDB_TENSOR_MAX_DIMS; i++) {
 		dims[i] = rd64(p + 40 + 8 * i);
 		if (i < ndim && dims[i] == 0)
@@ -260,6 +274,14 @@ int lutdb_tensor_hdr_parse(const lutdb_rec *rec, lutdb_tensor_hdr *out)
 		if (i < ndim && !mul_u64(bytes, dims[i], &bytes))
 			return LUTDB_CORRUPT_BKPT("LTEN record: tensor size overflows 64 bits at dims[%u]", i);
 	}
+	if (lq_is_quant(rec->dtype) && dims[ndim - 1] % LQ_BLOCK_GGML != 0)
+		return LUTDB_CORRUPT_BKPT("LTEN record: %s tensor's last dimension %llu is not a multiple of %d",
+					  lq_name(rec->dtype), (unsigned long long)dims[ndim - 1], LQ_BLOCK_GGML);
+	elems = bytes;
+	bytes = lutdb_dtype_bytes(rec->dtype, LQ_BLOCK_GGML, elems);
+	if (bytes == 0)
+		return LUTDB_CORRUPT_BKPT("LTEN record: %llu elements of %s overflow 64 bits", (unsigned long long)elems,
+					  lutdb_dtype_name(rec->dtype));
 	if (bytes != rec->payload_len)
 		return LUTDB_CORRUPT_BKPT("LTEN record: dims give %llu bytes, payload_len is %llu",
 					  (unsigned long long)bytes, (unsigned long long)rec->payload_len);
@@ -336,8 +358,10 @@ int lutdb_table_hdr_parse(const lutdb_rec *rec, lutdb_table_hdr *out)
 		return lutdb_fail(LUTDB_EINVAL, "table header: no record");
 	if (rec->kind != LUTDB_REC_TABLE)
 		return LUTDB_CORRUPT_BKPT("table record: found a %s record", kind_name(rec->kind));
-	elem = lutdb_dtype_size(rec->dtype);
-	if (elem == 0 || lutdb_codec_name(rec->codec) == NULL)
+	/* A quantized row is whole blocks, which the file header's B sizes:
+	 * here any byte count, the file checks row_bytes exactly. */
+	elem = lq_is_quant(rec->dtype) ? 1 : lutdb_dtype_size(rec->dtype);
+	if (!table_dtype_known(rec->dtype) || lutdb_codec_name(rec->codec) == NULL)
 		return LUTDB_CORRUPT_BKPT("LTBL record: unknown dtype %d or codec %d", rec->dtype, rec->codec);
 	p = rec->base;
 	memset(&h, 0, sizeof h);
@@ -450,6 +474,7 @@ void lutdb_file_hdr_write(void *payload, const lutdb_file_hdr *h)
 	wr32(p + 64, h->block_tokens);
 	wr32(p + 68, h->layer_row_elems);
 	wr32(p + 72, h->flags);
+	wr32(p + 76, h->table_block);
 	memcpy(p + 80, h->pack_id, 16);
 	wr32(p + 96, h->shard_index);
 	wr32(p + 100, h->shard_count);
@@ -461,11 +486,38 @@ void lutdb_file_hdr_write(void *payload, const lutdb_file_hdr *h)
 	wr64(p + 128, h->tensor_count);
 }
 
+/* The table block size B (offset 76; reserved and 0 in format 1.0): 0 for
+ * a float table; for a quantized one a B its dtype allows that divides
+ * every vector (d, and dk for MoLKV), so no block straddles two vectors.
+ * A hostile B (0, 48, 2^31, not dividing d) is corruption, never a size. */
+static int check_table_block(const lutdb_file_hdr *h)
+{
+	uint32_t b = h->table_block;
+
+	if (!lq_is_quant(h->table_dtype)) {
+		if (b != 0)
+			return LUTDB_CORRUPT_BKPT("file header: table_block %u with a %s table (must be 0)", b,
+						  lutdb_dtype_name(h->table_dtype));
+		return LUTDB_OK;
+	}
+	if (h->table_codec == LUTDB_CODEC_SHUFFLE_LZ4)
+		return LUTDB_CORRUPT_BKPT("file header: codec shuffle-lz4 with a %s table (it has no element size)",
+					  lq_name(h->table_dtype));
+	if (lq_check_block(h->table_dtype, b) != LUTDB_OK)
+		return LUTDB_CORRUPT_BKPT("file header: %s table_block %u is not allowed (Q8_0 and Q4_0 take 32, NF4 "
+					  "and NF3 a multiple of 32 in 32..%d)", lq_name(h->table_dtype), b, LQ_BLOCK_MAX);
+	if (h->hidden % b != 0 || (h->family == LUTDB_FAMILY_MOLKV && h->kv_dim % b != 0))
+		return LUTDB_CORRUPT_BKPT("file header: %s table_block %u does not divide %s = %u", lq_name(h->table_dtype),
+					  b, h->hidden % b != 0 ? "d" : "dk", h->hidden % b != 0 ? h->hidden : h->kv_dim);
+	return LUTDB_OK;
+}
+
 int lutdb_file_hdr_parse(const void *payload, size_t len, lutdb_file_hdr *out)
 {
 	const uint8_t *p = payload;
 	lutdb_file_hdr h;
 	uint32_t bom;
+	int rc;
 	uint64_t row_elems, row_bytes;
 
 	if (out)
@@ -505,6 +557,7 @@ int lutdb_file_hdr_parse(const void *payload, size_t len, lutdb_file_hdr *out)
 	h.block_tokens = rd32(p + 64);
 	h.layer_row_elems = rd32(p + 68);
 	h.flags = rd32(p + 72);
+	h.table_block = rd32(p + 76);
 	memcpy(h.pack_id, p + 80, 16);
 	h.shard_index = rd32(p + 96);
 	h.shard_count = rd32(p + 100);
@@ -522,8 +575,16 @@ int lutdb_file_hdr_parse(const void *payload, size_t len, lutdb_file_hdr *out)
 		return LUTDB_CORRUPT_BKPT("file header: unknown model family %u", h.family);
 	if (h.source_form != LUTDB_FORM_TRAINING && h.source_form != LUTDB_FORM_REP)
 		return LUTDB_CORRUPT_BKPT("file header: unknown source form %u", h.source_form);
-	if (lutdb_dtype_size(h.table_dtype) == 0)
+	if (!table_dtype_known(h.table_dtype)) {
+		if (h.minor > LUTDB_FORMAT_MINOR)
+			return LUTDB_CORRUPT_BKPT("file header: unknown table dtype %u (the file is format %u.%u, "
+						  "this build reads up to %d.%d: a newer lutdb wrote it)",
+						  h.table_dtype, h.major, h.minor, LUTDB_FORMAT_MAJOR, LUTDB_FORMAT_MINOR);
 		return LUTDB_CORRUPT_BKPT("file header: unknown table dtype %u", h.table_dtype);
+	}
+	if (lq_is_quant(h.table_dtype) && h.minor < 1)
+		return LUTDB_CORRUPT_BKPT("file header: format %u.%u with a %s table (block-quantized tables are "
+					  "format 1.1)", h.major, h.minor, lq_name(h.table_dtype));
 	if (lutdb_codec_name(h.table_codec) == NULL)
 		return LUTDB_CORRUPT_BKPT("file header: unknown table codec %u", h.table_codec);
 	if (h.vocab == 0 || h.hidden == 0 || h.layers == 0 || h.experts == 0 || h.intermediate == 0 ||
@@ -549,7 +610,9 @@ int lutdb_file_hdr_parse(const void *payload, size_t len, lutdb_file_hdr *out)
 			return LUTDB_CORRUPT_BKPT("file header: kv_expert_heads %u does not divide kv_dim %u and hidden %u",
 						  h.kv_expert_heads, h.kv_dim, h.hidden);
 	}
-	lutdb_geometry g = {h.family, h.experts, h.hidden, h.kv_dim, h.table_dtype};
+	if ((rc = check_table_block(&h)))
+		return rc;
+	lutdb_geometry g = {h.family, h.experts, h.hidden, h.kv_dim, h.table_dtype, h.table_block};
 	row_elems = lutdb_geom_layer_elems(&g);
 	if (row_elems != h.layer_row_elems)
 		return LUTDB_CORRUPT_BKPT("file header: layer_row_elems %u, geometry gives %llu", h.layer_row_elems,
@@ -571,7 +634,7 @@ int lutdb_file_hdr_parse(const void *payload, size_t len, lutdb_file_hdr *out)
 					  (unsigned long long)row_bytes, h.layer_end - h.layer_begin, h.layer_row_elems);
 	if ((h.flags & ~LUTDB_FLAG_TIED) != 0)
 		return LUTDB_CORRUPT_BKPT("file header: unknown flags 0x%x", h.flags);
-	if (rd32(p + 76) != 0 || !all_zero(p + 136, LUTDB_HEADER_PAYLOAD - 136))
+	if (!all_zero(p + 136, LUTDB_HEADER_PAYLOAD - 136))
 		return LUTDB_CORRUPT_BKPT("file header: reserved bytes are not zero");
 	if (out)
 		*out = h;

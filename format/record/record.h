@@ -111,8 +111,9 @@ int lutdb_rec_verify(const lutdb_rec *rec);
 /* -- LTEN: tensor record; header_len 112 ------------------------------------
  *   32  4 ndim (1..8)     36 4 reserved 0
  *   40 64 dims[8] u64 (unused entries 0)      104 8 reserved 0
- * payload: the elements, row-major, little-endian, payload_len = prod(dims) *
- * dtype size.  In an overflow page the payload is 64-byte aligned. */
+ * payload: the elements, row-major, little-endian, payload_len =
+ * lutdb_dtype_bytes(dtype, 32, prod(dims)) (Q8_0/Q4_0: the last dimension is
+ * a multiple of 32).  In an overflow page the payload is 64-byte aligned. */
 #define LUTDB_TENSOR_HEADER_LEN 112
 #define LUTDB_TENSOR_MAX_DIMS 8
 typedef struct lutdb_tensor_hdr {
@@ -179,6 +180,7 @@ typedef struct lutdb_file_hdr {
 	uint32_t block_tokens;     /* tokens per table record (last may hold fewer) */
 	uint32_t layer_row_elems;  /* MoLE N*d, MoLKV N*(dk+d) */
 	uint32_t flags;            /* bit 0: tied embeddings */
+	uint32_t table_block;      /* B of a quantized table (offset 76, format 1.1); 0 for a float table */
 	uint8_t pack_id[16];       /* random identity of one pack run */
 	uint32_t shard_index, shard_count; /* 0, 1 when not sharded */
 	uint32_t token_begin, token_end;   /* table rows held: [begin, end) */

@@ -1,8 +1,9 @@
 /*
  * safetensors.c - strict safetensors header parsing (see lutdb_safetensors.h).
  *
- * The JSON is decoded by jansson with JSON_REJECT_DUPLICATES; this file only
- * checks the decoded structure.  Every failure names the tensor concerned.
+ * The JSON is decoded by lutdb_json_load (a size cap, a bound on the memory
+ * jansson takes, JSON_REJECT_DUPLICATES); this file only checks the decoded
+ * structure.  Every failure names the tensor concerned.
  * Order of checks: JSON validity, per-entry structure and sizes, then the
  * tiling of the data section (sorted by offset: contiguous from 0, no gap or
  * overlap, ending exactly at data_size), and only then unsupported dtypes, so
@@ -10,6 +11,7 @@
  */
 #include "safetensors.h"
 #include "fail.h"
+#include "json_bounded.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -273,8 +275,8 @@ static int check_tiling(lutdb_st_file *f)
 
 int lutdb_st_parse(const char *json, size_t json_len, uint64_t data_size, lutdb_st_file *out)
 {
+	const lutdb_json_doc doc = {"safetensors: header", LUTDB_ST_HEADER_MAX, LUTDB_EBADINPUT, 0, 0};
 	json_t *root, *val;
-	json_error_t err;
 	const char *key;
 	const struct st_dtype *unsup = NULL, *u;
 	const char *unsup_name = NULL;
@@ -285,10 +287,8 @@ int lutdb_st_parse(const char *json, size_t json_len, uint64_t data_size, lutdb_
 		return lutdb_fail(LUTDB_EINVAL, "safetensors: NULL argument");
 	memset(out, 0, sizeof *out);
 	out->data_size = data_size;
-	root = json_loadb(json ? json : "", json_len, JSON_REJECT_DUPLICATES, &err);
-	if (root == NULL)
-		return BAD("safetensors: header is not valid JSON (line %d, column %d): %s", err.line, err.column,
-			   err.text);
+	if ((rc = lutdb_json_load(&doc, json ? json : "", json_len, &root)))
+		return rc;
 	if (!json_is_object(root)) {
 		json_decref(root);
 		return BAD("safetensors: header is not a JSON object");

@@ -24,7 +24,9 @@
 extern "C" {
 #endif
 
-#define LUTDB_ST_HEADER_MAX 100000000u /* JSON header cap, bytes */
+/* JSON header cap, bytes: room for LUTDB_ST_MAX_TENSORS entries of about
+ * 100 bytes (real headers: 10 KB to a few MB). */
+#define LUTDB_ST_HEADER_MAX 100000000u
 #define LUTDB_ST_MAX_TENSORS 1000000u  /* tensor count cap */
 #define LUTDB_ST_METADATA "__metadata__"
 
@@ -54,7 +56,9 @@ typedef struct lutdb_st_file {
  * (8 + json_len <= file_size).  LUTDB_EBADINPUT on failure. */
 int lutdb_st_header_len(const void *first8, uint64_t file_size, uint64_t *json_len);
 
-/* Parses json[0..json_len) (need not be NUL-terminated).  On success fills
+/* Parses json[0..json_len) (need not be NUL-terminated; at most
+ * LUTDB_ST_HEADER_MAX bytes, parsed by lutdb_json_load, so out of memory is
+ * LUTDB_ENOMEM).  On success fills
  * *out, which the caller releases with lutdb_st_free; on failure *out is
  * empty (freeing it is still safe). */
 int lutdb_st_parse(const char *json, size_t json_len, uint64_t data_size, lutdb_st_file *out);

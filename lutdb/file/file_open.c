@@ -127,6 +127,13 @@ static int load_tensors(lutdb_file *f, MDB_dbi dbi)
 			rc = LUTDB_CORRUPT_BKPT("%s: tensor %s: not a tensor record", f->path, e->name);
 			goto out;
 		}
+		/* Quantized tensors are format 1.1 (spec/FORMAT.md 10.11). */
+		if (lutdb_dtype_is_quantized(e->th.dtype) && f->hdr.minor < 1) {
+			rc = LUTDB_CORRUPT_BKPT("%s: tensor %s is %s in a format %u.%u file (block-quantized tensors "
+						"are format 1.1)", f->path, e->name, lutdb_dtype_name(e->th.dtype),
+						f->hdr.major, f->hdr.minor);
+			goto out;
+		}
 	}
 	rc = rc == MDB_NOTFOUND && i == f->ntensors ? LUTDB_OK
 	     : rc == MDB_NOTFOUND ? LUTDB_CORRUPT_BKPT("%s: tensor count mismatch", f->path)
@@ -247,7 +254,8 @@ static void fill_info(lutdb_file *f)
 	i->table_dtype = h->table_dtype;
 	i->table_codec = h->table_codec;
 	i->layer_row_elems = h->layer_row_elems;
-	lutdb_geometry g = {h->family, h->experts, h->hidden, h->kv_dim, h->table_dtype};
+	i->table_block = h->table_block;
+	lutdb_geometry g = {h->family, h->experts, h->hidden, h->kv_dim, h->table_dtype, h->table_block};
 	i->token_row_bytes = lutdb_geom_token_bytes(&g, h->layer_end - h->layer_begin);
 	i->block_tokens = h->block_tokens;
 	i->rows_in_place = h->table_codec == LUTDB_CODEC_NONE;

@@ -47,6 +47,37 @@ static int verify_meta(lutdb_file *f, lutdb_digest_state *dg)
 	return LUTDB_OK;
 }
 
+/* Block-quantized values decode: every block's scale is finite (writers
+ * never store another, spec/FORMAT.md 10.10).  vals: n floats of scratch. */
+static int decodes(int dtype, uint32_t block, const void *data, uint64_t n, float *vals)
+{
+	if (!lutdb_dtype_is_quantized(dtype))
+		return LUTDB_OK;
+	return lutdb_decode_f32(dtype, block, data, (size_t)n, vals);
+}
+
+/* A quantized tensor's blocks decode, a bounded chunk at a time (an
+ * embedding can hold 10^8 values). */
+static int tensor_decodes(const lutdb_file *f, const lutdb_tensor *t)
+{
+	enum { CHUNK = 1 << 16 };
+	uint64_t bb = t->dtype == LUTDB_DTYPE_Q8_0 ? 34 : 18, n;
+	float *v;
+	int rc = LUTDB_OK;
+
+	if (!lutdb_dtype_is_quantized(t->dtype))
+		return LUTDB_OK;
+	n = t->nbytes / bb * 32;
+	if (!(v = malloc(CHUNK * sizeof *v)))
+		return lutdb_fail(LUTDB_ENOMEM, "verify");
+	for (uint64_t at = 0; at < n && rc == LUTDB_OK; at += CHUNK) {
+		uint64_t k = n - at < CHUNK ? n - at : CHUNK;
+		rc = decodes(t->dtype, 32, (const uint8_t *)t->data + at / 32 * bb, k, v);
+	}
+	free(v);
+	return rc ? lutdb_fail_prefix(rc, "%s: tensor %s", f->path, t->name) : LUTDB_OK;
+}
+
 static int verify_tensors(lutdb_file *f, lutdb_digest_state *dg, progress *pr)
 {
 	lutdb_schema_ent *want = NULL;
@@ -63,6 +94,8 @@ static int verify_tensors(lutdb_file *f, lutdb_digest_state *dg, progress *pr)
 		if ((rc = lutdb_rec_verify(&rec)))
 			return lutdb_fail(rc, "%s: tensor %s: checksum mismatch", f->path, t.name);
 		lutdb_digest_record(dg, t.name, strlen(t.name), f->tensors[i].rec, f->tensors[i].len);
+		if ((rc = tensor_decodes(f, &t)))
+			return rc;
 		if ((rc = tick(pr, f->tensors[i].len)))
 			return rc;
 	}
@@ -97,11 +130,17 @@ static int verify_table(lutdb_file *f, lutdb_digest_state *dg, progress *pr)
 {
 	const lutdb_file_hdr *h = &f->hdr;
 	uint8_t *scratch = NULL;
+	float *vals = NULL;
+	uint64_t nvals = (uint64_t)(h->layer_end - h->layer_begin) * h->layer_row_elems;
 	int rc = LUTDB_OK;
 
 	lutdb_digest_reset(dg);
 	if (h->table_codec != LUTDB_CODEC_NONE && !(scratch = malloc(f->info.token_row_bytes)))
 		return lutdb_fail(LUTDB_ENOMEM, "verify");
+	if (lutdb_dtype_is_quantized(h->table_dtype) && !(vals = malloc(nvals * sizeof *vals))) {
+		free(scratch);
+		return lutdb_fail(LUTDB_ENOMEM, "verify");
+	}
 	for (uint32_t b = 0; b < f->nblocks; b++) {
 		const lutdb_block_ent *e = &f->blocks[b];
 		lutdb_rec rec;
@@ -114,6 +153,11 @@ static int verify_table(lutdb_file *f, lutdb_digest_state *dg, progress *pr)
 			if ((rc = lutdb_file_token_row(f, e->token_first + i, LUTDB_READ_VERIFY, scratch,
 						       scratch ? f->info.token_row_bytes : 0, &row)))
 				goto out;
+			if ((rc = decodes(h->table_dtype, h->table_block, row.data, nvals, vals))) {
+				lutdb_fail_prefix(rc, "%s: table key (layer %u, token %u)", f->path, h->layer_begin,
+						  e->token_first + i);
+				goto out;
+			}
 			if (h->table_codec == LUTDB_CODEC_NONE) {
 				const uint8_t *pad = (const uint8_t *)row.data + th.row_bytes;
 				for (uint32_t k = th.row_bytes; k < th.row_stride; k++, pad++)
@@ -132,6 +176,7 @@ static int verify_table(lutdb_file *f, lutdb_digest_state *dg, progress *pr)
 	}
 out:
 	free(scratch);
+	free(vals);
 	return rc;
 }
 

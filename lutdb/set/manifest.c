@@ -1,4 +1,5 @@
-/* manifest.c - manifest.json: strict parsing and writing (jansson). */
+/* manifest.c - manifest.json: strict parsing (lutdb_json_load, then every
+ * field checked) and writing (jansson). */
 #include "manifest.h"
 
 #include <errno.h>
@@ -12,6 +13,7 @@
 #include "lutdb_err.h"
 #include "record.h"
 #include "fail.h"
+#include "json_bounded.h"
 
 static int parse_hex16(const char *s, uint8_t out[16])
 {
@@ -91,16 +93,15 @@ static int first_repeated_name(json_t *arr, size_t n, size_t *out)
 
 int lutdb_manifest_parse(const char *json, size_t len, const char *what, lutdb_manifest *m)
 {
-	json_error_t err;
+	const lutdb_json_doc doc = {what, LUTDB_MANIFEST_MAX, LUTDB_ECORRUPT, 0, 0};
 	json_t *root = NULL, *arr, *v;
-	int rc = LUTDB_OK;
+	int rc;
 
 	memset(m, 0, sizeof *m);
-	if (len > LUTDB_MANIFEST_MAX)
-		return lutdb_fail(LUTDB_ECORRUPT, "%s: manifest larger than %u bytes", what, LUTDB_MANIFEST_MAX);
-	root = json_loadb(json, len, JSON_REJECT_DUPLICATES, &err);
-	if (!root || !json_is_object(root)) {
-		rc = lutdb_fail(LUTDB_ECORRUPT, "%s: not a JSON object%s%s", what, root ? "" : ": ", root ? "" : err.text);
+	if ((rc = lutdb_json_load(&doc, json, len, &root)))
+		return rc;
+	if (!json_is_object(root)) {
+		rc = lutdb_fail(LUTDB_ECORRUPT, "%s: not a JSON object", what);
 		goto out;
 	}
 	v = json_object_get(root, "lutdb_manifest");
@@ -116,9 +117,14 @@ int lutdb_manifest_parse(const char *json, size_t len, const char *what, lutdb_m
 	if (!m->split || parse_hex16(json_string_value(json_object_get(root, "pack_id")), m->pack_id) ||
 	    !json_is_integer(jv) || json_integer_value(jv) <= 0 || json_integer_value(jv) > UINT32_MAX ||
 	    !json_is_integer(jl) || json_integer_value(jl) <= 0 || json_integer_value(jl) > 65536 ||
-	    !json_is_array(arr) || json_array_size(arr) == 0 || json_array_size(arr) > LUTDB_MAX_SHARDS) {
+	    !json_is_array(arr) || json_array_size(arr) == 0) {
 		rc = lutdb_fail(LUTDB_ECORRUPT, "%s: manifest fields split, pack_id, vocab, layers or shards are "
 				"missing or malformed", what);
+		goto out;
+	}
+	if (json_array_size(arr) > LUTDB_MAX_SHARDS) {
+		rc = lutdb_fail(LUTDB_ECORRUPT, "%s: lists %zu shards (at most %u)", what, json_array_size(arr),
+				LUTDB_MAX_SHARDS);
 		goto out;
 	}
 	m->vocab = (uint32_t)json_integer_value(jv);
@@ -139,6 +145,11 @@ int lutdb_manifest_parse(const char *json, size_t len, const char *what, lutdb_m
 		json_t *s = json_array_get(arr, i), *b = json_object_get(s, "bytes");
 		lutdb_manifest_shard *sh = &m->shards[i];
 		const char *f = json_string_value(json_object_get(s, "file"));
+		if (f && strlen(f) > LUTDB_NAME_MAX) {
+			rc = lutdb_fail(LUTDB_ECORRUPT, "%s: shard #%zu: file name of %zu bytes (at most %d)", what, i,
+					strlen(f), LUTDB_NAME_MAX);
+			goto out;
+		}
 		if (!json_is_object(s) || !plain_file(f) || !json_is_integer(b) || json_integer_value(b) <= 0 ||
 		    parse_hex16(json_string_value(json_object_get(s, "digest")), sh->digest) ||
 		    get_range(s, "tokens", &sh->token_begin, &sh->token_end) ||

@@ -48,7 +48,7 @@ static int read_manifest(const char *path, int fd, uint64_t size, char **buf, si
 	*buf = NULL;
 	*len = 0;
 	if (size > LUTDB_MANIFEST_MAX)
-		return lutdb_fail(LUTDB_ECORRUPT, "%s: manifest too large (%llu bytes, at most %u)", path,
+		return lutdb_fail(LUTDB_ECORRUPT, "%s: manifest of %llu bytes exceeds the cap of %u bytes", path,
 				  (unsigned long long)size, LUTDB_MANIFEST_MAX);
 	return lutdb_input_read_fd(fd, path, size, LUTDB_MANIFEST_MAX, LUTDB_ECORRUPT, buf, len);
 }
@@ -60,6 +60,7 @@ static int same_model(const lutdb_info *a, const lutdb_info *b)
 	       a->experts == b->experts && a->intermediate == b->intermediate && a->heads == b->heads &&
 	       a->kv_heads == b->kv_heads && a->kv_dim == b->kv_dim && a->kv_expert_heads == b->kv_expert_heads &&
 	       a->kv_window == b->kv_window && a->tied == b->tied && a->table_dtype == b->table_dtype &&
+	       a->table_block == b->table_block &&
 	       a->table_codec == b->table_codec && a->block_tokens == b->block_tokens &&
 	       a->layer_row_elems == b->layer_row_elems && a->source_form == b->source_form;
 }
@@ -179,7 +180,7 @@ static int describe(lutdb_set *s)
 	in->shard_index = 0;
 	in->shard_count = (uint32_t)s->nshards;
 	in->rows_in_place = in->rows_in_place && s->split == LUTDB_SPLIT_TOKEN;
-	lutdb_geometry g = {in->family, in->experts, in->hidden, in->kv_dim, in->table_dtype};
+	lutdb_geometry g = {in->family, in->experts, in->hidden, in->kv_dim, in->table_dtype, in->table_block};
 	in->token_row_bytes = lutdb_geom_token_bytes(&g, in->layers);
 	in->file_bytes = in->raw_bytes = in->table_records = 0;
 	XXH3_128bits_reset(xs);

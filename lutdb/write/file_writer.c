@@ -100,7 +100,10 @@ static int build_header(const lutdb_writer_params *p, const lutdb_file_part *par
 
 	memset(h, 0, sizeof *h);
 	h->major = LUTDB_FORMAT_MAJOR;
-	h->minor = LUTDB_FORMAT_MINOR;
+	/* 1.1 only when a block-quantized type is used (spec/FORMAT.md 10.11),
+	 * so every other file stays byte for byte a 1.0 file; a quantized
+	 * tensor raises it at commit. */
+	h->minor = lutdb_dtype_is_quantized(p->table_dtype) ? 1 : 0;
 	h->page_size = WRITER_PAGE;
 	h->family = (uint8_t)p->family;
 	h->source_form = (uint8_t)p->source_form;
@@ -117,8 +120,11 @@ static int build_header(const lutdb_writer_params *p, const lutdb_file_part *par
 	h->kv_expert_heads = p->kv_expert_heads;
 	h->kv_window = p->kv_window;
 	h->flags = p->tied ? LUTDB_FLAG_TIED : 0;
+	h->table_block = p->table_block;
+	if (lutdb_dtype_is_quantized(p->table_dtype) && !h->table_block)
+		h->table_block = p->table_dtype == LUTDB_DTYPE_NF4 || p->table_dtype == LUTDB_DTYPE_NF3 ? 64 : 32;
 	lutdb_geometry g = {p->family, p->experts, p->hidden, p->family == LUTDB_FAMILY_MOLKV ? p->kv_dim : 0,
-			    p->table_dtype};
+			    p->table_dtype, h->table_block};
 	uint64_t layer_elems = lutdb_geom_layer_elems(&g);
 	if (layer_elems == 0 || layer_elems > UINT32_MAX)
 		return lutdb_fail(LUTDB_EINVAL, "writer: %llu elements per layer row (need 1..2^32-1)",
@@ -172,7 +178,8 @@ int lutdb_file_writer_open(const char *out_path, const lutdb_writer_params *p, c
 	if ((rc = build_header(p, part, &w->hdr)))
 		goto fail;
 	w->header_len = w->hdr.page_size - 16;
-	lutdb_geometry g = {w->hdr.family, w->hdr.experts, w->hdr.hidden, w->hdr.kv_dim, w->hdr.table_dtype};
+	lutdb_geometry g = {w->hdr.family, w->hdr.experts, w->hdr.hidden, w->hdr.kv_dim, w->hdr.table_dtype,
+			    w->hdr.table_block};
 	w->row_bytes = lutdb_geom_token_bytes(&g, w->hdr.layer_end - w->hdr.layer_begin);
 	w->row_stride = (uint32_t)lutdb_geom_row_stride(w->row_bytes);
 	w->next_token = w->hdr.token_begin;
@@ -330,7 +337,8 @@ int lutdb_file_writer_tensor_begin(lutdb_file_writer *w, const char *name, int d
 				   const uint64_t *shape, void **payload)
 {
 	lutdb_tensor_hdr th;
-	uint64_t n = lutdb_dtype_size(dtype);
+	/* Elements first; bytes by the dtype's rule below. */
+	uint64_t n = 1;
 	MDB_val k, v;
 	int rc;
 
@@ -342,8 +350,11 @@ int lutdb_file_writer_tensor_begin(lutdb_file_writer *w, const char *name, int d
 		return lutdb_fail(LUTDB_EINVAL, "tensor_begin: bad tensor name");
 	if (w->last_tensor[0] && strcmp(name, w->last_tensor) <= 0)
 		return lutdb_fail(LUTDB_EINVAL, "%s: tensors must be added in increasing name order", name);
-	if (!n || ndim < 1 || ndim > LUTDB_TENSOR_MAX_DIMS)
-		return lutdb_fail(LUTDB_EINVAL, "%s: bad dtype or rank", name);
+	if (!lutdb_dtype_size(dtype) && dtype != LUTDB_DTYPE_Q8_0 && dtype != LUTDB_DTYPE_Q4_0)
+		return lutdb_fail(LUTDB_EINVAL, "%s: dtype %d is not a tensor dtype (F32, F16, BF16, Q8_0, Q4_0)", name,
+				  dtype);
+	if (!shape || ndim < 1 || ndim > LUTDB_TENSOR_MAX_DIMS)
+		return lutdb_fail(LUTDB_EINVAL, "%s: rank %u (need 1..%d)", name, ndim, LUTDB_TENSOR_MAX_DIMS);
 	memset(&th, 0, sizeof th);
 	th.dtype = dtype;
 	th.ndim = ndim;
@@ -354,6 +365,12 @@ int lutdb_file_writer_tensor_begin(lutdb_file_writer *w, const char *name, int d
 		n *= shape[i];
 		th.dims[i] = shape[i];
 	}
+	if (lutdb_dtype_is_quantized(dtype) && shape[ndim - 1] % 32 != 0)
+		return lutdb_fail(LUTDB_EINVAL, "%s: %s needs a last dimension that is a multiple of 32, not %llu", name,
+				  lutdb_dtype_name(dtype), (unsigned long long)shape[ndim - 1]);
+	n = lutdb_dtype_bytes(dtype, 32, n);
+	if (lutdb_dtype_is_quantized(dtype))
+		w->uses_quant = 1;
 	if (n > LUTDB_MAX_RECORD - LUTDB_TENSOR_HEADER_LEN)
 		return lutdb_fail(LUTDB_ETOOBIG, "%s: tensor too large for one record", name);
 	k.mv_data = (void *)(uintptr_t)name;
@@ -443,6 +460,8 @@ int lutdb_file_writer_commit(lutdb_file_writer *w)
 				w->hdr.token_begin, w->hdr.token_end, w->next_token);
 		goto fail;
 	}
+	if (w->uses_quant)
+		w->hdr.minor = 1;
 	lutdb_file_hdr_write(hdr, &w->hdr);
 	if ((rc = put_record(w, LUTDB_META_HEADER, LUTDB_REC_HEADER, hdr, sizeof hdr)) ||
 	    (rc = digest_meta(w, dmeta)))

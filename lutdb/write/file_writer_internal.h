@@ -38,6 +38,7 @@ struct lutdb_file_writer {
 	size_t blk_enc_cap;     /* other codecs: room for encoded rows in blk_img */
 	/* The open tensor. */
 	int in_tensor;
+	int uses_quant;  /* a block-quantized tensor was added: the file is 1.1 */
 	char tensor_name[LUTDB_NAME_MAX + 1];
 	uint8_t *tensor_rec;
 	size_t tensor_len;

@@ -30,7 +30,8 @@ static int params_of(lutdb_db *src, lutdb_writer_params *p, uint64_t *first_byte
 		.hidden = in->hidden, .layers = in->layers, .experts = in->experts, .intermediate = in->intermediate,
 		.heads = in->heads, .kv_heads = in->kv_heads, .kv_dim = in->kv_dim,
 		.kv_expert_heads = in->kv_expert_heads, .kv_window = in->kv_window, .tied = in->tied,
-		.table_dtype = in->table_dtype, .table_codec = in->table_codec, .block_tokens = in->block_tokens};
+		.table_dtype = in->table_dtype, .table_codec = in->table_codec, .block_tokens = in->block_tokens,
+		.table_block = in->table_block};
 	memcpy(p->pack_id, in->pack_id, 16);
 	*first_bytes = *config_bytes = 0;
 	for (size_t i = 0; i < lutdb_db_blob_count(src); i++) {

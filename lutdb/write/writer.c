@@ -83,6 +83,9 @@ static int read_params(const lutdb_writer_params *in, lutdb_writer_params *p)
 		return rc;
 	memcpy(p, in, in->size < sizeof *p ? in->size : sizeof *p);
 	p->size = sizeof *p;
+	/* The block-size default of a quantized table (spec/FORMAT.md 10.2). */
+	if (lutdb_dtype_is_quantized(p->table_dtype) && p->table_block == 0)
+		p->table_block = p->table_dtype == LUTDB_DTYPE_NF4 || p->table_dtype == LUTDB_DTYPE_NF3 ? 64 : 32;
 	return LUTDB_OK;
 }
 
@@ -226,7 +229,7 @@ static int writer_open(const char *out_path, const lutdb_writer_params *params, 
 		rc = lutdb_fail(LUTDB_ENOMEM, "writer");
 		goto fail;
 	}
-	lutdb_geometry g = {p.family, p.experts, p.hidden, p.kv_dim, p.table_dtype};
+	lutdb_geometry g = {p.family, p.experts, p.hidden, p.kv_dim, p.table_dtype, p.table_block};
 	w->layer_bytes = lutdb_geom_layer_bytes(&g);
 	w->vocab = p.vocab;
 	w->layers = p.layers;

@@ -15,10 +15,19 @@
 #include "lutdb.h"
 #include "lutdb_err.h"
 #include "lutdb_types.h"
+#include "lutdb_tokenizer.h"
 #include "safetensors.h"
 #include "fail.h"
+#include "json_bounded.h"
 
-#define JSON_FILE_MAX (256u << 20)   /* config/tokenizer files */
+/* tokenizer_config.json is stored byte for byte, never parsed: only a
+ * bound on what is read. */
+#define BLOB_FILE_MAX (256u << 20)
+/* model.safetensors.index.json lists every tensor with its file: about 100
+ * bytes each (DeepSeek-V3's 92k tensors take 9 MB), so the cap is the
+ * safetensors header's, for as many tensors. */
+#define INDEX_JSON_MAX LUTDB_ST_HEADER_MAX
+#define INDEX_NAME "model.safetensors.index.json"
 #define MAX_SHARDS 100000u
 
 typedef struct st_map {
@@ -50,6 +59,10 @@ struct lutdb_ckpt {
 
 static const char *const blob_names[LUTDB_CKPT_NBLOBS] = {
 	"config.json", "generation_config.json", "tokenizer.json", "tokenizer_config.json"};
+/* Each one's cap (spec/SECURITY.md section 1.8), checked on the file's size
+ * before a byte is read: the parser's cap, where it is parsed. */
+static const size_t blob_caps[LUTDB_CKPT_NBLOBS] = {
+	LUTDB_CONFIG_JSON_MAX, LUTDB_CONFIG_JSON_MAX, LUTDB_TOKENIZER_JSON_MAX, BLOB_FILE_MAX};
 
 static char *join(const char *dir, const char *name)
 {
@@ -61,9 +74,9 @@ static char *join(const char *dir, const char *name)
 }
 
 /* Reads a whole small file; LUTDB_ENOENT if it does not exist.
- * Only a regular file of at most JSON_FILE_MAX bytes is read: anything
- * else in a checkpoint is a bad checkpoint. */
-static int read_small(const char *dir, const char *name, char **data, size_t *len)
+ * Only a regular file of at most cap bytes is read: anything else in a
+ * checkpoint is a bad checkpoint. */
+static int read_small(const char *dir, const char *name, size_t cap, char **data, size_t *len)
 {
 	char *path = join(dir, name);
 	int rc;
@@ -72,7 +85,7 @@ static int read_small(const char *dir, const char *name, char **data, size_t *le
 	*len = 0;
 	if (!path)
 		return lutdb_fail(LUTDB_ENOMEM, "%s", name);
-	rc = lutdb_input_read(path, JSON_FILE_MAX, 0, LUTDB_EBADINPUT, LUTDB_EBADINPUT, data, len);
+	rc = lutdb_input_read(path, cap, 0, LUTDB_EBADINPUT, LUTDB_EBADINPUT, data, len);
 	free(path);
 	return rc;
 }
@@ -126,14 +139,86 @@ static int plain_name(const char *s)
 	return *s && *s != '.' && !strchr(s, '/') && strlen(s) < 4096;
 }
 
+/* A file name the index gives, and where it first appears. */
+typedef struct named {
+	const char *name; /* into the index's JSON */
+	size_t first;
+} named;
+
+static int by_name_then_first(const void *a, const void *b)
+{
+	const named *x = a, *y = b;
+	int c = strcmp(x->name, y->name);
+
+	return c ? c : (x->first > y->first) - (x->first < y->first);
+}
+
+static int by_first(const void *a, const void *b)
+{
+	const named *x = a, *y = b;
+
+	return (x->first > y->first) - (x->first < y->first);
+}
+
+/* The distinct file names of the index's weight_map, in the order they
+ * first appear (the order pack records them in): by sorting, O(n log n),
+ * where looking each one up among those seen took 12 s for 100,001 names. */
+static int index_files(lutdb_ckpt *ck, json_t *wm)
+{
+	size_t n = json_object_size(wm), m = 0, k = 0;
+	named *v = malloc((n ? n : 1) * sizeof *v);
+	const char *name;
+	json_t *val;
+	int rc = LUTDB_OK;
+
+	if (!v)
+		return lutdb_fail(LUTDB_ENOMEM, "%s/" INDEX_NAME ": %zu entries", ck->dir, n);
+	json_object_foreach(wm, name, val) {
+		const char *f = json_string_value(val);
+
+		if (!f || !plain_name(f)) {
+			rc = lutdb_fail(LUTDB_EBADINPUT, "%s/" INDEX_NAME ": tensor %.255s: the file must be a plain "
+					"file name of fewer than 4096 bytes", ck->dir, name);
+			goto out;
+		}
+		v[m] = (named){f, m};
+		m++;
+	}
+	qsort(v, m, sizeof *v, by_name_then_first);
+	for (size_t i = 0; i < m; i++)
+		if (i == 0 || strcmp(v[i].name, v[k - 1].name))
+			v[k++] = v[i];
+	if (k > MAX_SHARDS) {
+		rc = lutdb_fail(LUTDB_EBADINPUT, "%s/" INDEX_NAME ": names %zu weight files (at most %u)", ck->dir, k,
+				MAX_SHARDS);
+		goto out;
+	}
+	qsort(v, k, sizeof *v, by_first);
+	ck->files = calloc(k + 1, sizeof *ck->files);
+	if (!ck->files) {
+		rc = lutdb_fail(LUTDB_ENOMEM, "checkpoint");
+		goto out;
+	}
+	for (size_t i = 0; i < k; i++) {
+		if (!(ck->files[i].name = strdup(v[i].name))) {
+			rc = lutdb_fail(LUTDB_ENOMEM, "checkpoint");
+			goto out;
+		}
+		ck->nfiles++;
+	}
+out:
+	free(v);
+	return rc;
+}
+
 /* Lists weight files: the index's shard files, or model.safetensors. */
 static int list_files(lutdb_ckpt *ck, json_t **index_map)
 {
+	const lutdb_json_doc doc = {INDEX_NAME, INDEX_JSON_MAX, LUTDB_EBADINPUT, 0, 0};
 	char *idx = NULL;
 	size_t len;
-	json_error_t jerr;
 	json_t *root = NULL, *wm;
-	int rc = read_small(ck->dir, "model.safetensors.index.json", &idx, &len);
+	int rc = read_small(ck->dir, INDEX_NAME, INDEX_JSON_MAX, &idx, &len);
 
 	*index_map = NULL;
 	if (rc == LUTDB_ENOENT) {
@@ -145,40 +230,18 @@ static int list_files(lutdb_ckpt *ck, json_t **index_map)
 	}
 	if (rc)
 		return rc;
-	root = json_loadb(idx, len, JSON_REJECT_DUPLICATES, &jerr);
+	rc = lutdb_json_load(&doc, idx, len, &root);
 	free(idx);
-	if (!root || !json_is_object(root) || !json_is_object(wm = json_object_get(root, "weight_map"))) {
-		rc = lutdb_fail(LUTDB_EBADINPUT, "%s/model.safetensors.index.json: %s", ck->dir,
-				root ? "no \"weight_map\" object" : jerr.text);
+	if (rc)
+		return lutdb_fail_prefix(rc, "%s", ck->dir);
+	if (!json_is_object(root) || !json_is_object(wm = json_object_get(root, "weight_map"))) {
+		rc = lutdb_fail(LUTDB_EBADINPUT, "%s/" INDEX_NAME ": no \"weight_map\" object", ck->dir);
 		goto out;
 	}
-	const char *name;
-	json_t *v;
-	ck->files = calloc(json_object_size(wm) + 1, sizeof *ck->files);
-	if (!ck->files) {
-		rc = lutdb_fail(LUTDB_ENOMEM, "checkpoint");
+	if ((rc = index_files(ck, wm)))
 		goto out;
-	}
-	json_object_foreach(wm, name, v) {
-		const char *f = json_string_value(v);
-		size_t i;
-		if (!f || !plain_name(f)) {
-			rc = lutdb_fail(LUTDB_EBADINPUT, "%s/model.safetensors.index.json: tensor %s: bad file name",
-					ck->dir, name);
-			goto out;
-		}
-		for (i = 0; i < ck->nfiles && strcmp(ck->files[i].name, f); i++)
-			;
-		if (i == ck->nfiles) {
-			if (ck->nfiles == MAX_SHARDS || !(ck->files[i].name = strdup(f))) {
-				rc = lutdb_fail(LUTDB_ENOMEM, "checkpoint");
-				goto out;
-			}
-			ck->nfiles++;
-		}
-	}
 	if (ck->nfiles == 0) {
-		rc = lutdb_fail(LUTDB_EBADINPUT, "%s/model.safetensors.index.json: empty weight_map", ck->dir);
+		rc = lutdb_fail(LUTDB_EBADINPUT, "%s/" INDEX_NAME ": empty weight_map", ck->dir);
 		goto out;
 	}
 	*index_map = json_incref(wm);
@@ -206,7 +269,7 @@ int lutdb_ckpt_open(const char *dir, lutdb_ckpt **out)
 	}
 	for (int i = 0; i < LUTDB_CKPT_NBLOBS; i++) {
 		ck->blobs[i].name = blob_names[i];
-		rc = read_small(dir, blob_names[i], &ck->blobs[i].data, &ck->blobs[i].len);
+		rc = read_small(dir, blob_names[i], blob_caps[i], &ck->blobs[i].data, &ck->blobs[i].len);
 		if (rc == LUTDB_ENOENT && i == 0)
 			rc = lutdb_fail(LUTDB_EBADINPUT, "%s/config.json: missing", dir);
 		if (rc && rc != LUTDB_ENOENT)

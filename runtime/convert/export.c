@@ -8,7 +8,10 @@
  * safetensors files in name order, a new file starting when the next tensor
  * would pass max_shard_bytes (a larger tensor gets a file of its own).
  * Each file is written under a temporary name and published with link(2),
- * which fails rather than replace an existing file.
+ * which fails rather than replace an existing file.  Block-quantized parts
+ * have no safetensors dtype: they are decoded to float32 and written in the
+ * caller's dequantization dtype (F16 by default), a block of rows or a
+ * chunk of a tensor at a time.
  */
 #include "lutdb_pack.h"
 
@@ -27,10 +30,14 @@
 
 #define EXPORT_DEFAULT_SHARD (2ull << 30)
 #define WRITE_CHUNK (4u << 20)
+/* Values decoded per step of a quantized part (a multiple of 32). */
+#define DECODE_CHUNK (1u << 18)
 
 typedef struct xt {
 	char name[LUTDB_NAME_MAX + 1];
-	int dtype;
+	int dtype;          /* as written */
+	int src_dtype;      /* as stored (differs when dequantized) */
+	uint32_t src_block;
 	uint32_t ndim;
 	uint64_t dims[LUTDB_MAX_DIMS];
 	uint64_t nbytes;
@@ -46,6 +53,8 @@ typedef struct exporter {
 	uint64_t done, total;
 	uint8_t *buf;
 	size_t fill;
+	float *f32;         /* decoding scratch (DECODE_CHUNK values) */
+	void *conv;         /* DECODE_CHUNK values in the output dtype */
 	int fd;
 	const char *path;
 } exporter;
@@ -92,7 +101,26 @@ static int put(exporter *x, const void *data, size_t len)
 	return LUTDB_OK;
 }
 
-static int put_table(exporter *x)
+/* n values stored as (sdt, block) at src, written as ddt: decoded and
+ * converted a chunk at a time.  A chunk holds whole blocks (chunks and
+ * runs are multiples of the block, which divides every row). */
+static int put_decoded(exporter *x, int ddt, int sdt, uint32_t block, const void *src, uint64_t n)
+{
+	uint64_t chunk = DECODE_CHUNK - DECODE_CHUNK % (block ? block : 1);
+	int rc;
+
+	for (uint64_t at = 0; at < n; at += chunk) {
+		size_t k = n - at < chunk ? (size_t)(n - at) : (size_t)chunk;
+		const uint8_t *s = (const uint8_t *)src + lutdb_dtype_bytes(sdt, block, at);
+		if ((rc = lutdb_decode_f32(sdt, block, s, k, x->f32)) ||
+		    (rc = lutdb_convert(ddt, x->conv, LUTDB_DTYPE_F32, x->f32, k)) ||
+		    (rc = put(x, x->conv, k * lutdb_dtype_size(ddt))))
+			return rc;
+	}
+	return LUTDB_OK;
+}
+
+static int put_table(exporter *x, const xt *tab)
 {
 	const lutdb_info *in = lutdb_get_info(x->db);
 	void *scratch = NULL;
@@ -102,10 +130,28 @@ static int put_table(exporter *x)
 	if (in->table_codec && !(scratch = malloc(in->token_row_bytes)))
 		return lutdb_fail(LUTDB_ENOMEM, "export");
 	for (uint32_t tok = 0; tok < in->vocab && rc == LUTDB_OK; tok++) {
-		if (!(rc = lutdb_token_row(x->db, tok, 0, scratch, scratch ? in->token_row_bytes : 0, &row)))
+		if ((rc = lutdb_token_row(x->db, tok, 0, scratch, scratch ? in->token_row_bytes : 0, &row)))
+			break;
+		if (tab->dtype == tab->src_dtype)
 			rc = put(x, row.data, in->token_row_bytes);
+		else if ((rc = put_decoded(x, tab->dtype, tab->src_dtype, tab->src_block, row.data, tab->dims[1])))
+			lutdb_fail_prefix(rc, "%s: table row of token %u", lutdb_path(x->db), tok);
 	}
 	free(scratch);
+	return rc;
+}
+
+static int put_tensor(exporter *x, const xt *t)
+{
+	uint64_t n = 1;
+	int rc;
+
+	if (t->dtype == t->src_dtype)
+		return put(x, t->data, t->nbytes);
+	for (uint32_t k = 0; k < t->ndim; k++)
+		n *= t->dims[k];
+	if ((rc = put_decoded(x, t->dtype, t->src_dtype, t->src_block, t->data, n)))
+		lutdb_fail_prefix(rc, "%s: tensor %s", lutdb_path(x->db), t->name);
 	return rc;
 }
 
@@ -152,7 +198,7 @@ static int write_file(exporter *x, const char *fname, const xt *ts, size_t a, si
 	if ((rc = put(x, le, 8)) || (rc = put(x, hdr, strlen(hdr))) || (rc = put(x, "        ", hlen - strlen(hdr))))
 		goto out;
 	for (size_t i = a; i < b && rc == LUTDB_OK; i++)
-		rc = ts[i].is_table ? put_table(x) : put(x, ts[i].data, ts[i].nbytes);
+		rc = ts[i].is_table ? put_table(x, &ts[i]) : put_tensor(x, &ts[i]);
 	if (rc || (rc = flush(x)))
 		goto out;
 	if (fsync(x->fd) != 0) {
@@ -199,7 +245,17 @@ static int write_small(exporter *x, const char *name, const void *data, size_t l
 	return rc;
 }
 
-static int collect(lutdb_db *db, xt **out, size_t *n)
+/* How a part is written: as stored, or decoded into ddt when quantized. */
+static void set_out(xt *t, int ddt, uint64_t elems)
+{
+	t->src_dtype = t->dtype;
+	if (lutdb_dtype_is_quantized(t->dtype)) {
+		t->dtype = ddt;
+		t->nbytes = elems * lutdb_dtype_size(ddt);
+	}
+}
+
+static int collect(lutdb_db *db, int ddt, xt **out, size_t *n)
 {
 	const lutdb_info *in = lutdb_get_info(db);
 	size_t cnt = lutdb_tensor_count(db);
@@ -220,6 +276,11 @@ static int collect(lutdb_db *db, xt **out, size_t *n)
 		memcpy(ts[i].dims, t.shape, sizeof ts[i].dims);
 		ts[i].nbytes = t.nbytes;
 		ts[i].data = t.data;
+		ts[i].src_block = 32;
+		uint64_t elems = 1;
+		for (uint32_t k = 0; k < t.ndim; k++)
+			elems *= t.shape[k];
+		set_out(&ts[i], ddt, elems);
 	}
 	xt *tab = &ts[cnt];
 	snprintf(tab->name, sizeof tab->name, "%s", lutdb_schema_table_name(in->family));
@@ -229,6 +290,8 @@ static int collect(lutdb_db *db, xt **out, size_t *n)
 	tab->dims[1] = (uint64_t)in->layers * in->layer_row_elems;
 	tab->nbytes = (uint64_t)in->vocab * in->token_row_bytes;
 	tab->is_table = 1;
+	tab->src_block = in->table_block;
+	set_out(tab, ddt, tab->dims[0] * tab->dims[1]);
 	/* Keep name order: insert the table where it sorts. */
 	xt tmp = *tab;
 	size_t pos = cnt;
@@ -244,6 +307,12 @@ static int collect(lutdb_db *db, xt **out, size_t *n)
 
 int lutdb_export(lutdb_db *db, const char *outdir, uint64_t max_shard, lutdb_progress_fn progress, void *ctx)
 {
+	return lutdb_export_as(db, outdir, max_shard, (lutdb_dtype)0, progress, ctx);
+}
+
+int lutdb_export_as(lutdb_db *db, const char *outdir, uint64_t max_shard, lutdb_dtype ddt, lutdb_progress_fn progress,
+		    void *ctx)
+{
 	const lutdb_info *in = lutdb_get_info(db);
 	static const char *const blobs[] = {"config.json", "generation_config.json", "tokenizer.json",
 					    "tokenizer_config.json"};
@@ -258,18 +327,25 @@ int lutdb_export(lutdb_db *db, const char *outdir, uint64_t max_shard, lutdb_pro
 				  lutdb_path(db));
 	if (!max_shard)
 		max_shard = EXPORT_DEFAULT_SHARD;
+	if (!ddt)
+		ddt = LUTDB_DTYPE_F16;
+	if (!lutdb_dtype_size(ddt))
+		return lutdb_fail(LUTDB_EINVAL, "lutdb_export_as: quantized parts are written as F16, BF16 or F32, not "
+				  "dtype code %d", (int)ddt);
 	/* Files go into outdir by name: not through a symbolic link, not into
 	 * something that is not a directory. */
 	if ((rc = lutdb_output_check(outdir, 1)))
 		return rc;
 	if (mkdir(outdir, 0755) != 0 && errno != EEXIST)
 		return sys_fail(errno, outdir, "cannot create directory");
-	if ((rc = collect(db, &ts, &n)))
+	if ((rc = collect(db, ddt, &ts, &n)))
 		return rc;
 	x.buf = malloc(WRITE_CHUNK);
+	x.f32 = malloc(DECODE_CHUNK * sizeof(float));
+	x.conv = malloc(DECODE_CHUNK * sizeof(float));
 	starts = calloc(n + 1, sizeof *starts);
 	wm = json_object();
-	if (!x.buf || !starts || !wm) {
+	if (!x.buf || !x.f32 || !x.conv || !starts || !wm) {
 		rc = lutdb_fail(LUTDB_ENOMEM, "export");
 		goto out;
 	}
@@ -313,6 +389,8 @@ out:
 	json_decref(wm);
 	free(starts);
 	free(x.buf);
+	free(x.f32);
+	free(x.conv);
 	free(ts);
 	return rc;
 }

@@ -19,7 +19,9 @@
 #include <time.h>
 
 #include "checkpoint.h"
+#include "dtype_plan.h"
 #include "geometry.h"
+#include "pool.h"
 #include "record.h"
 #include "pack_internal.h"
 #include "schema.h"
@@ -107,7 +109,26 @@ static int check_tensors(packer *p)
 
 static const char *dtype_lower(int dt)
 {
-	return dt == LUTDB_DTYPE_F32 ? "f32" : dt == LUTDB_DTYPE_F16 ? "f16" : dt == LUTDB_DTYPE_BF16 ? "bf16" : "source";
+	switch (dt) {
+	case LUTDB_DTYPE_F32: return "f32";
+	case LUTDB_DTYPE_F16: return "f16";
+	case LUTDB_DTYPE_BF16: return "bf16";
+	case LUTDB_DTYPE_Q8_0: return "q8_0";
+	case LUTDB_DTYPE_Q4_0: return "q4_0";
+	case LUTDB_DTYPE_NF4: return "nf4";
+	case LUTDB_DTYPE_NF3: return "nf3";
+	}
+	return "source";
+}
+
+/* 1 when a dtype of spec/FORMAT.md section 10 will be stored. */
+static int uses_quant(const packer *p)
+{
+	int any = lutdb_dtype_is_quantized(p->table_dtype) || lutdb_dtype_is_quantized(p->weight_dtype);
+
+	for (size_t i = 0; i < p->o->tensor_dtype_count; i++)
+		any |= lutdb_dtype_is_quantized(p->o->tensor_dtypes[i].dtype);
+	return any;
 }
 
 /* provenance.json, built before the writer opens so that its exact length
@@ -134,10 +155,25 @@ static int make_provenance(packer *p)
 						     (json_int_t)files[i].size, "xxh3_128", hex));
 	}
 	root = json_pack("{s:s, s:s, s:s, s:{s:s, s:s, s:o}, s:{s:s, s:s, s:i}}", "tool", "lutdb " LUTDB_VERSION_STRING,
-			 "format", "1.0", "packed_at", ts, "source", "path", lutdb_ckpt_dir(p->ck), "form",
-			 p->form == LUTDB_FORM_REP ? "reparameterized" : "training", "files", arr, "options",
+			 "format", uses_quant(p) ? "1.1" : "1.0", "packed_at", ts, "source", "path", lutdb_ckpt_dir(p->ck),
+			 "form", p->form == LUTDB_FORM_REP ? "reparameterized" : "training", "files", arr, "options",
 			 "dtype", dtype_lower(p->o->dtype), "codec", lutdb_codec_name(p->o->codec),
 			 "threads", p->o->threads);
+	/* The quantization options, only when used: a float pack's provenance
+	 * stays as before. */
+	if (root && uses_quant(p)) {
+		json_t *opts = json_object_get(root, "options");
+		json_object_set_new(opts, "table_dtype", json_string(dtype_lower(p->table_dtype)));
+		json_object_set_new(opts, "table_block", json_integer(p->table_block));
+		json_object_set_new(opts, "weight_dtype", json_string(dtype_lower(p->weight_dtype)));
+		for (size_t i = 0; i < p->o->tensor_dtype_count; i++) {
+			json_t *ov = json_object_get(opts, "tensor_dtypes");
+			if (!ov)
+				json_object_set_new(opts, "tensor_dtypes", ov = json_object());
+			json_object_set_new(ov, p->o->tensor_dtypes[i].name,
+					    json_string(dtype_lower(p->o->tensor_dtypes[i].dtype)));
+		}
+	}
 	if (!root || !(p->provenance = json_dumps(root, JSON_INDENT(2) | JSON_SORT_KEYS)))
 		rc = lutdb_fail(LUTDB_ENOMEM, "provenance");
 	json_decref(root);
@@ -162,13 +198,20 @@ static int put_blobs(packer *p)
 	return lutdb_writer_put_blob(p->w, LUTDB_META_PROVENANCE, p->provenance, strlen(p->provenance));
 }
 
-/* Stored dtype of a tensor: the forced one, F16 from training form, or the
- * source's own. */
-static int stored_dtype(const packer *p, int src_dtype)
+/* Float dtype of a part no quantized dtype applies to: the forced float
+ * one, F16 from training form, or the source's own. */
+static int float_dtype(const packer *p, int src_dtype)
 {
-	if (p->o->dtype)
-		return p->o->dtype;
+	if (p->float_dtype)
+		return p->float_dtype;
 	return p->form == LUTDB_FORM_TRAINING ? LUTDB_DTYPE_F16 : src_dtype;
+}
+
+/* Stored dtype of tensor s of the stored schema (dtype_plan.h). */
+static int tensor_dtype(const packer *p, const lutdb_schema_ent *s, int src_dtype, int *out)
+{
+	return lutdb_plan_tensor(s, p->weight_dtype, float_dtype(p, src_dtype), p->o->tensor_dtypes,
+				 p->o->tensor_dtype_count, out);
 }
 
 static int put_tensors(packer *p)
@@ -186,10 +229,19 @@ static int put_tensors(packer *p)
 		int dt;
 		if ((rc = lutdb_ckpt_find(p->ck, st[i].name, &t)))
 			break;
-		dt = stored_dtype(p, t.dtype);
-		if ((rc = lutdb_writer_tensor_begin(p->w, t.name, dt, t.ndim, t.dims, &dst)))
+		if ((rc = tensor_dtype(p, &st[i], t.dtype, &dt)) ||
+		    (rc = lutdb_writer_tensor_begin(p->w, t.name, dt, t.ndim, t.dims, &dst)))
 			break;
-		lutdb_convert(dt, dst, t.dtype, t.data, (size_t)count);
+		lutdb_qacc acc = {0};
+		if ((rc = lutdb_qconv_tensor(dt, dst, t.dtype, t.data, count, &acc))) {
+			lutdb_fail_prefix(rc, "%s: tensor %s", lutdb_ckpt_dir(p->ck), t.name);
+			break;
+		}
+		if (acc.n && (p->wacc.n == 0 || acc.max_abs > p->wacc.max_abs))
+			snprintf(p->wmax_name, sizeof p->wmax_name, "%s", t.name);
+		lutdb_qacc_merge(&p->wacc, &acc);
+		if (lutdb_dtype_is_quantized(dt) && !p->wq_dtype)
+			p->wq_dtype = dt;
 		if ((rc = lutdb_writer_tensor_end(p->w)))
 			break;
 	}
@@ -218,7 +270,10 @@ static int64_t first_nonfinite(int dtype, const void *v, size_t n)
 int lutdb_pack_check_rows(const packer *p, uint32_t t0, uint32_t nt, const void *rows)
 {
 	size_t per = p->token_row_elems;
-	int64_t bad = first_nonfinite(p->table_dtype, rows, (size_t)nt * per);
+	/* A quantized table is checked on its float32 rows, before the
+	 * quantizer (which would only name a block). */
+	int dt = p->qrows ? LUTDB_DTYPE_F32 : p->table_dtype;
+	int64_t bad = first_nonfinite(dt, rows, (size_t)nt * per);
 
 	if (bad < 0)
 		return LUTDB_OK;
@@ -236,7 +291,7 @@ int lutdb_pack_check_rows(const packer *p, uint32_t t0, uint32_t nt, const void 
 	}
 	return lutdb_fail(LUTDB_EBADINPUT, "%s: table %s of layer %llu, token %llu, expert %llu is not finite in %s",
 			  lutdb_ckpt_dir(p->ck), part, (unsigned long long)layer, (unsigned long long)tok,
-			  (unsigned long long)expert, lutdb_dtype_name(p->table_dtype));
+			  (unsigned long long)expert, lutdb_dtype_name(dt));
 }
 
 static int report(packer *p, uint64_t done)
@@ -259,27 +314,94 @@ static int put_table_copy(packer *p)
 	for (uint32_t t0 = 0; t0 < p->cfg->vocab; t0 += p->block) {
 		uint32_t nt = p->cfg->vocab - t0 < p->block ? p->cfg->vocab - t0 : p->block;
 		const uint8_t *src = (const uint8_t *)t.data + (size_t)t0 * src_row;
-		lutdb_convert(p->table_dtype, p->rows, t.dtype, src, (size_t)nt * p->token_row_elems);
-		if ((rc = lutdb_pack_check_rows(p, t0, nt, p->rows)) ||
-		    (rc = lutdb_writer_put_rows(p->w, t0, nt, p->rows, p->row_bytes)) || (rc = report(p, t0 + nt)))
+		if (p->qrows) {
+			lutdb_convert(LUTDB_DTYPE_F32, p->rows_f32, t.dtype, src, (size_t)nt * p->token_row_elems);
+			if ((rc = lutdb_pack_check_rows(p, t0, nt, p->rows_f32)) ||
+			    (rc = lutdb_qrows_run(p->qrows, p->rows_f32, nt, p->rows, t0)))
+				return rc;
+		} else {
+			lutdb_convert(p->table_dtype, p->rows, t.dtype, src, (size_t)nt * p->token_row_elems);
+			if ((rc = lutdb_pack_check_rows(p, t0, nt, p->rows)))
+				return rc;
+		}
+		if ((rc = lutdb_writer_put_rows(p->w, t0, nt, p->rows, p->row_bytes)) || (rc = report(p, t0 + nt)))
 			return rc;
 	}
 	return LUTDB_OK;
 }
 
-static int put_table_reparam(packer *p)
+/* The quantizer of a quantized table's rows, on the pack's pool. */
+static int qrows_start(packer *p)
+{
+	if (!lutdb_dtype_is_quantized(p->table_dtype))
+		return LUTDB_OK;
+	if (!(p->qrows = calloc(1, sizeof *p->qrows)))
+		return lutdb_fail(LUTDB_ENOMEM, "pack");
+	return lutdb_qrows_init(p->qrows, p->table_dtype, p->table_block, p->token_row_elems, p->row_bytes, p->pool);
+}
+
+static void qrows_stop(packer *p, lutdb_quant_error *out)
+{
+	if (!p->qrows)
+		return;
+	if (out) {
+		const lutdb_qacc *a = &p->qrows->acc;
+		uint64_t per = p->token_row_elems;
+		lutdb_qerror_fill(out, p->table_dtype, p->table_block, a);
+		out->token = (uint32_t)(a->max_at / per);
+		lutdb_qrow_place(p->family, p->cfg->experts, p->cfg->hidden, p->cfg->kv_dim, p->layer_row_elems,
+				 a->max_at % per, &out->layer, &out->key, &out->expert);
+	}
+	lutdb_qrows_free(p->qrows);
+	free(p->qrows);
+	p->qrows = NULL;
+}
+
+/* Rep form: the pool and float32 rows a quantized table needs. */
+static int put_table_copy_q(packer *p, lutdb_quant_error *err)
+{
+	int rc = LUTDB_OK;
+
+	if (lutdb_dtype_is_quantized(p->table_dtype)) {
+		p->pool = lk_pool_new(p->o->threads);
+		p->rows_f32 = malloc((size_t)p->block * p->token_row_elems * sizeof(float));
+		if (!p->pool || !p->rows_f32)
+			rc = lutdb_fail(LUTDB_ENOMEM, "pack: quantization buffers");
+	}
+	if (rc == LUTDB_OK && (rc = qrows_start(p)) == LUTDB_OK)
+		rc = put_table_copy(p);
+	qrows_stop(p, rc ? NULL : err);
+	lk_pool_free(p->pool);
+	p->pool = NULL;
+	free(p->rows_f32);
+	p->rows_f32 = NULL;
+	return rc;
+}
+
+static int put_table_reparam(packer *p, lutdb_quant_error *err)
 {
 	int rc = lutdb_reparam_init(p);
 
+	if (rc == LUTDB_OK)
+		rc = qrows_start(p);
 	for (uint32_t t0 = 0; rc == LUTDB_OK && t0 < p->cfg->vocab; t0 += p->block) {
 		uint32_t nt = p->cfg->vocab - t0 < p->block ? p->cfg->vocab - t0 : p->block;
 		if ((rc = lutdb_reparam_block(p, t0, nt)))
 			break;
-		lutdb_convert(p->table_dtype, p->rows, LUTDB_DTYPE_F32, p->rows_f32, (size_t)nt * p->token_row_elems);
-		if ((rc = lutdb_pack_check_rows(p, t0, nt, p->rows)) ||
-		    (rc = lutdb_writer_put_rows(p->w, t0, nt, p->rows, p->row_bytes)) || (rc = report(p, t0 + nt)))
+		if (p->qrows) {
+			if ((rc = lutdb_pack_check_rows(p, t0, nt, p->rows_f32)) ||
+			    (rc = lutdb_qrows_run(p->qrows, p->rows_f32, nt, p->rows, t0)))
+				break;
+		} else {
+			lutdb_convert(p->table_dtype, p->rows, LUTDB_DTYPE_F32, p->rows_f32,
+				      (size_t)nt * p->token_row_elems);
+			if ((rc = lutdb_pack_check_rows(p, t0, nt, p->rows)))
+				break;
+		}
+		if ((rc = lutdb_writer_put_rows(p->w, t0, nt, p->rows, p->row_bytes)) || (rc = report(p, t0 + nt)))
 			break;
 	}
+	qrows_stop(p, rc ? NULL : err);
 	lutdb_reparam_free(p);
 	return rc;
 }
@@ -296,13 +418,17 @@ static int dense_sizes(const packer *p, lutdb_writer_params *wp)
 		return rc;
 	for (size_t i = 0; i < n; i++) {
 		lutdb_ckpt_tensor t;
+		int dt;
 		if (lutdb_ckpt_find(p->ck, st[i].name, &t))
 			continue;
-		wp->dense_bytes += st[i].dims[0] * (st[i].ndim == 2 ? st[i].dims[1] : 1) *
-				   lutdb_dtype_size(stored_dtype(p, t.dtype));
+		if ((rc = tensor_dtype(p, &st[i], t.dtype, &dt)))
+			break;
+		wp->dense_bytes += lutdb_dtype_bytes(dt, 32, st[i].dims[0] * (st[i].ndim == 2 ? st[i].dims[1] : 1));
 		wp->dense_records++;
 	}
 	free(st);
+	if (rc)
+		return rc;
 	wp->config_bytes = lutdb_ckpt_blob_at(p->ck, 0)->len;
 	for (int i = 1; i < LUTDB_CKPT_NBLOBS; i++)
 		if (lutdb_ckpt_blob_at(p->ck, i)->data) {
@@ -313,6 +439,40 @@ static int dense_sizes(const packer *p, lutdb_writer_params *wp)
 	wp->dense_bytes += strlen(p->provenance) + p->tok_override_len;
 	wp->dense_records += 2;
 	return LUTDB_OK;
+}
+
+/* The dtypes of the two parts (lutdb_pack_opts): the table's and its block,
+ * the weight dtype and the float dtype of what it does not apply to; the
+ * overrides checked against the stored schema. */
+static int plan_dtypes(packer *p)
+{
+	const lutdb_pack_opts *o = p->o;
+	lutdb_schema_ent *st = NULL;
+	size_t n;
+	int rc;
+
+	p->float_dtype = lutdb_dtype_size(o->dtype) ? o->dtype : 0;
+	p->weight_dtype = o->weight_dtype ? o->weight_dtype : o->dtype;
+	if (o->table_dtype || o->dtype) {
+		p->table_dtype = o->table_dtype ? o->table_dtype : o->dtype;
+	} else {
+		lutdb_ckpt_tensor tab;
+		int src_dt = LUTDB_DTYPE_F32;
+		if (p->form == LUTDB_FORM_REP && !lutdb_ckpt_find(p->ck, lutdb_schema_table_name(p->family), &tab))
+			src_dt = tab.dtype;
+		p->table_dtype = float_dtype(p, src_dt);
+	}
+	if ((rc = lutdb_plan_table_block(p->table_dtype, o->table_block, p->family, p->cfg->hidden,
+					 p->family == LUTDB_FAMILY_MOLKV ? p->cfg->kv_dim : 0, &p->table_block)))
+		return lutdb_fail_prefix(rc, "table");
+	if (lutdb_dtype_is_quantized(p->table_dtype) && o->codec == LUTDB_CODEC_SHUFFLE_LZ4)
+		return lutdb_fail(LUTDB_EINVAL, "codec shuffle-lz4 shuffles by element size, which a %s table does not "
+				  "have: use lz4-noshuffle (LUTDB_CODEC_LZ4) or none", lutdb_dtype_name(p->table_dtype));
+	if ((rc = lutdb_schema_build(p->cfg, p->family, LUTDB_SCHEMA_STORED, &st, &n)))
+		return rc;
+	rc = lutdb_plan_check_overrides(st, n, o->tensor_dtypes, o->tensor_dtype_count);
+	free(st);
+	return rc;
 }
 
 int lutdb_pack(const char *src, const char *out_path, const lutdb_pack_opts *opts)
@@ -334,20 +494,17 @@ int lutdb_pack(const char *src, const char *out_path, const lutdb_pack_opts *opt
 		goto out;
 	if ((rc = lutdb_pack_check_tokenizer(&p)))
 		goto out;
-	{
-		lutdb_ckpt_tensor tab;
-		int src_dt = LUTDB_DTYPE_F32;
-		if (p.form == LUTDB_FORM_REP && !lutdb_ckpt_find(p.ck, lutdb_schema_table_name(p.family), &tab))
-			src_dt = tab.dtype;
-		p.table_dtype = stored_dtype(&p, src_dt);
-	}
+	if ((rc = plan_dtypes(&p)))
+		goto out;
 	lutdb_geometry g = {p.family, p.cfg->experts, p.cfg->hidden,
-			    p.family == LUTDB_FAMILY_MOLKV ? p.cfg->kv_dim : 0, p.table_dtype};
+			    p.family == LUTDB_FAMILY_MOLKV ? p.cfg->kv_dim : 0, p.table_dtype, p.table_block};
 	p.layer_row_elems = (uint32_t)lutdb_geom_layer_elems(&g);
 	p.token_row_elems = (size_t)p.cfg->layers * p.layer_row_elems;
 	p.row_bytes = (size_t)lutdb_geom_token_bytes(&g, p.cfg->layers);
 	{
-		uint64_t per = p.row_bytes + (p.form == LUTDB_FORM_TRAINING ? p.token_row_elems * 4 : 0);
+		/* float32 rows too: computed (training form) or to quantize. */
+		int f32_rows = p.form == LUTDB_FORM_TRAINING || lutdb_dtype_is_quantized(p.table_dtype);
+		uint64_t per = p.row_bytes + (f32_rows ? p.token_row_elems * 4 : 0);
 		uint64_t b = PACK_ROWS_BUDGET / (per ? per : 1);
 		b = b < 16 ? 16 : b > 2048 ? 2048 : b & ~15ull;
 		p.block = (uint32_t)b;
@@ -375,16 +532,27 @@ int lutdb_pack(const char *src, const char *out_path, const lutdb_pack_opts *opt
 		.table_dtype = p.table_dtype,
 		.table_codec = p.o->codec,
 		.block_tokens = p.o->block_tokens,
+		.table_block = p.table_block,
 	};
 	if ((rc = make_provenance(&p)) || (rc = dense_sizes(&p, &wp)))
 		goto out;
 	if ((rc = lutdb_writer_open(out_path, &wp, p.o->shards, 1, &p.w)) || (rc = put_blobs(&p)) || (rc = put_tensors(&p)))
 		goto out;
-	rc = p.form == LUTDB_FORM_REP ? put_table_copy(&p) : put_table_reparam(&p);
+	lutdb_quant_report qr;
+	memset(&qr, 0, sizeof qr);
+	rc = p.form == LUTDB_FORM_REP ? put_table_copy_q(&p, &qr.table) : put_table_reparam(&p, &qr.table);
 	if (rc)
 		goto out;
 	rc = lutdb_writer_commit(p.w);
 	p.w = NULL;
+	if (rc == LUTDB_OK && p.o->report) {
+		if (p.wacc.n) {
+			lutdb_qerror_fill(&qr.weights, p.wq_dtype, 32, &p.wacc);
+			snprintf(qr.weights.tensor, sizeof qr.weights.tensor, "%s", p.wmax_name);
+			qr.weights.index = p.wacc.max_at;
+		}
+		*p.o->report = qr;
+	}
 out:
 	lutdb_writer_abort(p.w);
 	free(p.rows);

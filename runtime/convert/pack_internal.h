@@ -6,6 +6,7 @@
 #include <stdint.h>
 
 #include "checkpoint.h"
+#include "qconv.h"
 #include "lutdb_pack.h"
 #include "schema.h"
 
@@ -20,6 +21,10 @@ typedef struct packer {
 	lutdb_schema_ent *schema; /* of the source form */
 	size_t nschema;
 	int table_dtype;
+	uint32_t table_block;     /* B of a quantized table, else 0 */
+	int weight_dtype;         /* the weight dtype named (0: none) */
+	int float_dtype;          /* the dtype of tensors no weight dtype applies to
+				     (0: the source's own) */
 	uint32_t layer_row_elems;
 	size_t token_row_elems;   /* layers * layer_row_elems */
 	size_t row_bytes;         /* token row in the storage dtype */
@@ -33,6 +38,11 @@ typedef struct packer {
 	struct lk_pool *pool;
 	float *rows_f32;          /* block of rows in float32 */
 	float *emb, *u, *h;       /* block embeddings, normed, expert hidden */
+	/* quantization */
+	struct lutdb_qrows *qrows; /* NULL for a float table */
+	lutdb_qacc wacc;           /* error of the quantized tensors */
+	int wq_dtype;              /* the first quantized tensor's dtype */
+	char wmax_name[256];       /* the tensor holding wacc's maximum */
 } packer;
 
 /* Checks the caller's options (in may be NULL: all defaults) and completes

@@ -9,6 +9,7 @@
  */
 #include <string.h>
 
+#include "dtype_plan.h"
 #include "fail.h"
 #include "opts.h"
 #include "pack_internal.h"
@@ -30,8 +31,25 @@ int lutdb_pack_opts_resolve(const lutdb_pack_opts *in, lutdb_pack_opts *o)
 	o->progress = LUTDB_OPT(in, progress, NULL);
 	o->progress_ctx = LUTDB_OPT(in, progress_ctx, NULL);
 	o->shards = LUTDB_OPT(in, shards, NULL);
-	if (o->dtype && !lutdb_dtype_size(o->dtype))
-		return lutdb_fail(LUTDB_EINVAL, "unknown dtype code %d", (int)o->dtype);
+	o->table_dtype = LUTDB_OPT(in, table_dtype, (lutdb_dtype)0);
+	o->weight_dtype = LUTDB_OPT(in, weight_dtype, (lutdb_dtype)0);
+	o->table_block = LUTDB_OPT(in, table_block, 0u);
+	o->tensor_dtypes = LUTDB_OPT(in, tensor_dtypes, NULL);
+	o->tensor_dtype_count = LUTDB_OPT(in, tensor_dtype_count, (size_t)0);
+	o->report = LUTDB_OPT(in, report, NULL);
+	if (o->dtype && !lutdb_plan_tensor_dtype_ok(o->dtype))
+		return lutdb_fail(LUTDB_EINVAL, "%s code %d is not a dtype for both parts (F32, F16, BF16, Q8_0, Q4_0; "
+				  "NF4 and NF3 are for tables only)",
+				  lutdb_dtype_name(o->dtype) ? lutdb_dtype_name(o->dtype) : "unknown dtype", (int)o->dtype);
+	if (o->table_dtype && !lutdb_plan_table_dtype_ok(o->table_dtype))
+		return lutdb_fail(LUTDB_EINVAL, "unknown table dtype code %d", (int)o->table_dtype);
+	if (o->weight_dtype && !lutdb_plan_tensor_dtype_ok(o->weight_dtype))
+		return lutdb_fail(LUTDB_EINVAL, "%s code %d is not a weight dtype (F32, F16, BF16, Q8_0, Q4_0; NF4 and "
+				  "NF3 are for tables only)",
+				  lutdb_dtype_name(o->weight_dtype) ? lutdb_dtype_name(o->weight_dtype) : "unknown dtype",
+				  (int)o->weight_dtype);
+	if (o->tensor_dtype_count && !o->tensor_dtypes)
+		return lutdb_fail(LUTDB_EINVAL, "tensor_dtype_count %zu without tensor_dtypes", o->tensor_dtype_count);
 	if (!lutdb_codec_name(o->codec))
 		return lutdb_fail(LUTDB_EINVAL, "unknown codec code %d", (int)o->codec);
 	return LUTDB_OK;

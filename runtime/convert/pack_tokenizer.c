@@ -12,7 +12,8 @@
 #include "pack_internal.h"
 #include "fail.h"
 
-#define TOKENIZER_FILE_MAX (256u << 20)
+/* tokenizer.json's own cap, checked on the file's size before it is read. */
+#define TOKENIZER_FILE_MAX LUTDB_TOKENIZER_JSON_MAX
 
 int lutdb_pack_read_file(const char *path, char **data, size_t *len)
 {

@@ -20,6 +20,9 @@ static int get_mat(lutdb_db *db, const char *name, uint32_t rows, uint32_t cols,
 		return lutdb_fail(LUTDB_ECORRUPT, "%s: tensor %s is missing", lutdb_path(db), name);
 	if (rc)
 		return rc;
+	if (lutdb_dtype_is_quantized(t.dtype))
+		return lutdb_fail(LUTDB_EUNSUPPORTED, "%s: tensor %s is %s: this engine decodes F32, F16 and BF16 "
+				  "weights only", lutdb_path(db), name, lutdb_dtype_name(t.dtype));
 	if (t.dtype != LUTDB_DTYPE_F32 && t.dtype != LUTDB_DTYPE_F16 && t.dtype != LUTDB_DTYPE_BF16)
 		return lutdb_fail(LUTDB_ECORRUPT, "%s: tensor %s has unsupported dtype code %d", lutdb_path(db),
 				  name, t.dtype);
@@ -71,10 +74,13 @@ static int check_geometry(lutdb_model *m)
 	if (in->family == LUTDB_FAMILY_MOLKV && (!in->kv_dim || !in->kv_expert_heads ||
 						 in->kv_dim % in->kv_expert_heads || in->hidden % in->kv_expert_heads))
 		return lutdb_fail(LUTDB_ECORRUPT, "%s: inconsistent MoLKV geometry", p);
+	if (lutdb_dtype_is_quantized(in->table_dtype))
+		return lutdb_fail(LUTDB_EUNSUPPORTED, "%s: the table is %s: this engine decodes F32, F16 and BF16 "
+				  "tables only", p, lutdb_dtype_name(in->table_dtype));
 	if (in->table_dtype != LUTDB_DTYPE_F32 && in->table_dtype != LUTDB_DTYPE_F16 &&
 	    in->table_dtype != LUTDB_DTYPE_BF16)
 		return lutdb_fail(LUTDB_ECORRUPT, "%s: unsupported table dtype code %d", p, in->table_dtype);
-	lutdb_geometry g = {in->family, in->experts, in->hidden, in->kv_dim, in->table_dtype};
+	lutdb_geometry g = {in->family, in->experts, in->hidden, in->kv_dim, in->table_dtype, in->table_block};
 	if (in->layer_row_elems != lutdb_geom_layer_elems(&g) ||
 	    in->token_row_bytes != lutdb_geom_token_bytes(&g, in->layers))
 		return lutdb_fail(LUTDB_ECORRUPT, "%s: table row size does not match the geometry", p);
@@ -187,7 +193,7 @@ int lutdb_model_new(lutdb_db *db, const lutdb_model_opts *opts, lutdb_model **ou
 	m->theta = in->rope_theta;
 	m->tdt = in->table_dtype;
 	m->tesz = lr_esz(in->table_dtype);
-	lutdb_geometry g = {in->family, in->experts, in->hidden, in->kv_dim, in->table_dtype};
+	lutdb_geometry g = {in->family, in->experts, in->hidden, in->kv_dim, in->table_dtype, in->table_block};
 	m->layer_row_bytes = (size_t)lutdb_geom_layer_bytes(&g);
 	if (!(m->layers = calloc(m->L, sizeof *m->layers))) {
 		rc = lutdb_fail(LUTDB_ENOMEM, "lutdb_model_new");

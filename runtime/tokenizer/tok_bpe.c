@@ -90,8 +90,11 @@ static int scratch_reserve(struct tok_bpe_scratch *s, size_t n)
 
 /* ---- merges map ----------------------------------------------------------- */
 
-static size_t mhash(uint64_t k, size_t mask)
+/* Seeded (tok_hash_seed): a merges list of pairs chosen to share a slot
+ * would otherwise make building the map quadratic. */
+static size_t mhash(uint64_t k, uint64_t seed, size_t mask)
 {
+	k ^= seed;
 	k ^= k >> 31;
 	k *= 0x9e3779b97f4a7c15ull;
 	k ^= k >> 29;
@@ -110,6 +113,7 @@ int tok_bpe_build_merges(struct tok_bpe *b, size_t expect)
 	memset(b->merges, 0xff, ns * sizeof *b->merges);
 	b->mslots = ns;
 	b->nmerges = 0;
+	b->mseed = tok_hash_seed();
 	return LUTDB_OK;
 }
 
@@ -117,7 +121,7 @@ int tok_bpe_build_merges(struct tok_bpe *b, size_t expect)
 int tok_bpe_add_merge(struct tok_bpe *b, uint32_t a, uint32_t c, uint32_t rank, uint32_t nid)
 {
 	uint64_t k = ((uint64_t)a << 32) | c;
-	size_t i = mhash(k, b->mslots - 1);
+	size_t i = mhash(k, b->mseed, b->mslots - 1);
 
 	if ((b->nmerges + 1) * 2 > b->mslots)
 		return lutdb_fail(LUTDB_EINTERNAL, "tokenizer: merges map full");
@@ -135,7 +139,7 @@ static inline int merge_get(const struct tok_bpe *b, uint32_t a, uint32_t c, uin
 			    uint32_t *nid)
 {
 	uint64_t k = ((uint64_t)a << 32) | c;
-	size_t i = mhash(k, b->mslots - 1);
+	size_t i = mhash(k, b->mseed, b->mslots - 1);
 
 	for (;;) {
 		const struct tok_merge *e = &b->merges[i];

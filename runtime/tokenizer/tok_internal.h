@@ -68,7 +68,10 @@ int tok_strmap_set(struct tok_strmap *m, const char *k, size_t klen, uint32_t va
 /* Returns 1 and *val when found. */
 int tok_strmap_get(const struct tok_strmap *m, const char *k, size_t klen, uint32_t *val);
 void tok_strmap_free(struct tok_strmap *m);
+/* Hash of the maps, seeded per process by tok_hash_seed() (a secret, so
+ * that a tokenizer.json cannot be made of keys that collide). */
 uint64_t tok_hash(const void *p, size_t n);
+uint64_t tok_hash_seed(void);
 
 /* ---- regex (Oniguruma semantics on PCRE2) ------------------------------ */
 struct tok_regex {
@@ -210,6 +213,7 @@ struct tok_bpe {
 		uint32_t rank, nid;
 	} *merges;
 	size_t mslots, nmerges;
+	uint64_t mseed;                           /* tok_hash_seed(), read once */
 	char *unk;                    /* NULL: none */
 	size_t unk_len;
 	char *prefix, *suffix;        /* continuing_subword_prefix / end_of_word_suffix */

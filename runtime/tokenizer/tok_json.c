@@ -29,7 +29,7 @@ static int load_norm(struct lutdb_tokenizer *t, const json_t *o, int depth)
 		size_t i;
 
 		if (depth >= TOK_MAX_DEPTH)
-			return FAIL("normalizer: Sequence nested too deeply");
+			return FAIL("normalizer: Sequence nested more than %d deep", TOK_MAX_DEPTH);
 		if (!json_is_array(a))
 			return FAIL("normalizer: Sequence needs a \"normalizers\" array");
 		json_array_foreach(a, i, e) {
@@ -88,7 +88,7 @@ static int load_pre(struct lutdb_tokenizer *t, const json_t *o, int depth)
 		size_t i;
 
 		if (depth >= TOK_MAX_DEPTH)
-			return FAIL("pre_tokenizer: Sequence nested too deeply");
+			return FAIL("pre_tokenizer: Sequence nested more than %d deep", TOK_MAX_DEPTH);
 		if (!json_is_array(a))
 			return FAIL("pre_tokenizer: Sequence needs a \"pretokenizers\" array");
 		json_array_foreach(a, i, e) {
@@ -176,7 +176,7 @@ static int load_dec(struct lutdb_tokenizer *t, const json_t *o, int depth)
 		size_t i;
 
 		if (depth >= TOK_MAX_DEPTH)
-			return FAIL("decoder: Sequence nested too deeply");
+			return FAIL("decoder: Sequence nested more than %d deep", TOK_MAX_DEPTH);
 		if (!json_is_array(a))
 			return FAIL("decoder: Sequence needs a \"decoders\" array");
 		json_array_foreach(a, i, e) {
@@ -238,7 +238,14 @@ static int load_dec(struct lutdb_tokenizer *t, const json_t *o, int depth)
 
 /* ---- post-processors ---------------------------------------------------------------- */
 
-static int tpl_item(const json_t *specials, const json_t *e, struct tok_tpl_item *it)
+/* A template is copied out per use of each special token, and its ids are
+ * added to every encoded text: real ones add one to three ids. */
+#define TPL_MAX_ITEMS 4096u
+#define TPL_MAX_IDS 4096u
+
+/* One piece of the single template; *budget counts down the special token
+ * ids the template may still add. */
+static int tpl_item(const json_t *specials, const json_t *e, struct tok_tpl_item *it, size_t *budget)
 {
 	const json_t *sp, *st = NULL, *ids, *x;
 	const char *id = NULL;
@@ -286,8 +293,12 @@ static int tpl_item(const json_t *specials, const json_t *e, struct tok_tpl_item
 		return FAIL("post_processor TemplateProcessing: missing SpecialToken(s) with id(s) "
 			    "`%s`", id);
 	ids = json_object_get(sp, "ids");
-	if (!json_is_array(ids) || json_array_size(ids) > 4096)
+	if (!json_is_array(ids))
 		return FAIL("post_processor TemplateProcessing: special token \"%s\" needs \"ids\"", id);
+	if (*budget < json_array_size(ids))
+		return lutdb_fail(LUTDB_ETOOBIG, "tokenizer.json: post_processor TemplateProcessing: the single "
+				  "template adds more than %u special token ids", TPL_MAX_IDS);
+	*budget -= json_array_size(ids);
 	it->nids = json_array_size(ids);
 	it->ids = malloc((it->nids ? it->nids : 1) * sizeof *it->ids);
 	if (!it->ids)
@@ -316,7 +327,7 @@ static int load_post(struct lutdb_tokenizer *t, const json_t *o, int depth)
 		size_t i;
 
 		if (depth >= TOK_MAX_DEPTH)
-			return FAIL("post_processor: Sequence nested too deeply");
+			return FAIL("post_processor: Sequence nested more than %d deep", TOK_MAX_DEPTH);
 		if (!json_is_array(a))
 			return FAIL("post_processor: Sequence needs a \"processors\" array");
 		json_array_foreach(a, i, e) {
@@ -338,9 +349,15 @@ static int load_post(struct lutdb_tokenizer *t, const json_t *o, int depth)
 		const json_t *specials = json_object_get(o, "special_tokens");
 		size_t i;
 
+		size_t budget = TPL_MAX_IDS;
+
 		p->kind = TPP_TEMPLATE;
-		if (!json_is_array(single) || json_array_size(single) > 4096)
+		if (!json_is_array(single))
 			return FAIL("post_processor TemplateProcessing: \"single\" must be an array");
+		if (json_array_size(single) > TPL_MAX_ITEMS)
+			return lutdb_fail(LUTDB_ETOOBIG, "tokenizer.json: post_processor TemplateProcessing: "
+					  "\"single\" has %zu pieces (at most %u)", json_array_size(single),
+					  TPL_MAX_ITEMS);
 		if (specials && !json_is_object(specials))
 			return FAIL("post_processor TemplateProcessing: \"special_tokens\" must be an "
 				    "object");
@@ -349,7 +366,7 @@ static int load_post(struct lutdb_tokenizer *t, const json_t *o, int depth)
 		if (!p->items)
 			return lutdb_fail(LUTDB_ENOMEM, "tokenizer: out of memory");
 		json_array_foreach(single, i, e) {
-			rc = tpl_item(specials, e, &p->items[i]);
+			rc = tpl_item(specials, e, &p->items[i], &budget);
 			p->nitems = i + 1;
 			if (rc)
 				return rc;
@@ -405,16 +422,15 @@ static void find_bos_eos(struct lutdb_tokenizer *t)
 
 int tok_load_json(struct lutdb_tokenizer *t, const char *text, size_t len)
 {
-	json_error_t jerr;
+	const lutdb_json_doc doc = {"tokenizer.json", LUTDB_TOKENIZER_JSON_MAX, LUTDB_ETOKENIZER, JSON_ALLOW_NUL,
+				    LUTDB_ETOOBIG};
 	json_t *root;
 	const json_t *v;
 	size_t i;
 	int rc;
 
-	root = json_loadb(text, len, JSON_ALLOW_NUL | JSON_REJECT_DUPLICATES, &jerr);
-	if (!root)
-		return FAIL("not valid JSON: %s (line %d, column %d)", jerr.text, jerr.line,
-			    jerr.column);
+	if ((rc = lutdb_json_load(&doc, text, len, &root)))
+		return rc;
 	if (!json_is_object(root)) {
 		rc = FAIL("top level must be an object");
 		goto out;

@@ -15,6 +15,7 @@
 #include <jansson.h>
 
 #include "fail.h"
+#include "json_bounded.h"
 #include "tok_internal.h"
 
 #define FAIL(...) lutdb_fail(LUTDB_ETOKENIZER, "tokenizer.json: " __VA_ARGS__)

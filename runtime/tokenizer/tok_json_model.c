@@ -103,8 +103,11 @@ static int load_bpe_vocab(struct tok_bpe *b, const json_t *vocab)
 		if (rc)
 			return rc;
 		n = strlen(k);
-		if (n > TOK_MAX_TOKEN_LEN || !tok_utf8_is_valid(k, n))
-			return FAIL("model BPE: vocab token too long or not UTF-8");
+		if (n > TOK_MAX_TOKEN_LEN)
+			return lutdb_fail(LUTDB_ETOOBIG, "tokenizer.json: model BPE: vocab token of %zu bytes "
+					  "(at most %u)", n, TOK_MAX_TOKEN_LEN);
+		if (!tok_utf8_is_valid(k, n))
+			return FAIL("model BPE: vocab token is not UTF-8");
 		rc = tok_strmap_set(&b->vocab, k, n, (uint32_t)id);
 		if (rc)
 			return rc;
@@ -186,6 +189,24 @@ static int load_bpe_merges(struct tok_bpe *b, const json_t *merges)
 	size_t i, rank = 0;
 	int rc, legacy = -1;
 
+	/* Every entry's shape first, allocating nothing: the map takes 32
+	 * bytes per entry, and a list of 16M "" (48 MB) made it 512 MB before
+	 * the first entry was read. */
+	json_array_foreach(merges, i, v) {
+		const char *a, *c;
+		size_t al, cl;
+
+		if (json_is_string(v) && !strncmp(json_string_value(v), "#version", 8))
+			continue;
+		rc = merge_tokens(v, &legacy, &a, &al, &c, &cl);
+		if (rc == 1)
+			rc = FAIL("model BPE: Merges text file invalid at line %zu", rank + 1);
+		if (rc)
+			return rc;
+		rank++;
+	}
+	legacy = -1;
+	rank = 0;
 	rc = tok_bpe_build_merges(b, json_array_size(merges));
 	if (rc)
 		return rc;
@@ -288,7 +309,8 @@ int tj_load_added(struct lutdb_tokenizer *t, const json_t *arr)
 		if (!rc && !s)
 			rc = FAIL("added_tokens[%zu]: missing \"content\"", i);
 		if (!rc && n > TOK_MAX_TOKEN_LEN)
-			rc = lutdb_fail(LUTDB_ETOOBIG, "tokenizer.json: added_tokens[%zu] too long", i);
+			rc = lutdb_fail(LUTDB_ETOOBIG, "tokenizer.json: added_tokens[%zu]: %zu bytes (at most %u)", i,
+					n, TOK_MAX_TOKEN_LEN);
 		if (!rc)
 			rc = tj_get_bool(e, "special", "added_tokens", 0, &f[4]);
 		if (!rc)

@@ -5,8 +5,11 @@
 #include "tok_internal.h"
 #include "fail.h"
 
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
+#include <time.h>
 
 /* ---- buffer ------------------------------------------------------------- */
 
@@ -196,11 +199,38 @@ int tok_utf8_lossy(struct tok_buf *b, const char *s, size_t n)
 
 /* ---- hashing and the string map ------------------------------------------ */
 
+/* The process's secret hash seed.  Without one, tok_hash can be run
+ * backwards: tokens that all land in one slot take a second each to
+ * generate, and a tokenizer.json of 20,000 of them took 4 s to load,
+ * quadratic in their number (hours for 1M).  The maps' contents never
+ * depend on the seed, only where entries sit. */
+static uint64_t hash_seed;
+static pthread_once_t hash_seed_once = PTHREAD_ONCE_INIT;
+
+static void hash_seed_init(void)
+{
+	uint64_t s = 0;
+	struct timespec ts;
+
+	if (getrandom(&s, sizeof s, GRND_NONBLOCK) != (ssize_t)sizeof s) {
+		clock_gettime(CLOCK_MONOTONIC, &ts);
+		s = (uint64_t)ts.tv_nsec * 0x9e3779b97f4a7c15ull ^ (uint64_t)(uintptr_t)&s ^ (uint64_t)ts.tv_sec;
+	}
+	hash_seed = s;
+}
+
+uint64_t tok_hash_seed(void)
+{
+	pthread_once(&hash_seed_once, hash_seed_init);
+	return hash_seed;
+}
+
 uint64_t tok_hash(const void *p, size_t n)
 {
-	/* FNV-1a over 8-byte words, then a final avalanche. */
+	/* FNV-1a over 8-byte words from a secret start, then a final
+	 * avalanche. */
 	const unsigned char *s = p;
-	uint64_t h = 0xcbf29ce484222325ull ^ n;
+	uint64_t h = 0xcbf29ce484222325ull ^ tok_hash_seed() ^ n;
 	size_t i = 0;
 
 	for (; i + 8 <= n; i += 8) {

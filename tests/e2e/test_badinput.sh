@@ -146,7 +146,7 @@ expect_fail "manifest naming itself as a shard" 4 "a manifest, not a shard datab
 expect_fail "unknown command" 2 "unknown command 'frobnicate'" lutdb frobnicate
 expect_fail "unknown option" 2 "bad option" lutdb pack --bogus "$F/mole_rep_f16/ckpt" out.lutdb
 no_output "pack with an unknown option" out.lutdb
-expect_fail "bad --dtype" 2 "--dtype must be f16, bf16 or f32, not 'f8'" \
+expect_fail "bad --dtype" 2 "--dtype must be f32, f16, bf16, q8_0 or q4_0, not 'f8'" \
 	lutdb pack "$F/mole_rep_f16/ckpt" out.lutdb --dtype f8
 no_output "pack with a bad --dtype" out.lutdb
 expect_fail "pack without OUT" 2 "expected SRC and OUT" lutdb pack "$F/mole_rep_f16/ckpt"

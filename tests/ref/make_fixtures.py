@@ -152,6 +152,7 @@ def make_case(outdir, name, family, form, dtype, ck, ex):
         R.save_checkpoint(os.path.join(refdir, "rep_ckpt"), cdict, rep16, config_text=config_text)
 
     write_f32(os.path.join(refdir, "table.f32"), table)
+    make_case_quant(os.path.join(refdir, "quant"), cfg, rep16 if rep16 is not None else stored)
     prompt, greedy_outs, margin = pick_prompt(cfg, weight_sets, ex["seed"] + 7000, eos_set(cfg, gen))
     write_text(os.path.join(refdir, "prompt.ids"), ids_text(prompt))
     logits = R.forward(cfg, stored, prompt)
@@ -183,6 +184,51 @@ def make_case(outdir, name, family, form, dtype, ck, ex):
     meta["observed_max_abs_diff"] = {k: float("%.3g" % v) if isinstance(v, float) else v
                                      for k, v in obs.items()}
     write_text(os.path.join(refdir, "meta.json"), json.dumps(meta, indent=2, sort_keys=True) + "\n")
+
+
+# ---------------------------------------------------------------------------
+# a case's quantized storage (OUTDIR/<case>/ref/quant; layout in README.md)
+
+# (type, B) for tables; weights take Q8_0 and Q4_0 with B 32.
+CASE_TABLE_QUANT = [(Q.Q8_0, 32), (Q.Q4_0, 32), (Q.NF4, 32), (Q.NF4, 64), (Q.NF3, 32), (Q.NF3, 64)]
+
+
+def weight_quantizable(name, t):
+    """spec/FORMAT.md 10: projections, MLP, embedding and head, when the
+    last dimension is a multiple of 32 (written from the spec, not from the
+    C schema)."""
+    if t.dim() != 2 or t.shape[1] % 32 != 0 or ".experts." in name:
+        return False
+    return name in ("model.embed_tokens.weight", "lm_head.weight") or name.endswith("_proj.weight")
+
+
+def make_case_quant(qdir, cfg, rep):
+    """What pack must write from the rep weights `rep` (the case's ckpt for a
+    rep case, rep_ckpt for a training case), each value upcast exactly to
+    float32 first: table.TYPE-B.q, the table's token rows quantized as runs
+    (B dividing d and dk), and weights.TYPE.q, the quantizable tensors in
+    name order, listed in weights.txt as "TYPE NAME OFFSET BYTES"."""
+    os.makedirs(qdir)
+    table = rep[cfg.table_name].to(torch.float32).contiguous().reshape(-1)
+    lens = [cfg.d] + ([cfg.dk] if cfg.dk else [])
+    for dtype, block in CASE_TABLE_QUANT:
+        if any(n % block for n in lens):
+            continue
+        with open(os.path.join(qdir, "table.%s-%d.q" % (Q.NAMES[dtype], block)), "wb") as f:
+            f.write(Q.quantize(dtype, block, table))
+    listing = []
+    for dtype in (Q.Q8_0, Q.Q4_0):
+        off = 0
+        with open(os.path.join(qdir, "weights.%s.q" % Q.NAMES[dtype]), "wb") as f:
+            for name in sorted(rep):
+                t = rep[name]
+                if name == cfg.table_name or not weight_quantizable(name, t):
+                    continue
+                data = Q.quantize(dtype, 32, t.to(torch.float32).contiguous().reshape(-1))
+                f.write(data)
+                listing.append("%s %s %d %d\n" % (Q.NAMES[dtype], name, off, len(data)))
+                off += len(data)
+    write_text(os.path.join(qdir, "weights.txt"), "".join(listing))
 
 
 # ---------------------------------------------------------------------------

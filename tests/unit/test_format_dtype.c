@@ -83,7 +83,9 @@ START_TEST(dtype_helpers)
 	ck_assert_str_eq(lutdb_dtype_name(LUTDB_DTYPE_F16), "F16");
 	ck_assert_str_eq(lutdb_dtype_name(LUTDB_DTYPE_BF16), "BF16");
 	ck_assert_ptr_null(lutdb_dtype_name(0));
-	ck_assert_ptr_null(lutdb_dtype_name(16));
+	ck_assert_str_eq(lutdb_dtype_name(16), "Q8_0");
+	ck_assert_str_eq(lutdb_dtype_name(19), "NF3");
+	ck_assert_ptr_null(lutdb_dtype_name(20));
 	ck_assert_int_eq(lutdb_dtype_from_name("F32"), LUTDB_DTYPE_F32);
 	ck_assert_int_eq(lutdb_dtype_from_name("F16"), LUTDB_DTYPE_F16);
 	ck_assert_int_eq(lutdb_dtype_from_name("BF16"), LUTDB_DTYPE_BF16);

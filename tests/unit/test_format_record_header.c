@@ -130,7 +130,36 @@ START_TEST(file_header_checks)
 	HREJ(mole_hdr, h.source_form = 0, LUTDB_ECORRUPT, "form");
 	HREJ(mole_hdr, h.source_form = 3, LUTDB_ECORRUPT, "form");
 	HREJ(mole_hdr, h.table_dtype = 0, LUTDB_ECORRUPT, "dtype");
-	HREJ(mole_hdr, h.table_dtype = 16, LUTDB_ECORRUPT, "dtype");
+	HREJ(mole_hdr, h.table_dtype = 20, LUTDB_ECORRUPT, "dtype");
+	/* A newer minor's unknown code says who wrote it. */
+	HREJ(mole_hdr, h.table_dtype = 20; h.minor = 2, LUTDB_ECORRUPT, "newer lutdb");
+	/* Format 1.1: block-quantized tables and their block size at 76. */
+	HREJ(mole_hdr, h.table_dtype = 16; h.table_block = 32, LUTDB_ECORRUPT, "format 1.1");
+	HOK(mole_hdr, h.minor = 1; h.table_dtype = LUTDB_DTYPE_Q8_0; h.table_block = 32);
+	HOK(mole_hdr, h.minor = 1; h.table_dtype = LUTDB_DTYPE_Q4_0; h.table_block = 32);
+	HOK(mole_hdr, h.minor = 1; h.table_dtype = LUTDB_DTYPE_NF4; h.table_block = 512);
+	HOK(mole_hdr, h.minor = 1; h.table_dtype = LUTDB_DTYPE_NF3; h.table_block = 128);
+	HOK(molkv_hdr, h.minor = 1; h.table_dtype = LUTDB_DTYPE_NF4; h.table_block = 128;
+	    h.table_codec = LUTDB_CODEC_LZ4);
+	HREJ(mole_hdr, h.minor = 1; h.table_dtype = LUTDB_DTYPE_Q8_0; h.table_block = 0, LUTDB_ECORRUPT,
+	     "Q8_0 table_block 0");
+	HREJ(mole_hdr, h.minor = 1; h.table_dtype = LUTDB_DTYPE_Q4_0; h.table_block = 64, LUTDB_ECORRUPT,
+	     "Q4_0 table_block 64");
+	HREJ(mole_hdr, h.minor = 1; h.table_dtype = LUTDB_DTYPE_NF4; h.table_block = 48, LUTDB_ECORRUPT,
+	     "NF4 table_block 48");
+	HREJ(mole_hdr, h.minor = 1; h.table_dtype = LUTDB_DTYPE_NF4; h.table_block = 0x80000000u, LUTDB_ECORRUPT,
+	     "table_block 2147483648");
+	HREJ(mole_hdr, h.minor = 1; h.table_dtype = LUTDB_DTYPE_NF3; h.table_block = 8224, LUTDB_ECORRUPT,
+	     "table_block 8224");
+	/* 1024 is an allowed NF block but does not divide d = 512 (MoLE), and
+	 * 256 does not divide dk = 128 (MoLKV). */
+	HREJ(mole_hdr, h.minor = 1; h.table_dtype = LUTDB_DTYPE_NF4; h.table_block = 1024, LUTDB_ECORRUPT,
+	     "does not divide d = 512");
+	HREJ(molkv_hdr, h.minor = 1; h.table_dtype = LUTDB_DTYPE_NF4; h.table_block = 256;
+	     h.table_codec = LUTDB_CODEC_NONE, LUTDB_ECORRUPT, "does not divide dk = 128");
+	HREJ(molkv_hdr, h.minor = 1; h.table_dtype = LUTDB_DTYPE_Q8_0; h.table_block = 32, LUTDB_ECORRUPT,
+	     "shuffle-lz4");
+	HREJ(mole_hdr, h.table_block = 32, LUTDB_ECORRUPT, "table_block 32 with a BF16 table");
 	HREJ(mole_hdr, h.table_codec = 3, LUTDB_ECORRUPT, "codec");
 	HREJ(mole_hdr, h.vocab = 0, LUTDB_ECORRUPT, "zero geometry");
 	HREJ(mole_hdr, h.hidden = 0, LUTDB_ECORRUPT, "zero geometry");
@@ -193,8 +222,8 @@ START_TEST(file_header_checks)
 	put32(c + 8, 0x01020305u);
 	EXPECT(lutdb_file_hdr_parse(c, 256, &g), LUTDB_ECORRUPT, "byte-order");
 	memcpy(c, p, 256);
-	c[76] = 1;
-	EXPECT(lutdb_file_hdr_parse(c, 256, &g), LUTDB_ECORRUPT, "reserved");
+	c[76] = 1; /* table_block, 0 for a float table */
+	EXPECT(lutdb_file_hdr_parse(c, 256, &g), LUTDB_ECORRUPT, "table_block");
 	for (int i = 136; i < 256; i += 17) {
 		memcpy(c, p, 256);
 		c[i] = 0x10;

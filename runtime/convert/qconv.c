@@ -1,0 +1,205 @@
+/*
+ * qconv.c - conversion into storage dtypes with quantization error
+ * (qconv.h).  The quantizers themselves are format/quant's; this file
+ * only routes values through float32 and keeps the books.
+ */
+#include "qconv.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "fail.h"
+#include "pool.h"
+#include "quant.h"
+
+/* Values converted per step of a tensor: bounded memory whatever its size. */
+#define QCONV_CHUNK 65536u
+
+void lutdb_qacc_merge(lutdb_qacc *into, const lutdb_qacc *from)
+{
+	if (from->n == 0)
+		return;
+	if (into->n == 0 || from->max_abs > into->max_abs) {
+		into->max_abs = from->max_abs;
+		into->max_at = from->max_at;
+	}
+	into->err2 += from->err2;
+	into->ref2 += from->ref2;
+	into->n += from->n;
+}
+
+int lutdb_qrun(int dtype, uint32_t block, const float *x, size_t n, void *dst, float *scratch, lutdb_qacc *acc,
+	       uint64_t base)
+{
+	lutdb_qacc a = {0};
+	int rc;
+
+	if ((rc = lq_quantize(dtype, block, x, n, dst)) || (rc = lq_dequantize(dtype, block, dst, n, scratch)))
+		return rc;
+	for (size_t i = 0; i < n; i++) {
+		double e = fabs((double)x[i] - (double)scratch[i]);
+		a.err2 += e * e;
+		a.ref2 += (double)x[i] * (double)x[i];
+		if (i == 0 || e > a.max_abs) {
+			a.max_abs = e;
+			a.max_at = base + i;
+		}
+	}
+	a.n = n;
+	if (acc)
+		lutdb_qacc_merge(acc, &a);
+	return LUTDB_OK;
+}
+
+/* n values of sdt (tensor blocks of 32 when quantized) into float32. */
+static int to_f32(float *dst, int sdt, const void *src, size_t n)
+{
+	if (lq_is_quant(sdt))
+		return lq_dequantize(sdt, LQ_BLOCK_GGML, src, n, dst);
+	return lutdb_convert(LUTDB_DTYPE_F32, dst, sdt, src, n);
+}
+
+int lutdb_qconv_tensor(int ddt, void *dst, int sdt, const void *src, uint64_t n, lutdb_qacc *acc)
+{
+	float *x = NULL, *back = NULL;
+	int rc = LUTDB_OK;
+
+	if (ddt == sdt) {
+		memcpy(dst, src, (size_t)lutdb_dtype_bytes(sdt, LQ_BLOCK_GGML, n));
+		return LUTDB_OK;
+	}
+	if (!lq_is_quant(ddt) && !lq_is_quant(sdt))
+		return lutdb_convert(ddt, dst, sdt, src, (size_t)n);
+	if (!(x = malloc(QCONV_CHUNK * sizeof *x)) || !(back = malloc(QCONV_CHUNK * sizeof *back))) {
+		rc = lutdb_fail(LUTDB_ENOMEM, "tensor conversion buffers");
+		goto out;
+	}
+	/* Chunks are multiples of 32, so they hold whole blocks on both sides. */
+	for (uint64_t at = 0; at < n; at += QCONV_CHUNK) {
+		size_t k = n - at < QCONV_CHUNK ? (size_t)(n - at) : QCONV_CHUNK;
+		const uint8_t *s = (const uint8_t *)src + lutdb_dtype_bytes(sdt, LQ_BLOCK_GGML, at);
+		uint8_t *d = (uint8_t *)dst + lutdb_dtype_bytes(ddt, LQ_BLOCK_GGML, at);
+		if ((rc = to_f32(x, sdt, s, k)))
+			goto out;
+		if (lq_is_quant(ddt))
+			rc = lutdb_qrun(ddt, LQ_BLOCK_GGML, x, k, d, back, acc, at);
+		else
+			rc = lutdb_convert(ddt, d, LUTDB_DTYPE_F32, x, k);
+		if (rc)
+			goto out;
+	}
+out:
+	free(x);
+	free(back);
+	return rc;
+}
+
+/* ---- table rows ------------------------------------------------------------ */
+
+int lutdb_qrows_init(lutdb_qrows *q, int dtype, uint32_t block, size_t row_elems, size_t row_bytes,
+		     struct lk_pool *pool)
+{
+	memset(q, 0, sizeof *q);
+	q->dtype = dtype;
+	q->block = block;
+	q->row_elems = row_elems;
+	q->row_bytes = row_bytes;
+	q->pool = pool;
+	q->ntasks = lk_pool_threads(pool);
+	if (!(q->scratch = malloc((size_t)q->ntasks * row_elems * sizeof(float))))
+		return lutdb_fail(LUTDB_ENOMEM, "quantization scratch of %zu rows", (size_t)q->ntasks);
+	return LUTDB_OK;
+}
+
+void lutdb_qrows_free(lutdb_qrows *q)
+{
+	free(q->scratch);
+	q->scratch = NULL;
+}
+
+typedef struct qrows_job {
+	lutdb_qrows *q;
+	const float *src;
+	uint8_t *dst;
+	uint32_t nt, token0;
+	lutdb_qacc *acc;   /* one per row: merged in token order afterwards, so
+			      the sums do not depend on how rows met threads */
+	int rc[64];
+	uint32_t bad[64];
+	char detail[64][256];
+} qrows_job;
+
+static void qrows_task(void *ctx, int task, int ntasks)
+{
+	qrows_job *j = ctx;
+	lutdb_qrows *q = j->q;
+	size_t b, e;
+
+	lk_split_range(j->nt, ntasks, task, 1, &b, &e);
+	for (size_t i = b; i < e; i++) {
+		uint64_t base = ((uint64_t)j->token0 + i) * q->row_elems;
+		int rc = lutdb_qrun(q->dtype, q->block, j->src + i * q->row_elems, q->row_elems,
+				    j->dst + i * q->row_bytes, q->scratch + (size_t)task * q->row_elems, &j->acc[i],
+				    base);
+		if (rc) {
+			/* The detail is per thread: carry it to the caller's. */
+			j->rc[task] = rc;
+			j->bad[task] = j->token0 + (uint32_t)i;
+			snprintf(j->detail[task], sizeof j->detail[task], "%s", lutdb_errdetail());
+			return;
+		}
+	}
+}
+
+int lutdb_qrows_run(lutdb_qrows *q, const float *src, uint32_t nt, void *dst, uint32_t token0)
+{
+	qrows_job *j = calloc(1, sizeof *j);
+	int ntasks = q->ntasks < 64 ? q->ntasks : 64, rc = LUTDB_OK;
+
+	if (!j || !(j->acc = calloc(nt ? nt : 1, sizeof *j->acc))) {
+		free(j);
+		return lutdb_fail(LUTDB_ENOMEM, "quantization job");
+	}
+	if ((uint32_t)ntasks > nt)
+		ntasks = nt ? (int)nt : 1;
+	j->q = q;
+	j->src = src;
+	j->dst = dst;
+	j->nt = nt;
+	j->token0 = token0;
+	lk_pool_run(ntasks > 1 ? q->pool : NULL, qrows_task, j, ntasks);
+	/* Merge in task order (= token order): the first failure and the first
+	 * place of the maximum, whatever the thread count. */
+	for (int t = 0; t < ntasks; t++) {
+		if (j->rc[t]) {
+			rc = lutdb_fail(j->rc[t], "table row of token %u: %s", j->bad[t], j->detail[t]);
+			break;
+		}
+	}
+	for (uint32_t i = 0; rc == LUTDB_OK && i < nt; i++)
+		lutdb_qacc_merge(&q->acc, &j->acc[i]);
+	free(j->acc);
+	free(j);
+	return rc;
+}
+
+void lutdb_qrow_place(int family, uint32_t experts, uint32_t hidden, uint32_t kv_dim, uint32_t layer_row_elems,
+		      uint64_t e, uint32_t *layer, int *key, uint32_t *expert)
+{
+	uint64_t within = e % layer_row_elems, keys = family == LUTDB_FAMILY_MOLKV ? (uint64_t)experts * kv_dim : 0;
+
+	*layer = (uint32_t)(e / layer_row_elems);
+	*key = family == LUTDB_FAMILY_MOLKV ? within < keys : -1;
+	*expert = (uint32_t)(within < keys ? within / kv_dim : (within - keys) / hidden);
+}
+
+void lutdb_qerror_fill(lutdb_quant_error *out, int dtype, uint32_t block, const lutdb_qacc *acc)
+{
+	out->dtype = dtype;
+	out->block = block;
+	out->values = acc->n;
+	out->rel_rms = acc->ref2 > 0 ? sqrt(acc->err2) / sqrt(acc->ref2) : 0;
+	out->max_abs = acc->max_abs;
+}
