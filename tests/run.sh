@@ -17,6 +17,7 @@ cd "$ROOT"
 # EXTRA_CFLAGS, ...) through MAKEFLAGS.
 unset MAKEFLAGS MFLAGS MAKELEVEL MAKEOVERRIDES
 export LUTDB_FIXTURES="$ROOT/$BUILD/fixtures"
+export LUTDB_QFIXTURES="$ROOT/$BUILD/qfixtures"
 export LUTDB_BIN="$ROOT/$BUILD/lutdb"
 export LUTDB_BUILD="$ROOT/$BUILD"
 export TMPDIR=${TMPDIR:-/tmp}
@@ -88,6 +89,14 @@ if [ -n "${fixtures_ok:-}" ]; then
 		diff "$LUTDB_FIXTURES/MANIFEST" "$again/MANIFEST" 2>&1 | head -10
 	fi
 	rm -rf "$again"
+fi
+
+# Reference logits of quantized models (tests/ref/quant_logits.py), read by
+# test_runtime_quant; a failure here shows up as that suite's failure too.
+if ! /usr/bin/python3 tests/ref/quant_logits.py "$LUTDB_QFIXTURES" >"$log/quant_logits.log" 2>&1; then
+	failed=$((failed + 1))
+	note "reference (quant_logits.py)" "FAILED (see $log/quant_logits.log)"
+	tail -20 "$log/quant_logits.log"
 fi
 
 # 2. Check suites: every tests/unit/test_*.c has its binary.  A test that

@@ -94,7 +94,9 @@
 /* Below this many multiply-adds a parallel loop runs on the caller alone. */
 #define LR_MT_MIN_WORK 65536
 
-/* A weight in place: dtype, data in the map, rows x cols (cols == ld). */
+/* A weight in place: kernel dtype (kernels.h: F32, F16, BF16, or Q8_0 /
+ * Q4_0 with rows of whole 32-value blocks), data in the map, rows x cols
+ * (cols == ld). */
 typedef struct lr_mat {
 	int dtype;
 	const void *data;
@@ -123,9 +125,8 @@ struct lutdb_model {
 	uint32_t W;        /* MoLKV window in positions, 0: unbounded */
 	uint32_t max_pos;
 	float eps, theta;  /* RMSNorm epsilon, RoPE base */
-	int tdt;           /* table dtype */
-	size_t tesz;       /* its element size */
-	size_t layer_row_bytes;
+	int tdt;           /* table kernel dtype (kernels.h: lk_dt(dtype, block)) */
+	size_t layer_row_bytes; /* bytes of one layer's slice of a token row */
 	lr_mat embed, head, final_norm;
 	lr_layer *layers;
 	lk_pool *pool;
@@ -184,12 +185,6 @@ struct lutdb_session {
 	float *logits;       /* [V] of the last position */
 	float *logits_block; /* [LR_LOGIT_ROWS][V] */
 };
-
-/* Element size of a storage dtype (2 or 4). */
-static inline size_t lr_esz(int dtype)
-{
-	return dtype == LUTDB_DTYPE_F32 ? 4 : 2;
-}
 
 /* ---- seq.c: sequences and passes ---------------------------------------------- */
 /* 64-byte aligned floats, rounded up to whole cache lines; sets *bad (and

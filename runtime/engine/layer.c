@@ -56,12 +56,12 @@ static void attn_range(lr_pass *p, void *ctx, int task, size_t b, size_t e)
 }
 
 /* MoLE expert term of rows [b, e): the router-weighted sum of the token's
- * N expert vectors of layer l. */
+ * N expert vectors of layer l, decoded in registers as they are mixed
+ * (lk_table_axpy: no row of floats, whatever the table dtype). */
 static void mole_range(lr_pass *p, void *ctx, int task, size_t b, size_t e)
 {
 	const uint32_t l = *(const uint32_t *)ctx;
 	const lutdb_model *m = p->m;
-	const size_t vec_bytes = (size_t)m->d * m->tesz;
 
 	for (size_t i = b; i < e; i++) {
 		float *weights = p->gate + i * m->N, *out = p->experts + i * m->d;
@@ -69,13 +69,16 @@ static void mole_range(lr_pass *p, void *ctx, int task, size_t b, size_t e)
 		lk_softmax(weights, m->N);
 		memset(out, 0, m->d * sizeof *out);
 		for (uint32_t n = 0; n < m->N; n++)
-			lk_axpy(m->tdt, weights[n], row + n * vec_bytes, out, m->d);
+			lk_table_axpy(m->tdt, weights[n], row, (size_t)n * m->d, out, m->d);
 	}
 }
 
 /* MoLKV expert term of (row, expert head) pairs [b, e): attention of the
  * expert query over the N keys of every token in the row's sequence's
- * window, mixing their values. */
+ * window, mixing their values.  A layer's slice of a token row is its N
+ * keys [N][dk], then its N values [N][d]; the kernels address values by
+ * index from the start of each part, so a quantized table is decoded in
+ * registers while keys are scored and values summed. */
 static void molkv_range(lr_pass *p, void *ctx, int task, size_t b, size_t e)
 {
 	const uint32_t l = *(const uint32_t *)ctx;
@@ -83,7 +86,7 @@ static void molkv_range(lr_pass *p, void *ctx, int task, size_t b, size_t e)
 	float *scores = p->task_scores + (size_t)task * p->task_scores_len;
 	const uint32_t key_chunk = m->dk / m->H, value_chunk = m->d / m->H, N = m->N;
 	const float scale = (float)sqrt((double)key_chunk);
-	const size_t es = m->tesz, values_off = (size_t)N * m->dk * es;
+	const size_t values_off = lk_dt_bytes(m->tdt, (size_t)N * m->dk);
 
 	for (size_t idx = b; idx < e; idx++) {
 		uint32_t i = (uint32_t)(idx / m->H), head = (uint32_t)(idx % m->H);
@@ -94,7 +97,7 @@ static void molkv_range(lr_pass *p, void *ctx, int task, size_t b, size_t e)
 		for (uint32_t sp = s0; sp <= t; sp++) {
 			/* the N keys' head chunks: rows of stride dk */
 			const unsigned char *row = token_rows[sp] + l * m->layer_row_bytes;
-			lk_matvec(m->tdt, row + (size_t)head * key_chunk * es, m->dk, N, key_chunk, q, scores + k);
+			lk_table_matvec(m->tdt, row, m->dk, (size_t)head * key_chunk, N, key_chunk, q, scores + k);
 			k += N;
 		}
 		for (size_t z = 0; z < k; z++)
@@ -104,10 +107,10 @@ static void molkv_range(lr_pass *p, void *ctx, int task, size_t b, size_t e)
 		memset(out, 0, value_chunk * sizeof *out);
 		k = 0;
 		for (uint32_t sp = s0; sp <= t; sp++) {
-			const unsigned char *row = token_rows[sp] + l * m->layer_row_bytes + values_off;
+			const unsigned char *values = token_rows[sp] + l * m->layer_row_bytes + values_off;
 			for (uint32_t n = 0; n < N; n++)
-				lk_axpy(m->tdt, scores[k++], row + ((size_t)n * m->d + (size_t)head * value_chunk) * es,
-					out, value_chunk);
+				lk_table_axpy(m->tdt, scores[k++], values, (size_t)n * m->d + (size_t)head * value_chunk,
+					      out, value_chunk);
 		}
 	}
 }

@@ -10,25 +10,37 @@
 #include "fail.h"
 #include "opts.h"
 
-/* Looks tensor name up and checks it is [rows, cols] (cols 0: 1-D [rows]). */
+/* The kernel dtype of a tensor stored as dtype with shape [rows, cols]
+ * (cols 0: a vector), or 0 when the engine cannot compute with it: vectors
+ * (the norms) are float; a matrix may also be Q8_0 or Q4_0 with rows of
+ * whole 32-value blocks (what lk_matvec and lk_to_f32 need). */
+static int mat_kdt(int dtype, uint32_t cols)
+{
+	if (dtype == LUTDB_DTYPE_F32 || dtype == LUTDB_DTYPE_F16 || dtype == LUTDB_DTYPE_BF16)
+		return dtype;
+	if (cols && cols % 32 == 0 && (dtype == LUTDB_DTYPE_Q8_0 || dtype == LUTDB_DTYPE_Q4_0))
+		return lk_dt(dtype, 32);
+	return 0;
+}
+
+/* Looks tensor name up and checks it is [rows, cols] (cols 0: 1-D [rows]),
+ * in a dtype the engine computes with, of the bytes that shape takes. */
 static int get_mat(lutdb_db *db, const char *name, uint32_t rows, uint32_t cols, lr_mat *out)
 {
 	lutdb_tensor t;
-	int rc = lutdb_tensor_get(db, name, &t);
+	int rc = lutdb_tensor_get(db, name, &t), kdt;
 
 	if (rc == LUTDB_ENOENT)
 		return lutdb_fail(LUTDB_ECORRUPT, "%s: tensor %s is missing", lutdb_path(db), name);
 	if (rc)
 		return rc;
-	if (lutdb_dtype_is_quantized(t.dtype))
-		return lutdb_fail(LUTDB_EUNSUPPORTED, "%s: tensor %s is %s: this engine decodes F32, F16 and BF16 "
-				  "weights only", lutdb_path(db), name, lutdb_dtype_name(t.dtype));
-	if (t.dtype != LUTDB_DTYPE_F32 && t.dtype != LUTDB_DTYPE_F16 && t.dtype != LUTDB_DTYPE_BF16)
-		return lutdb_fail(LUTDB_ECORRUPT, "%s: tensor %s has unsupported dtype code %d", lutdb_path(db),
-				  name, t.dtype);
 	int ok = cols ? (t.ndim == 2 && t.shape[0] == rows && t.shape[1] == cols)
 		      : (t.ndim == 1 && t.shape[0] == rows);
-	if (!ok || t.nbytes != (uint64_t)rows * (cols ? cols : 1) * lr_esz(t.dtype) || !t.data) {
+	if (ok && !(kdt = mat_kdt(t.dtype, cols)))
+		return lutdb_fail(LUTDB_ECORRUPT, "%s: tensor %s [%u%s] cannot have dtype code %d%s", lutdb_path(db),
+				  name, rows, cols ? ", ..." : "", t.dtype,
+				  cols ? " (quantized rows need a multiple of 32 values)" : " (vectors stay float)");
+	if (!ok || t.nbytes != lk_dt_bytes(kdt, (size_t)rows * (cols ? cols : 1)) || !t.data) {
 		char got[128];
 		int k = 0;
 		for (uint32_t i = 0; i < t.ndim && i < LUTDB_MAX_DIMS && k < 100; i++)
@@ -41,7 +53,7 @@ static int get_mat(lutdb_db *db, const char *name, uint32_t rows, uint32_t cols,
 		return lutdb_fail(LUTDB_ECORRUPT, "%s: tensor %s has shape [%s], expected [%u]", lutdb_path(db),
 				  name, got, rows);
 	}
-	out->dtype = t.dtype;
+	out->dtype = kdt;
 	out->data = t.data;
 	out->rows = cols ? rows : 1; /* a 1-D vector is one row */
 	out->cols = cols ? cols : rows;
@@ -50,7 +62,44 @@ static int get_mat(lutdb_db *db, const char *name, uint32_t rows, uint32_t cols,
 
 static uint64_t mat_bytes(const lr_mat *w)
 {
-	return (uint64_t)w->rows * w->cols * lr_esz(w->dtype);
+	return lk_dt_bytes(w->dtype, (size_t)w->rows * w->cols);
+}
+
+/* The table's kernel dtype (m->tdt) and row layout: a float type, or a
+ * block-quantized one whose blocks tile every vector; a token row is
+ * layer_count x layer_row_elems values back to back, so layer l begins at
+ * l x layer_row_bytes (whole blocks: l x bytes(layer_row_elems) =
+ * bytes(l x layer_row_elems)). */
+static int check_table(lutdb_model *m)
+{
+	const lutdb_info *in = m->info;
+	const char *p = lutdb_path(m->db);
+	const int kdt = lk_dt(in->table_dtype, in->table_block);
+
+	if (!kdt)
+		return lutdb_fail(LUTDB_ECORRUPT, "%s: unsupported table dtype code %d (block %u)", p, in->table_dtype,
+				  in->table_block);
+	const uint32_t B = lk_dt_block(kdt);
+	const int quant = B > 1;
+	if (in->hidden % B || (in->family == LUTDB_FAMILY_MOLKV && in->kv_dim % B))
+		return lutdb_fail(LUTDB_ECORRUPT, "%s: table block %u does not divide the vector length %s = %u", p, B,
+				  in->hidden % B ? "d" : "dk", in->hidden % B ? in->hidden : in->kv_dim);
+	/* the MoLKV kernels read one expert head's chunk of a quantized vector,
+	 * which must start on a whole group of 8 values */
+	if (quant && in->family == LUTDB_FAMILY_MOLKV &&
+	    ((in->kv_dim / in->kv_expert_heads) % 8 || (in->hidden / in->kv_expert_heads) % 8))
+		return lutdb_fail(LUTDB_EUNSUPPORTED,
+				  "%s: a quantized MoLKV table needs dk/H and d/H multiples of 8 (dk %u, d %u, H %u)", p,
+				  in->kv_dim, in->hidden, in->kv_expert_heads);
+	lutdb_geometry g = {in->family, in->experts, in->hidden, in->kv_dim, in->table_dtype, in->table_block};
+	const uint64_t elems = lutdb_geom_layer_elems(&g);
+	if (in->layer_row_elems != elems || elems > SIZE_MAX / in->layers ||
+	    in->token_row_bytes != lutdb_geom_token_bytes(&g, in->layers) ||
+	    in->token_row_bytes != lk_dt_bytes(kdt, (size_t)elems * in->layers) || !in->token_row_bytes)
+		return lutdb_fail(LUTDB_ECORRUPT, "%s: table row size does not match the geometry", p);
+	m->tdt = kdt;
+	m->layer_row_bytes = lk_dt_bytes(kdt, (size_t)elems);
+	return LUTDB_OK;
 }
 
 static int check_geometry(lutdb_model *m)
@@ -74,17 +123,7 @@ static int check_geometry(lutdb_model *m)
 	if (in->family == LUTDB_FAMILY_MOLKV && (!in->kv_dim || !in->kv_expert_heads ||
 						 in->kv_dim % in->kv_expert_heads || in->hidden % in->kv_expert_heads))
 		return lutdb_fail(LUTDB_ECORRUPT, "%s: inconsistent MoLKV geometry", p);
-	if (lutdb_dtype_is_quantized(in->table_dtype))
-		return lutdb_fail(LUTDB_EUNSUPPORTED, "%s: the table is %s: this engine decodes F32, F16 and BF16 "
-				  "tables only", p, lutdb_dtype_name(in->table_dtype));
-	if (in->table_dtype != LUTDB_DTYPE_F32 && in->table_dtype != LUTDB_DTYPE_F16 &&
-	    in->table_dtype != LUTDB_DTYPE_BF16)
-		return lutdb_fail(LUTDB_ECORRUPT, "%s: unsupported table dtype code %d", p, in->table_dtype);
-	lutdb_geometry g = {in->family, in->experts, in->hidden, in->kv_dim, in->table_dtype, in->table_block};
-	if (in->layer_row_elems != lutdb_geom_layer_elems(&g) ||
-	    in->token_row_bytes != lutdb_geom_token_bytes(&g, in->layers))
-		return lutdb_fail(LUTDB_ECORRUPT, "%s: table row size does not match the geometry", p);
-	return LUTDB_OK;
+	return check_table(m);
 }
 
 static int load_eos(lutdb_model *m)
@@ -123,8 +162,8 @@ static int load_weights(lutdb_model *m)
 		m->head = m->embed;
 	else if ((rc = get_mat(m->db, "lm_head.weight", m->V, m->d, &m->head)))
 		return rc;
-	m->dense_bytes = mat_bytes(&m->head) + (uint64_t)m->d * lr_esz(m->embed.dtype) +
-			 (uint64_t)m->d * lr_esz(m->final_norm.dtype);
+	/* a step reads the whole head, one embedding row and the final norm */
+	m->dense_bytes = mat_bytes(&m->head) + lk_dt_bytes(m->embed.dtype, m->d) + mat_bytes(&m->final_norm);
 	const int mole = m->family == LUTDB_FAMILY_MOLE;
 	for (uint32_t l = 0; l < m->L; l++) {
 		lr_layer *layer = &m->layers[l];
@@ -191,10 +230,6 @@ int lutdb_model_new(lutdb_db *db, const lutdb_model_opts *opts, lutdb_model **ou
 	m->max_pos = in->max_position;
 	m->eps = in->rms_norm_eps;
 	m->theta = in->rope_theta;
-	m->tdt = in->table_dtype;
-	m->tesz = lr_esz(in->table_dtype);
-	lutdb_geometry g = {in->family, in->experts, in->hidden, in->kv_dim, in->table_dtype, in->table_block};
-	m->layer_row_bytes = (size_t)lutdb_geom_layer_bytes(&g);
 	if (!(m->layers = calloc(m->L, sizeof *m->layers))) {
 		rc = lutdb_fail(LUTDB_ENOMEM, "lutdb_model_new");
 		goto fail;

@@ -45,7 +45,7 @@ int lr_rows_resolve(lr_pass *p, const lr_span *sp)
 		int rc = lutdb_token_row(m->db, sp->ids[i], 0, slot, slot ? p->row_bytes : 0, &row);
 		if (rc)
 			return rc;
-		if (row.layer_first != 0 || row.layer_count != m->L || row.dtype != m->tdt)
+		if (row.layer_first != 0 || row.layer_count != m->L || row.dtype != lk_dt_dtype(m->tdt))
 			return lutdb_fail(LUTDB_ECORRUPT, "%s: table row of token %u has the wrong layout",
 					  lutdb_path(m->db), sp->ids[i]);
 		sp->seq->token_rows[pos] = row.data;

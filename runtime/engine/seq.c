@@ -167,12 +167,13 @@ void lr_pass_drop(lr_pass *p)
 void lr_pass_forward(lr_pass *p)
 {
 	const lutdb_model *m = p->m;
-	const size_t embed_row_bytes = (size_t)m->d * lr_esz(m->embed.dtype);
+	/* a quantized embedding row is whole blocks, decoded exactly */
+	const size_t embed_row_bytes = lk_dt_bytes(m->embed.dtype, m->d);
 
 	for (uint32_t k = 0; k < p->nspans; k++) {
 		const lr_span *sp = &p->spans[k];
 		for (uint32_t i = 0; i < sp->c; i++) {
-			const unsigned char *row = (const unsigned char *)m->embed.data + sp->ids[i] * embed_row_bytes;
+			const unsigned char *row = (const unsigned char *)m->embed.data + (size_t)sp->ids[i] * embed_row_bytes;
 			lk_to_f32(m->embed.dtype, row, p->hidden + (size_t)(sp->row0 + i) * m->d, m->d);
 		}
 	}

@@ -1,6 +1,7 @@
 /*
  * test_runtime_threads.c - engine properties on larger random models
- * (runtime_big.h: MoLE, MoLKV, MoLKV with a window; F32, F16, BF16, one table compressed):
+ * (runtime_big.h: MoLE, MoLKV, MoLKV with a window; F32, F16, BF16, one table compressed;
+ * quantized: Q4_0 weights with an NF4 table, Q8_0 weights with a Q8_0 table):
  * 1, 2 and 3 threads, prefill in pieces and one token at a time all give
  * bit-identical logits, sampled generation and eval; and the engine reads
  * weights and table rows in place (no copies); a damaged table row fails a
@@ -32,6 +33,13 @@ START_TEST(big_threads_bit_identical)
 	rt_open(&r2, db, 2, 0);
 	rt_open(&r3, db, 3, 0);
 	ck_assert_int_eq(lutdb_model_threads(r2.m), 2);
+	/* the quantized models are what they say */
+	ck_assert_int_eq(lutdb_model_info(r1.m)->table_dtype, g->table_dtype ? g->table_dtype : g->dtype);
+	if (g->weight_dtype) {
+		lutdb_tensor t;
+		ck_assert_int_eq(lutdb_tensor_get(r1.db, "model.layers.1.mlp.up_proj.weight", &t), LUTDB_OK);
+		ck_assert_int_eq(t.dtype, g->weight_dtype);
+	}
 	float *a = logits_of(&r1, ids, n, 0), *b = logits_of(&r2, ids, n, 0), *c = logits_of(&r3, ids, n, 37),
 	      *d = logits_of(&r2, ids, n, 1);
 	size_t bytes = n * r1.V * sizeof(float);
