@@ -178,7 +178,7 @@ if [ -n "${LUTDB_AARCH64:-}" ]; then
 	rc=$?
 	line=$(grep -E '^aarch64: [0-9]+ passed, [0-9]+ failed' "$alog" | tail -n 1)
 	P=0 F=0 S=0
-	parse_summary "$line"
+	parse_summary "${line#aarch64: }" # (parse_summary's labels have no digits)
 	ok=$?
 	skipped=$((skipped + S))
 	if [ $rc -ne 0 ] || [ $ok -ne 0 ] || [ "$F" -ne 0 ] || [ "$P" -eq 0 ]; then

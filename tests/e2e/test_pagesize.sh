@@ -6,7 +6,7 @@
 # (pagesize_shim.c; the real pages stay 4 KiB, which a map of 4 KiB-page
 # files does not depend on):
 #   - a 4 KiB-page file reads as before: verify, info, and the same greedy ids;
-#   - pack, shard and merge fail with one clear error (exit 3, unsupported)
+#   - pack, shard, merge and quantize fail with one clear error (exit 3)
 #     and leave neither OUT nor a temporary file, instead of writing a file
 #     with LMDB's larger pages that every reader refuses.
 . "$(dirname "$0")/lib.sh"
@@ -49,5 +49,8 @@ for ps in 16384 65536; do
 	expect_fail "[$ps] merge: one clear error" 3 "format 1 needs 4096-byte pages" \
 		fake "$LUTDB_BIN" merge shards/manifest.json m$ps.lutdb --quiet
 	no_out "[$ps] merge" m$ps.lutdb
+	expect_fail "[$ps] quantize: one clear error" 3 "format 1 needs 4096-byte pages" \
+		fake "$LUTDB_BIN" quantize good.lutdb q$ps.lutdb --table-dtype q8_0 --quiet
+	no_out "[$ps] quantize" q$ps.lutdb
 done
 e2e_finish
