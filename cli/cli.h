@@ -32,6 +32,7 @@ int cmd_detokenize(int argc, char **argv);
 int cmd_shard(int argc, char **argv);
 int cmd_merge(int argc, char **argv);
 int cmd_quantize(int argc, char **argv);
+int cmd_serve(int argc, char **argv);
 
 /* ---- failures (error.c) ------------------------------------------------------
  * Every failure is one stderr line, "lutdb CMD: CONTEXT (WORDS)", and the

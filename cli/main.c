@@ -18,6 +18,7 @@ static const cli_cmd commands[] = {
 	{"eval", cmd_eval, "loss and perplexity of a token sequence"},
 	{"tokenize", cmd_tokenize, "print the token ids of a text"},
 	{"detokenize", cmd_detokenize, "print the text of token ids"},
+	{"serve", cmd_serve, "serve the model over HTTP (OpenAI API shapes)"},
 };
 
 static void usage(FILE *f)

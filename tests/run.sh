@@ -48,8 +48,17 @@ collect_skips() {
 	done < <(grep -E "$3" "$2")
 }
 
+# tests/arm/run.sh runs this script on the aarch64 build through qemu, with
+# LUTDB_RUN_REF=0 (the fixtures are there already), LUTDB_RUN_SUITES (the
+# Check suites to run, default all) and LUTDB_RUN_SCRIPTS (the scripts).
+RUN_REF=${LUTDB_RUN_REF:-1}
+SUITES=${LUTDB_RUN_SUITES-}
+SCRIPTS=${LUTDB_RUN_SCRIPTS-tests/tokenizer/run.sh $(echo tests/e2e/test_*.sh) fuzz/replay.sh}
+
 # 1. Reference fixtures (generated, never committed) and their self-checks.
-if /usr/bin/python3 tests/ref/make_fixtures.py "$LUTDB_FIXTURES" >"$log/fixtures.log" 2>&1 &&
+if [ "$RUN_REF" = 0 ]; then
+	: # made by the caller
+elif /usr/bin/python3 tests/ref/make_fixtures.py "$LUTDB_FIXTURES" >"$log/fixtures.log" 2>&1 &&
    /usr/bin/python3 tests/ref/check_ref.py "$LUTDB_FIXTURES" >"$log/check_ref.log" 2>&1; then
 	fixtures_ok=1
 	line=$(tail -n 1 "$log/check_ref.log")
@@ -96,6 +105,7 @@ fi
 for src in tests/unit/test_*.c; do
 	name=$(basename "$src" .c)
 	t="$BUILD/tests/$name"
+	[ -n "$SUITES" ] && [[ " $SUITES " != *" $name "* ]] && continue
 	[ "$name" = test_tokenizer ] && continue # run by tests/tokenizer/run.sh below, with its fixtures
 	if [ ! -x "$t" ]; then
 		failed=$((failed + 1))
@@ -132,7 +142,7 @@ done
 
 # 3. Scripts that print their own "N passed, N failed[, N skipped]" closing
 # line (and "skip what: why" for each skip).
-for s in tests/tokenizer/run.sh tests/e2e/test_*.sh fuzz/replay.sh; do
+for s in $SCRIPTS; do
 	name=$(basename "$(dirname "$s")")/$(basename "$s")
 	slog="$log/${name//\//_}.log"
 	if [ ! -f "$s" ]; then
@@ -158,6 +168,29 @@ for s in tests/tokenizer/run.sh tests/e2e/test_*.sh fuzz/replay.sh; do
 		note "$name" "$line"
 	fi
 done
+
+# 4. The aarch64 part (make test sets LUTDB_AARCH64 to the aarch64 build):
+# the kernel suites and a decode against the reference under qemu, both CPUs
+# (tests/arm/run.sh --short).  Each of its checks counts here.
+if [ -n "${LUTDB_AARCH64:-}" ]; then
+	alog="$log/aarch64-short.log"
+	LUTDB_FIXTURES="$LUTDB_FIXTURES" bash tests/arm/run.sh --short "$LUTDB_AARCH64" >"$alog" 2>&1
+	rc=$?
+	line=$(grep -E '^aarch64: [0-9]+ passed, [0-9]+ failed' "$alog" | tail -n 1)
+	P=0 F=0 S=0
+	parse_summary "${line#aarch64: }" # (parse_summary's labels have no digits)
+	ok=$?
+	skipped=$((skipped + S))
+	if [ $rc -ne 0 ] || [ $ok -ne 0 ] || [ "$F" -ne 0 ] || [ "$P" -eq 0 ]; then
+		failed=$((failed + (F > 0 ? F : 1)))
+		passed=$((passed + P))
+		note "aarch64 (qemu, tests/arm/run.sh --short)" "FAILED: ${line:-no summary (exit $rc)}"
+		grep -E 'FAILED|:[EF]:' "$alog" | head -20
+	else
+		passed=$((passed + P))
+		note "aarch64 (qemu, tests/arm/run.sh --short)" "$line"
+	fi
+fi
 
 if [ ${#skips[@]} -gt 0 ]; then
 	echo "skipped (not counted as passed):"

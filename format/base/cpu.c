@@ -58,6 +58,33 @@ static unsigned probe(void)
 	f |= (f & LUTDB_CPU_AVX2) && has_avxvnni() ? LUTDB_CPU_AVXVNNI : 0;
 	return f;
 }
+#elif defined(__aarch64__) && defined(__linux__)
+/* The kernel's hwcaps (Linux and Android's bionic both have getauxval).
+ * The bit numbers are the kernel's ABI (arch/arm64/include/uapi/asm/hwcap.h),
+ * spelled out for C libraries whose headers lack the newer ones. */
+#include <sys/auxv.h>
+
+#define HWCAP_BIT_ASIMD (1ul << 1)
+#define HWCAP_BIT_FPHP (1ul << 9)
+#define HWCAP_BIT_ASIMDHP (1ul << 10)
+#define HWCAP_BIT_ASIMDDP (1ul << 20)
+#define HWCAP_BIT_SVE (1ul << 22)
+
+static unsigned probe(void)
+{
+	unsigned long hw = getauxval(AT_HWCAP);
+	unsigned f = 0;
+
+	f |= hw & HWCAP_BIT_ASIMD ? LUTDB_CPU_ASIMD : 0;
+	/* the optional ASIMD extensions only count with ASIMD itself */
+	if (f & LUTDB_CPU_ASIMD) {
+		f |= hw & HWCAP_BIT_ASIMDDP ? LUTDB_CPU_ASIMDDP : 0;
+		f |= hw & HWCAP_BIT_ASIMDHP ? LUTDB_CPU_ASIMDHP : 0;
+	}
+	f |= hw & HWCAP_BIT_FPHP ? LUTDB_CPU_FPHP : 0;
+	f |= hw & HWCAP_BIT_SVE ? LUTDB_CPU_SVE : 0;
+	return f;
+}
 #else
 static unsigned probe(void)
 {

@@ -23,9 +23,20 @@
  * (with AVX512VL), AVX-VNNI its VEX form for 256-bit registers. */
 #define LUTDB_CPU_AVX512VNNI 0x80u
 #define LUTDB_CPU_AVXVNNI 0x100u
+/* aarch64, from getauxval(AT_HWCAP) (Linux and Android): ASIMD (NEON, in
+ * every aarch64 CPU Linux runs on, but read like the rest); the ARMv8.2 dot
+ * product sdot/udot (asimddp), which the Q8_0/Q4_0 kernels use; half-precision
+ * arithmetic, scalar (fphp) and vector (asimdhp), reported but unused (the
+ * kernels widen F16 with the base ISA's conversions and compute in float32);
+ * SVE, reported, no kernel uses it. */
+#define LUTDB_CPU_ASIMD 0x200u
+#define LUTDB_CPU_ASIMDDP 0x400u
+#define LUTDB_CPU_FPHP 0x800u
+#define LUTDB_CPU_ASIMDHP 0x1000u
+#define LUTDB_CPU_SVE 0x2000u
 
 /* The features of this CPU: probed at the first call, then a load.  0 on
- * targets other than x86. */
+ * targets other than x86 and aarch64. */
 unsigned lutdb_cpu_features(void);
 
 /* 1 when the CPU has every feature in mask. */

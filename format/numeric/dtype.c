@@ -22,6 +22,14 @@
 
 #include "cpu.h"
 
+/* convert_avx2.c is built for x86 only (the Makefile's ARCH_SKIP); elsewhere
+ * the scalar rules do all the work. */
+#if defined(__x86_64__) || defined(__i386__)
+#define LUTDB_CONVERT_AVX2 1
+#else
+#define LUTDB_CONVERT_AVX2 0
+#endif
+
 /* Implemented in convert_avx2.c (compiled with -mavx2 -mfma -mf16c).  Each
  * converts the largest multiple of its vector width and returns how many
  * elements it converted; the caller finishes the tail with the scalar code. */
@@ -70,10 +78,12 @@ int lutdb_dtype_from_name(const char *name)
 }
 
 /* ---- bulk conversion ----------------------------------------------------- */
+#if LUTDB_CONVERT_AVX2
 static int have_simd(void)
 {
 	return lutdb_cpu_has(LUTDB_CPU_AVX2 | LUTDB_CPU_F16C);
 }
+#endif
 
 /* The byte helpers below take unaligned buffers: every element access goes
  * through memcpy, which compiles to plain loads and stores. */
@@ -81,12 +91,14 @@ static void f32_to_16(int to_bf16, uint8_t *dst, const uint8_t *src, size_t n)
 {
 	size_t i = 0;
 
+#if LUTDB_CONVERT_AVX2
 	if (have_simd()) {
 		if (to_bf16)
 			i = lutdb__f32_to_bf16_avx2(dst, src, n);
 		else
 			i = lutdb__f32_to_f16_avx2(dst, src, n);
 	}
+#endif
 	for (; i < n; i++) {
 		uint32_t x;
 		uint16_t h;
@@ -101,12 +113,14 @@ static void f16_to_32(int from_bf16, uint8_t *dst, const uint8_t *src, size_t n)
 {
 	size_t i = 0;
 
+#if LUTDB_CONVERT_AVX2
 	if (have_simd()) {
 		if (from_bf16)
 			i = lutdb__bf16_to_f32_avx2(dst, src, n);
 		else
 			i = lutdb__f16_to_f32_avx2(dst, src, n);
 	}
+#endif
 	for (; i < n; i++) {
 		uint16_t h;
 		uint32_t x;

@@ -235,6 +235,23 @@ int lutdb_file_writer_open(const char *out_path, const lutdb_writer_params *p, c
 		rc = lutdb_fw_mdb_fail(rc, "cannot create database", w->tmp_path);
 		goto fail;
 	}
+	/* LMDB gives a new file the OS page size (sysconf, capped at 32 KiB) and
+	 * has no setting for it; format 1 needs 4096-byte pages.  On a kernel
+	 * with 16 KiB or 64 KiB pages (some arm64 systems) say so before writing
+	 * anything, instead of a file every reader refuses.  Reading 4 KiB-page
+	 * files works there: the map does not depend on the OS page. */
+	MDB_stat st;
+	if ((rc = mdb_env_stat(w->env, &st))) {
+		rc = lutdb_fw_mdb_fail(rc, "cannot create database", w->tmp_path);
+		goto fail;
+	}
+	if (st.ms_psize != WRITER_PAGE) {
+		rc = lutdb_fail(LUTDB_EUNSUPPORTED,
+				"%s: LMDB writes %u-byte pages on this system (its page size), and format 1 needs "
+				"4096-byte pages: write the file on a system with 4 KiB pages (reading works with any)",
+				w->tmp_path, st.ms_psize);
+		goto fail;
+	}
 	rc = posix_fallocate(w->fd, 0, (off_t)mapsize);
 	if (rc && rc != EOPNOTSUPP && rc != EINVAL) {
 		rc = lutdb_fw_sys_fail(rc, "cannot reserve space", w->tmp_path);

@@ -17,7 +17,7 @@
 #include "pool.h"
 
 /* The features each ISA's table is compiled for (Makefile: AVX2FLAGS,
- * AVX512FLAGS). */
+ * AVX512FLAGS; NEON is ARMv8.0's ASIMD, which needs no flag). */
 static int cpu_has(int isa)
 {
 	const unsigned avx2 = LUTDB_CPU_AVX2 | LUTDB_CPU_FMA | LUTDB_CPU_F16C;
@@ -28,6 +28,7 @@ static int cpu_has(int isa)
 	case LK_ISA_SCALAR: return 1;
 	case LK_ISA_AVX2: return lutdb_cpu_has(avx2);
 	case LK_ISA_AVX512: return lutdb_cpu_has(avx512);
+	case LK_ISA_NEON: return lutdb_cpu_has(LUTDB_CPU_ASIMD);
 	default: return 0;
 	}
 }
@@ -39,6 +40,8 @@ static const lk_kernels *table_of(int isa)
 #if defined(__x86_64__) || defined(__i386__)
 	case LK_ISA_AVX2: return &lk_kernels_avx2;
 	case LK_ISA_AVX512: return &lk_kernels_avx512;
+#elif defined(__aarch64__)
+	case LK_ISA_NEON: return &lk_kernels_neon;
 #endif
 	default: return NULL;
 	}
@@ -59,7 +62,7 @@ int lk_isa_best(void)
 
 const char *lk_isa_name(int isa)
 {
-	static const char *const names[LK_ISA_COUNT] = {"scalar", "avx2", "avx512"};
+	static const char *const names[LK_ISA_COUNT] = {"scalar", "avx2", "avx512", "neon"};
 	return isa >= 0 && isa < LK_ISA_COUNT ? names[isa] : NULL;
 }
 
@@ -77,7 +80,11 @@ int lk_isa_from_env(const char *env)
 	if (env && *env) {
 		for (int i = 0; i < LK_ISA_COUNT; i++)
 			if (strcmp(env, lk_isa_name(i)) == 0) {
-				/* An ISA the CPU lacks: the best one below it. */
+				/* Another architecture's ISA: the best, as an unknown word */
+				if (!table_of(i))
+					return isa;
+				/* An ISA the CPU lacks: the best one below it (of this
+				 * architecture: scalar is the only one all share). */
 				for (int j = i; j >= 0; j--)
 					if (lk_isa_supported(j))
 						return j < isa ? j : isa;
@@ -152,6 +159,8 @@ int lk_vnni_supported(int isa)
 		return lutdb_cpu_has(LUTDB_CPU_AVXVNNI);
 	if (isa == LK_ISA_AVX512)
 		return lutdb_cpu_has(LUTDB_CPU_AVX512VNNI);
+	if (isa == LK_ISA_NEON)
+		return lutdb_cpu_has(LUTDB_CPU_ASIMDDP);
 	return 0;
 }
 
@@ -162,7 +171,8 @@ int lk_vnni_active(void)
 
 int lk_set_vnni(int on)
 {
-	if (on && !lk_vnni_supported(LK_ISA_AVX2) && !lk_vnni_supported(LK_ISA_AVX512))
+	if (on && !lk_vnni_supported(LK_ISA_AVX2) && !lk_vnni_supported(LK_ISA_AVX512) &&
+	    !lk_vnni_supported(LK_ISA_NEON))
 		return LUTDB_EUNSUPPORTED;
 	atomic_store_explicit(&g_vnni_off, !on, memory_order_relaxed);
 	return 0;

@@ -3,7 +3,8 @@
  * block-quantized types (kernels.h, "block-quantized types"), the checks
  * every ISA's quantized entry points share, and those entry points.
  *
- * Per ISA (kern_quant_scalar.c, kern_quant_avx2.c, kern_quant_avx512.c):
+ * Per ISA (kern_quant_scalar.c, kern_quant_avx2.c, kern_quant_avx512.c,
+ * kern_quant_neon.c):
  *   lkq_matvec_<isa>, lkq_matmul_<isa>   Q8_0/Q4_0 dense weights, integer dots
  *   lkq_table_dot_<isa>, lkq_table_matvec_<isa> (rows ldb bytes apart),
  *   lkq_table_axpy_<isa>, lkq_to_f32_<isa>
@@ -99,6 +100,7 @@ int lkq_vnni(unsigned feat);
 LKQ_DECLARE(scalar)
 LKQ_DECLARE(avx2)
 LKQ_DECLARE(avx512)
+LKQ_DECLARE(neon)
 
 /* Prefill with tokens in lanes (kern_quant_prefill.h): Q8_0 (q8 1) or
  * Q4_0 rows of ldb bytes, nb blocks; Y as lk_matmul.  -1 without memory

@@ -1,12 +1,16 @@
 /*
  * kernels.h - compute kernels of the decoding engine (internal API, prefix lk_).
  *
- * Every kernel exists for three instruction sets: portable scalar C, AVX2
- * (+FMA, F16C) and AVX-512 (F/BW/VL/DQ).  The best one the CPU supports is
+ * Every kernel exists as portable scalar C and, per architecture, for its
+ * SIMD instruction sets: on x86-64 AVX2 (+FMA, F16C) and AVX-512
+ * (F/BW/VL/DQ), on aarch64 NEON (ASIMD, ARMv8.0; the Q8_0/Q4_0 dense kernels
+ * also with the ARMv8.2 dot product).  A build has the tables of its own
+ * architecture only (the Makefile's ARCH).  The best one the CPU supports is
  * chosen once, at the first call; the environment variable
- * LUTDB_ISA=scalar|avx2|avx512 overrides the choice (an ISA the CPU lacks, or
- * an unknown word, falls back to the best supported one).  Tests and benches
- * may switch with lk_set_isa() or call one ISA's table (lk_kernels_for()).
+ * LUTDB_ISA=scalar|avx2|avx512|neon overrides the choice (an ISA the CPU
+ * lacks falls back to the best supported one below it, an unknown word or
+ * another architecture's ISA to the best).  Tests and benches may switch with
+ * lk_set_isa() or call one ISA's table (lk_kernels_for()).
  *
  * Weights ("W", "w", "a", "x" in a dtype) are read in place: any pointer may
  * be unaligned (F32 weights even at odd addresses); they are converted to
@@ -49,7 +53,7 @@ extern "C" {
 struct lk_pool;
 
 /* ---- instruction sets ----------------------------------------------------- */
-enum lk_isa { LK_ISA_SCALAR = 0, LK_ISA_AVX2 = 1, LK_ISA_AVX512 = 2, LK_ISA_COUNT = 3 };
+enum lk_isa { LK_ISA_SCALAR = 0, LK_ISA_AVX2 = 1, LK_ISA_AVX512 = 2, LK_ISA_NEON = 3, LK_ISA_COUNT = 4 };
 
 /* 1 when this CPU (and OS) can run isa. SCALAR always can. */
 int lk_isa_supported(int isa);
@@ -57,7 +61,7 @@ int lk_isa_supported(int isa);
 int lk_isa_best(void);
 /* ISA in use (after LUTDB_ISA and lk_set_isa). */
 int lk_isa_active(void);
-/* "scalar", "avx2", "avx512", or NULL for an unknown code. */
+/* "scalar", "avx2", "avx512", "neon", or NULL for an unknown code. */
 const char *lk_isa_name(int isa);
 /* The ISA that LUTDB_ISA=value selects: value's ISA if supported, else the
  * best supported one below it; NULL, empty or unknown words: the best. */
@@ -221,8 +225,10 @@ void lk_table_matvec(int kdt, const void *W, size_t ld, size_t off, size_t rows,
 
 /* VNNI: the Q8_0/Q4_0 dense kernels of the avx2 and avx512 tables use
  * vpdpbusd (AVX-VNNI, AVX512_VNNI) when the CPU has it, else vpmaddubsw +
- * vpmaddwd: the same integer sums, so the same bits.  LUTDB_VNNI=0 in the
- * environment turns VNNI off. */
+ * vpmaddwd; those of the neon table use the ARMv8.2 dot product sdot when
+ * the CPU has it (asimddp), else smull + sadalp: the same integer sums, so
+ * the same bits.  "VNNI" below means whichever integer dot instruction the
+ * ISA has.  LUTDB_VNNI=0 in the environment turns it off. */
 /* 1 when isa's table can use VNNI on this CPU. */
 int lk_vnni_supported(int isa);
 /* 1 when the active table uses VNNI. */
@@ -299,6 +305,7 @@ const lk_kernels *lk_kernels_active(void);
 extern const lk_kernels lk_kernels_scalar;
 extern const lk_kernels lk_kernels_avx2;
 extern const lk_kernels lk_kernels_avx512;
+extern const lk_kernels lk_kernels_neon;
 void lk_bad_dtype(const char *where, int dtype)
 #if defined(__GNUC__)
 	__attribute__((noreturn, cold))

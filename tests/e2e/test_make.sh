@@ -14,12 +14,14 @@ ROOT=${LUTDB_MAKE_ROOT:-$E2E_ROOT}
 B=$T/fresh
 
 # plan NAME ARGS...: the commands `make -n ARGS` would run, in $T/NAME.plan.
-# Run from make test, the outer make's flags and variables (make asan sets
-# BUILD) would reach this one through MAKEFLAGS: it starts clean instead.
+# Run from make test, the outer make's flags and variables would reach this
+# one: through MAKEFLAGS, and as environment variables, since make exports
+# the variables of its command line to its recipes (make asan sets BUILD,
+# OPT and EXTRA_CFLAGS).  It starts from an empty environment instead.
 plan() {
 	local name=$1
 	shift
-	env -u MAKEFLAGS -u MFLAGS -u MAKELEVEL -u MAKEOVERRIDES \
+	env -i PATH="$PATH" HOME="${HOME:-/}" \
 		make --no-print-directory -C "$ROOT" -n "$@" >"$T/$name.plan" 2>"$T/$name.err"
 }
 

@@ -1,7 +1,7 @@
 /*
  * bench_kernels - throughput of the decode/prefill kernels on this machine.
  *
- *   bench_kernels [--quick] [--cpu] [--isa scalar|avx2|avx512]
+ *   bench_kernels [--quick] [--cpu] [--isa scalar|avx2|avx512|neon]
  *                 [--section mv,mm,qmv,qmm,qtab,gelu,pool,sample]
  *
  * matvec: GB/s of weights streamed at the decoder's shapes, per dtype and
@@ -31,7 +31,6 @@
  * single-thread runs by the thread's CPU time (robust on a shared machine).
  */
 #include <cblas.h>
-#include <immintrin.h>
 #include <math.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -103,7 +102,7 @@ static void bw_task(void *ctx, int t, int nt)
 	struct bw_job *j = ctx;
 	size_t b, e;
 	lk_split_range(j->len, nt, t, 4096, &b, &e);
-	j->sink += sum8_avx2(j->buf + b, e - b);
+	j->sink += stream_sum8(j->buf + b, e - b);
 }
 
 /* One timed streaming sum over len bytes: GB/s. */

@@ -11,7 +11,6 @@
  * reads its slice as 8 interleaved streams (a single stream is limited by
  * the hardware prefetcher here); GB = 1e9 bytes.
  */
-#include <immintrin.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -29,32 +28,31 @@ static double now(void)
 	return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
-static uint64_t sum_sse2(const unsigned char *p, size_t n)
+/* Without stream_sum.h's SIMD (x86 without AVX2): 64-bit words. */
+static uint64_t sum_plain(const unsigned char *p, size_t n)
 {
-	__m128i a0 = _mm_setzero_si128(), a1 = a0, a2 = a0, a3 = a0;
+	uint64_t s0 = 0, s1 = 0, s2 = 0, s3 = 0;
 	size_t i = 0;
-	for (; i + 64 <= n; i += 64) {
-		a0 = _mm_add_epi64(a0, _mm_loadu_si128((const __m128i *)(const void *)(p + i)));
-		a1 = _mm_add_epi64(a1, _mm_loadu_si128((const __m128i *)(const void *)(p + i + 16)));
-		a2 = _mm_add_epi64(a2, _mm_loadu_si128((const __m128i *)(const void *)(p + i + 32)));
-		a3 = _mm_add_epi64(a3, _mm_loadu_si128((const __m128i *)(const void *)(p + i + 48)));
+	for (; i + 32 <= n; i += 32) {
+		uint64_t v[4];
+		memcpy(v, p + i, 32);
+		s0 += v[0];
+		s1 += v[1];
+		s2 += v[2];
+		s3 += v[3];
 	}
-	a0 = _mm_add_epi64(_mm_add_epi64(a0, a1), _mm_add_epi64(a2, a3));
-	uint64_t l[2];
-	_mm_storeu_si128((__m128i *)(void *)l, a0);
-	uint64_t s = l[0] + l[1];
 	for (; i + 8 <= n; i += 8) {
 		uint64_t v;
 		memcpy(&v, p + i, 8);
-		s += v;
+		s0 += v;
 	}
-	return s;
+	return s0 + s1 + s2 + s3;
 }
 
 struct job {
 	const unsigned char *buf;
 	size_t len;
-	int avx2, streams;
+	int simd, streams;
 	uint64_t sums[64];
 };
 
@@ -63,9 +61,9 @@ static void task(void *ctx, int t, int nt)
 	struct job *j = ctx;
 	size_t b, e;
 	lk_split_range(j->len, nt, t, 4096, &b, &e);
-	j->sums[t & 63] += !j->avx2 ? sum_sse2(j->buf + b, e - b)
-			   : j->streams == 8 ? sum8_avx2(j->buf + b, e - b)
-					     : sum_avx2(j->buf + b, e - b);
+	j->sums[t & 63] += !j->simd ? sum_plain(j->buf + b, e - b)
+			   : j->streams == 8 ? stream_sum8(j->buf + b, e - b)
+					     : stream_sum(j->buf + b, e - b);
 }
 
 static int cmp_double(const void *a, const void *b)
@@ -98,7 +96,7 @@ int main(int argc, char **argv)
 		fprintf(stderr, "bench_membw: cannot start %d threads\n", threads);
 		return 1;
 	}
-	struct job j = {buf, len, __builtin_cpu_supports("avx2"), 8, {0}};
+	struct job j = {buf, len, stream_simd(), 8, {0}};
 	lk_pool_run(pool, task, &j, threads); /* warm up */
 	double *gbs = calloc((size_t)runs, sizeof *gbs), *gb1 = calloc((size_t)runs, sizeof *gb1);
 	for (int r = 0; r < runs; r++) { /* interleaved: 8 streams, then 1 */

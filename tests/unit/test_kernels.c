@@ -19,7 +19,21 @@ START_TEST(test_dispatch)
 	ck_assert_str_eq(lk_isa_name(LK_ISA_SCALAR), "scalar");
 	ck_assert_str_eq(lk_isa_name(LK_ISA_AVX2), "avx2");
 	ck_assert_str_eq(lk_isa_name(LK_ISA_AVX512), "avx512");
+	ck_assert_str_eq(lk_isa_name(LK_ISA_NEON), "neon");
 	ck_assert_ptr_null(lk_isa_name(7));
+	/* each build has its own architecture's tables: on aarch64 NEON (every
+	 * aarch64 CPU has ASIMD) and no x86 one, on x86 no NEON */
+#if defined(__aarch64__)
+	ck_assert(lk_isa_supported(LK_ISA_NEON));
+	ck_assert_int_eq(lk_isa_best(), LK_ISA_NEON);
+	ck_assert(!lk_isa_supported(LK_ISA_AVX2) && !lk_isa_supported(LK_ISA_AVX512));
+	ck_assert_int_eq(lk_isa_from_env("neon"), LK_ISA_NEON);
+	ck_assert_int_eq(lk_isa_from_env("avx2"), LK_ISA_NEON); /* another architecture's: the best */
+#else
+	ck_assert(!lk_isa_supported(LK_ISA_NEON));
+	ck_assert_ptr_null(lk_kernels_for(LK_ISA_NEON));
+	ck_assert_int_eq(lk_isa_from_env("neon"), lk_isa_best());
+#endif
 	int best = lk_isa_best();
 	ck_assert(lk_isa_supported(best));
 	ck_assert_ptr_nonnull(lk_kernels_for(best));

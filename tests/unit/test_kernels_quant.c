@@ -471,12 +471,13 @@ START_TEST(test_dense_entry_points)
 	/* lk_set_vnni: off always possible; on only where a table can use it */
 	ck_assert_int_eq(lk_set_vnni(0), 0);
 	ck_assert_int_eq(lk_vnni_active(), 0);
-	int any = lk_vnni_supported(LK_ISA_AVX2) || lk_vnni_supported(LK_ISA_AVX512);
+	int any = lk_vnni_supported(LK_ISA_AVX2) || lk_vnni_supported(LK_ISA_AVX512) ||
+		  lk_vnni_supported(LK_ISA_NEON);
 	ck_assert_int_eq(lk_set_vnni(1), any ? 0 : LUTDB_EUNSUPPORTED);
 	ck_assert_int_eq(lk_vnni_supported(LK_ISA_SCALAR), 0);
 	ck_assert_int_eq(lk_vnni_supported(99), 0);
-	fprintf(stderr, "kernels: VNNI on this CPU: avx2 %d, avx512 %d\n", lk_vnni_supported(LK_ISA_AVX2),
-		lk_vnni_supported(LK_ISA_AVX512));
+	fprintf(stderr, "kernels: VNNI on this CPU: avx2 %d, avx512 %d, neon (sdot) %d\n",
+		lk_vnni_supported(LK_ISA_AVX2), lk_vnni_supported(LK_ISA_AVX512), lk_vnni_supported(LK_ISA_NEON));
 	kvariant_reset();
 }
 END_TEST

@@ -1,0 +1,78 @@
+// serve_load.js PORT CLIENTS PROMPT_LEN MAX_TOKENS VOCAB - the load client of
+// bench_7_serve.sh: CLIENTS concurrent streaming completions (greedy, id
+// prompts, return_tokens) against lutdb serve on 127.0.0.1:PORT, started
+// together.  Prints key=value lines: tokens, seconds (first request to last
+// token), tok_s (aggregate), ttft_p50_ms / ttft_p99_ms (request to its first
+// id), itl_p50_ms / itl_p99_ms (between consecutive ids of one stream).
+// Bounded: each request has a 300 s timeout, and the process exits after
+// 600 s whatever happens.  Node's own http module: nothing to install.
+"use strict";
+const http = require("http");
+
+const [port, clients, promptLen, maxTokens, vocab] = process.argv.slice(2).map(Number);
+setTimeout(() => { console.error("serve_load: timed out"); process.exit(1); }, 600000).unref();
+
+function pct(a, p) {
+	if (!a.length) return NaN;
+	const s = [...a].sort((x, y) => x - y);
+	return s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))];
+}
+
+function one(i) {
+	return new Promise((resolve, reject) => {
+		let seed = 12345 + i * 7919;
+		const prompt = [];
+		for (let k = 0; k < promptLen; k++) {
+			seed = (seed * 1103515245 + 12345) % 2147483648;
+			prompt.push(seed % vocab);
+		}
+		const body = JSON.stringify({ prompt, max_tokens: maxTokens, temperature: 0, stream: true, return_tokens: true });
+		const t0 = performance.now();
+		const times = [];
+		let buf = "";
+		const req = http.request({ host: "127.0.0.1", port, path: "/v1/completions", method: "POST", timeout: 300000,
+			headers: { "Content-Type": "application/json", "Content-Length": Buffer.byteLength(body) } }, (res) => {
+			if (res.statusCode !== 200) return reject(new Error("HTTP " + res.statusCode));
+			res.setEncoding("utf8");
+			res.on("data", (d) => {
+				buf += d;
+				let at;
+				while ((at = buf.indexOf("\n\n")) >= 0) {
+					const ev = buf.slice(0, at);
+					buf = buf.slice(at + 2);
+					if (!ev.startsWith("data: ") || ev === "data: [DONE]") continue;
+					const c = JSON.parse(ev.slice(6)).choices[0];
+					const now = performance.now();
+					for (let k = 0; c && c.tokens && k < c.tokens.length; k++) times.push(now);
+				}
+			});
+			res.on("end", () => resolve({ t0, times }));
+		});
+		req.on("timeout", () => req.destroy(new Error("timeout")));
+		req.on("error", reject);
+		req.end(body);
+	});
+}
+
+(async () => {
+	const runs = await Promise.all(Array.from({ length: clients }, (_, i) => one(i)));
+	const ttft = [], itl = [];
+	let tokens = 0, start = Infinity, end = 0;
+	for (const r of runs) {
+		tokens += r.times.length;
+		start = Math.min(start, r.t0);
+		if (r.times.length) {
+			ttft.push(r.times[0] - r.t0);
+			end = Math.max(end, r.times[r.times.length - 1]);
+		}
+		for (let k = 1; k < r.times.length; k++) itl.push(r.times[k] - r.times[k - 1]);
+	}
+	const secs = (end - start) / 1000;
+	console.log(`tokens=${tokens}`);
+	console.log(`seconds=${secs.toFixed(3)}`);
+	console.log(`tok_s=${(tokens / secs).toFixed(2)}`);
+	console.log(`ttft_p50_ms=${pct(ttft, 50).toFixed(2)}`);
+	console.log(`ttft_p99_ms=${pct(ttft, 99).toFixed(2)}`);
+	console.log(`itl_p50_ms=${pct(itl, 50).toFixed(2)}`);
+	console.log(`itl_p99_ms=${pct(itl, 99).toFixed(2)}`);
+})().catch((e) => { console.error("serve_load: " + e.message); process.exit(1); });
