@@ -2,6 +2,7 @@
 #include "cli.h"
 
 #include <ctype.h>
+#include <float.h>
 #include <errno.h>
 #include <math.h>
 #include <stdlib.h>
@@ -27,6 +28,10 @@ int cli_parse_float(const char *s, float lo, float hi, float *out)
 	char *end;
 	errno = 0;
 	float v = strtof(s, &end);
+	/* strtof reports underflow (a subnormal or zero result from a non-zero
+	 * number) as ERANGE with |v| < FLT_MIN: say so rather than "out of range". */
+	if (*s && !*end && errno == ERANGE && fabsf(v) < FLT_MIN)
+		return CLI_FLOAT_TINY;
 	if (!*s || *end || errno || !isfinite(v) || v < lo || v > hi)
 		return -1;
 	*out = v;

@@ -89,7 +89,9 @@ double cli_now(void);
 int cli_parse_size(const char *s, uint64_t *out);
 /* Unsigned integer in [lo, hi]; -1 on error. */
 int cli_parse_uint(const char *s, uint64_t lo, uint64_t hi, uint64_t *out);
-/* Finite number in [lo, hi]; -1 on error. */
+/* A finite number in [lo, hi]: 0, -1 (not a number in [lo, hi]) or CLI_FLOAT_TINY (a non-zero number
+ * below the smallest normal float, FLT_MIN = 1.17549435e-38). */
+#define CLI_FLOAT_TINY (-2)
 int cli_parse_float(const char *s, float lo, float hi, float *out);
 /* "f32|f16|bf16" -> dtype, 0 on error. */
 lutdb_dtype cli_parse_dtype(const char *s);

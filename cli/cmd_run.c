@@ -136,7 +136,7 @@ static int parse_args(int argc, char **argv, run_args *a)
 		{"seed", required_argument, 0, O_SEED},             {"threads", required_argument, 0, O_THREADS},
 		{"dump-logits", required_argument, 0, O_DUMP},      {"quiet", no_argument, 0, O_QUIET},
 		{"help", no_argument, 0, 'h'},                      {0, 0, 0, 0}};
-	int greedy = 0, have_sampling_opt = 0, c;
+	int greedy = 0, have_sampling_opt = 0, c, rc;
 	uint64_t v;
 
 	memset(a, 0, sizeof *a);
@@ -155,8 +155,11 @@ static int parse_args(int argc, char **argv, run_args *a)
 			break;
 		case O_GREEDY: greedy = 1; break;
 		case O_TEMP:
-			if (cli_parse_float(optarg, 0.0f, 1e6f, &a->sampling.temperature))
-				return cli_usage_error("run", "--temp must be a number >= 0, not '%s'", optarg);
+			if ((rc = cli_parse_float(optarg, 0.0f, 1e6f, &a->sampling.temperature)) == CLI_FLOAT_TINY)
+				return cli_usage_error("run", "--temp %s is below the smallest normal float (1.2e-38): "
+							      "give 0 for greedy, or a larger temperature", optarg);
+			if (rc)
+				return cli_usage_error("run", "--temp must be a number from 0 to 1e6, not '%s'", optarg);
 			a->sample = 1;
 			break;
 		case O_TOPK:
@@ -166,7 +169,10 @@ static int parse_args(int argc, char **argv, run_args *a)
 			have_sampling_opt = 1;
 			break;
 		case O_TOPP:
-			if (cli_parse_float(optarg, 0.0f, 1.0f, &a->sampling.top_p) || a->sampling.top_p <= 0.0f)
+			if ((rc = cli_parse_float(optarg, 0.0f, 1.0f, &a->sampling.top_p)) == CLI_FLOAT_TINY)
+				return cli_usage_error("run", "--top-p %s is below the smallest normal float (1.2e-38): "
+							      "give a probability in [1.2e-38, 1]", optarg);
+			if (rc || a->sampling.top_p <= 0.0f)
 				return cli_usage_error("run", "--top-p must be a number in (0, 1], not '%s'", optarg);
 			have_sampling_opt = 1;
 			break;

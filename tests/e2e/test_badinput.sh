@@ -161,6 +161,12 @@ expect_fail "get --token not a number" 2 "--token must be a non-negative integer
 expect_fail "run with an id >= V" 2 "token id 260 (at index 1) is outside the vocabulary" \
 	lutdb run good.lutdb --prompt-ids 1,260 --threads 1
 expect_fail "run with an empty prompt" 2 "empty prompt" lutdb run good.lutdb --prompt-ids "" --threads 1
+expect_fail "run with a subnormal --temp says so" 2 "--temp 1e-45 is below the smallest normal float" \
+	lutdb run good.lutdb --prompt-ids 1 --temp 1e-45
+expect_fail "run with a subnormal --top-p says so" 2 "--top-p 1e-40 is below the smallest normal float" \
+	lutdb run good.lutdb --prompt-ids 1 --temp 1 --top-p 1e-40
+expect_fail "run with a negative --temp gives the range" 2 "--temp must be a number from 0 to 1e6, not '-1'" \
+	lutdb run good.lutdb --prompt-ids 1 --temp -1
 expect_fail "run with a prompt longer than the context" 2 "max_position_embeddings is 32" \
 	lutdb run good.lutdb --prompt-ids "$(seq -s, 1 40)" -n 1 --threads 1 --quiet
 expect_fail "run generating past the context" 2 "context length exceeded" \
