@@ -84,7 +84,11 @@ typedef struct outcome {
 typedef int (*job_fn)(const void *arg);
 
 /* Runs fn(arg) in a child; with as_extra > 0, the child's address space is
- * first limited to what it maps now plus as_extra bytes. */
+ * first limited to what it maps now plus as_extra bytes.  Under memcheck
+ * (make valgrind) a job without a limit runs in this process instead: a
+ * forked child's exit would be leak-checked with the parent's documents
+ * still held, and fail with valgrind's error status; here the job's own
+ * leaks are found by the final check.  grew_kb is then 0 (not measured). */
 static inline outcome in_child(job_fn fn, const void *arg, size_t as_extra)
 {
 	outcome o;
@@ -92,6 +96,11 @@ static inline outcome in_child(job_fn fn, const void *arg, size_t as_extra)
 	pid_t pid;
 
 	memset(&o, 0, sizeof o);
+	if (!as_extra && getenv("LUTDB_VALGRIND")) {
+		o.rc = fn(arg);
+		snprintf(o.detail, sizeof o.detail, "%s", lutdb_errdetail());
+		return o;
+	}
 	ck_assert_int_eq(pipe(pfd), 0);
 	fflush(NULL);
 	pid = fork();

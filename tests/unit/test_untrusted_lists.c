@@ -45,7 +45,7 @@ START_TEST(index_file_list)
 	outcome o = in_child(ckpt_job, &a, 0);
 
 	OUTCOME_IS(o, LUTDB_EBADINPUT, "names 100001 weight files (at most 100000)");
-	ck_assert_msg(now_s() - t0 < 5.0, "took %.1f s", now_s() - t0);
+	ck_assert_msg(instrumented() || now_s() - t0 < 5.0, "took %.1f s", now_s() - t0);
 	rm_rf(dir);
 	free(dir);
 
@@ -54,7 +54,7 @@ START_TEST(index_file_list)
 	t0 = now_s();
 	o = in_child(ckpt_job, &a, 0);
 	OUTCOME_IS(o, LUTDB_EBADINPUT, "f0.safetensors: missing weight file");
-	ck_assert_msg(now_s() - t0 < 5.0, "took %.1f s", now_s() - t0);
+	ck_assert_msg(instrumented() || now_s() - t0 < 5.0, "took %.1f s", now_s() - t0);
 	rm_rf(dir);
 	free(dir);
 }
@@ -245,7 +245,7 @@ START_TEST(hash_flooding)
 	o = run_doc(tokenizer_job, b.p, b.n);
 	ck_assert_msg(o.rc == LUTDB_OK, "%s", o.detail);
 	printf("60000 crafted vocab tokens loaded in %.2f s\n", now_s() - t0);
-	ck_assert_msg(now_s() - t0 < 5.0, "took %.1f s", now_s() - t0);
+	ck_assert_msg(instrumented() || now_s() - t0 < 5.0, "took %.1f s", now_s() - t0);
 	free(b.p);
 }
 END_TEST
