@@ -181,40 +181,5 @@ INL void tcvt(int t, uint32_t B, size_t bb, const unsigned char *src, float *dst
 		st_part(dst + i, dec8(t, c.blk, c.j), n - i);
 }
 
-float lkq_table_dot_neon(int kdt, const void *a, size_t off, const float *b, size_t n)
-{
-	float r = 0.0f;
-	lkq_check_table("lk_table_dot", kdt, off);
-#define F(t, B, bb, ...) r = tdot(t, B, bb, __VA_ARGS__)
-	LKQ_BY_TYPE(kdt, F, a, off, b, n)
-#undef F
-	return r;
-}
-
-/* rows ldb bytes apart: the same index in the block, a block pointer per row */
-INL void tmatvec(int t, uint32_t B, size_t bb, const unsigned char *W, size_t ldb, size_t off, size_t rows, size_t n,
-		 const float *x, float *y)
-{
-	qpos c = qpos_at(W, B, bb, off);
-	for (size_t r = 0; r < rows; r++, c.blk += ldb)
-		y[r] = tdot_at(t, B, bb, c, x, n);
-}
-
-void lkq_table_matvec_neon(int kdt, const void *W, size_t ldb, size_t off, size_t rows, size_t n, const float *x,
-			   float *y)
-{
-	lkq_check_table("lk_table_matvec", kdt, off);
-	LKQ_BY_TYPE(kdt, tmatvec, W, ldb, off, rows, n, x, y)
-}
-
-void lkq_table_axpy_neon(int kdt, float alpha, const void *x, size_t off, float *y, size_t n)
-{
-	lkq_check_table("lk_table_axpy", kdt, off);
-	LKQ_BY_TYPE(kdt, taxpy, alpha, x, off, y, n)
-}
-
-void lkq_to_f32_neon(int kdt, const void *src, float *dst, size_t n)
-{
-	lkq_check_table("lk_to_f32", kdt, 0);
-	LKQ_BY_TYPE(kdt, tcvt, src, dst, n)
-}
+#define LKQ_ENTRY(name) name##_neon
+#include "kern_quant_table_entry.h"
