@@ -3,7 +3,13 @@
 // prompts, return_tokens) against lutdb serve on 127.0.0.1:PORT, started
 // together.  Prints key=value lines: tokens, seconds (first request to last
 // token), tok_s (aggregate), ttft_p50_ms / ttft_p99_ms (request to its first
-// id), itl_p50_ms / itl_p99_ms (between consecutive ids of one stream).
+// id), itl_p50_ms / itl_p99_ms (between consecutive ids of one stream);
+// decode_tokens, decode_seconds, decode_tok_s: the steady state, from the
+// moment the last stream got its first id to the moment the first stream got
+// its last one (every stream decoding, every prompt fed): the ids received in
+// that window over its length, the figure comparable with the library's
+// batch-B decode step; client_cpu_s: this process's own CPU time during the
+// run (it shares the cores with the server).
 // Bounded: each request has a 300 s timeout, and the process exits after
 // 600 s whatever happens.  Node's own http module: nothing to install.
 "use strict";
@@ -55,6 +61,7 @@ function one(i) {
 }
 
 (async () => {
+	const cpu0 = process.cpuUsage();
 	const runs = await Promise.all(Array.from({ length: clients }, (_, i) => one(i)));
 	const ttft = [], itl = [];
 	let tokens = 0, start = Infinity, end = 0;
@@ -68,6 +75,18 @@ function one(i) {
 		for (let k = 1; k < r.times.length; k++) itl.push(r.times[k] - r.times[k - 1]);
 	}
 	const secs = (end - start) / 1000;
+	const cpu = process.cpuUsage(cpu0);
+	// The steady state: (t1, t2], every stream running.
+	let t1 = 0, t2 = Infinity, dtok = 0;
+	for (const r of runs) {
+		if (!r.times.length) continue;
+		t1 = Math.max(t1, r.times[0]);
+		t2 = Math.min(t2, r.times[r.times.length - 1]);
+	}
+	for (const r of runs)
+		for (const t of r.times)
+			if (t > t1 && t <= t2) dtok++;
+	const dsecs = t2 > t1 ? (t2 - t1) / 1000 : NaN;
 	console.log(`tokens=${tokens}`);
 	console.log(`seconds=${secs.toFixed(3)}`);
 	console.log(`tok_s=${(tokens / secs).toFixed(2)}`);
@@ -75,4 +94,8 @@ function one(i) {
 	console.log(`ttft_p99_ms=${pct(ttft, 99).toFixed(2)}`);
 	console.log(`itl_p50_ms=${pct(itl, 50).toFixed(2)}`);
 	console.log(`itl_p99_ms=${pct(itl, 99).toFixed(2)}`);
+	console.log(`decode_tokens=${dtok}`);
+	console.log(`decode_seconds=${dsecs.toFixed(3)}`);
+	console.log(`decode_tok_s=${(dtok / dsecs).toFixed(2)}`);
+	console.log(`client_cpu_s=${((cpu.user + cpu.system) / 1e6).toFixed(3)}`);
 })().catch((e) => { console.error("serve_load: " + e.message); process.exit(1); });
