@@ -36,7 +36,13 @@ int lutdb_qrun(int dtype, uint32_t block, const float *x, size_t n, void *dst, f
 	lutdb_qacc a = {0};
 	int rc;
 
-	if ((rc = lq_quantize(dtype, block, x, n, dst)) || (rc = lq_dequantize(dtype, block, dst, n, scratch)))
+	if ((rc = lq_quantize(dtype, block, x, n, dst)))
+		return rc;
+	/* the decode and the sums cost as much as the quantizer: only when
+	 * someone reads them */
+	if (!acc)
+		return LUTDB_OK;
+	if ((rc = lq_dequantize(dtype, block, dst, n, scratch)))
 		return rc;
 	for (size_t i = 0; i < n; i++) {
 		double e = fabs((double)x[i] - (double)scratch[i]);
@@ -48,8 +54,7 @@ int lutdb_qrun(int dtype, uint32_t block, const float *x, size_t n, void *dst, f
 		}
 	}
 	a.n = n;
-	if (acc)
-		lutdb_qacc_merge(acc, &a);
+	lutdb_qacc_merge(acc, &a);
 	return LUTDB_OK;
 }
 
@@ -107,8 +112,10 @@ int lutdb_qrows_init(lutdb_qrows *q, int dtype, uint32_t block, size_t row_elems
 	q->row_elems = row_elems;
 	q->row_bytes = row_bytes;
 	q->pool = pool;
+	q->measure = 1;
 	q->ntasks = lk_pool_threads(pool);
-	if (!(q->scratch = malloc((size_t)q->ntasks * row_elems * sizeof(float))))
+	/* per task: the decoded row (measuring), then the widened input row */
+	if (!(q->scratch = malloc((size_t)q->ntasks * 2 * row_elems * sizeof(float))))
 		return lutdb_fail(LUTDB_ENOMEM, "quantization scratch of %zu rows", (size_t)q->ntasks);
 	return LUTDB_OK;
 }
@@ -121,7 +128,10 @@ void lutdb_qrows_free(lutdb_qrows *q)
 
 typedef struct qrows_job {
 	lutdb_qrows *q;
-	const float *src;
+	const float *src;           /* float32 rows, or NULL: */
+	const void *const *rows;    /* stored rows of sdt (sblock) to widen */
+	int sdt;
+	uint32_t sblock;
 	uint8_t *dst;
 	uint32_t nt, token0;
 	lutdb_qacc *acc;   /* one per row: merged in token order afterwards, so
@@ -137,12 +147,21 @@ static void qrows_task(void *ctx, int task, int ntasks)
 	lutdb_qrows *q = j->q;
 	size_t b, e;
 
+	float *scratch = q->scratch + (size_t)task * 2 * q->row_elems, *wide = scratch + q->row_elems;
+
 	lk_split_range(j->nt, ntasks, task, 1, &b, &e);
 	for (size_t i = b; i < e; i++) {
 		uint64_t base = ((uint64_t)j->token0 + i) * q->row_elems;
-		int rc = lutdb_qrun(q->dtype, q->block, j->src + i * q->row_elems, q->row_elems,
-				    j->dst + i * q->row_bytes, q->scratch + (size_t)task * q->row_elems, &j->acc[i],
-				    base);
+		const float *x = j->src ? j->src + i * q->row_elems : wide;
+		int rc = LUTDB_OK;
+
+		/* widening here, a row at a time, keeps it in cache for the
+		 * quantizer and spreads it over the threads */
+		if (!j->src)
+			rc = lutdb_qrows_widen(wide, j->sdt, j->sblock, j->rows[i], q->row_elems);
+		if (rc == LUTDB_OK)
+			rc = lutdb_qrun(q->dtype, q->block, x, q->row_elems, j->dst + i * q->row_bytes, scratch,
+					q->measure ? &j->acc[i] : NULL, base);
 		if (rc) {
 			/* The detail is per thread: carry it to the caller's. */
 			j->rc[task] = rc;
@@ -153,19 +172,50 @@ static void qrows_task(void *ctx, int task, int ntasks)
 	}
 }
 
+int lutdb_qrows_widen(float *dst, int sdt, uint32_t sblock, const void *src, size_t n)
+{
+	if (lq_is_quant(sdt))
+		return lq_dequantize(sdt, sblock, src, n, dst);
+	return lutdb_convert(LUTDB_DTYPE_F32, dst, sdt, src, n);
+}
+
+static int qrows_go(lutdb_qrows *q, qrows_job *j, uint32_t nt, void *dst, uint32_t token0);
+
 int lutdb_qrows_run(lutdb_qrows *q, const float *src, uint32_t nt, void *dst, uint32_t token0)
 {
 	qrows_job *j = calloc(1, sizeof *j);
+
+	if (!j)
+		return lutdb_fail(LUTDB_ENOMEM, "quantization job");
+	j->src = src;
+	return qrows_go(q, j, nt, dst, token0);
+}
+
+int lutdb_qrows_run_stored(lutdb_qrows *q, const void *const *rows, int sdt, uint32_t sblock, uint32_t nt,
+			   void *dst, uint32_t token0)
+{
+	qrows_job *j = calloc(1, sizeof *j);
+
+	if (!j)
+		return lutdb_fail(LUTDB_ENOMEM, "quantization job");
+	j->rows = rows;
+	j->sdt = sdt;
+	j->sblock = sblock;
+	return qrows_go(q, j, nt, dst, token0);
+}
+
+/* Runs job j (its source set; freed here) on the pool. */
+static int qrows_go(lutdb_qrows *q, qrows_job *j, uint32_t nt, void *dst, uint32_t token0)
+{
 	int ntasks = q->ntasks < 64 ? q->ntasks : 64, rc = LUTDB_OK;
 
-	if (!j || !(j->acc = calloc(nt ? nt : 1, sizeof *j->acc))) {
+	if (!(j->acc = calloc(nt ? nt : 1, sizeof *j->acc))) {
 		free(j);
 		return lutdb_fail(LUTDB_ENOMEM, "quantization job");
 	}
 	if ((uint32_t)ntasks > nt)
 		ntasks = nt ? (int)nt : 1;
 	j->q = q;
-	j->src = src;
 	j->dst = dst;
 	j->nt = nt;
 	j->token0 = token0;

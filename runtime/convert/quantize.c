@@ -188,7 +188,8 @@ static int put_tensors(quantizer *q)
 		if ((rc = lutdb_tensor_at(q->src, i, &t)) ||
 		    (rc = lutdb_writer_tensor_begin(q->w, t.name, q->tensor_dt[i], t.ndim, t.shape, &dst)))
 			return rc;
-		if ((rc = lutdb_qconv_tensor(q->tensor_dt[i], dst, t.dtype, t.data, tensor_elems(&t), &acc)))
+		if ((rc = lutdb_qconv_tensor(q->tensor_dt[i], dst, t.dtype, t.data, tensor_elems(&t),
+					      q->o.report ? &acc : NULL)))
 			return lutdb_fail_prefix(rc, "%s: tensor %s", lutdb_path(q->src), t.name);
 		if (acc.n && (q->wacc.n == 0 || acc.max_abs > q->wacc.max_abs))
 			snprintf(q->wmax_name, sizeof q->wmax_name, "%s", t.name);
@@ -201,40 +202,52 @@ static int put_tensors(quantizer *q)
 	return LUTDB_OK;
 }
 
-/* One stored row into float32. */
-static int row_to_f32(const quantizer *q, const lutdb_row *r, float *dst, size_t n)
+/* The table when it is quantized from rows in the map: the pool's tasks
+ * widen and quantize each row in one pass (lutdb_qrows_run_stored), and this
+ * thread only finds the rows and hands the result to the writer. */
+static int put_table_in_place(quantizer *q, uint32_t step, uint8_t *rows, uint64_t out_row)
 {
-	if (lutdb_dtype_is_quantized(r->dtype))
-		return lq_dequantize(r->dtype, q->in->table_block, r->data, n, dst);
-	return lutdb_convert(LUTDB_DTYPE_F32, dst, r->dtype, r->data, n);
+	const lutdb_info *in = q->in;
+	const void **src = malloc((size_t)step * sizeof *src);
+	int rc = LUTDB_OK;
+
+	if (!src)
+		return lutdb_fail(LUTDB_ENOMEM, "lutdb_quantize: row pointers");
+	for (uint32_t t0 = 0; t0 < in->vocab; t0 += step) {
+		uint32_t nt = in->vocab - t0 < step ? in->vocab - t0 : step;
+		for (uint32_t i = 0; i < nt; i++) {
+			lutdb_row r;
+			/* rows_in_place: r.data points into the map, valid while
+			 * the database is open; no scratch needed */
+			if ((rc = lutdb_token_row(q->src, t0 + i, 0, NULL, 0, &r)))
+				goto out;
+			src[i] = r.data;
+		}
+		if ((rc = lutdb_qrows_run_stored(&q->qrows, src, in->table_dtype, in->table_block, nt, rows, t0)) ||
+		    (rc = lutdb_writer_put_rows(q->w, t0, nt, rows, out_row)))
+			goto out;
+		if (q->o.progress && q->o.progress(q->o.progress_ctx, t0 + nt, in->vocab)) {
+			rc = lutdb_fail(LUTDB_EINTR, "quantize cancelled");
+			goto out;
+		}
+	}
+out:
+	free(src);
+	return rc;
 }
 
-static int put_table(quantizer *q)
+/* The table otherwise (a copy, a float dtype, or rows that are not in the
+ * map): this thread reads and widens step rows into f32, then they are
+ * quantized on the pool or converted. */
+static int put_table_staged(quantizer *q, uint32_t step, uint8_t *rows, uint64_t out_row, int copy, float *f32)
 {
 	const lutdb_info *in = q->in;
 	size_t elems = (size_t)in->layers * in->layer_row_elems;
-	uint64_t out_row = lutdb_dtype_bytes(q->table_dtype, q->table_block, elems);
-	int copy = q->table_dtype == in->table_dtype && q->table_block == in->table_block;
-	uint64_t per = out_row + (copy ? 0 : elems * sizeof(float));
-	uint32_t step = (uint32_t)(QUANTIZE_ROWS_BUDGET / (per ? per : 1));
-	uint8_t *rows = NULL, *scratch = NULL;
-	float *f32 = NULL;
+	uint8_t *scratch = malloc(in->token_row_bytes);
 	int rc = LUTDB_OK;
 
-	if (step < 1)
-		step = 1;
-	if (step > in->vocab)
-		step = in->vocab;
-	if (!(rows = malloc((size_t)step * out_row)) || !(scratch = malloc(in->token_row_bytes)) ||
-	    (!copy && !(f32 = malloc((size_t)step * elems * sizeof *f32)))) {
-		rc = lutdb_fail(LUTDB_ENOMEM, "lutdb_quantize: row buffers");
-		goto out;
-	}
-	if (lutdb_dtype_is_quantized(q->table_dtype) && !copy) {
-		if ((rc = lutdb_qrows_init(&q->qrows, q->table_dtype, q->table_block, elems, out_row, q->pool)))
-			goto out;
-		q->have_qrows = 1;
-	}
+	if (!scratch)
+		return lutdb_fail(LUTDB_ENOMEM, "lutdb_quantize: row scratch");
 	for (uint32_t t0 = 0; t0 < in->vocab; t0 += step) {
 		uint32_t nt = in->vocab - t0 < step ? in->vocab - t0 : step;
 		for (uint32_t i = 0; i < nt; i++) {
@@ -243,10 +256,11 @@ static int put_table(quantizer *q)
 				goto out;
 			if (copy)
 				memcpy(rows + (size_t)i * out_row, r.data, out_row);
-			else if ((rc = row_to_f32(q, &r, f32 + (size_t)i * elems, elems)))
+			else if ((rc = lutdb_qrows_widen(f32 + (size_t)i * elems, r.dtype, in->table_block, r.data,
+							 elems)))
 				goto out;
 		}
-		if (!copy && q->have_qrows)
+		if (q->have_qrows)
 			rc = lutdb_qrows_run(&q->qrows, f32, nt, rows, t0);
 		else if (!copy)
 			rc = lutdb_convert(q->table_dtype, rows, LUTDB_DTYPE_F32, f32, (size_t)nt * elems);
@@ -257,7 +271,46 @@ static int put_table(quantizer *q)
 			goto out;
 		}
 	}
-	if (q->have_qrows) {
+out:
+	free(scratch);
+	return rc;
+}
+
+static int put_table(quantizer *q)
+{
+	const lutdb_info *in = q->in;
+	size_t elems = (size_t)in->layers * in->layer_row_elems;
+	uint64_t out_row = lutdb_dtype_bytes(q->table_dtype, q->table_block, elems);
+	int copy = q->table_dtype == in->table_dtype && q->table_block == in->table_block;
+	int quant = lutdb_dtype_is_quantized(q->table_dtype) && !copy;
+	/* float32 rows are staged only when this thread widens them */
+	int in_place = quant && in->rows_in_place;
+	uint64_t per = out_row + (!copy && !in_place ? elems * sizeof(float) : 0);
+	uint32_t step = (uint32_t)(QUANTIZE_ROWS_BUDGET / (per ? per : 1));
+	uint8_t *rows = NULL;
+	float *f32 = NULL;
+	int rc = LUTDB_OK;
+
+	if (step < 1)
+		step = 1;
+	if (step > in->vocab)
+		step = in->vocab;
+	if (!(rows = malloc((size_t)step * out_row)) ||
+	    (!copy && !in_place && !(f32 = malloc((size_t)step * elems * sizeof *f32)))) {
+		rc = lutdb_fail(LUTDB_ENOMEM, "lutdb_quantize: row buffers");
+		goto out;
+	}
+	if (quant) {
+		if ((rc = lutdb_qrows_init(&q->qrows, q->table_dtype, q->table_block, elems, out_row, q->pool)))
+			goto out;
+		q->have_qrows = 1;
+		/* the error is for the report; without one, quantizing is all */
+		q->qrows.measure = q->o.report != NULL;
+	}
+	rc = in_place ? put_table_in_place(q, step, rows, out_row) : put_table_staged(q, step, rows, out_row, copy, f32);
+	if (rc)
+		goto out;
+	if (q->have_qrows && q->qrows.measure) {
 		const lutdb_qacc *a = &q->qrows.acc;
 		lutdb_quant_error *e = &q->rep.table;
 		lutdb_qerror_fill(e, q->table_dtype, q->table_block, a);
@@ -270,7 +323,6 @@ out:
 		lutdb_qrows_free(&q->qrows);
 	q->have_qrows = 0;
 	free(rows);
-	free(scratch);
 	free(f32);
 	return rc;
 }
