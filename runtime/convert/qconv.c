@@ -129,7 +129,8 @@ void lutdb_qrows_free(lutdb_qrows *q)
 typedef struct qrows_job {
 	lutdb_qrows *q;
 	const float *src;           /* float32 rows, or NULL: */
-	const void *const *rows;    /* stored rows of sdt (sblock) to widen */
+	lutdb_qrow_fetch fetch;     /* stored rows of sdt (sblock) to widen */
+	void *fetch_ctx;
 	int sdt;
 	uint32_t sblock;
 	uint8_t *dst;
@@ -157,8 +158,12 @@ static void qrows_task(void *ctx, int task, int ntasks)
 
 		/* widening here, a row at a time, keeps it in cache for the
 		 * quantizer and spreads it over the threads */
-		if (!j->src)
-			rc = lutdb_qrows_widen(wide, j->sdt, j->sblock, j->rows[i], q->row_elems);
+		if (!j->src) {
+			const void *row = NULL;
+
+			if ((rc = j->fetch(j->fetch_ctx, j->token0 + (uint32_t)i, &row)) == LUTDB_OK)
+				rc = lutdb_qrows_widen(wide, j->sdt, j->sblock, row, q->row_elems);
+		}
 		if (rc == LUTDB_OK)
 			rc = lutdb_qrun(q->dtype, q->block, x, q->row_elems, j->dst + i * q->row_bytes, scratch,
 					q->measure ? &j->acc[i] : NULL, base);
@@ -191,14 +196,15 @@ int lutdb_qrows_run(lutdb_qrows *q, const float *src, uint32_t nt, void *dst, ui
 	return qrows_go(q, j, nt, dst, token0);
 }
 
-int lutdb_qrows_run_stored(lutdb_qrows *q, const void *const *rows, int sdt, uint32_t sblock, uint32_t nt,
+int lutdb_qrows_run_stored(lutdb_qrows *q, lutdb_qrow_fetch fetch, void *ctx, int sdt, uint32_t sblock, uint32_t nt,
 			   void *dst, uint32_t token0)
 {
 	qrows_job *j = calloc(1, sizeof *j);
 
 	if (!j)
 		return lutdb_fail(LUTDB_ENOMEM, "quantization job");
-	j->rows = rows;
+	j->fetch = fetch;
+	j->fetch_ctx = ctx;
 	j->sdt = sdt;
 	j->sblock = sblock;
 	return qrows_go(q, j, nt, dst, token0);

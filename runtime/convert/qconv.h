@@ -63,12 +63,16 @@ void lutdb_qrows_free(lutdb_qrows *q);
  * apart), token token0 first.  On a failure the detail names the token. */
 int lutdb_qrows_run(lutdb_qrows *q, const float *src, uint32_t nt, void *dst, uint32_t token0);
 
-/* The same from stored rows: rows[i] is token token0 + i's row of
- * row_elems values of sdt (F32, F16, BF16, or a quantized type in blocks of
- * sblock), read, never kept.  Each task widens its rows into float32
- * itself, so no float32 copy of the step is made.  A quantized row whose
- * scale is not finite is LUTDB_ECORRUPT. */
-int lutdb_qrows_run_stored(lutdb_qrows *q, const void *const *rows, int sdt, uint32_t sblock, uint32_t nt,
+/* The same from stored rows: each task fetches its rows itself
+ * (fetch(ctx, token, &row) sets row to token's row of row_elems values of
+ * sdt: F32, F16, BF16, or a quantized type in blocks of sblock; it runs on
+ * the pool's threads at once, so it must be thread-safe), widens each into
+ * float32 and quantizes it while it is in cache: no float32 copy of the
+ * step, and reading (its checksums) and widening spread over the threads.
+ * A fetch error or a quantized row whose scale is not finite
+ * (LUTDB_ECORRUPT) fails the run with the token in the detail. */
+typedef int (*lutdb_qrow_fetch)(void *ctx, uint32_t token, const void **row);
+int lutdb_qrows_run_stored(lutdb_qrows *q, lutdb_qrow_fetch fetch, void *ctx, int sdt, uint32_t sblock, uint32_t nt,
 			   void *dst, uint32_t token0);
 
 /* n stored values of sdt (blocks of sblock when quantized) into float32. */

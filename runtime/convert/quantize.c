@@ -13,6 +13,7 @@
  */
 #include "lutdb_pack.h"
 
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -203,37 +204,74 @@ static int put_tensors(quantizer *q)
 }
 
 /* The table when it is quantized from rows in the map: the pool's tasks
- * widen and quantize each row in one pass (lutdb_qrows_run_stored), and this
- * thread only finds the rows and hands the result to the writer. */
-static int put_table_in_place(quantizer *q, uint32_t step, uint8_t *rows, uint64_t out_row)
+ * read, widen and quantize each row in one pass (lutdb_qrows_run_stored),
+ * one step of rows on a helper thread while this thread hands the step
+ * before to the writer (which stays on the thread that opened it), so
+ * checksumming and copying the output overlap the quantizing. */
+typedef struct table_step {
+	quantizer *q;
+	uint32_t t0, nt;
+	uint8_t *rows;
+	int rc;
+	char detail[512]; /* the helper thread's lutdb_errdetail() */
+} table_step;
+
+/* lutdb_qrow_fetch: rows_in_place, so the row is in the map, valid while
+ * the database is open, and no scratch is needed; thread-safe as the
+ * handle is. */
+static int fetch_row(void *ctx, uint32_t token, const void **row)
 {
-	const lutdb_info *in = q->in;
-	const void **src = malloc((size_t)step * sizeof *src);
+	lutdb_row r;
+	int rc = lutdb_token_row(ctx, token, 0, NULL, 0, &r);
+
+	if (rc == LUTDB_OK)
+		*row = r.data;
+	return rc;
+}
+
+static void *quantize_step(void *arg)
+{
+	table_step *s = arg;
+	const lutdb_info *in = s->q->in;
+
+	s->rc = lutdb_qrows_run_stored(&s->q->qrows, fetch_row, s->q->src, in->table_dtype, in->table_block, s->nt,
+				       s->rows, s->t0);
+	if (s->rc)
+		snprintf(s->detail, sizeof s->detail, "%s", lutdb_errdetail());
+	return NULL;
+}
+
+static int put_table_in_place(quantizer *q, uint32_t step, uint8_t *rows[2], uint64_t out_row)
+{
+	const uint32_t vocab = q->in->vocab;
+	table_step cur = {.q = q, .t0 = 0, .nt = step < vocab ? step : vocab, .rows = rows[0]}, next;
 	int rc = LUTDB_OK;
 
-	if (!src)
-		return lutdb_fail(LUTDB_ENOMEM, "lutdb_quantize: row pointers");
-	for (uint32_t t0 = 0; t0 < in->vocab; t0 += step) {
-		uint32_t nt = in->vocab - t0 < step ? in->vocab - t0 : step;
-		for (uint32_t i = 0; i < nt; i++) {
-			lutdb_row r;
-			/* rows_in_place: r.data points into the map, valid while
-			 * the database is open; no scratch needed */
-			if ((rc = lutdb_token_row(q->src, t0 + i, 0, NULL, 0, &r)))
-				goto out;
-			src[i] = r.data;
+	quantize_step(&cur);
+	for (;;) {
+		uint32_t t1 = cur.t0 + cur.nt;
+		pthread_t helper;
+		int started = 0;
+
+		if (cur.rc)
+			return lutdb_fail(cur.rc, "%s", cur.detail);
+		if (t1 < vocab) {
+			next = (table_step){.q = q, .t0 = t1, .nt = vocab - t1 < step ? vocab - t1 : step,
+					    .rows = cur.rows == rows[0] ? rows[1] : rows[0]};
+			/* without a thread, the step runs after the write */
+			started = pthread_create(&helper, NULL, quantize_step, &next) == 0;
 		}
-		if ((rc = lutdb_qrows_run_stored(&q->qrows, src, in->table_dtype, in->table_block, nt, rows, t0)) ||
-		    (rc = lutdb_writer_put_rows(q->w, t0, nt, rows, out_row)))
-			goto out;
-		if (q->o.progress && q->o.progress(q->o.progress_ctx, t0 + nt, in->vocab)) {
+		rc = lutdb_writer_put_rows(q->w, cur.t0, cur.nt, cur.rows, out_row);
+		if (rc == LUTDB_OK && q->o.progress && q->o.progress(q->o.progress_ctx, t1, vocab))
 			rc = lutdb_fail(LUTDB_EINTR, "quantize cancelled");
-			goto out;
-		}
+		if (started)
+			pthread_join(helper, NULL);
+		if (rc || t1 >= vocab)
+			return rc;
+		if (!started)
+			quantize_step(&next);
+		cur = next;
 	}
-out:
-	free(src);
-	return rc;
 }
 
 /* The table otherwise (a copy, a float dtype, or rows that are not in the
@@ -287,15 +325,22 @@ static int put_table(quantizer *q)
 	int in_place = quant && in->rows_in_place;
 	uint64_t per = out_row + (!copy && !in_place ? elems * sizeof(float) : 0);
 	uint32_t step = (uint32_t)(QUANTIZE_ROWS_BUDGET / (per ? per : 1));
-	uint8_t *rows = NULL;
+	uint8_t *rows[2] = {NULL, NULL};
 	float *f32 = NULL;
 	int rc = LUTDB_OK;
 
+	/* two steps in flight, and at least 8 steps, so that the first,
+	 * which nothing overlaps, is a small part */
+	if (in_place) {
+		step /= 2;
+		if (step > in->vocab / 8 + 1)
+			step = in->vocab / 8 + 1;
+	}
 	if (step < 1)
 		step = 1;
 	if (step > in->vocab)
 		step = in->vocab;
-	if (!(rows = malloc((size_t)step * out_row)) ||
+	if (!(rows[0] = malloc((size_t)step * out_row)) || (in_place && !(rows[1] = malloc((size_t)step * out_row))) ||
 	    (!copy && !in_place && !(f32 = malloc((size_t)step * elems * sizeof *f32)))) {
 		rc = lutdb_fail(LUTDB_ENOMEM, "lutdb_quantize: row buffers");
 		goto out;
@@ -307,7 +352,8 @@ static int put_table(quantizer *q)
 		/* the error is for the report; without one, quantizing is all */
 		q->qrows.measure = q->o.report != NULL;
 	}
-	rc = in_place ? put_table_in_place(q, step, rows, out_row) : put_table_staged(q, step, rows, out_row, copy, f32);
+	rc = in_place ? put_table_in_place(q, step, rows, out_row)
+		      : put_table_staged(q, step, rows[0], out_row, copy, f32);
 	if (rc)
 		goto out;
 	if (q->have_qrows && q->qrows.measure) {
@@ -322,7 +368,8 @@ out:
 	if (q->have_qrows)
 		lutdb_qrows_free(&q->qrows);
 	q->have_qrows = 0;
-	free(rows);
+	free(rows[0]);
+	free(rows[1]);
 	free(f32);
 	return rc;
 }

@@ -147,6 +147,17 @@ for tok in 3 200; do
 		cmp -s <(lutdb get "$T/zq.lutdb" --layer 0 --token $tok --raw) <(lutdb get "$T/pq.lutdb" --layer 0 --token $tok --raw)
 done
 
+# A damaged row is found by the thread that reads it (a helper's step, not
+# the first) and named.
+lutdb get "$T/f32.lutdb" --layer 0 --token 201 --raw >"$T/row201.bin"
+off=$(bytes_py find "$T/f32.lutdb" "$(head -c 64 "$T/row201.bin" | od -An -tx1 -v | tr -d ' \n')")
+cp "$T/f32.lutdb" "$T/flip.lutdb"
+bytes_py flip "$T/flip.lutdb" $((off + 40))
+expect_fail "quantize of a damaged row names it" 4 "token 201" \
+	lutdb quantize "$T/flip.lutdb" "$T/fq.lutdb" --table-dtype q8_0 --threads 2 --quiet
+check "and the message says why" grep -q "row checksum mismatch" "$T/.err"
+no_output "a failed quantize leaves nothing" "$T/fq.lutdb"
+
 # Until the engine decodes quantized parts, run refuses them cleanly.
 capture lutdb run "$T/q.lutdb" --prompt-ids 1,2,3 -n 2 --quiet
 check "run on a quantized file: a clean refusal or a run, never a crash" test "$E2E_LAST_RC" -lt 64
