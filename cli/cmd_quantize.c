@@ -73,7 +73,8 @@ int cmd_quantize(int argc, char **argv)
 	o.table_block = q.table_block;
 	o.tensor_dtypes = q.tensors;
 	o.tensor_dtype_count = q.ntensors;
-	o.report = &qr;
+	/* --quiet prints no report: not asking for one spares measuring it */
+	o.report = quiet ? NULL : &qr;
 	if ((rc = cli_open("quantize", argv[optind], 0, &db)))
 		goto out;
 	cli_progress_init(&pr, "quantize", "rows", quiet);

@@ -18,6 +18,8 @@
 #include "bytes.h"
 #include "fail.h"
 #include "numeric.h"
+#include "quant_steps.h"
+#include "cpu.h"
 
 #include <float.h>
 #include <string.h>
@@ -162,38 +164,14 @@ uint64_t lq_bytes(int dtype, uint32_t block, uint64_t n)
 
 /* ---- float32 helpers ------------------------------------------------------- */
 
-static inline uint32_t fbits(float f)
-{
-	uint32_t u;
-
-	memcpy(&u, &f, sizeof u);
-	return u;
-}
-
-static inline int finite32(float f)
-{
-	return (fbits(f) & 0x7f800000u) != 0x7f800000u;
-}
-
+/* lq__fbits, lq__finite32, lq__recip_or_zero: quant_steps.h, shared with
+ * the vector paths. */
 static inline float abs32(float f)
 {
-	uint32_t u = fbits(f) & 0x7fffffffu;
+	uint32_t u = lq__fbits(f) & 0x7fffffffu;
 
 	memcpy(&f, &u, sizeof f);
 	return f;
-}
-
-/* ggml's `d ? 1/d : 0`, extended: 0 also when 1/d overflows float32 (d below
- * about 2^-128, a block of float32-subnormal magnitudes), where ggml's
- * x*inf and its int conversion are undefined. */
-static inline float recip_or_zero(float d)
-{
-	float r;
-
-	if (d == 0.0f)
-		return 0.0f;
-	r = 1.0f / d;
-	return finite32(r) ? r : 0.0f;
 }
 
 /* C's roundf (halfway cases away from zero) for |v| < 2^31, without libm:
@@ -212,7 +190,7 @@ static int check_finite(int dtype, const float *x, uint32_t block, size_t k)
 	uint32_t j;
 
 	for (j = 0; j < block; j++)
-		if (!finite32(x[j]))
+		if (!lq__finite32(x[j]))
 			return lutdb_fail(LUTDB_ERANGE, "%s: value %zu (block %zu) is %s", lq_name(dtype),
 					  k * block + j, k, x[j] != x[j] ? "NaN" : "infinite");
 	return LUTDB_OK;
@@ -248,7 +226,7 @@ static int q8_0_block(const float *x, size_t k, uint8_t *out)
 	d = amax / 127.0f;
 	if ((rc = scale_f16(LQ_DTYPE_Q8_0, d, k, "amax/127", &h)) != LUTDB_OK)
 		return rc;
-	id = recip_or_zero(d); /* from the float32 d, not F16(d): ggml's choice */
+	id = lq__recip_or_zero(d); /* from the float32 d, not F16(d): ggml's choice */
 	wr16(out, h);
 	for (j = 0; j < 32; j++) {
 		float v = x[j] * id;
@@ -278,7 +256,7 @@ static int q4_0_block(const float *x, size_t k, uint8_t *out)
 	d = max / -8.0f;
 	if ((rc = scale_f16(LQ_DTYPE_Q4_0, d, k, "max/-8", &h)) != LUTDB_OK)
 		return rc;
-	id = recip_or_zero(d);
+	id = lq__recip_or_zero(d);
 	wr16(out, h);
 	for (j = 0; j < 16; j++) {
 		float v0 = x[j] * id, v1 = x[j + 16] * id;
@@ -404,17 +382,13 @@ static int check_args(const char *fn, int dtype, uint32_t block, size_t n, const
 	return LUTDB_OK;
 }
 
-int lq_quantize(int dtype, uint32_t block, const float *x, size_t n, void *dst)
+/* Blocks [k, nb) by the scalar code: the reference path. */
+static int quantize_scalar(int dtype, uint32_t block, const float *x, size_t k, size_t nb, uint8_t *out)
 {
-	uint8_t *out = dst;
 	uint64_t bb = lq_block_bytes(dtype, block);
-	size_t k, nb;
 	int rc;
 
-	if ((rc = check_args("quantize", dtype, block, n, x, dst)) != LUTDB_OK)
-		return rc;
-	nb = n / block;
-	for (k = 0; k < nb; k++, x += block, out += bb) {
+	for (x += k * block, out += k * bb; k < nb; k++, x += block, out += bb) {
 		if ((rc = check_finite(dtype, x, block, k)) != LUTDB_OK)
 			return rc;
 		switch (dtype) {
@@ -427,6 +401,68 @@ int lq_quantize(int dtype, uint32_t block, const float *x, size_t n, void *dst)
 			return rc;
 	}
 	return LUTDB_OK;
+}
+
+/* ---- the vector paths --------------------------------------------------------
+ * quant_avx2.c and quant_avx512.c, built for x86 only (the Makefile's
+ * ARCH_SKIP), write the scalar code's bytes faster; elsewhere the scalar code
+ * does all the work. */
+typedef size_t (*vector_fn)(int dtype, uint32_t block, const float *x, size_t nb, uint8_t *out);
+
+static vector_fn vector_path(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+	/* the features each file is compiled for (AVX512FLAGS, AVX2FLAGS) */
+	if (lutdb_cpu_has(LUTDB_CPU_AVX512F | LUTDB_CPU_AVX512BW | LUTDB_CPU_AVX512VL | LUTDB_CPU_AVX512DQ |
+			  LUTDB_CPU_AVX2 | LUTDB_CPU_FMA | LUTDB_CPU_F16C))
+		return lq__quantize_avx512;
+	if (lutdb_cpu_has(LUTDB_CPU_AVX2 | LUTDB_CPU_FMA | LUTDB_CPU_F16C))
+		return lq__quantize_avx2;
+#endif
+	return NULL;
+}
+
+static int quantize_with(vector_fn vec, int dtype, uint32_t block, const float *x, size_t n, void *dst)
+{
+	uint8_t *out = dst;
+	uint64_t bb = lq_block_bytes(dtype, block);
+	size_t k = 0, nb;
+	int rc;
+
+	if ((rc = check_args("quantize", dtype, block, n, x, dst)) != LUTDB_OK)
+		return rc;
+	nb = n / block;
+	while (k < nb) {
+		size_t end = nb;
+
+		/* the vector path stops before a block it leaves to the scalar
+		 * code, which refuses it with the spec's detail */
+		if (vec) {
+			k += vec(dtype, block, x + k * block, nb - k, out + k * bb);
+			end = k < nb ? k + 1 : nb;
+		}
+		if ((rc = quantize_scalar(dtype, block, x, k, end, out)) != LUTDB_OK)
+			return rc;
+		k = end;
+	}
+	return LUTDB_OK;
+}
+
+int lq_quantize(int dtype, uint32_t block, const float *x, size_t n, void *dst)
+{
+	return quantize_with(vector_path(), dtype, block, x, n, dst);
+}
+
+int lq_quantize_scalar(int dtype, uint32_t block, const float *x, size_t n, void *dst)
+{
+	return quantize_with(NULL, dtype, block, x, n, dst);
+}
+
+int lq_quantize_isa(void)
+{
+	vector_fn v = vector_path();
+
+	return v == NULL ? 0 : v == lq__quantize_avx2 ? 2 : 3;
 }
 
 /* ---- dequantize ---------------------------------------------------------- */

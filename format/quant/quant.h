@@ -87,6 +87,15 @@ uint64_t lq_bytes(int dtype, uint32_t block, uint64_t n);
  * On an error the contents of dst are unspecified. */
 int lq_quantize(int dtype, uint32_t block, const float *x, size_t n, void *dst);
 
+/* lq_quantize on the scalar code alone: the reference the vector paths
+ * (AVX2, AVX-512, picked at run time by lq_quantize) are tested against.
+ * Same bytes, same errors. */
+int lq_quantize_scalar(int dtype, uint32_t block, const float *x, size_t n, void *dst);
+
+/* Which path lq_quantize takes on this CPU: 0 scalar, 2 AVX2, 3 AVX-512
+ * (for tests and their messages). */
+int lq_quantize_isa(void);
+
 /* Decodes n values from src[0..lq_bytes(dtype, block, n)) into dst[0..n).
  * src is untrusted (a file's bytes): every byte pattern decodes except a
  * scale whose F16 exponent is all ones, which writers never store:

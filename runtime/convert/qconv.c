@@ -30,26 +30,83 @@ void lutdb_qacc_merge(lutdb_qacc *into, const lutdb_qacc *from)
 	into->n += from->n;
 }
 
+/* Lanes of the error sums: value i goes to lane i % QACC_LANES, and the
+ * lanes are added in order at the end, so the sums are independent chains
+ * (one chain of double adds was the cost of the report) and still depend
+ * only on the values, never on threads.  Four lanes keep every sum in a
+ * register. */
+#define QACC_LANES 4
+
+static inline void qacc_lane(double xv, double yv, size_t i, double *e2, double *r2, double *mx, size_t *at)
+{
+	double e = fabs(xv - yv);
+
+	*e2 += e * e;
+	*r2 += xv * xv;
+	if (e > *mx) {
+		*mx = e;
+		*at = i;
+	}
+}
+
+/* The error of y against x[0..n) into a, value i standing at base + i.  The
+ * maximum is the sequential scan's: its first place. */
+static void qacc_add(lutdb_qacc *a, const float *x, const float *y, size_t n, uint64_t base)
+{
+	double e2[QACC_LANES] = {0}, r2[QACC_LANES] = {0}, mx[QACC_LANES];
+	size_t at[QACC_LANES] = {0}, best = 0, i = 0;
+
+	if (n == 0)
+		return;
+	for (int k = 0; k < QACC_LANES; k++)
+		mx[k] = -1.0; /* below every |x - y|: a lane's first value is taken */
+	if (n >= QACC_LANES) {
+		/* the lanes as named locals, so that they live in registers */
+		double e0 = 0, e1 = 0, e2_ = 0, e3 = 0, r0 = 0, r1 = 0, r2_ = 0, r3 = 0;
+		double m0 = -1.0, m1 = -1.0, m2 = -1.0, m3 = -1.0;
+		size_t a0 = 0, a1 = 0, a2 = 0, a3 = 0;
+
+		for (; i + QACC_LANES <= n; i += QACC_LANES) {
+			qacc_lane(x[i], y[i], i, &e0, &r0, &m0, &a0);
+			qacc_lane(x[i + 1], y[i + 1], i + 1, &e1, &r1, &m1, &a1);
+			qacc_lane(x[i + 2], y[i + 2], i + 2, &e2_, &r2_, &m2, &a2);
+			qacc_lane(x[i + 3], y[i + 3], i + 3, &e3, &r3, &m3, &a3);
+		}
+		e2[0] = e0, e2[1] = e1, e2[2] = e2_, e2[3] = e3;
+		r2[0] = r0, r2[1] = r1, r2[2] = r2_, r2[3] = r3;
+		mx[0] = m0, mx[1] = m1, mx[2] = m2, mx[3] = m3;
+		at[0] = a0, at[1] = a1, at[2] = a2, at[3] = a3;
+	}
+	for (int k = 0; i + (size_t)k < n; k++)
+		qacc_lane(x[i + k], y[i + k], i + k, &e2[k], &r2[k], &mx[k], &at[k]);
+	for (int k = 0; k < QACC_LANES && (size_t)k < n; k++) {
+		a->err2 += e2[k];
+		a->ref2 += r2[k];
+		/* the larger maximum, the earlier place on ties */
+		if (k == 0 || mx[k] > mx[best] || (mx[k] == mx[best] && at[k] < at[best]))
+			best = (size_t)k;
+	}
+	a->max_abs = mx[best];
+	a->max_at = base + at[best];
+	a->n = n;
+}
+
 int lutdb_qrun(int dtype, uint32_t block, const float *x, size_t n, void *dst, float *scratch, lutdb_qacc *acc,
 	       uint64_t base)
 {
 	lutdb_qacc a = {0};
 	int rc;
 
-	if ((rc = lq_quantize(dtype, block, x, n, dst)) || (rc = lq_dequantize(dtype, block, dst, n, scratch)))
+	if ((rc = lq_quantize(dtype, block, x, n, dst)))
 		return rc;
-	for (size_t i = 0; i < n; i++) {
-		double e = fabs((double)x[i] - (double)scratch[i]);
-		a.err2 += e * e;
-		a.ref2 += (double)x[i] * (double)x[i];
-		if (i == 0 || e > a.max_abs) {
-			a.max_abs = e;
-			a.max_at = base + i;
-		}
-	}
-	a.n = n;
-	if (acc)
-		lutdb_qacc_merge(acc, &a);
+	/* the decode and the sums cost as much as the quantizer: only when
+	 * someone reads them */
+	if (!acc)
+		return LUTDB_OK;
+	if ((rc = lq_dequantize(dtype, block, dst, n, scratch)))
+		return rc;
+	qacc_add(&a, x, scratch, n, base);
+	lutdb_qacc_merge(acc, &a);
 	return LUTDB_OK;
 }
 
@@ -107,8 +164,10 @@ int lutdb_qrows_init(lutdb_qrows *q, int dtype, uint32_t block, size_t row_elems
 	q->row_elems = row_elems;
 	q->row_bytes = row_bytes;
 	q->pool = pool;
+	q->measure = 1;
 	q->ntasks = lk_pool_threads(pool);
-	if (!(q->scratch = malloc((size_t)q->ntasks * row_elems * sizeof(float))))
+	/* per task: the decoded row (measuring), then the widened input row */
+	if (!(q->scratch = malloc((size_t)q->ntasks * 2 * row_elems * sizeof(float))))
 		return lutdb_fail(LUTDB_ENOMEM, "quantization scratch of %zu rows", (size_t)q->ntasks);
 	return LUTDB_OK;
 }
@@ -121,7 +180,11 @@ void lutdb_qrows_free(lutdb_qrows *q)
 
 typedef struct qrows_job {
 	lutdb_qrows *q;
-	const float *src;
+	const float *src;           /* float32 rows, or NULL: */
+	lutdb_qrow_fetch fetch;     /* stored rows of sdt (sblock) to widen */
+	void *fetch_ctx;
+	int sdt;
+	uint32_t sblock;
 	uint8_t *dst;
 	uint32_t nt, token0;
 	lutdb_qacc *acc;   /* one per row: merged in token order afterwards, so
@@ -137,12 +200,25 @@ static void qrows_task(void *ctx, int task, int ntasks)
 	lutdb_qrows *q = j->q;
 	size_t b, e;
 
+	float *scratch = q->scratch + (size_t)task * 2 * q->row_elems, *wide = scratch + q->row_elems;
+
 	lk_split_range(j->nt, ntasks, task, 1, &b, &e);
 	for (size_t i = b; i < e; i++) {
 		uint64_t base = ((uint64_t)j->token0 + i) * q->row_elems;
-		int rc = lutdb_qrun(q->dtype, q->block, j->src + i * q->row_elems, q->row_elems,
-				    j->dst + i * q->row_bytes, q->scratch + (size_t)task * q->row_elems, &j->acc[i],
-				    base);
+		const float *x = j->src ? j->src + i * q->row_elems : wide;
+		int rc = LUTDB_OK;
+
+		/* widening here, a row at a time, keeps it in cache for the
+		 * quantizer and spreads it over the threads */
+		if (!j->src) {
+			const void *row = NULL;
+
+			if ((rc = j->fetch(j->fetch_ctx, j->token0 + (uint32_t)i, &row)) == LUTDB_OK)
+				rc = lutdb_qrows_widen(wide, j->sdt, j->sblock, row, q->row_elems);
+		}
+		if (rc == LUTDB_OK)
+			rc = lutdb_qrun(q->dtype, q->block, x, q->row_elems, j->dst + i * q->row_bytes, scratch,
+					q->measure ? &j->acc[i] : NULL, base);
 		if (rc) {
 			/* The detail is per thread: carry it to the caller's. */
 			j->rc[task] = rc;
@@ -153,19 +229,51 @@ static void qrows_task(void *ctx, int task, int ntasks)
 	}
 }
 
+int lutdb_qrows_widen(float *dst, int sdt, uint32_t sblock, const void *src, size_t n)
+{
+	if (lq_is_quant(sdt))
+		return lq_dequantize(sdt, sblock, src, n, dst);
+	return lutdb_convert(LUTDB_DTYPE_F32, dst, sdt, src, n);
+}
+
+static int qrows_go(lutdb_qrows *q, qrows_job *j, uint32_t nt, void *dst, uint32_t token0);
+
 int lutdb_qrows_run(lutdb_qrows *q, const float *src, uint32_t nt, void *dst, uint32_t token0)
 {
 	qrows_job *j = calloc(1, sizeof *j);
+
+	if (!j)
+		return lutdb_fail(LUTDB_ENOMEM, "quantization job");
+	j->src = src;
+	return qrows_go(q, j, nt, dst, token0);
+}
+
+int lutdb_qrows_run_stored(lutdb_qrows *q, lutdb_qrow_fetch fetch, void *ctx, int sdt, uint32_t sblock, uint32_t nt,
+			   void *dst, uint32_t token0)
+{
+	qrows_job *j = calloc(1, sizeof *j);
+
+	if (!j)
+		return lutdb_fail(LUTDB_ENOMEM, "quantization job");
+	j->fetch = fetch;
+	j->fetch_ctx = ctx;
+	j->sdt = sdt;
+	j->sblock = sblock;
+	return qrows_go(q, j, nt, dst, token0);
+}
+
+/* Runs job j (its source set; freed here) on the pool. */
+static int qrows_go(lutdb_qrows *q, qrows_job *j, uint32_t nt, void *dst, uint32_t token0)
+{
 	int ntasks = q->ntasks < 64 ? q->ntasks : 64, rc = LUTDB_OK;
 
-	if (!j || !(j->acc = calloc(nt ? nt : 1, sizeof *j->acc))) {
+	if (!(j->acc = calloc(nt ? nt : 1, sizeof *j->acc))) {
 		free(j);
 		return lutdb_fail(LUTDB_ENOMEM, "quantization job");
 	}
 	if ((uint32_t)ntasks > nt)
 		ntasks = nt ? (int)nt : 1;
 	j->q = q;
-	j->src = src;
 	j->dst = dst;
 	j->nt = nt;
 	j->token0 = token0;

@@ -30,8 +30,9 @@ void lutdb_qacc_merge(lutdb_qacc *into, const lutdb_qacc *from);
 
 /* Quantizes x[0..n) (n a multiple of block) as dtype into dst, decodes it
  * back into scratch[0..n) and adds the error to acc, value i standing at
- * base + i.  LUTDB_ERANGE from the quantizer (non-finite value, scale
- * beyond F16) with its detail. */
+ * base + i; with acc NULL it only quantizes (scratch unused).  LUTDB_ERANGE
+ * from the quantizer (non-finite value, scale beyond F16) with its
+ * detail. */
 int lutdb_qrun(int dtype, uint32_t block, const float *x, size_t n, void *dst, float *scratch, lutdb_qacc *acc,
 	       uint64_t base);
 
@@ -50,7 +51,8 @@ typedef struct lutdb_qrows {
 	size_t row_elems, row_bytes;
 	struct lk_pool *pool; /* borrowed; NULL: the caller's thread */
 	int ntasks;
-	float *scratch;       /* ntasks * row_elems */
+	float *scratch;       /* ntasks * 2 * row_elems */
+	int measure;          /* 1 (init's default): keep acc; 0: quantize only */
 	lutdb_qacc acc;       /* every row so far, token-major indexes */
 } lutdb_qrows;
 
@@ -60,6 +62,21 @@ void lutdb_qrows_free(lutdb_qrows *q);
 /* Converts nt rows at src (row_elems floats apart) into dst (row_bytes
  * apart), token token0 first.  On a failure the detail names the token. */
 int lutdb_qrows_run(lutdb_qrows *q, const float *src, uint32_t nt, void *dst, uint32_t token0);
+
+/* The same from stored rows: each task fetches its rows itself
+ * (fetch(ctx, token, &row) sets row to token's row of row_elems values of
+ * sdt: F32, F16, BF16, or a quantized type in blocks of sblock; it runs on
+ * the pool's threads at once, so it must be thread-safe), widens each into
+ * float32 and quantizes it while it is in cache: no float32 copy of the
+ * step, and reading (its checksums) and widening spread over the threads.
+ * A fetch error or a quantized row whose scale is not finite
+ * (LUTDB_ECORRUPT) fails the run with the token in the detail. */
+typedef int (*lutdb_qrow_fetch)(void *ctx, uint32_t token, const void **row);
+int lutdb_qrows_run_stored(lutdb_qrows *q, lutdb_qrow_fetch fetch, void *ctx, int sdt, uint32_t sblock, uint32_t nt,
+			   void *dst, uint32_t token0);
+
+/* n stored values of sdt (blocks of sblock when quantized) into float32. */
+int lutdb_qrows_widen(float *dst, int sdt, uint32_t sblock, const void *src, size_t n);
 
 /* Where element e of a token row lies: layer, MoLKV key (1) or value (0)
  * vector (MoLE: -1), expert. */

@@ -13,6 +13,7 @@
  */
 #include "lutdb_pack.h"
 
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -188,7 +189,8 @@ static int put_tensors(quantizer *q)
 		if ((rc = lutdb_tensor_at(q->src, i, &t)) ||
 		    (rc = lutdb_writer_tensor_begin(q->w, t.name, q->tensor_dt[i], t.ndim, t.shape, &dst)))
 			return rc;
-		if ((rc = lutdb_qconv_tensor(q->tensor_dt[i], dst, t.dtype, t.data, tensor_elems(&t), &acc)))
+		if ((rc = lutdb_qconv_tensor(q->tensor_dt[i], dst, t.dtype, t.data, tensor_elems(&t),
+					      q->o.report ? &acc : NULL)))
 			return lutdb_fail_prefix(rc, "%s: tensor %s", lutdb_path(q->src), t.name);
 		if (acc.n && (q->wacc.n == 0 || acc.max_abs > q->wacc.max_abs))
 			snprintf(q->wmax_name, sizeof q->wmax_name, "%s", t.name);
@@ -201,40 +203,89 @@ static int put_tensors(quantizer *q)
 	return LUTDB_OK;
 }
 
-/* One stored row into float32. */
-static int row_to_f32(const quantizer *q, const lutdb_row *r, float *dst, size_t n)
+/* The table when it is quantized from rows in the map: the pool's tasks
+ * read, widen and quantize each row in one pass (lutdb_qrows_run_stored),
+ * one step of rows on a helper thread while this thread hands the step
+ * before to the writer (which stays on the thread that opened it), so
+ * checksumming and copying the output overlap the quantizing. */
+typedef struct table_step {
+	quantizer *q;
+	uint32_t t0, nt;
+	uint8_t *rows;
+	int rc;
+	char detail[512]; /* the helper thread's lutdb_errdetail() */
+} table_step;
+
+/* lutdb_qrow_fetch: rows_in_place, so the row is in the map, valid while
+ * the database is open, and no scratch is needed; thread-safe as the
+ * handle is. */
+static int fetch_row(void *ctx, uint32_t token, const void **row)
 {
-	if (lutdb_dtype_is_quantized(r->dtype))
-		return lq_dequantize(r->dtype, q->in->table_block, r->data, n, dst);
-	return lutdb_convert(LUTDB_DTYPE_F32, dst, r->dtype, r->data, n);
+	lutdb_row r;
+	int rc = lutdb_token_row(ctx, token, 0, NULL, 0, &r);
+
+	if (rc == LUTDB_OK)
+		*row = r.data;
+	return rc;
 }
 
-static int put_table(quantizer *q)
+static void *quantize_step(void *arg)
+{
+	table_step *s = arg;
+	const lutdb_info *in = s->q->in;
+
+	s->rc = lutdb_qrows_run_stored(&s->q->qrows, fetch_row, s->q->src, in->table_dtype, in->table_block, s->nt,
+				       s->rows, s->t0);
+	if (s->rc)
+		snprintf(s->detail, sizeof s->detail, "%s", lutdb_errdetail());
+	return NULL;
+}
+
+static int put_table_in_place(quantizer *q, uint32_t step, uint8_t *rows[2], uint64_t out_row)
+{
+	const uint32_t vocab = q->in->vocab;
+	table_step cur = {.q = q, .t0 = 0, .nt = step < vocab ? step : vocab, .rows = rows[0]}, next;
+	int rc = LUTDB_OK;
+
+	quantize_step(&cur);
+	for (;;) {
+		uint32_t t1 = cur.t0 + cur.nt;
+		pthread_t helper;
+		int started = 0;
+
+		if (cur.rc)
+			return lutdb_fail(cur.rc, "%s", cur.detail);
+		if (t1 < vocab) {
+			next = (table_step){.q = q, .t0 = t1, .nt = vocab - t1 < step ? vocab - t1 : step,
+					    .rows = cur.rows == rows[0] ? rows[1] : rows[0]};
+			/* without a thread, the step runs after the write */
+			started = pthread_create(&helper, NULL, quantize_step, &next) == 0;
+		}
+		rc = lutdb_writer_put_rows(q->w, cur.t0, cur.nt, cur.rows, out_row);
+		if (rc == LUTDB_OK && q->o.progress && q->o.progress(q->o.progress_ctx, t1, vocab))
+			rc = lutdb_fail(LUTDB_EINTR, "quantize cancelled");
+		if (started)
+			pthread_join(helper, NULL);
+		if (rc || t1 >= vocab)
+			return rc;
+		if (!started)
+			quantize_step(&next);
+		cur = next;
+	}
+}
+
+/* The table otherwise (a copy, a float dtype, or rows that are not in the
+ * map): this thread reads and widens step rows into f32, then they are
+ * quantized on the pool or converted. */
+static int put_table_staged(quantizer *q, uint32_t step, uint8_t *rows, uint64_t out_row, int copy, float *f32)
 {
 	const lutdb_info *in = q->in;
 	size_t elems = (size_t)in->layers * in->layer_row_elems;
-	uint64_t out_row = lutdb_dtype_bytes(q->table_dtype, q->table_block, elems);
-	int copy = q->table_dtype == in->table_dtype && q->table_block == in->table_block;
-	uint64_t per = out_row + (copy ? 0 : elems * sizeof(float));
-	uint32_t step = (uint32_t)(QUANTIZE_ROWS_BUDGET / (per ? per : 1));
-	uint8_t *rows = NULL, *scratch = NULL;
-	float *f32 = NULL;
+	uint8_t *scratch = malloc(in->token_row_bytes);
 	int rc = LUTDB_OK;
 
-	if (step < 1)
-		step = 1;
-	if (step > in->vocab)
-		step = in->vocab;
-	if (!(rows = malloc((size_t)step * out_row)) || !(scratch = malloc(in->token_row_bytes)) ||
-	    (!copy && !(f32 = malloc((size_t)step * elems * sizeof *f32)))) {
-		rc = lutdb_fail(LUTDB_ENOMEM, "lutdb_quantize: row buffers");
-		goto out;
-	}
-	if (lutdb_dtype_is_quantized(q->table_dtype) && !copy) {
-		if ((rc = lutdb_qrows_init(&q->qrows, q->table_dtype, q->table_block, elems, out_row, q->pool)))
-			goto out;
-		q->have_qrows = 1;
-	}
+	if (!scratch)
+		return lutdb_fail(LUTDB_ENOMEM, "lutdb_quantize: row scratch");
 	for (uint32_t t0 = 0; t0 < in->vocab; t0 += step) {
 		uint32_t nt = in->vocab - t0 < step ? in->vocab - t0 : step;
 		for (uint32_t i = 0; i < nt; i++) {
@@ -243,10 +294,11 @@ static int put_table(quantizer *q)
 				goto out;
 			if (copy)
 				memcpy(rows + (size_t)i * out_row, r.data, out_row);
-			else if ((rc = row_to_f32(q, &r, f32 + (size_t)i * elems, elems)))
+			else if ((rc = lutdb_qrows_widen(f32 + (size_t)i * elems, r.dtype, in->table_block, r.data,
+							 elems)))
 				goto out;
 		}
-		if (!copy && q->have_qrows)
+		if (q->have_qrows)
 			rc = lutdb_qrows_run(&q->qrows, f32, nt, rows, t0);
 		else if (!copy)
 			rc = lutdb_convert(q->table_dtype, rows, LUTDB_DTYPE_F32, f32, (size_t)nt * elems);
@@ -257,7 +309,54 @@ static int put_table(quantizer *q)
 			goto out;
 		}
 	}
-	if (q->have_qrows) {
+out:
+	free(scratch);
+	return rc;
+}
+
+static int put_table(quantizer *q)
+{
+	const lutdb_info *in = q->in;
+	size_t elems = (size_t)in->layers * in->layer_row_elems;
+	uint64_t out_row = lutdb_dtype_bytes(q->table_dtype, q->table_block, elems);
+	int copy = q->table_dtype == in->table_dtype && q->table_block == in->table_block;
+	int quant = lutdb_dtype_is_quantized(q->table_dtype) && !copy;
+	/* float32 rows are staged only when this thread widens them */
+	int in_place = quant && in->rows_in_place;
+	uint64_t per = out_row + (!copy && !in_place ? elems * sizeof(float) : 0);
+	uint32_t step = (uint32_t)(QUANTIZE_ROWS_BUDGET / (per ? per : 1));
+	uint8_t *rows[2] = {NULL, NULL};
+	float *f32 = NULL;
+	int rc = LUTDB_OK;
+
+	/* two steps in flight, and at least 8 steps, so that the first,
+	 * which nothing overlaps, is a small part */
+	if (in_place) {
+		step /= 2;
+		if (step > in->vocab / 8 + 1)
+			step = in->vocab / 8 + 1;
+	}
+	if (step < 1)
+		step = 1;
+	if (step > in->vocab)
+		step = in->vocab;
+	if (!(rows[0] = malloc((size_t)step * out_row)) || (in_place && !(rows[1] = malloc((size_t)step * out_row))) ||
+	    (!copy && !in_place && !(f32 = malloc((size_t)step * elems * sizeof *f32)))) {
+		rc = lutdb_fail(LUTDB_ENOMEM, "lutdb_quantize: row buffers");
+		goto out;
+	}
+	if (quant) {
+		if ((rc = lutdb_qrows_init(&q->qrows, q->table_dtype, q->table_block, elems, out_row, q->pool)))
+			goto out;
+		q->have_qrows = 1;
+		/* the error is for the report; without one, quantizing is all */
+		q->qrows.measure = q->o.report != NULL;
+	}
+	rc = in_place ? put_table_in_place(q, step, rows, out_row)
+		      : put_table_staged(q, step, rows[0], out_row, copy, f32);
+	if (rc)
+		goto out;
+	if (q->have_qrows && q->qrows.measure) {
 		const lutdb_qacc *a = &q->qrows.acc;
 		lutdb_quant_error *e = &q->rep.table;
 		lutdb_qerror_fill(e, q->table_dtype, q->table_block, a);
@@ -269,8 +368,8 @@ out:
 	if (q->have_qrows)
 		lutdb_qrows_free(&q->qrows);
 	q->have_qrows = 0;
-	free(rows);
-	free(scratch);
+	free(rows[0]);
+	free(rows[1]);
 	free(f32);
 	return rc;
 }

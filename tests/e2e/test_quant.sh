@@ -119,6 +119,45 @@ expect_ok "pack the F32 export back" lutdb pack "$T/ex32" "$T/back.lutdb" --dtyp
 check "the exported F32 table is the dequantized table" \
 	cmp -s <(lutdb get "$T/back.lutdb" --layer 1 --token 42 --raw) <(lutdb get "$T/q.lutdb" --layer 1 --token 42 --raw)
 
+# The table paths of quantize: rows in the map widened (F32, F16) or decoded
+# (Q4_0) by the pool's tasks, compressed rows staged by one thread, with and
+# without the error report (--quiet does not measure it): the same bytes.
+expect_ok "quantize the F32 database, --quiet, one thread" \
+	lutdb quantize "$T/f32.lutdb" "$T/q1.lutdb" --table-dtype q4_0 --weight-dtype q8_0 --threads 1 --quiet
+for tok in 0 77 264; do
+	check "--quiet and one thread give the same rows: token $tok" \
+		cmp -s <(lutdb get "$T/q1.lutdb" --layer 0 --token $tok --raw) <(lutdb get "$T/q.lutdb" --layer 0 --token $tok --raw)
+done
+expect_ok "requantize the Q4_0 table as Q8_0" \
+	lutdb quantize "$T/q.lutdb" "$T/rq.lutdb" --table-dtype q8_0 --threads 2 --quiet
+expect_ok "quantize its F32 export as Q8_0" \
+	lutdb quantize "$T/back.lutdb" "$T/bq.lutdb" --table-dtype q8_0 --threads 2 --quiet
+for tok in 0 42 264; do
+	check "requantized = quantized from the dequantized floats: token $tok" \
+		cmp -s <(lutdb get "$T/rq.lutdb" --layer 1 --token $tok --raw) <(lutdb get "$T/bq.lutdb" --layer 1 --token $tok --raw)
+done
+expect_ok "pack F16 with an lz4 table" lutdb pack "$MOLKV" "$T/z16.lutdb" --dtype f16 --codec lz4 --quiet
+expect_ok "pack F16" lutdb pack "$MOLKV" "$T/p16.lutdb" --dtype f16 --quiet
+expect_ok "quantize the lz4 F16 database as NF3" \
+	lutdb quantize "$T/z16.lutdb" "$T/zq.lutdb" --table-dtype nf3 --table-block 32 --threads 2 --quiet
+expect_ok "quantize the F16 database as NF3" \
+	lutdb quantize "$T/p16.lutdb" "$T/pq.lutdb" --table-dtype nf3 --table-block 32 --threads 2 --quiet
+for tok in 3 200; do
+	check "staged rows = rows widened in the tasks: token $tok" \
+		cmp -s <(lutdb get "$T/zq.lutdb" --layer 0 --token $tok --raw) <(lutdb get "$T/pq.lutdb" --layer 0 --token $tok --raw)
+done
+
+# A damaged row is found by the thread that reads it (a helper's step, not
+# the first) and named.
+lutdb get "$T/f32.lutdb" --layer 0 --token 201 --raw >"$T/row201.bin"
+off=$(bytes_py find "$T/f32.lutdb" "$(head -c 64 "$T/row201.bin" | od -An -tx1 -v | tr -d ' \n')")
+cp "$T/f32.lutdb" "$T/flip.lutdb"
+bytes_py flip "$T/flip.lutdb" $((off + 40))
+expect_fail "quantize of a damaged row names it" 4 "token 201" \
+	lutdb quantize "$T/flip.lutdb" "$T/fq.lutdb" --table-dtype q8_0 --threads 2 --quiet
+check "and the message says why" grep -q "row checksum mismatch" "$T/.err"
+no_output "a failed quantize leaves nothing" "$T/fq.lutdb"
+
 # Until the engine decodes quantized parts, run refuses them cleanly.
 capture lutdb run "$T/q.lutdb" --prompt-ids 1,2,3 -n 2 --quiet
 check "run on a quantized file: a clean refusal or a run, never a crash" test "$E2E_LAST_RC" -lt 64
