@@ -24,6 +24,7 @@
  */
 #include "fuzz_common.h"
 #include "lutdb_tokenizer.h"
+#include "tok_internal.h"
 
 static const char fixed_text[] =
 	"Hi, it's 3.14;\n\t  x \xc3\xa9t\xc3\xa9 \xe4\xb8\xad \xf0\x9f\x98\x80 <s></s><|endoftext|> \xff";
@@ -87,6 +88,19 @@ static int utf8_valid(const uint8_t *s, size_t n)
 	return 1;
 }
 
+/* Whether HF's DecodeStream spells the batch text for this tokenizer.  It
+ * re-decodes a window of the last ids, and a Strip decoder of more than one
+ * leading character strips again inside each window, so its chunks may spell
+ * less than the batch decode (tests/tokenizer/stream_ref.js shows it on the
+ * reference; test_tokenizer_units pins those chunks). */
+static int stream_spells_batch(const lutdb_tokenizer *t)
+{
+	for (size_t i = 0; i < t->ndec; i++)
+		if (t->dec[i].kind == TD_STRIP && t->dec[i].start > 1)
+			return 0;
+	return 1;
+}
+
 /* Batch decode of ids, and (with stream) the stream of its first
  * STREAM_IDS ids. */
 static void check_decode(const lutdb_tokenizer *t, const uint32_t *ids, size_t n, int skip, int stream)
@@ -109,7 +123,7 @@ static void check_decode(const lutdb_tokenizer *t, const uint32_t *ids, size_t n
 	if (n > STREAM_IDS)
 		n = STREAM_IDS; /* a prefix of the ids: its chunks spell a prefix of text */
 	/* Streaming gives the same text. */
-	int has_fffd = memmem(text, len, "\xef\xbf\xbd", 3) != NULL;
+	int spells = !memmem(text, len, "\xef\xbf\xbd", 3) && stream_spells_batch(t);
 	lutdb_tokenizer_stream *s = NULL;
 	rc = lutdb_tokenizer_stream_new(t, skip, &s);
 	FUZZ_CHECK_RC(rc);
@@ -130,8 +144,9 @@ static void check_decode(const lutdb_tokenizer *t, const uint32_t *ids, size_t n
 			/* Byte-fallback bytes that end up invalid UTF-8 become U+FFFD
 			 * in the batch decode after the stream has emitted the valid
 			 * prefix (HF DecodeStream does the same): only without a
-			 * U+FFFD must the chunks spell the batch text. */
-			if (has_fffd)
+			 * U+FFFD, and without a multi-character Strip, must the
+			 * chunks spell the batch text. */
+			if (!spells)
 				continue;
 			if (at + cl > len || memcmp(text + at, chunk, cl)) {
 				fprintf(stderr, "stream chunk of id #%zu (%u) = \"%.*s\" at byte %zu; batch decode (skip %d) "

@@ -23,14 +23,22 @@ int buf_put(serve_buf *b, const char *s, size_t n)
 	return 0;
 }
 
+static int put_cb(const char *s, size_t n, void *b)
+{
+	return buf_put(b, s, n);
+}
+
+/* Straight into b: no intermediate string per event. */
 int buf_json(serve_buf *b, const json_t *v)
 {
-	char *s = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
-	if (!s)
+	size_t len = b->len;
+	if (json_dump_callback(v, put_cb, b, JSON_COMPACT | JSON_ENCODE_ANY)) {
+		b->len = len; /* nothing half-written stays */
+		if (b->p)
+			b->p[len] = '\0';
 		return -1;
-	int rc = buf_put(b, s, strlen(s));
-	free(s);
-	return rc;
+	}
+	return 0;
 }
 
 void buf_free(serve_buf *b)

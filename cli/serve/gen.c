@@ -32,10 +32,12 @@ static json_t *take_choice(server *s, job *j, const char *finish)
 	return c;
 }
 
-static json_t *usage(const job *j)
+/* The usage object, with extra ids generated but not yet counted in j. */
+static json_t *usage(const job *j, uint32_t extra)
 {
-	return json_pack("{s:i, s:i, s:i}", "prompt_tokens", (int)j->prompt_tokens, "completion_tokens",
-			 (int)j->completion_tokens, "total_tokens", (int)(j->prompt_tokens + j->completion_tokens));
+	uint32_t done = j->completion_tokens + extra;
+	return json_pack("{s:i, s:i, s:i}", "prompt_tokens", (int)j->prompt_tokens, "completion_tokens", (int)done,
+			 "total_tokens", (int)(j->prompt_tokens + done));
 }
 
 static json_t *envelope(const job *j, const server *s, json_t *choices)
@@ -44,7 +46,7 @@ static json_t *envelope(const job *j, const server *s, json_t *choices)
 			 (json_int_t)j->created, "model", s->model_id, "choices", choices);
 }
 
-/* "data: JSON\n\n" onto out (mu held). */
+/* "data: JSON\n\n" onto out (takes v). */
 static int sse(serve_buf *out, json_t *v)
 {
 	int bad = !v || buf_put(out, "data: ", 6) || buf_json(out, v) || buf_put(out, "\n\n", 2);
@@ -52,52 +54,141 @@ static int sse(serve_buf *out, json_t *v)
 	return bad ? -1 : 0;
 }
 
-/* Publishes what is unpublished; with finish, the sequence's end.  Returns
- * nonzero when the connection is gone or too far behind (cancel). */
-static int publish(server *s, job *j, const char *finish)
-{
-	json_t *body = NULL;
-	int cancel;
+/* A string literal onto a buffer. */
+#define PUT(b, lit) buf_put(b, lit, sizeof lit - 1)
 
-	if (j->req.stream) {
-		json_t *c = take_choice(s, j, finish);
-		body = c ? envelope(j, s, json_pack("[o]", c)) : NULL;
+/* Appends a JSON integer array's elements, comma-separated. */
+static int put_ints(serve_buf *c, const json_t *a)
+{
+	char t[24];
+	for (size_t i = 0; i < json_array_size(a); i++) {
+		int n = snprintf(t, sizeof t, "%s%" JSON_INTEGER_FORMAT, i ? "," : "",
+				 json_integer_value(json_array_get(a, i)));
+		if (buf_put(c, t, (size_t)n))
+			return -1;
 	}
+	return 0;
+}
+
+/* A streamed chunk, "data: {...}\n\n", written straight into c: the bytes
+ * take_choice + envelope + json_dumps would give (the same keys in the same
+ * order, compact), at a tenth of the instructions: this runs for every id
+ * of every stream on the stepping thread while the step's other thread
+ * waits.  Jansson still escapes the text (and refuses invalid UTF-8, as
+ * json_pack does) and writes the logprobs.  The envelope's head is the same
+ * for every chunk of a job: written once into j->head. */
+static int stream_chunk(server *s, job *j, const char *finish, serve_buf *c)
+{
+	int bad = 0;
+
+	if (!j->head.len) {
+		json_t *m = json_string(s->model_id);
+		char t[192];
+		int n = snprintf(t, sizeof t,
+				 "data: {\"id\":\"%s\",\"object\":\"text_completion\","
+				 "\"created\":%lld,\"model\":",
+				 j->id, j->created);
+		bad = !m || n < 0 || (size_t)n >= sizeof t || buf_put(&j->head, t, (size_t)n) ||
+		      buf_json(&j->head, m) || PUT(&j->head, ",\"choices\":[{\"text\":");
+		json_decref(m);
+		if (bad) {
+			j->head.len = 0;
+			return -1;
+		}
+	}
+	if (buf_put(c, j->head.p, j->head.len))
+		return -1;
+	if (!j->text.len) {
+		bad = PUT(c, "\"\"");
+	} else {
+		json_t *t = json_stringn(j->text.p, j->text.len);
+		bad = !t || buf_json(c, t);
+		json_decref(t);
+	}
+	bad = bad || PUT(c, ",\"index\":0,\"logprobs\":") || (j->lp ? buf_json(c, j->lp) : PUT(c, "null")) ||
+	      PUT(c, ",\"finish_reason\":") ||
+	      (finish ? PUT(c, "\"") || buf_put(c, finish, strlen(finish)) || PUT(c, "\"")
+		      : PUT(c, "null")) ||
+	      (j->ids && (PUT(c, ",\"tokens\":[") || put_ints(c, j->ids) || PUT(c, "]"))) ||
+	      PUT(c, "}]}\n\n");
+	/* Renewed for the next chunk, as take_choice does. */
+	if (j->ids)
+		json_array_clear(j->ids);
+	if (j->lp) {
+		json_decref(j->lp);
+		j->lp = oai_logprobs_new();
+	}
+	j->text.len = 0;
+	return bad ? -1 : 0;
+}
+
+/* The bytes of one publication into j->chunk, formatted by the scheduler
+ * thread before it takes the lock (so connections reading out and queueing
+ * never wait on JSON building): a streamed chunk (with finish, also the
+ * usage chunk and [DONE]), or a non-streamed job's whole body.  token: the
+ * id just generated, not yet in completion_tokens.  Returns -1 when out of
+ * memory. */
+static int format_chunk(server *s, job *j, const char *finish, int token)
+{
+	serve_buf *c = &j->chunk;
+	int bad;
+
+	c->len = 0;
+	if (!j->req.stream) { /* the whole body, with its usage */
+		json_t *ch = take_choice(s, j, finish);
+		json_t *v = ch ? envelope(j, s, json_pack("[o]", ch)) : NULL;
+		bad = !v || json_object_set_new(v, "usage", usage(j, (uint32_t)token)) || buf_json(c, v);
+		json_decref(v);
+		return bad ? -1 : 0;
+	}
+	bad = stream_chunk(s, j, finish, c);
+	if (!bad && finish && j->req.include_usage) {
+		json_t *u = envelope(j, s, json_array());
+		if (!u || json_object_set_new(u, "usage", usage(j, (uint32_t)token))) {
+			json_decref(u);
+			bad = -1;
+		} else {
+			bad = sse(c, u);
+		}
+	}
+	if (!bad && finish)
+		bad = buf_put(c, "data: [DONE]\n\n", 14);
+	return bad ? -1 : 0;
+}
+
+/* Publishes what is unpublished; with finish, the sequence's end; token:
+ * it carries a newly generated id (counted here, under the same lock).
+ * Returns nonzero when the connection is gone or too far behind (cancel). */
+static int publish(server *s, job *j, const char *finish, int token)
+{
+	int cancel, bad = 0;
+
+	if (j->req.stream || finish)
+		bad = format_chunk(s, j, finish, token);
 	pthread_mutex_lock(&s->mu);
+	if (token) {
+		j->completion_tokens++;
+		s->gen_tokens++;
+		if (!j->first_sent) {
+			j->first_sent = 1;
+			s->ttft_sum += serve_now() - j->t_start;
+			s->ttft_count++;
+		}
+	}
 	if (!(cancel = j->gone || j->state == JOB_DONE)) {
 		if (j->req.stream) {
-			if (j->out.len - j->sent > SERVE_OUT_MAX || sse(&j->out, body)) {
-				body = NULL;
+			if (bad || j->out.len - j->sent > SERVE_OUT_MAX || buf_put(&j->out, j->chunk.p, j->chunk.len)) {
 				j->gone = 1; /* a reader this far behind is dropped */
 				cancel = 1;
 			}
-			body = NULL;
-			if (!cancel && finish) {
-				if (j->req.include_usage) {
-					json_t *u = envelope(j, s, json_array());
-					if (u)
-						json_object_set_new(u, "usage", usage(j));
-					sse(&j->out, u);
-				}
-				buf_put(&j->out, "data: [DONE]\n\n", 14);
-			}
 		} else if (finish) {
-			json_t *c = take_choice(s, j, finish);
-			json_t *b = c ? envelope(j, s, json_pack("[o]", c)) : NULL;
-			if (b)
-				json_object_set_new(b, "usage", usage(j));
-			if (!b || buf_json(&j->out, b))
-				j->status = 500;
-			else
-				j->status = 200;
-			json_decref(b);
+			j->status = bad || buf_put(&j->out, j->chunk.p, j->chunk.len) ? 500 : 200;
 		}
 		if (finish || cancel)
 			j->state = JOB_DONE;
 		pthread_cond_broadcast(&j->cond);
 	}
 	pthread_mutex_unlock(&s->mu);
-	json_decref(body);
 	return cancel;
 }
 
@@ -227,16 +318,7 @@ static int on_token(server *s, job *j, const lutdb_batch_event *ev)
 		return -1;
 	memmove(j->pending.p, j->pending.p + emit, j->pending.len - emit);
 	j->pending.len -= emit;
-	pthread_mutex_lock(&s->mu);
-	j->completion_tokens++;
-	s->gen_tokens++;
-	if (!j->first_sent) {
-		j->first_sent = 1;
-		s->ttft_sum += serve_now() - j->t_start;
-		s->ttft_count++;
-	}
-	pthread_mutex_unlock(&s->mu);
-	if (publish(s, j, finish))
+	if (publish(s, j, finish, 1))
 		return 1;
 	return j->stopped;
 }
@@ -269,7 +351,7 @@ int gen_event(server *s, job *j, const lutdb_batch_event *ev)
 		return j->stopped;
 	default: /* END */
 		if (ev->finish == LUTDB_FINISH_LENGTH) {
-			publish(s, j, "length");
+			publish(s, j, "length", 0);
 			return 0;
 		}
 		pthread_mutex_lock(&s->mu);

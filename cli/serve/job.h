@@ -65,6 +65,8 @@ struct job {
 	lutdb_tokenizer_stream *ts;
 	serve_buf pending;     /* decoded text held back (could start a stop string) */
 	serve_buf text;        /* text not yet published (streaming: this chunk's) */
+	serve_buf chunk;       /* the bytes of one publication, formatted outside the lock */
+	serve_buf head;        /* streaming: every chunk's first bytes (gen.c) */
 	json_t *ids;           /* ids not yet published (return_tokens) */
 	json_t *lp;            /* logprobs not yet published, or NULL */
 	size_t decoded;        /* bytes of text decoded so far (echo included): text_offset */

@@ -51,6 +51,8 @@ void job_unref(job *j)
 	lutdb_tokenizer_stream_free(j->ts);
 	buf_free(&j->pending);
 	buf_free(&j->text);
+	buf_free(&j->chunk);
+	buf_free(&j->head);
 	buf_free(&j->out);
 	json_decref(j->ids);
 	json_decref(j->lp);

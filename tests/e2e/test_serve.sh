@@ -339,6 +339,23 @@ sum=$(CHECK sse "$T/ss.sse")
 want=${full%%"$stop"*}
 check "a stop string ('$stop'): streamed text ends before it" test "$("$PY" -c 'import json,sys; print(json.loads(sys.argv[1])["text"])' "$sum"; echo .)" = "$want"$'\n.'
 check "a stop string: finish_reason stop" test "$("$PY" -c 'import json,sys; print(json.loads(sys.argv[1])["finish"])' "$sum")" = stop
+# The streamed chunks are written by hand (gen.c): each event is the compact
+# JSON of its own parse, keys in the order the OpenAI shape has them.
+body='{"prompt":"Q: \"quoted\"\n\ttab \u00e9 \u0001","max_tokens":12,"temperature":0.9,"seed":3,"echo":true,"return_tokens":true,"stream":true,"stream_options":{"include_usage":true}}'
+req "$T/raw.sse" POST /v1/completions "$body" >/dev/null
+check "streamed events are compact JSON, keys in order" "$PY" - "$T/raw.sse" <<'PY'
+import json, re, sys
+evs = [e[6:] for e in open(sys.argv[1], encoding="utf-8").read().split("\n\n") if e.startswith("data: ")]
+low = lambda t: re.sub(r"\\u[0-9A-Fa-f]{4}", lambda m: m.group(0).lower(), t)
+assert evs[-1] == "[DONE]" and len(evs) >= 4, evs
+for e in evs[:-1]:
+	v = json.loads(e)
+	assert low(json.dumps(v, separators=(",", ":"), ensure_ascii=False)) == low(e), e
+	assert list(v)[:5] == ["id", "object", "created", "model", "choices"], e
+	for c in v["choices"]:
+		assert list(c) == ["text", "index", "logprobs", "finish_reason", "tokens"], e
+assert "usage" in json.loads(evs[-2]) and json.loads(evs[-3])["choices"][0]["finish_reason"] in ("length", "stop")
+PY
 body='{"prompt":"A programmer","max_tokens":4,"temperature":0,"logprobs":3,"echo":true}'
 expect_status "echo with logprobs" 200 "$T/el.json" POST /v1/completions "$body" &&
 	check "echo: the text starts with the prompt" grep -q '"text":"A programmer' "$T/el.json" &&

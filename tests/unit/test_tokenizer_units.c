@@ -280,6 +280,30 @@ START_TEST(test_stream)
 }
 END_TEST
 
+/* A Strip of more than one character re-applies to each window DecodeStream
+ * re-decodes, so its chunks need not spell the batch text.  The expected
+ * chunks are HF's step_decode_stream run over the `tokenizers` package's
+ * decode: tests/tokenizer/stream_ref.js prints them. */
+START_TEST(test_stream_strip_window)
+{
+	static const uint32_t ids[] = {1, 1, 1, 1, 2};
+	static const char *const want[] = {"", "", " ", "", "'"};
+	lutdb_tokenizer_stream *s;
+	lutdb_tokenizer *t = load_ok(
+		HEAD "\"added_tokens\":[],\"normalizer\":null,\"pre_tokenizer\":null,\"post_processor\":null,"
+		"\"decoder\":{\"type\":\"Sequence\",\"decoders\":[{\"type\":\"Fuse\"},"
+		"{\"type\":\"Strip\",\"content\":\" \",\"start\":2,\"stop\":0}]},"
+		BPE("\"a\":0,\" \":1,\"'\":2", "", ""));
+
+	dec_is(t, ids, 5, 0, "  '");
+	ck_assert_int_eq(lutdb_tokenizer_stream_new(t, 0, &s), LUTDB_OK);
+	for (size_t i = 0; i < 5; i++)
+		step_is(s, ids[i], want[i]);
+	lutdb_tokenizer_stream_free(s);
+	lutdb_tokenizer_free(t);
+}
+END_TEST
+
 /* ---- invalid UTF-8 ----------------------------------------------------------------- */
 
 START_TEST(test_invalid_utf8)
@@ -575,6 +599,7 @@ static Suite *suite(void)
 	tcase_add_test(tc, test_added_tokens);
 	tcase_add_test(tc, test_template);
 	tcase_add_test(tc, test_stream);
+	tcase_add_test(tc, test_stream_strip_window);
 	tcase_add_test(tc, test_invalid_utf8);
 	tcase_add_test(tc, test_rejects);
 	tcase_add_test(tc, test_mutations);
