@@ -87,7 +87,8 @@ INL void tile_pf(int pf, int dt, int MR, int NT, const unsigned char *W, size_t 
 		UNROLL for (int t = 0; t < NT; t++)
 			acc[i][t] = _mm256_setzero_ps();
 #if MV_PF16
-	const int pf16 = pf && NT == 1 && MR > 1 && esz == 2 && cols <= 2048;
+	/* pf 2: a matmul panel's first token tile, which reads W from memory */
+	const int pf16 = pf && (NT == 1 || pf == 2) && MR > 1 && esz == 2 && cols <= 2048;
 #endif
 	size_t c = 0;
 	for (; c + 8 <= cols; c += 8) {
@@ -126,6 +127,8 @@ INL void tile_pf(int pf, int dt, int MR, int NT, const unsigned char *W, size_t 
 /* The ISA's matmul register tile: rows x tokens. */
 #define MM_MR 3
 #define MM_NT 4
+/* the token remainder of a matmul block in one tile (kern_blocking.h) */
+#define MM_TAIL_TILES 1
 #define QK(name) lkq_##name##_avx2
 #include "kern_blocking.h"
 

@@ -115,7 +115,8 @@ INL void tile_pf(int pf, int dt, int MR, int NT, const unsigned char *W, size_t 
 		UNROLL for (int t = 0; t < NT; t++)
 			acc[i][t] = _mm512_setzero_ps();
 #if MV_PF16
-	const int pf16 = pf && NT == 1 && MR > 1 && esz == 2 && cols <= 2048;
+	/* pf 2: a matmul panel's first token tile, which reads W from memory */
+	const int pf16 = pf && (NT == 1 || pf == 2) && MR > 1 && esz == 2 && cols <= 2048;
 #endif
 	size_t c = 0;
 #if MV_WIDE16
@@ -216,6 +217,8 @@ INL void tile_pf(int pf, int dt, int MR, int NT, const unsigned char *W, size_t 
 #define MM_MR 4
 #define MM_NT 6
 #endif
+/* the token remainder of a matmul block in one tile (kern_blocking.h) */
+#define MM_TAIL_TILES 1
 #define QK(name) lkq_##name##_avx512
 #include "kern_blocking.h"
 

@@ -106,6 +106,32 @@ static float v_dot(int dtype, const void *a, const float *b, size_t n)
 #define MM_XBLOCK_BYTES (384u * 1024u)
 #endif
 
+#ifdef MM_TAIL_TILES
+/* (An ISA that defines MM_TAIL_TILES, the x86 ones.)  The last n < MM_NT
+ * tokens of a token block in one MM_MR x n tile: the panel is widened once
+ * for them instead of once per token.  A batched decoding step has 8-32
+ * tokens: at 16 with 6-token tiles a panel was widened 6 times (two 6-token
+ * tiles and four 1-token ones), now 3 (the last a 4-token tile).  Each tile's per-output arithmetic does not depend
+ * on n, so the bits are the same. */
+INL void tail_tile(int pf, int dt, size_t n, const unsigned char *W, size_t ldb, const float *X, size_t ldx,
+		   size_t cols, float *Y, size_t ldy)
+{
+	switch (n) {
+#if MM_NT > 5
+	case 5: tile_pf(pf, dt, MM_MR, 5, W, ldb, X, ldx, cols, Y, ldy); break;
+#endif
+#if MM_NT > 4
+	case 4: tile_pf(pf, dt, MM_MR, 4, W, ldb, X, ldx, cols, Y, ldy); break;
+#endif
+#if MM_NT > 3
+	case 3: tile_pf(pf, dt, MM_MR, 3, W, ldb, X, ldx, cols, Y, ldy); break;
+#endif
+	case 2: tile_pf(pf, dt, MM_MR, 2, W, ldb, X, ldx, cols, Y, ldy); break;
+	default: tile_pf(pf, dt, MM_MR, 1, W, ldb, X, ldx, cols, Y, ldy); break;
+	}
+}
+#endif
+
 INL void matmul_impl(int dt, const void *W, size_t ld, size_t rows, size_t cols, const float *X,
 		     size_t T, size_t ldx, float *Y, size_t ldy)
 {
@@ -120,12 +146,23 @@ INL void matmul_impl(int dt, const void *W, size_t ld, size_t rows, size_t cols,
 		size_t r = 0;
 		for (; r + MM_MR <= rows; r += MM_MR) {
 			size_t t = t0;
+#ifdef MM_TAIL_TILES
+			/* the first tile streams the panel from memory and prefetches
+			 * the next one's (tile_pf's pf 2); the others find it in L1 */
+			for (; t + MM_NT <= t1; t += MM_NT)
+				tile_pf(t == t0 ? 2 : 0, dt, MM_MR, MM_NT, w + r * ldb, ldb, X + t * ldx, ldx, cols,
+					Y + t * ldy + r, ldy);
+			if (t < t1)
+				tail_tile(t == t0 ? 2 : 0, dt, t1 - t, w + r * ldb, ldb, X + t * ldx, ldx, cols,
+					  Y + t * ldy + r, ldy);
+#else
 			for (; t + MM_NT <= t1; t += MM_NT)
 				tile(dt, MM_MR, MM_NT, w + r * ldb, ldb, X + t * ldx, ldx, cols,
 				     Y + t * ldy + r, ldy);
 			for (; t < t1; t++)
 				tile(dt, MM_MR, 1, w + r * ldb, ldb, X + t * ldx, ldx, cols,
 				     Y + t * ldy + r, ldy);
+#endif
 		}
 		for (; r < rows; r++) {
 			size_t t = t0;

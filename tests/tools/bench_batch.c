@@ -14,7 +14,11 @@
  * figure is its median step.  Reported: the median over runs per mode,
  * their ratio, and aggregate tokens/s (B / step) as a share of the prefill
  * throughput: one sequence's prompt of --prefill ids (default 256) in one
- * step, best of 3 - the compute bound a batch approaches.
+ * step, best of 3 - the compute bound a batch approaches, and the issue's
+ * baseline.  A second, labelled line: the same prefill with the logits of
+ * every token (LUTDB_SEQ_PROMPT_LOGITS, as eval), which reads the lm head
+ * per token as a batch step does per sequence; head_share= is the head's
+ * part of a position's dense multiply-adds.
  *
  * Output: key=value lines (machine-readable), then a table.
  */
@@ -119,12 +123,15 @@ static double decode_run(lutdb_model *m, uint32_t B, uint32_t context, int steps
 	return med;
 }
 
-/* Prefill tokens/s: one prompt of n ids in one step, best of 3. */
-static double prefill_rate(lutdb_model *m, uint32_t n)
+/* Prefill tokens/s: one prompt of n ids in one step, best of 3.  flags
+ * (LUTDB_SEQ_PROMPT_LOGITS): the logits of every position too, as eval
+ * computes them, so the lm head is read for every token as a batch step
+ * reads it for every sequence. */
+static double prefill_rate(lutdb_model *m, uint32_t n, unsigned flags)
 {
 	const uint32_t V = lutdb_model_info(m)->vocab;
 	lutdb_batch_opts o = {.size = sizeof o, .max_seqs = 1, .capacity = n, .prefill_tokens = n};
-	lutdb_batch_seq_opts so = {.size = sizeof so};
+	lutdb_batch_seq_opts so = {.size = sizeof so, .flags = flags};
 	lutdb_batch *b;
 	uint32_t *prompt = malloc(n * sizeof *prompt);
 	double best = 1e30;
@@ -215,8 +222,16 @@ int main(int argc, char **argv)
 	printf("threads=%d\n", lutdb_model_threads(m));
 	printf("isa=%s\n", lk_isa_name(lk_isa_active()));
 	printf("steps=%d runs=%d context=%ld\n", steps, runs, context);
-	double pf = prefill_rate(m, (uint32_t)prefill);
-	printf("prefill_tokens=%ld\nprefill_tok_s=%.2f\n", prefill, pf);
+	double pf = prefill_rate(m, (uint32_t)prefill, 0);
+	double pfl = prefill_rate(m, (uint32_t)prefill, LUTDB_SEQ_PROMPT_LOGITS);
+	printf("prefill_tokens=%ld\nprefill_tok_s=%.2f\nprefill_all_logits_tok_s=%.2f\n", prefill, pf, pfl);
+	/* The lm head's share of a decode position's dense multiply-adds: a
+	 * prefill computes it for its last position only, a batch step for
+	 * every sequence (q, o: d x heads*head_dim; k, v: d x kv_heads*head_dim;
+	 * up, down: d x I; the router's few rows left out). */
+	const double d = in->hidden, qd = (double)in->heads * in->head_dim, kvd = (double)in->kv_heads * in->head_dim;
+	const double layer = 2 * d * qd + 2 * d * kvd + 2 * d * in->intermediate, head = (double)in->vocab * d;
+	printf("head_share=%.3f\n", head / (in->layers * layer + head));
 
 	double on[MAX_BATCHES], off[MAX_BATCHES], *a = malloc((size_t)runs * sizeof *a),
 						   *z = malloc((size_t)runs * sizeof *z);
@@ -241,6 +256,9 @@ int main(int argc, char **argv)
 		printf("%6u %10.3f %14.3f %7.3f %10.1f %11.1f%%\n", batches[k], on[k] * 1e3, off[k] * 1e3,
 		       on[k] / off[k], batches[k] / on[k], 100.0 * batches[k] / on[k] / pf);
 	printf("%6s %10s %14s %7s %10.1f %12s\n", "prefill", "", "", "", pf, "100.0%");
+	/* not the goal's baseline: the same prefill with the head for every
+	 * token, the work a batch step does per sequence */
+	printf("%-40s %10.1f %11.1f%%\n", "prefill, logits of every token", pfl, 100.0 * pfl / pf);
 	free(a);
 	free(z);
 	lutdb_model_free(m);
