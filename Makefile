@@ -243,7 +243,7 @@ AARCH64_MAKE_BASE = $(MAKE) --no-print-directory -j$(JOBS) BUILD=$(AARCH64_BUILD
 AARCH64_MAKE = $(AARCH64_MAKE_BASE) all tests-build
 # make test's aarch64 part (tests/arm/run.sh --short) needs only these suites.
 AARCH64_SHORT_BIN := $(addprefix $(AARCH64_BUILD)/tests/,test_kernels test_kernels_vector test_kernels_quant \
-	test_kernels_qtable test_runtime)
+	test_kernels_qtable test_runtime test_format_dtype)
 
 aarch64: aarch64-deps
 	@$(AARCH64_MAKE)

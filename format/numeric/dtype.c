@@ -13,8 +13,9 @@
  * F16 <-> BF16 goes through F32 (the F32 step is exact).
  *
  * The scalar rules are in numeric.h (inline: the kernels use them too).
- * lutdb_convert uses convert_avx2.c when the CPU has AVX2 and F16C (cpu.h);
- * that path gives the same bits as the scalar rules (tests check it).
+ * lutdb_convert uses convert_avx2.c when the CPU has AVX2 and F16C (cpu.h),
+ * convert_neon.c on aarch64 (ASIMD); those paths give the same bits as the
+ * scalar rules (test_format_dtype checks it, under qemu for aarch64).
  */
 #include "numeric.h"
 
@@ -37,6 +38,17 @@ size_t lutdb__f32_to_f16_avx2(void *dst, const void *src, size_t n);
 size_t lutdb__f16_to_f32_avx2(void *dst, const void *src, size_t n);
 size_t lutdb__f32_to_bf16_avx2(void *dst, const void *src, size_t n);
 size_t lutdb__bf16_to_f32_avx2(void *dst, const void *src, size_t n);
+
+/* convert_neon.c, the same contract with ASIMD, is built for aarch64 only. */
+#if defined(__aarch64__)
+#define LUTDB_CONVERT_NEON 1
+#else
+#define LUTDB_CONVERT_NEON 0
+#endif
+size_t lutdb__f32_to_f16_neon(void *dst, const void *src, size_t n);
+size_t lutdb__f16_to_f32_neon(void *dst, const void *src, size_t n);
+size_t lutdb__f32_to_bf16_neon(void *dst, const void *src, size_t n);
+size_t lutdb__bf16_to_f32_neon(void *dst, const void *src, size_t n);
 
 size_t lutdb_dtype_size(int dtype)
 {
@@ -99,6 +111,10 @@ static void f32_to_16(int to_bf16, uint8_t *dst, const uint8_t *src, size_t n)
 			i = lutdb__f32_to_f16_avx2(dst, src, n);
 	}
 #endif
+#if LUTDB_CONVERT_NEON
+	if (lutdb_cpu_has(LUTDB_CPU_ASIMD))
+		i = to_bf16 ? lutdb__f32_to_bf16_neon(dst, src, n) : lutdb__f32_to_f16_neon(dst, src, n);
+#endif
 	for (; i < n; i++) {
 		uint32_t x;
 		uint16_t h;
@@ -120,6 +136,10 @@ static void f16_to_32(int from_bf16, uint8_t *dst, const uint8_t *src, size_t n)
 		else
 			i = lutdb__f16_to_f32_avx2(dst, src, n);
 	}
+#endif
+#if LUTDB_CONVERT_NEON
+	if (lutdb_cpu_has(LUTDB_CPU_ASIMD))
+		i = from_bf16 ? lutdb__bf16_to_f32_neon(dst, src, n) : lutdb__f16_to_f32_neon(dst, src, n);
 #endif
 	for (; i < n; i++) {
 		uint16_t h;

@@ -12,9 +12,11 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <unistd.h>
 
 #include "fail.h"
 #include "geometry.h"
+#include "lmdb_layout.h"
 
 const lutdb_meta_ent *lutdb_file_meta_find(const lutdb_file *f, const char *name)
 {
@@ -255,6 +257,25 @@ int lutdb_file_layer_row(lutdb_file *f, uint32_t layer, uint32_t token, unsigned
 	return LUTDB_OK;
 }
 
+/* The OS page size: madvise wants an address on one of its pages, which
+ * are 16 KiB or 64 KiB on some arm64 kernels, not the file's 4096-byte
+ * pages (a map starts on an OS page, so a file page is on one only when its
+ * offset is a multiple of the OS page).  sysconf's answer does not change;
+ * read once, as a relaxed atomic, since readers call this from many
+ * threads. */
+static uintptr_t os_page_size(void)
+{
+	static _Atomic uintptr_t cached;
+	uintptr_t p = atomic_load_explicit(&cached, memory_order_relaxed);
+	if (p == 0) {
+		long v = sysconf(_SC_PAGESIZE);
+		/* a power of two, or the format's page as before */
+		p = v > 0 && ((unsigned long)v & ((unsigned long)v - 1)) == 0 ? (uintptr_t)v : LUTDB_PAGE_SIZE;
+		atomic_store_explicit(&cached, p, memory_order_relaxed);
+	}
+	return p;
+}
+
 void lutdb_file_prefetch(lutdb_file *f, uint32_t token)
 {
 	const lutdb_file_hdr *h = &f->hdr;
@@ -265,9 +286,10 @@ void lutdb_file_prefetch(lutdb_file *f, uint32_t token)
 	const lutdb_block_ent *e = &f->blocks[b];
 	uint64_t stride = lutdb_geom_row_stride(f->info.token_row_bytes);
 	uintptr_t start = (uintptr_t)e->rec + (h->page_size - 16) + (token - e->token_first) * stride;
-	uintptr_t page = (uintptr_t)h->page_size;
-	uintptr_t lo = (start & ~(page - 1));
-	/* The record header page (its checksums) is needed too. */
-	madvise((void *)((uintptr_t)e->rec & ~(page - 1)), page, MADV_WILLNEED);
+	uintptr_t page = os_page_size();
+	uintptr_t lo = start & ~(page - 1), rec = (uintptr_t)e->rec & ~(page - 1);
+	/* The record header page (its checksums) is needed too.  (A hint: its
+	 * failure changes nothing, so its result is not checked.) */
+	madvise((void *)rec, (uintptr_t)e->rec + h->page_size - rec, MADV_WILLNEED);
 	madvise((void *)lo, start + f->info.token_row_bytes - lo, MADV_WILLNEED);
 }

@@ -5,8 +5,10 @@
  * (smull + sadalp: a product of two int8 fits int16, pairs are added into
  * int32), or kern_quant_neon_dotprod.c's sdot when the CPU has it (asimddp)
  * and LUTDB_VNNI=0 / lk_set_vnni(0) has not turned it off; the arithmetic is
- * kernels.h's, identical on every ISA.  lk_matmul is one matvec per token:
- * the same bits, and nothing measured here to tune a prefill tile against.
+ * kernels.h's, identical on every ISA.  lk_matmul from 4 tokens on puts
+ * tokens in the lanes (kern_quant_neon_prefill.h, with the same two integer
+ * dots); the same bits as one matvec per token, which it falls back to
+ * without memory for its buffer.
  *
  * Tables: values are decoded 8 at a time into a register pair (dec8) and go
  * through kern_neon.c's float order - one 8-lane accumulator fed by fma from
@@ -24,6 +26,20 @@
 #define QN_DOT(acc, w, x)                                                                            \
 	vpadalq_s16(vpadalq_s16(acc, vmull_s8(vget_low_s8(w), vget_low_s8(x))), vmull_high_s8(w, x))
 #include "kern_quant_neon_dense.h"
+
+/* sdot by element without sdot: the weight group L broadcast, the 16 byte
+ * products (exact in int16), pairs added into int32 (saddlp), then each
+ * token's two pairs (addp): every token's 4-value dot in its lane. */
+INL int32x4_t qp_dot4_base(int32x4_t acc, int8x16_t x, int8x16_t wb)
+{
+	int32x4_t lo = vpaddlq_s16(vmull_s8(vget_low_s8(x), vget_low_s8(wb)));
+	int32x4_t hi = vpaddlq_s16(vmull_high_s8(x, wb));
+	return vaddq_s32(acc, vpaddq_s32(lo, hi));
+}
+#define QP(name) lkqnp_##name##_base
+#define QP_DOT4(acc, x, w, L) \
+	qp_dot4_base(acc, x, vreinterpretq_s8_s32(vdupq_laneq_s32(vreinterpretq_s32_s8(w), L)))
+#include "kern_quant_neon_prefill.h"
 
 void lkq_matvec_neon(int kdt, const void *W, size_t ld, size_t rows, size_t cols, const float *x, float *y)
 {
@@ -44,6 +60,15 @@ void lkq_matmul_neon(int kdt, const void *W, size_t ld, size_t rows, size_t cols
 		     size_t ldx, float *Y, size_t ldy)
 {
 	lkq_check_dense("lk_matmul", kdt, ld, cols);
+	const int q8 = kdt == LQ_DTYPE_Q8_0;
+	const size_t ldb = ld / 32 * (q8 ? 34 : 18), nb = cols / 32;
+	/* from one full register of tokens on; fewer go through matvecs */
+	if (T >= 4 && nb > 0 && rows > 0) {
+		int rc = lkq_vnni(LUTDB_CPU_ASIMDDP) ? lkqnp_prefill_dotprod(q8, W, ldb, rows, nb, X, T, ldx, Y, ldy)
+						       : lkqnp_prefill_base(q8, W, ldb, rows, nb, X, T, ldx, Y, ldy);
+		if (rc == 0)
+			return;
+	}
 	for (size_t t = 0; t < T; t++)
 		lkq_matvec_neon(kdt, W, ld, rows, cols, X + t * ldx, Y + t * ldy);
 }

@@ -17,6 +17,12 @@
 # /usr/bin/python3, as for the native run (LUTDB_FIXTURES, or BUILD/fixtures).
 # Closing line: "aarch64: N passed, N failed, N skipped" over both CPUs.
 #
+# Under qemu a step of the program costs 20 to 50 times a native one, so the
+# suites run with LUTDB_TEST_QUICK=1 (set LUTDB_TEST_QUICK=0 for the native
+# case sets): the heavy ones keep every code path on fewer random trials
+# (tests/README.md lists them), and Check's per-test timeouts are four
+# times the native ones (CK_TIMEOUT_MULTIPLIER).
+#
 # Not run under qemu (they check the x86 toolchain's work, not the aarch64
 # code): e2e/test_abi.sh and e2e/test_make.sh compile and link with the host
 # compiler, e2e/test_concurrency.sh builds its ThreadSanitizer binaries with
@@ -67,10 +73,12 @@ wrap() {
 	chmod +x "$2"
 }
 
-# short: the kernel suites and test_runtime, whose fidelity cases decode the
-# reference models and compare the logits with PyTorch's.
+# short: the kernel suites, the bulk conversions (test_format_dtype: the
+# NEON path against the scalar rules and torch) and test_runtime, whose
+# fidelity cases decode the reference models and compare the logits with
+# PyTorch's.
 if [ $short -eq 1 ]; then
-	suites="test_kernels test_kernels_vector test_kernels_quant test_kernels_qtable test_runtime"
+	suites="test_kernels test_kernels_vector test_kernels_quant test_kernels_qtable test_runtime test_format_dtype"
 	scripts=""
 else
 	suites=""
@@ -102,6 +110,7 @@ run_cpu() {
 	done
 	ln -s "$fixtures" "$W/fixtures"
 	LUTDB_RUN_REF=0 LUTDB_RUN_SUITES="$suites" LUTDB_RUN_SCRIPTS="$scripts" LUTDB_AARCH64= \
+		LUTDB_TEST_QUICK=${LUTDB_TEST_QUICK:-1} CK_TIMEOUT_MULTIPLIER=${CK_TIMEOUT_MULTIPLIER:-4} \
 		bash tests/run.sh "$W" >"$W/run.log" 2>&1
 }
 

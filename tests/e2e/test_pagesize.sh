@@ -8,7 +8,11 @@
 #   - a 4 KiB-page file reads as before: verify, info, and the same greedy ids;
 #   - pack, shard, merge and quantize fail with one clear error (exit 3)
 #     and leave neither OUT nor a temporary file, instead of writing a file
-#     with LMDB's larger pages that every reader refuses.
+#     with LMDB's larger pages that every reader refuses;
+#   - every madvise hint is on an OS page: the shim also aligns maps to the
+#     large page and refuses a madvise elsewhere with EINVAL, as such a
+#     kernel does, and logs each call (the reader's row prefetch was
+#     aligned to the file's 4 KiB pages: 11 and 13 of 33 calls refused).
 . "$(dirname "$0")/lib.sh"
 e2e_init pagesize
 cd "$T" || exit 1
@@ -40,6 +44,21 @@ for ps in 16384 65536; do
 	expect_ok "[$ps] greedy ids of a 4 KiB-page file" fake "$LUTDB_BIN" run good.lutdb --prompt-ids 1,2,3 -n 6 \
 		--greedy --quiet
 	check "[$ps] the same ids as with 4 KiB pages" test "$(tail -n 1 <<<"$E2E_LAST_OUT")" = "$ids"
+	# madvise: the row prefetch of a decode (MADV_WILLNEED, 3) and verify's
+	# whole-file hint (MADV_SEQUENTIAL, 2), each on an OS page
+	rm -f madv$ps.log
+	expect_ok "[$ps] greedy ids, madvise logged" env LUTDB_FAKE_MADVISE_LOG="$T/madv$ps.log" \
+		LD_PRELOAD="$T/shim.so" LUTDB_FAKE_PAGESIZE=$ps "$LUTDB_BIN" run good.lutdb --prompt-ids 1,2,3 -n 6 \
+		--greedy --quiet
+	expect_ok "[$ps] verify, madvise logged" env LUTDB_FAKE_MADVISE_LOG="$T/madv$ps.log" \
+		LD_PRELOAD="$T/shim.so" LUTDB_FAKE_PAGESIZE=$ps "$LUTDB_BIN" verify good.lutdb
+	nwill=$(grep -c '^madvise 3 ok$' madv$ps.log 2>/dev/null)
+	nseq=$(grep -c '^madvise 2 ok$' madv$ps.log 2>/dev/null)
+	nbad=$(grep -vc ' ok$' madv$ps.log 2>/dev/null)
+	check "[$ps] the row prefetch's hints were given and taken ($nwill)" test "${nwill:-0}" -gt 0
+	check "[$ps] verify's whole-file hint was taken ($nseq)" test "${nseq:-0}" -gt 0
+	check "[$ps] no madvise refused: $nbad of $(grep -c '' madv$ps.log 2>/dev/null) (EINVAL: not on an OS page)" \
+		test "${nbad:-1}" -eq 0
 	expect_fail "[$ps] pack: one clear error" 3 "format 1 needs 4096-byte pages" \
 		fake "$LUTDB_BIN" pack "$SRC" p$ps.lutdb --quiet
 	no_out "[$ps] pack" p$ps.lutdb

@@ -26,6 +26,15 @@ static inline int under_valgrind(void)
 	return v && *v;
 }
 
+/* LUTDB_TEST_QUICK=1 (tests/arm/run.sh sets it for the runs under qemu,
+ * where a step costs 20 to 50 times a native one): the heavy suites run
+ * every code path on fewer random trials (tests/README.md says which). */
+static inline int test_quick(void)
+{
+	const char *v = getenv("LUTDB_TEST_QUICK");
+	return v && *v && strcmp(v, "0") != 0;
+}
+
 /* ---- helpers ---------------------------------------------------------------- */
 static uint64_t rng_state = 0x9e3779b97f4a7c15ull;
 static inline uint64_t rnd(void)

@@ -13,6 +13,11 @@
  * form, and as BF16 with a compressed table (lz4 / shuffle-lz4), and the
  * three larger random models of runtime_big.h (MoLE F32; MoLKV F16; MoLKV
  * BF16, windowed, compressed) with prompts longer than a chunk.
+ * LUTDB_TEST_QUICK (the runs under qemu): the same 32 sequences per
+ * fixture model in batches of 2, 8 and 32, each on one thread count in
+ * turn (2, 1, 2), each fixture case packed as F32 plus one of its F16 and
+ * BF16 forms in turn; the big models 8 sequences in batches of 3 and 8:
+ * every path, a fifth of the runs or less.
  *
  * Then: cancellation (between steps, from the callback, from another
  * thread) leaves the others alone and frees the slot; capacity, stop ids,
@@ -55,14 +60,15 @@ static void bmod_close(bmod *x)
 static bspec specs[NSPEC];
 
 /* The random sequences of db run alone, then in batches of sizes[] (at
- * most NSPEC; under memcheck only as many sequences as the largest). */
+ * most NSPEC; under memcheck, and for the big models in quick mode, only as
+ * many sequences as the largest). */
 static void invariance(const char *tag, const char *db, uint64_t seed, uint32_t max_prompt, uint32_t max_gen,
 		       const int *sizes, int nsizes)
 {
 	int nspec = 0;
 	for (int i = 0; i < nsizes; i++)
 		nspec = sizes[i] > nspec ? sizes[i] : nspec;
-	if (!under_valgrind())
+	if (!under_valgrind() && !(test_quick() && max_prompt > 64))
 		nspec = NSPEC;
 	static const uint32_t prefills[] = {0, 1, 3, 8};
 	bmod x;
@@ -85,7 +91,9 @@ static void invariance(const char *tag, const char *db, uint64_t seed, uint32_t 
 		sampled += specs[i].sampling.temperature > 0;
 	}
 	for (int si = 0; si < nsizes; si++) {
-		for (int threads = 1; threads <= 2; threads++) {
+		/* quick: one thread count per size, 2 and 1 in turn */
+		int t_lo = test_quick() ? 2 - si % 2 : 1, t_hi = test_quick() ? t_lo : 2;
+		for (int threads = t_lo; threads <= t_hi; threads++) {
 			const int B = sizes[si];
 			for (int i = 0; i < nspec; i++)
 				perm[i] = i;
@@ -121,9 +129,10 @@ static void invariance(const char *tag, const char *db, uint64_t seed, uint32_t 
 
 START_TEST(invariance_fixtures)
 {
-	static const int sizes[] = {1, 2, 3, 5, 8, 13, 16, 24, 32};
-	static const int vg_sizes[] = {3, 8};
-	const int vg = under_valgrind();
+	static const int full_sizes[] = {1, 2, 3, 5, 8, 13, 16, 24, 32};
+	static const int vg_sizes[] = {3, 8}, quick_sizes[] = {2, 8, 32};
+	const int vg = under_valgrind(), quick = test_quick();
+	const int *sizes = quick ? quick_sizes : full_sizes, nsizes = quick ? 3 : 9;
 	char db[4300], tag[128];
 
 	load_cases();
@@ -137,28 +146,35 @@ START_TEST(invariance_fixtures)
 	ck_assert_uint_ge(load_ids(p, want), 3);
 	pack_with_eos(c, json_integer(want[2]), NULL, "eos", db, sizeof db);
 	snprintf(tag, sizeof tag, "%s f32 eos %u", c->name, want[2]);
-	invariance(tag, db, 1000 + (uint64_t)_i, 24, 16, vg ? vg_sizes : sizes, vg ? 2 : 9);
+	invariance(tag, db, 1000 + (uint64_t)_i, 24, 16, vg ? vg_sizes : sizes, vg ? 2 : nsizes);
 	if (vg)
 		return;
-	if (has_rep16(c)) {
+	/* quick: the F16 form on even cases that have one, BF16 on the rest */
+	int f16_turn = !quick || _i % 2 == 0, bf16_turn = !quick || _i % 2 == 1 || !has_rep16(c);
+	if (has_rep16(c) && f16_turn) {
 		pack_rep16(c, db, sizeof db);
 		snprintf(tag, sizeof tag, "%s rep16", c->name);
-		invariance(tag, db, 2000 + (uint64_t)_i, 24, 16, sizes, 9);
+		invariance(tag, db, 2000 + (uint64_t)_i, 24, 16, sizes, nsizes);
 	}
-	packed(c, "ckpt", LUTDB_DTYPE_BF16, 1 + _i % 2, "bf16z", db, sizeof db);
-	snprintf(tag, sizeof tag, "%s bf16 codec %d", c->name, 1 + _i % 2);
-	invariance(tag, db, 3000 + (uint64_t)_i, 24, 16, sizes, 9);
+	if (bf16_turn) {
+		/* both codecs: quick mode's BF16 turns are mostly the odd cases */
+		const int codec = quick ? 1 + (_i / 2) % 2 : 1 + _i % 2;
+		packed(c, "ckpt", LUTDB_DTYPE_BF16, codec, "bf16z", db, sizeof db);
+		snprintf(tag, sizeof tag, "%s bf16 codec %d", c->name, codec);
+		invariance(tag, db, 3000 + (uint64_t)_i, 24, 16, sizes, nsizes);
+	}
 }
 END_TEST
 
 START_TEST(invariance_big)
 {
-	static const int sizes[] = {2, 5, 16, 32}, vg_sizes[] = {4};
-	const int vg = under_valgrind();
+	static const int sizes[] = {2, 5, 16, 32}, vg_sizes[] = {4}, quick_sizes[] = {3, 8};
+	const int vg = under_valgrind(), quick = test_quick();
 	char db[4300];
 
 	big_db(&bigs[_i], db, sizeof db);
-	invariance(bigs[_i].tag, db, 4000 + (uint64_t)_i, 150, 24, vg ? vg_sizes : sizes, vg ? 1 : 4);
+	invariance(bigs[_i].tag, db, 4000 + (uint64_t)_i, 150, 24, vg ? vg_sizes : quick ? quick_sizes : sizes,
+		   vg ? 1 : quick ? 2 : 4);
 }
 END_TEST
 

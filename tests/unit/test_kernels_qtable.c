@@ -144,24 +144,30 @@ START_TEST(test_table_matvec)
 		free(deq);
 		free(w);
 	}
-	/* float kdt: the plain kernels at value off */
-	uint16_t h[16 * 64];
+	/* float kdt (F32, F16, BF16): the plain kernels at value off */
+	uint32_t wbuf[16 * 64];
+	const unsigned char *h = (const unsigned char *)wbuf;
 	float x[64], y1[16], y2[16];
-	for (size_t i = 0; i < 16 * 64; i++)
-		wset_random(LUTDB_DTYPE_F16, h, i);
 	for (int i = 0; i < 64; i++)
 		x[i] = rndf(-1, 1);
-	for (int k = 0; k < ni; k++) {
-		ck_assert_int_eq(lk_set_isa(isas[k]), 0);
-		lk_table_matvec(LUTDB_DTYPE_F16, h, 64, 5, 16, 37, x, y1);
-		lk_matvec(LUTDB_DTYPE_F16, h + 5, 64, 16, 37, x, y2);
-		CHECK1(memcmp(y1, y2, sizeof y1) == 0);
-		CHECK1(same_bits(lk_table_dot(LUTDB_DTYPE_F16, h, 3, x, 50), lk_dot(LUTDB_DTYPE_F16, h + 3, x, 50)));
-		memcpy(y1, x, sizeof y1);
-		memcpy(y2, x, sizeof y2);
-		lk_table_axpy(LUTDB_DTYPE_F16, 0.5f, h, 9, y1, 16);
-		lk_axpy(LUTDB_DTYPE_F16, 0.5f, h + 9, y2, 16);
-		CHECK1(memcmp(y1, y2, sizeof y1) == 0);
+	for (size_t di = 0; di < 3; di++) {
+		const int dt = DTYPES[di];
+		const size_t es = lutdb_dtype_size(dt);
+		for (size_t i = 0; i < 16 * 64; i++)
+			wset_random(dt, wbuf, i);
+		for (int k = 0; k < ni; k++) {
+			ck_assert_int_eq(lk_set_isa(isas[k]), 0);
+			lk_table_matvec(dt, h, 64, 5, 16, 37, x, y1);
+			lk_matvec(dt, h + 5 * es, 64, 16, 37, x, y2);
+			CHECK(memcmp(y1, y2, sizeof y1) == 0, "%s %s matvec", lk_isa_name(isas[k]), lutdb_dtype_name(dt));
+			CHECK(same_bits(lk_table_dot(dt, h, 3, x, 50), lk_dot(dt, h + 3 * es, x, 50)), "%s %s dot",
+			      lk_isa_name(isas[k]), lutdb_dtype_name(dt));
+			memcpy(y1, x, sizeof y1);
+			memcpy(y2, x, sizeof y2);
+			lk_table_axpy(dt, 0.5f, h, 9, y1, 16);
+			lk_axpy(dt, 0.5f, h + 9 * es, y2, 16);
+			CHECK(memcmp(y1, y2, sizeof y1) == 0, "%s %s axpy", lk_isa_name(isas[k]), lutdb_dtype_name(dt));
+		}
 	}
 	ck_assert_int_eq(lk_set_isa(lk_isa_best()), 0);
 }
