@@ -111,8 +111,9 @@ static float v_dot(int dtype, const void *a, const float *b, size_t n)
  * tokens of a token block in one MM_MR x n tile: the panel is widened once
  * for them instead of once per token.  A batched decoding step has 8-32
  * tokens: at 16 with 6-token tiles a panel was widened 6 times (two 6-token
- * tiles and four 1-token ones), now 3 (the last a 4-token tile).  Each tile's per-output arithmetic does not depend
- * on n, so the bits are the same. */
+ * tiles and four 1-token ones), now 3 (the last a 4-token tile).  Each
+ * tile's per-output arithmetic does not depend on n, so the bits are the
+ * same. */
 INL void tail_tile(int pf, int dt, size_t n, const unsigned char *W, size_t ldb, const float *X, size_t ldx,
 		   size_t cols, float *Y, size_t ldy)
 {
