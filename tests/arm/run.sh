@@ -85,8 +85,11 @@ else
 	for src in tests/unit/test_*.c; do
 		suites="$suites $(basename "$src" .c)"
 	done
-	scripts="tests/e2e/test_badinput.sh tests/e2e/test_crash.sh tests/e2e/test_paths.sh tests/e2e/test_text.sh \
-tests/e2e/test_demo.sh"
+	# LUTDB_ARM_SUITES: another list of Check suites (a part run again)
+	suites=${LUTDB_ARM_SUITES-$suites}
+	# LUTDB_ARM_SCRIPTS: another list of e2e scripts (a part run again)
+	scripts=${LUTDB_ARM_SCRIPTS:-"tests/e2e/test_badinput.sh tests/e2e/test_crash.sh tests/e2e/test_paths.sh \
+tests/e2e/test_text.sh tests/e2e/test_demo.sh"}
 fi
 
 # The wrapper folder of CPU: its own for each mode, so that make test and a
