@@ -20,9 +20,11 @@
 /* MoLKV expert term of (row, expert head) pairs [b, e): attention of the
  * expert query over the N keys of every token in the row's sequence's
  * window, mixing their values.  A layer's slice of a token row is its N
- * keys [N][dk], then its N values [N][d]; the kernels address values by
- * index from the start of each part, so a quantized table is decoded in
- * registers while keys are scored and values summed. */
+ * keys [N][dk], then its N values [N][d]; a head reads its chunk of each.
+ * One kernel call scores the whole window and one sums its values
+ * (kernels.h, "MoLKV"), decoding a quantized table in registers: the bits
+ * of one lk_table_dot per key and one lk_table_axpy per value, in position
+ * order, without 1 + N calls per position. */
 static void molkv_range(lr_pass *p, void *ctx, int task, size_t b, size_t e)
 {
 	const uint32_t l = *(const uint32_t *)ctx;
@@ -30,33 +32,23 @@ static void molkv_range(lr_pass *p, void *ctx, int task, size_t b, size_t e)
 	float *scores = p->task_scores + (size_t)task * p->task_scores_len;
 	const uint32_t key_chunk = m->dk / m->H, value_chunk = m->d / m->H, N = m->N;
 	const float scale = (float)sqrt((double)key_chunk);
-	const size_t values_off = lk_dt_bytes(m->tdt, (size_t)N * m->dk);
+	const size_t keys_at = (size_t)l * m->layer_row_bytes;
+	const size_t values_at = keys_at + lk_dt_bytes(m->tdt, (size_t)N * m->dk);
 
 	for (size_t idx = b; idx < e; idx++) {
 		uint32_t i = (uint32_t)(idx / m->H), head = (uint32_t)(idx % m->H);
-		const unsigned char *const *token_rows = p->row_seq[i]->token_rows;
 		uint32_t t = p->row_pos[i], s0 = (m->W && t + 1 > m->W) ? t + 1 - m->W : 0;
+		const unsigned char *const *rows = p->row_seq[i]->token_rows + s0;
+		const size_t npos = (size_t)t + 1 - s0, k = npos * N;
 		const float *q = p->gate + (size_t)i * m->dk + (size_t)head * key_chunk;
-		size_t k = 0;
-		for (uint32_t sp = s0; sp <= t; sp++) {
-			/* the N keys' head chunks: rows of stride dk */
-			const unsigned char *row = token_rows[sp] + l * m->layer_row_bytes;
-			lk_table_matvec(m->tdt, row, m->dk, (size_t)head * key_chunk, N, key_chunk, q, scores + k);
-			k += N;
-		}
+		lk_table_attn_scores(m->tdt, rows, keys_at, npos, N, m->dk, (size_t)head * key_chunk, key_chunk, q,
+				     scores);
 		for (size_t z = 0; z < k; z++)
 			scores[z] = scores[z] / scale;
 		lk_softmax(scores, k);
 		float *out = p->experts + (size_t)i * m->d + (size_t)head * value_chunk;
-		memset(out, 0, value_chunk * sizeof *out);
-		k = 0;
-		for (uint32_t sp = s0; sp <= t; sp++) {
-			const unsigned char *values = token_rows[sp] + l * m->layer_row_bytes + values_off;
-			for (uint32_t n = 0; n < N; n++) {
-				const size_t at = (size_t)n * m->d + (size_t)head * value_chunk;
-				lk_table_axpy(m->tdt, scores[k++], values, at, out, value_chunk);
-			}
-		}
+		lk_table_attn_values(m->tdt, rows, values_at, npos, N, m->d, (size_t)head * value_chunk, value_chunk,
+				     scores, out);
 	}
 }
 
