@@ -193,7 +193,10 @@ void lk_matmul_mt(struct lk_pool *pool, int dtype, const void *W, size_t ld, siz
  * (How: a matvec tile keeps 8 rows in the lanes of a register and reduces
  * each row's integer partial sums with a transposing tree; lk_matmul from 4
  * tokens on, with AVX512_VNNI, puts 16 tokens in the lanes instead and needs
- * no reduction.  kern_quant_dense.h and kern_quant_prefill_avx512.c.)
+ * no reduction.  kern_quant_dense.h and kern_quant_prefill_avx512.c.  On
+ * NEON the matvec is kern_quant_neon_dense.h, and lk_matmul from 4 tokens
+ * puts 4 tokens in the lanes (smull + saddlp + addp, or sdot by element):
+ * kern_quant_neon_prefill.h.)
  *
  * Table vectors: lk_table_* below (and lk_axpy, lk_to_f32) take every kdt
  * and compute in float32 on the exact values, decoded in registers (no row
