@@ -22,6 +22,7 @@
  *   layer.c          one transformer layer over a pass's rows, pure
  *                    arithmetic on resolved rows: attention with each
  *                    sequence's KV cache, MLP, MoLE / MoLKV experts
+ *   layer_molkv.c    its MoLKV expert term
  *   parallel.c       a layer's work split over the model's thread pool
  *   generate.c       lutdb_generate;  eval.c  lutdb_eval
  *   sampler.c/.h     lr_sample: greedy / temperature / top-k / top-p
@@ -246,6 +247,11 @@ int lr_rows_resolve(lr_pass *p, const lr_span *sp);
  * and writing their keys and values into their sequences' caches.  No I/O,
  * cannot fail. */
 void lr_layer_forward(lr_pass *p, uint32_t l);
+
+/* ---- layer_molkv.c ------------------------------------------------------------ */
+/* p->experts = the MoLKV expert term of layer l over the pass's rows, from
+ * the expert queries in p->gate (layer.c's expert block). */
+void lr_molkv_block(lr_pass *p, uint32_t l);
 
 /* ---- parallel.c ------------------------------------------------------------ */
 /* Runs fn over [0, n) items split into contiguous ranges, on the pool when

@@ -8,7 +8,7 @@
  *   MoLE:  E = sum_n softmax(router x)_n row[id_t][l][n]
  *   MoLKV: E_h = sum_{s,n} softmax_{s,n}(q_h . key[id_s][l][n]_h / sqrt(dk/H))
  *                value[id_s][l][n]_h, s in (t - W, t] (all s <= t if W == 0),
- *          q = expert_query x
+ *          q = expert_query x  (layer_molkv.c)
  *   h = (h + m) + E
  *
  * (h: p->hidden, x: p->normed, m: p->sublayer, E: p->experts; see
@@ -73,49 +73,6 @@ static void mole_range(lr_pass *p, void *ctx, int task, size_t b, size_t e)
 	}
 }
 
-/* MoLKV expert term of (row, expert head) pairs [b, e): attention of the
- * expert query over the N keys of every token in the row's sequence's
- * window, mixing their values.  A layer's slice of a token row is its N
- * keys [N][dk], then its N values [N][d]; the kernels address values by
- * index from the start of each part, so a quantized table is decoded in
- * registers while keys are scored and values summed. */
-static void molkv_range(lr_pass *p, void *ctx, int task, size_t b, size_t e)
-{
-	const uint32_t l = *(const uint32_t *)ctx;
-	const lutdb_model *m = p->m;
-	float *scores = p->task_scores + (size_t)task * p->task_scores_len;
-	const uint32_t key_chunk = m->dk / m->H, value_chunk = m->d / m->H, N = m->N;
-	const float scale = (float)sqrt((double)key_chunk);
-	const size_t values_off = lk_dt_bytes(m->tdt, (size_t)N * m->dk);
-
-	for (size_t idx = b; idx < e; idx++) {
-		uint32_t i = (uint32_t)(idx / m->H), head = (uint32_t)(idx % m->H);
-		const unsigned char *const *token_rows = p->row_seq[i]->token_rows;
-		uint32_t t = p->row_pos[i], s0 = (m->W && t + 1 > m->W) ? t + 1 - m->W : 0;
-		const float *q = p->gate + (size_t)i * m->dk + (size_t)head * key_chunk;
-		size_t k = 0;
-		for (uint32_t sp = s0; sp <= t; sp++) {
-			/* the N keys' head chunks: rows of stride dk */
-			const unsigned char *row = token_rows[sp] + l * m->layer_row_bytes;
-			lk_table_matvec(m->tdt, row, m->dk, (size_t)head * key_chunk, N, key_chunk, q, scores + k);
-			k += N;
-		}
-		for (size_t z = 0; z < k; z++)
-			scores[z] = scores[z] / scale;
-		lk_softmax(scores, k);
-		float *out = p->experts + (size_t)i * m->d + (size_t)head * value_chunk;
-		memset(out, 0, value_chunk * sizeof *out);
-		k = 0;
-		for (uint32_t sp = s0; sp <= t; sp++) {
-			const unsigned char *values = token_rows[sp] + l * m->layer_row_bytes + values_off;
-			for (uint32_t n = 0; n < N; n++) {
-				const size_t at = (size_t)n * m->d + (size_t)head * value_chunk;
-				lk_table_axpy(m->tdt, scores[k++], values, at, out, value_chunk);
-			}
-		}
-	}
-}
-
 /* Multiply-adds of attention over the pass's rows (each row reads its
  * positions 0..t), for lr_parallel's threshold. */
 static uint64_t attention_work(const lr_pass *p)
@@ -175,18 +132,6 @@ static void mlp_block(lr_pass *p, const lr_layer *w)
 	lr_linear(m, &w->down, p->mlp, R, p->sublayer, d);
 }
 
-/* Multiply-adds of the MoLKV expert term over the pass's rows. */
-static uint64_t molkv_work(const lr_pass *p)
-{
-	const lutdb_model *m = p->m;
-	uint64_t keys = 0;
-	for (uint32_t i = 0; i < p->rows; i++) {
-		uint64_t t = (uint64_t)p->row_pos[i] + 1;
-		keys += m->W && m->W < t ? m->W : t;
-	}
-	return keys * m->N * (m->dk + m->d);
-}
-
 /* p->experts = the MoLE or MoLKV term of the normed rows. */
 static void expert_block(lr_pass *p, const lr_layer *w, uint32_t l)
 {
@@ -197,7 +142,7 @@ static void expert_block(lr_pass *p, const lr_layer *w, uint32_t l)
 	if (m->family == LUTDB_FAMILY_MOLE)
 		lr_parallel(p, R, (uint64_t)R * m->N * m->d, mole_range, &l);
 	else
-		lr_parallel(p, (size_t)R * m->H, molkv_work(p), molkv_range, &l);
+		lr_molkv_block(p, l);
 }
 
 void lr_layer_forward(lr_pass *p, uint32_t l)

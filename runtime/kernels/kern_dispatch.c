@@ -309,6 +309,40 @@ void lk_table_matvec(int kdt, const void *W, size_t ld, size_t off, size_t rows,
 	lk_kernels_active()->table_matvec(kdt, W, ld, off, rows, n, x, y);
 }
 
+/* ---- MoLKV head kernels (kern_table_attn*.c): their own per-ISA tables ---------- */
+/* isa's table; the scalar one for an ISA this build lacks (never asked: the
+ * active ISA and lk_table_attn_for's are supported ones). */
+static const lk_table_attn *table_attn_of(int isa)
+{
+	switch (isa) {
+	case LK_ISA_SCALAR: return &lk_table_attn_scalar;
+#if defined(__x86_64__) || defined(__i386__)
+	case LK_ISA_AVX2: return &lk_table_attn_avx2;
+	case LK_ISA_AVX512: return &lk_table_attn_avx512;
+#elif defined(__aarch64__)
+	case LK_ISA_NEON: return &lk_table_attn_neon;
+#endif
+	default: return &lk_table_attn_scalar;
+	}
+}
+
+const lk_table_attn *lk_table_attn_for(int isa)
+{
+	return lk_isa_supported(isa) ? table_attn_of(isa) : NULL;
+}
+
+void lk_table_attn_scores(int kdt, const unsigned char *const *rows, size_t base, size_t npos, size_t N,
+			  size_t ld, size_t off, size_t n, const float *q, float *scores)
+{
+	table_attn_of(lk_isa_active())->scores(kdt, rows, base, npos, N, ld, off, n, q, scores);
+}
+
+void lk_table_attn_values(int kdt, const unsigned char *const *rows, size_t base, size_t npos, size_t N,
+			  size_t ld, size_t off, size_t n, const float *w, float *out)
+{
+	table_attn_of(lk_isa_active())->values(kdt, rows, base, npos, N, ld, off, n, w, out);
+}
+
 void lk_rope_table(float *cos, float *sin, size_t head_dim, float theta, uint32_t pos)
 {
 	size_t h = head_dim / 2;

@@ -193,7 +193,10 @@ void lk_matmul_mt(struct lk_pool *pool, int dtype, const void *W, size_t ld, siz
  * (How: a matvec tile keeps 8 rows in the lanes of a register and reduces
  * each row's integer partial sums with a transposing tree; lk_matmul from 4
  * tokens on, with AVX512_VNNI, puts 16 tokens in the lanes instead and needs
- * no reduction.  kern_quant_dense.h and kern_quant_prefill_avx512.c.)
+ * no reduction.  kern_quant_dense.h and kern_quant_prefill_avx512.c.  On
+ * NEON the matvec is kern_quant_neon_dense.h, and lk_matmul from 4 tokens
+ * puts 4 tokens in the lanes (smull + saddlp + addp, or sdot by element):
+ * kern_quant_neon_prefill.h.)
  *
  * Table vectors: lk_table_* below (and lk_axpy, lk_to_f32) take every kdt
  * and compute in float32 on the exact values, decoded in registers (no row
@@ -222,6 +225,53 @@ void lk_table_axpy(int kdt, float alpha, const void *x, size_t off, float *y, si
  * block): the N keys of a MoLKV row. */
 void lk_table_matvec(int kdt, const void *W, size_t ld, size_t off, size_t rows, size_t n,
 		     const float *x, float *y);
+
+/* ---- MoLKV: one expert head over a window, one call each (kern_table_attn*.c) ----
+ * A MoLKV layer keeps, per position s of a sequence, N key vectors of dk
+ * values and N value vectors of d values in the token row of the id there;
+ * an expert head scores its query chunk against every key's chunk of every
+ * position in its window and sums the value chunks with the softmax of the
+ * scores.  Rows are not contiguous (each position's row is wherever its id's
+ * row is), so positions come as an array of row pointers: position s's N
+ * vectors of ld values start at rows[s] + base (bytes; vector r at
+ * r * lk_dt_bytes(kdt, ld) bytes on, ld whole blocks), and each call reads
+ * values [off, off + n) of every one (a quantized kdt: off a multiple of 8;
+ * a chunk may be part of a block, whose scale still applies).  rows[] and
+ * the rows are read only during the call.
+ *
+ * Bits: within one ISA each output is exactly what the per-vector table
+ * kernels give - a score is that ISA's lk_table_dot of its vector, the
+ * value sum that ISA's lk_table_axpy of every vector in order (s, then r)
+ * into zeros - so the whole head's result does not depend on the call's
+ * blocking, prefetching, the thread count or the window's start, and a
+ * prefill gives the bits of an incremental decode.  Across ISAs they differ
+ * as the table kernels do (fused or separate rounding, 8 or 16 lanes): a
+ * SIMD table's score is within (n + 16) u sum_i |v_i q_i| of the scalar
+ * table's, a value sum within 2 (npos N + 1) u sum |w v| (u = 2^-24; NaN
+ * where the scalar one is NaN, the same infinity where it is infinite).
+ * tests/unit/test_kernels_qtable.c checks both. */
+/* scores[s * N + r] = lk_table_dot(kdt, vector r of position s, off, q, n)
+ * for s < npos, r < N. */
+void lk_table_attn_scores(int kdt, const unsigned char *const *rows, size_t base, size_t npos, size_t N,
+			  size_t ld, size_t off, size_t n, const float *q, float *scores);
+/* out[i] = sum over s < npos, r < N in that order of
+ * w[s * N + r] * value off + i of vector r of position s, for i < n: out
+ * zeroed, then lk_table_axpy(kdt, w[s * N + r], ...) one vector after the
+ * other.  out must not overlap w. */
+void lk_table_attn_values(int kdt, const unsigned char *const *rows, size_t base, size_t npos, size_t N,
+			  size_t ld, size_t off, size_t n, const float *w, float *out);
+
+/* The two kernels of one ISA (tests, benches): lk_table_attn_for(isa) is
+ * NULL when lk_kernels_for(isa) is; the entry points above use the active
+ * ISA's. */
+typedef struct lk_table_attn {
+	const char *name;
+	void (*scores)(int kdt, const unsigned char *const *rows, size_t base, size_t npos, size_t N, size_t ld,
+		       size_t off, size_t n, const float *q, float *scores);
+	void (*values)(int kdt, const unsigned char *const *rows, size_t base, size_t npos, size_t N, size_t ld,
+		       size_t off, size_t n, const float *w, float *out);
+} lk_table_attn;
+const lk_table_attn *lk_table_attn_for(int isa);
 
 /* VNNI: the Q8_0/Q4_0 dense kernels of the avx2 and avx512 tables use
  * vpdpbusd (AVX-VNNI, AVX512_VNNI) when the CPU has it, else vpmaddubsw +
@@ -306,6 +356,11 @@ extern const lk_kernels lk_kernels_scalar;
 extern const lk_kernels lk_kernels_avx2;
 extern const lk_kernels lk_kernels_avx512;
 extern const lk_kernels lk_kernels_neon;
+/* MoLKV head kernels of each ISA (kern_table_attn*.c) */
+extern const lk_table_attn lk_table_attn_scalar;
+extern const lk_table_attn lk_table_attn_avx2;
+extern const lk_table_attn lk_table_attn_avx512;
+extern const lk_table_attn lk_table_attn_neon;
 void lk_bad_dtype(const char *where, int dtype)
 #if defined(__GNUC__)
 	__attribute__((noreturn, cold))

@@ -13,6 +13,11 @@
  * pattern (NaN and infinite ones of a damaged file included) against the
  * formula code x scale, a NaN scale's reach, and reads that stop at the
  * last block used (guard pages).
+ *
+ * Then the MoLKV head kernels (lk_table_attn_scores, lk_table_attn_values)
+ * of every ISA, for every kdt, float ones included: against the same ISA's
+ * per-vector kernels bitwise and against the scalar ones within kernels.h's
+ * bound, on windows that start past 0, of 1 and odd numbers of positions.
  */
 #include "bytes.h"
 #include "kernels_quant_util.h"
@@ -285,6 +290,269 @@ START_TEST(test_table_hostile_and_bounds)
 }
 END_TEST
 
+/* ---- the MoLKV head kernels (kernels.h, lk_table_attn_*) --------------------------------
+ * Each ISA's scores and value sums against that ISA's per-vector kernels
+ * (bitwise: kernels.h's contract) and against the scalar ones (within the
+ * bound kernels.h states), for every kdt, on windows of positions whose
+ * rows are separate buffers, each ending at an unreadable page (so no read
+ * passes a row's last block used), some at odd addresses. */
+typedef struct {
+	int kdt;
+	size_t P, N, ld, base, vbytes;
+	gbuf *mem;                  /* [P] */
+	const unsigned char **rows; /* [P] */
+	float *deq;                 /* [P][N][ld], the values (NaN where a scale is) */
+} window;
+
+/* P positions of N vectors of ld values (type's block B; B 1: a float
+ * type) after base bytes of something else. */
+static window window_new(int type, uint32_t B, size_t P, size_t N, size_t ld, size_t base)
+{
+	window w = {.kdt = lk_dt(type, B), .P = P, .N = N, .ld = ld, .base = base};
+	ck_assert_int_ne(w.kdt, 0);
+	w.vbytes = lk_dt_bytes(w.kdt, ld);
+	w.mem = malloc(P * sizeof *w.mem);
+	w.rows = malloc(P * sizeof *w.rows);
+	w.deq = malloc(P * N * ld * sizeof *w.deq);
+	float *v = malloc(ld * sizeof *v);
+	for (size_t s = 0; s < P; s++) {
+		w.mem[s] = gbuf_new(base + N * w.vbytes);
+		w.rows[s] = w.mem[s].p;
+		memset(w.mem[s].p, 0xa5, base);
+		for (size_t r = 0; r < N; r++) {
+			unsigned char *dst = w.mem[s].p + base + r * w.vbytes;
+			float *dq = w.deq + (s * N + r) * ld;
+			if (B == 1) {
+				for (size_t i = 0; i < ld; i++) {
+					wset_random(type, dst, i);
+					dq[i] = (float)wval(type, dst, i);
+				}
+				continue;
+			}
+			float *d1;
+			fill_values(v, ld);
+			unsigned char *q = quantized(type, B, v, ld, &d1);
+			memcpy(dst, q, w.vbytes);
+			memcpy(dq, d1, ld * sizeof *dq);
+			free(q);
+			free(d1);
+		}
+	}
+	free(v);
+	return w;
+}
+
+static void window_free(window *w)
+{
+	for (size_t s = 0; s < w->P; s++)
+		gbuf_free(&w->mem[s]);
+	free(w->mem);
+	free(w->rows);
+	free(w->deq);
+}
+
+/* Block k of vector r of position s damaged: its scale NaN; or infinite,
+ * value 0 a non-zero code and values 1..7 the zero code (0 x inf: NaN), so
+ * a run of value 0 alone is infinite, and NaN if a kernel let the values
+ * past a run's end into its lanes. */
+static void window_bad_block(window *w, size_t s, size_t r, size_t k, uint32_t B, int inf)
+{
+	const int type = lk_dt_dtype(w->kdt);
+	unsigned char *blk = w->mem[s].p + w->base + r * w->vbytes + k * lq_block_bytes(type, B), *c = blk + 2;
+	float *dq = w->deq + (s * w->N + r) * w->ld + k * B;
+	wr16(blk, inf ? 0x7c00 : 0x7e00);
+	for (size_t i = 0; i < B; i++)
+		dq[i] = NAN;
+	if (!inf)
+		return;
+	switch (type) {
+	case LQ_DTYPE_Q8_0:
+		c[0] = 5;
+		memset(c + 1, 0, 7);
+		break;
+	case LQ_DTYPE_Q4_0: /* value j < 16: the low nibble of byte j, code 8 is 0 */
+		for (int j = 0; j < 8; j++)
+			c[j] = (unsigned char)((c[j] & 0xf0) | (j ? 8 : 3));
+		break;
+	case LQ_DTYPE_NF4: /* code 7 is 0.0, 15 is 1.0 */
+		c[0] = 0x7f;
+		memset(c + 1, 0x77, 3);
+		break;
+	default: /* NF3: code 3 is 0.0, 7 is 1.0 */
+		wr16(c, 0xb6df); /* 7, then 3 seven times: 0b011 011 011 011 011 011 011 111 */
+		c[2] = 0x6d;
+		break;
+	}
+	dq[0] = INFINITY;
+}
+
+/* Within bound of each other, or both NaN, or the same infinity. */
+static int near(float a, float b, double bound)
+{
+	if (isnan(a) || isnan(b))
+		return isnan(a) && isnan(b);
+	if (isinf(a) || isinf(b))
+		return a == b;
+	return fabs((double)a - (double)b) <= bound;
+}
+
+/* Positions [s0, s0 + npos) of w, values [off, off + n): every ISA. */
+static void check_attn(const window *w, size_t s0, size_t npos, size_t off, size_t n)
+{
+	const size_t N = w->N, k = npos * N;
+	const unsigned char *const *rows = w->rows + s0;
+	float *q = malloc((n + 1) * sizeof *q), *wt = malloc(k * sizeof *wt);
+	float *sc = malloc(k * sizeof *sc), *sc0 = malloc(k * sizeof *sc0), *want = malloc((n + 1) * sizeof *want);
+	float *out = malloc((n + 1) * sizeof *out), *out0 = malloc((n + 1) * sizeof *out0);
+	for (size_t i = 0; i < n; i++)
+		q[i] = rndf(-1, 1);
+	for (size_t z = 0; z < k; z++)
+		wt[z] = rndf(-1, 1);
+	int isas[LK_ISA_COUNT], ni = nisas(isas);
+	for (int ii = 0; ii < ni; ii++) {
+		const lk_kernels *K = lk_kernels_for(isas[ii]);
+		const lk_table_attn *A = lk_table_attn_for(isas[ii]);
+		ck_assert_ptr_nonnull(A);
+		A->scores(w->kdt, rows, w->base, npos, N, w->ld, off, n, q, sc);
+		for (size_t s = 0; s < npos; s++)
+			for (size_t r = 0; r < N; r++) {
+				float d = K->table_dot(w->kdt, rows[s] + w->base + r * w->vbytes, off, q, n);
+				CHECK(same_value(sc[s * N + r], d), "%s kdt %d N %zu s %zu/%zu r %zu off %zu n %zu: score %.9g, "
+				      "table_dot %.9g", A->name, w->kdt, N, s, npos, r, off, n, (double)sc[s * N + r],
+				      (double)d);
+			}
+		for (size_t i = 0; i <= n; i++)
+			out[i] = want[i] = 7.0f; /* overwritten, and nothing past n */
+		A->values(w->kdt, rows, w->base, npos, N, w->ld, off, n, wt, out);
+		memset(want, 0, n * sizeof *want);
+		for (size_t s = 0; s < npos; s++)
+			for (size_t r = 0; r < N; r++)
+				K->table_axpy(w->kdt, wt[s * N + r], rows[s] + w->base + r * w->vbytes, off, want, n);
+		for (size_t i = 0; i <= n; i++)
+			CHECK(same_value(out[i], want[i]), "%s kdt %d N %zu npos %zu off %zu n %zu: value %zu %.9g, "
+			      "table_axpy %.9g", A->name, w->kdt, N, npos, off, n, i, (double)out[i], (double)want[i]);
+		if (ii == 0) { /* the scalar table: the reference of the others */
+			memcpy(sc0, sc, k * sizeof *sc);
+			memcpy(out0, out, n * sizeof *out);
+			continue;
+		}
+		/* kernels.h's bounds against the scalar table */
+		for (size_t z = 0; z < k; z++) {
+			const float *v = w->deq + ((s0 * N + z) * w->ld + off);
+			double mag = 0;
+			for (size_t i = 0; i < n; i++)
+				mag += fabs((double)v[i] * q[i]);
+			CHECK(near(sc[z], sc0[z], (double)(n + 16) * U * mag), "%s kdt %d score %zu: %.9g vs scalar %.9g",
+			      A->name, w->kdt, z, (double)sc[z], (double)sc0[z]);
+		}
+		for (size_t i = 0; i < n; i++) {
+			double mag = 0;
+			for (size_t z = 0; z < k; z++)
+				mag += fabs((double)wt[z] * w->deq[(s0 * N + z) * w->ld + off + i]);
+			CHECK(near(out[i], out0[i], 2.0 * (double)(k + 1) * U * mag),
+			      "%s kdt %d value %zu: %.9g vs scalar %.9g", A->name, w->kdt, i, (double)out[i], (double)out0[i]);
+		}
+	}
+	free(q);
+	free(wt);
+	free(sc);
+	free(sc0);
+	free(want);
+	free(out);
+	free(out0);
+}
+
+/* Offsets (multiples of 8) and lengths: inside and across blocks, both
+ * Q4_0 nibble halves, 8 mod 16 (16 values across a block's end), tails. */
+static const size_t ATTN_OFF[] = {0, 8, 16, 24, 32, 40, 56, 64, 72, 120};
+static const size_t ATTN_LEN[] = {1, 7, 8, 9, 15, 16, 17, 24, 31, 32, 33, 40, 48, 64, 96, 192};
+/* Windows (s0, npos) of a P = 23 window: one position, the first and the
+ * last, odd counts, starts past 0 (a sliding window). */
+static const size_t ATTN_WIN[][2] = {{0, 1}, {0, 23}, {5, 1}, {3, 7}, {22, 1}, {10, 13}, {1, 22}, {2, 2}};
+
+static void attn_type(int type, uint32_t B)
+{
+	static const size_t NS[] = {1, 4, 5};
+	const int light = under_valgrind() || test_quick();
+	const size_t ld = B == 1 ? 200 : B == 32 ? 224 : (B < 256 ? 3 : 2) * (size_t)B;
+	for (size_t ni = 0; ni < 3; ni++) {
+		window w = window_new(type, B, 23, NS[ni], ld, 13 + ni);
+		size_t combo = 0;
+		for (size_t oi = 0; oi < sizeof ATTN_OFF / sizeof ATTN_OFF[0]; oi++)
+			for (size_t li = 0; li < sizeof ATTN_LEN / sizeof ATTN_LEN[0] + 1; li++) {
+				size_t off = ATTN_OFF[oi];
+				/* the last length: the run to the vector's end */
+				size_t n = li < sizeof ATTN_LEN / sizeof ATTN_LEN[0] ? ATTN_LEN[li] : ld - off;
+				if (off + n > ld || (light && combo++ % 5 != 0))
+					continue;
+				const size_t *win = ATTN_WIN[(oi * 7 + li) % 8];
+				check_attn(&w, win[0], win[1], off, n);
+			}
+		/* the end of the last position's row: every tail up to its guard page */
+		for (size_t n = 1; n <= 40 && n <= ld; n += light ? 13 : 1) {
+			size_t off = (ld - n) / 8 * 8;
+			check_attn(&w, 22, 1, off, ld - off);
+			check_attn(&w, 20, 3, off, n < ld - off ? n : ld - off);
+		}
+		if (B > 1) { /* a NaN scale reaches exactly the outputs that read its block */
+			window_bad_block(&w, 4, NS[ni] - 1, 1, B, 0);
+			check_attn(&w, 0, 23, 0, ld);
+			check_attn(&w, 3, 3, B - 8, 16);
+			check_attn(&w, 2, 5, 0, B);
+			/* an infinite scale: the lanes past a run's end stay out */
+			window_bad_block(&w, 6, 0, 1, B, 1);
+			for (size_t n = 1; n < 8; n++)
+				check_attn(&w, 6, 1, B, n);
+			check_attn(&w, 5, 3, B - 8, 9);
+		}
+		window_free(&w);
+	}
+}
+
+START_TEST(test_attn_float)
+{
+	for (size_t di = 0; di < 3; di++)
+		attn_type(DTYPES[di], 1);
+}
+END_TEST
+
+START_TEST(test_attn_quant)
+{
+	for (size_t ti = 0; ti < NTYPES; ti++)
+		if (TYPES[ti].B <= 768)
+			attn_type(TYPES[ti].type, TYPES[ti].B);
+}
+END_TEST
+
+/* lk_table_attn_scores / _values follow lk_set_isa; lk_table_attn_for
+ * answers NULL for an ISA the CPU (or build) lacks. */
+START_TEST(test_attn_entry)
+{
+	window w = window_new(LQ_DTYPE_NF4, 64, 5, 4, 192, 3);
+	float q[32], wt[20], a[20], b[20], oa[64], ob[64];
+	for (int i = 0; i < 32; i++)
+		q[i] = rndf(-1, 1);
+	for (int i = 0; i < 20; i++)
+		wt[i] = rndf(0, 1);
+	for (int isa = 0; isa < LK_ISA_COUNT; isa++) {
+		const lk_table_attn *A = lk_table_attn_for(isa);
+		ck_assert_int_eq(A != NULL, lk_isa_supported(isa));
+		if (!A)
+			continue;
+		ck_assert_str_eq(A->name, lk_isa_name(isa));
+		ck_assert_int_eq(lk_set_isa(isa), 0);
+		lk_table_attn_scores(w.kdt, w.rows, w.base, 5, 4, 192, 32, 32, q, a);
+		A->scores(w.kdt, w.rows, w.base, 5, 4, 192, 32, 32, q, b);
+		ck_assert(memcmp(a, b, sizeof a) == 0);
+		lk_table_attn_values(w.kdt, w.rows, w.base, 5, 4, 192, 64, 64, wt, oa);
+		A->values(w.kdt, w.rows, w.base, 5, 4, 192, 64, 64, wt, ob);
+		ck_assert(memcmp(oa, ob, sizeof oa) == 0);
+	}
+	ck_assert_int_eq(lk_set_isa(lk_isa_best()), 0);
+	window_free(&w);
+}
+END_TEST
+
 static Suite *qtable_suite(void)
 {
 	Suite *s = suite_create("kernels_qtable");
@@ -295,6 +563,12 @@ static Suite *qtable_suite(void)
 	tcase_add_test(tc, test_table_scales);
 	tcase_add_test(tc, test_table_hostile_and_bounds);
 	suite_add_tcase(s, tc);
+	TCase *ta = tcase_create("attn");
+	tcase_set_timeout(ta, 600);
+	tcase_add_test(ta, test_attn_float);
+	tcase_add_test(ta, test_attn_quant);
+	tcase_add_test(ta, test_attn_entry);
+	suite_add_tcase(s, ta);
 	return s;
 }
 
