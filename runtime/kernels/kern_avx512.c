@@ -6,8 +6,10 @@
  * c = 0, 16, 32, ... with the last partial chunk loaded zero-masked, then
  * reduced by the fixed tree hsum16 (256-bit halves, 128-bit halves, lanes
  * 0+2/1+3, lanes 0+1).  matvec (rows in blocks of 8) and matmul (4x6 register
- * tiles of rows x tokens) use that same per-output sequence, so they agree
- * bitwise with each other and with lk_dot whatever the blocking.
+ * tiles of rows x tokens; for 16-32 tokens of 16-bit weights, 8x3 tiles on
+ * panels widened to F32, kern_small_t_avx512.h) use that same per-output
+ * sequence, so they agree bitwise with each other and with lk_dot whatever
+ * the blocking.
  */
 #include "kernels.h"
 
@@ -220,6 +222,8 @@ INL void tile_pf(int pf, int dt, int MR, int NT, const unsigned char *W, size_t 
 /* the token remainder of a matmul block in one tile (kern_blocking.h) */
 #define MM_TAIL_TILES 1
 #define QK(name) lkq_##name##_avx512
+/* small token counts (a batched decoding step): matmul_small_t */
+#include "kern_small_t_avx512.h"
 #include "kern_blocking.h"
 
 /* ---- elementwise ------------------------------------------------------------- */

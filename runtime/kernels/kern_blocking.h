@@ -138,6 +138,17 @@ INL void matmul_impl(int dt, const void *W, size_t ld, size_t rows, size_t cols,
 {
 	const unsigned char *w = W;
 	size_t ldb = ld * esz_of(dt);
+#ifdef MM_SMALL_T
+	/* (An ISA that defines MM_SMALL_T, the AVX-512 one.)  A batched
+	 * decoding step's token counts with 16-bit weights: its own blocking
+	 * for the rows it takes, the same bits (kern_small_t_avx512.h). */
+	if (dt != DT_F32 && T >= ST_MIN_T && T <= ST_MAX_T && cols) {
+		size_t done = matmul_small_t(dt, w, ldb, rows, cols, X, T, ldx, Y, ldy);
+		w += done * ldb;
+		rows -= done;
+		Y += done;
+	}
+#endif
 	size_t tb = cols ? MM_XBLOCK_BYTES / (cols * sizeof(float)) : T;
 	tb = tb / MM_NT * MM_NT;
 	if (tb < MM_NT)

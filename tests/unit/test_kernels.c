@@ -348,10 +348,14 @@ START_TEST(test_matmul_equals_matvec)
 {
 	int isas[LK_ISA_COUNT], n = nisas(isas);
 	/* T 8..32: a batched step's rows, whose token remainders (2, 4, 1 on
-	 * avx512; 1, 3 on avx2) go in one tile; 37 rows: a panel remainder */
+	 * avx512; 1, 3 on avx2) go in one tile; 37 rows: a panel remainder.
+	 * avx512's small-T path (T 16..32, 8-row panels in 256-column blocks):
+	 * 300 and 520 columns end in a partial block (44 columns, 8 = a
+	 * masked chunk alone), 768 in whole ones; T 16, 25, 32 leave 1, 1, 2
+	 * tokens after its 3-token tiles */
 	static const size_t TS[] = {1, 2, 5, 6, 7, 8, 13, 16, 25, 32, 40};
 	static const size_t RS[] = {1, 3, 4, 5, 11, 16, 37};
-	static const size_t CS[] = {1, 15, 17, 65, 300, 768};
+	static const size_t CS[] = {1, 15, 17, 65, 300, 520, 768};
 	for (size_t d = 0; d < 3; d++) {
 		int dt = DTYPES[d];
 		for (size_t ci = 0; ci < sizeof CS / sizeof CS[0]; ci++)
