@@ -25,7 +25,12 @@
  * PF_AND, PF_SRL4, PF_CVTF, PF_MULF, PF_FMA, PF_ZEROF and PF_DPB(acc, u8,
  * s8), the 4-byte dot products of unsigned u8 and signed s8 added to acc;
  * without VNNI also PF_ABS8 and PF_NEG8(x, w): x negated where w < 0).
+ * Optional: PF_ACT_BLOCK, a faster act_block with its contract and bits
+ * (act_block when not defined).
  */
+#ifndef PF_ACT_BLOCK
+#define PF_ACT_BLOCK act_block
+#endif
 
 /* The quantized tokens of one buffer fill: group g, block k: codes
  * q[((g nb + k) 8 + j) G + t] = values 4j..4j+3 of token G g + t, and
@@ -52,7 +57,7 @@ static void PF(quant)(const float *X, size_t ldx, size_t t0, size_t nt, size_t k
 				int32_t sum = 0;
 				if (tok < nt) {
 					__m256i q;
-					dx = act_block(X + (t0 + tok) * ldx + 32 * (k0 + k), &q, &sum);
+					dx = PF_ACT_BLOCK(X + (t0 + tok) * ldx + 32 * (k0 + k), &q, &sum);
 					_mm256_storeu_si256((__m256i *)(void *)w, q);
 				}
 				for (int j = 0; j < 8; j++)
