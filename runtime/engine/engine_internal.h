@@ -92,7 +92,7 @@
 #define LR_CHUNK 64
 /* Consecutive rows of a span whose causal attention is computed together
  * (layer.c): the keys and values are read once per block and head. */
-#define LR_ATTN_BLOCK 8
+#define LR_ATTN_BLOCK 4
 /* Rows of logits computed at once when every position's logits are wanted. */
 #define LR_LOGIT_ROWS 16
 /* Below this many multiply-adds a parallel loop runs on the caller alone. */
