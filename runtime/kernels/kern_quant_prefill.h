@@ -26,7 +26,8 @@
  * s8), the 4-byte dot products of unsigned u8 and signed s8 added to acc;
  * without VNNI also PF_ABS8 and PF_NEG8(x, w): x negated where w < 0).
  * Optional: PF_ACT_BLOCK, a faster act_block with its contract and bits
- * (act_block when not defined).
+ * (act_block when not defined), and PF_STORE4(Y, ldy, r0, r1, r2, r3),
+ * which stores the G outputs of 4 rows token by token (Y + t ldy).
  */
 #ifndef PF_ACT_BLOCK
 #define PF_ACT_BLOCK act_block
@@ -146,6 +147,29 @@ PF_TARGET INL void PF(tile)(int q8, int mr, int nt, const unsigned char *W, size
 			}
 		}
 	}
+#ifdef PF_STORE4
+	if (mr == 4) {
+		/* each token's 4 rows in one store, not 4 scalars (a whole group;
+		 * the buffer's last partial one below) */
+		PF_UNROLL for (int n = 0; n < nt; n++)
+			if (G * (g0 + (size_t)n) + G <= tnum)
+				PF_STORE4(Yt + G * (g0 + (size_t)n) * ldy, ldy, acc[0][n], acc[1][n], acc[2][n],
+					  acc[3][n]);
+		PF_UNROLL for (int n = 0; n < nt; n++) {
+			if (G * (g0 + (size_t)n) + G <= tnum)
+				continue;
+			PF_UNROLL for (int r = 0; r < 4; r++) {
+				PF_STF(buf, acc[r][n]);
+				for (size_t t = 0; t < G; t++) {
+					size_t tok = G * (g0 + (size_t)n) + t;
+					if (tok < tnum)
+						Yt[tok * ldy + (size_t)r] = buf[t];
+				}
+			}
+		}
+		return;
+	}
+#endif
 	PF_UNROLL for (int r = 0; r < mr; r++)
 		PF_UNROLL for (int n = 0; n < nt; n++) {
 			PF_STF(buf, acc[r][n]);
