@@ -366,8 +366,8 @@ static void attn_values_case(const int *isas, int n, size_t rows, size_t t0, siz
 		for (size_t i = 0; i < rows; i++) {
 			for (size_t j = 0; j < hd; j++)
 				ck_assert_msg(same_bits(O[i * ldo + j], want[i * hd + j]),
-					      "%s rows %zu t0 %zu hd %zu: row %zu col %zu %.9g vs axpy %.9g", K->name, rows,
-					      t0, hd, i, j, (double)O[i * ldo + j], (double)want[i * hd + j]);
+					      "%s rows %zu t0 %zu hd %zu: row %zu col %zu %.9g vs axpy %.9g", K->name,
+					      rows, t0, hd, i, j, (double)O[i * ldo + j], (double)want[i * hd + j]);
 			for (size_t j = hd; j < ldo; j++)
 				ck_assert(O[i * ldo + j] == 7.0f);
 			int sees_nan = nan_at >= 0 && (size_t)nan_at <= t0 + i;
