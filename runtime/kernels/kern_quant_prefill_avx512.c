@@ -70,9 +70,11 @@ INL float pf_act_block(const float *xk, __m256i *q, int32_t *sum)
 	if (!(id <= FLT_MAX))
 		id = 0.0f;
 	const __m512 vid = _mm512_set1_ps(id);
-	const int even = _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC;
-	const __m512i q0 = _mm512_cvt_roundps_epi32(_mm512_mul_ps(v0, vid), even);
-	const __m512i q1 = _mm512_cvt_roundps_epi32(_mm512_mul_ps(v1, vid), even);
+	/* a macro: the rounding argument must be a constant expression */
+#define PF_EVEN (_MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC)
+	const __m512i q0 = _mm512_cvt_roundps_epi32(_mm512_mul_ps(v0, vid), PF_EVEN);
+	const __m512i q1 = _mm512_cvt_roundps_epi32(_mm512_mul_ps(v1, vid), PF_EVEN);
+#undef PF_EVEN
 	*sum = _mm512_reduce_add_epi32(_mm512_add_epi32(q0, q1));
 	*q = _mm256_inserti128_si256(_mm256_castsi128_si256(_mm512_cvtsepi32_epi8(q0)), _mm512_cvtsepi32_epi8(q1), 1);
 	return d;
