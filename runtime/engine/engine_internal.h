@@ -70,8 +70,9 @@
  *                        MoLKV expert queries
  *     row_slots          MoLE, compressing codec: [R][row_bytes], row r's
  *                        decoded token row (MoLE reads only the pass's rows)
- *     task_scores [ntasks][task_scores_len]: each pool task's attention /
- *                        MoLKV scores.
+ *     task_scores [ntasks][task_scores_len]: each pool task's attention
+ *                        scores (a block of LR_ATTN_BLOCK rows) / MoLKV
+ *                        scores.
  *   session: logits [V] of the last position; logits_block
  *   [LR_LOGIT_ROWS][V].  batch: logits_block [logit_rows][V].
  */
@@ -90,6 +91,9 @@
 
 /* Positions per prefill chunk (weights are streamed once per chunk). */
 #define LR_CHUNK 64
+/* Consecutive rows of a span whose causal attention is computed together
+ * (layer.c): the keys and values are read once per block and head. */
+#define LR_ATTN_BLOCK 4
 /* Rows of logits computed at once when every position's logits are wanted. */
 #define LR_LOGIT_ROWS 16
 /* Below this many multiply-adds a parallel loop runs on the caller alone. */

@@ -24,34 +24,69 @@
 
 #include "engine_internal.h"
 
-/* Causal attention of (row, head) pairs [b, e) of the pass: each row's
- * query against its own sequence's cache. */
+/* The pass's attention blocks: each span's rows in runs of LR_ATTN_BLOCK
+ * (the last one shorter). */
+static uint32_t attn_blocks(const lr_pass *p)
+{
+	uint32_t n = 0;
+	for (uint32_t k = 0; k < p->nspans; k++)
+		n += (p->spans[k].c + LR_ATTN_BLOCK - 1) / LR_ATTN_BLOCK;
+	return n;
+}
+
+/* Block gb (< attn_blocks) of the pass: its span, and in *first its first
+ * row's index in the span. */
+static const lr_span *attn_block_at(const lr_pass *p, uint32_t gb, uint32_t *first)
+{
+	uint32_t k = 0;
+	for (;; k++) {
+		uint32_t nb = (p->spans[k].c + LR_ATTN_BLOCK - 1) / LR_ATTN_BLOCK;
+		if (gb < nb)
+			break;
+		gb -= nb;
+	}
+	*first = gb * LR_ATTN_BLOCK;
+	return &p->spans[k];
+}
+
+/* Causal attention of (head, block) pairs [b, e) of the pass, head-major
+ * (pair head * blocks + block), so that a split into contiguous ranges
+ * gives every task whole heads of the early and the late, costlier rows
+ * alike.  A block's rows are consecutive positions t0 .. t0 + rows - 1 of
+ * one sequence; each key and value row is read once for all of them.
+ * Every row's arithmetic is the one it has alone (a decoding step is a
+ * block of one row): its scores are lk_dot's (a column of lk_matmul is
+ * lk_matvec bitwise; the positions past the row's own that the rectangle
+ * also scores are left out of its softmax), its output the lk_axpy chain
+ * over its positions (lk_attn_values). */
 static void attn_range(lr_pass *p, void *ctx, int task, size_t b, size_t e)
 {
 	const uint32_t l = *(const uint32_t *)ctx;
 	const lutdb_model *m = p->m;
 	float *scores = p->task_scores + (size_t)task * p->task_scores_len;
 	const float scale = (float)sqrt((double)m->hd);
-	const uint32_t group = m->heads / m->kv_heads, hd = m->hd;
-	const size_t kvd = m->kvd;
+	const uint32_t group = m->heads / m->kv_heads, hd = m->hd, nblocks = attn_blocks(p);
+	const size_t kvd = m->kvd, qd = m->qd;
 
 	for (size_t idx = b; idx < e; idx++) {
-		uint32_t i = (uint32_t)(idx / m->heads), head = (uint32_t)(idx % m->heads);
-		const lr_seq *q = p->row_seq[i];
-		uint32_t t = p->row_pos[i], kv_head = head / group;
-		const float *keys = q->key_cache + (size_t)l * q->cap * kvd;
-		const float *values = q->value_cache + (size_t)l * q->cap * kvd;
-		const float *query = p->query + (size_t)i * m->qd + (size_t)head * hd;
-		/* q . k_s for every s <= t: one matvec over the cache rows
-		 * (row r of lk_matvec == lk_dot bitwise) */
-		lk_matvec(LUTDB_DTYPE_F32, keys + (size_t)kv_head * hd, kvd, (size_t)t + 1, hd, query, scores);
-		for (uint32_t sp = 0; sp <= t; sp++)
-			scores[sp] = scores[sp] / scale;
-		lk_softmax(scores, (size_t)t + 1);
-		float *out = p->attn + (size_t)i * m->qd + (size_t)head * hd;
-		memset(out, 0, hd * sizeof *out);
-		for (uint32_t sp = 0; sp <= t; sp++)
-			lk_axpy(LUTDB_DTYPE_F32, scores[sp], values + sp * kvd + (size_t)kv_head * hd, out, hd);
+		uint32_t head = (uint32_t)(idx / nblocks), kv_head = head / group, first;
+		const lr_span *sp = attn_block_at(p, (uint32_t)(idx % nblocks), &first);
+		const uint32_t rows = sp->c - first < LR_ATTN_BLOCK ? sp->c - first : LR_ATTN_BLOCK;
+		const uint32_t t0 = sp->p0 + first, npos = t0 + rows;
+		const lr_seq *q = sp->seq;
+		const float *keys = q->key_cache + (size_t)l * q->cap * kvd + (size_t)kv_head * hd;
+		const float *values = q->value_cache + (size_t)l * q->cap * kvd + (size_t)kv_head * hd;
+		const size_t row0 = (size_t)sp->row0 + first;
+		/* scores[i * npos + s] = q_i . k_s for s < npos */
+		lk_matmul(LUTDB_DTYPE_F32, keys, kvd, npos, hd, p->query + row0 * qd + (size_t)head * hd, rows, qd,
+			  scores, npos);
+		for (uint32_t i = 0; i < rows; i++) {
+			float *si = scores + (size_t)i * npos;
+			for (uint32_t s = 0; s <= t0 + i; s++)
+				si[s] = si[s] / scale;
+			lk_softmax(si, (size_t)t0 + i + 1);
+		}
+		lk_attn_values(scores, npos, rows, t0, values, kvd, hd, p->attn + row0 * qd + (size_t)head * hd, qd);
 	}
 }
 
@@ -111,7 +146,7 @@ static void attention_block(lr_pass *p, const lr_layer *w, uint32_t l)
 		memcpy(sp->seq->key_cache + at, p->new_keys + (size_t)sp->row0 * kvd, bytes);
 		memcpy(sp->seq->value_cache + at, p->new_values + (size_t)sp->row0 * kvd, bytes);
 	}
-	lr_parallel(p, (size_t)R * m->heads, attention_work(p), attn_range, &l);
+	lr_parallel(p, (size_t)attn_blocks(p) * m->heads, attention_work(p), attn_range, &l);
 	lr_linear(m, &w->o, p->attn, R, p->sublayer, d);
 	for (size_t k = 0; k < nd; k++)
 		p->hidden[k] = p->hidden[k] + p->sublayer[k];

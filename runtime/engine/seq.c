@@ -66,12 +66,14 @@ void lr_seq_free(lr_seq *q)
 	memset(q, 0, sizeof *q);
 }
 
-/* Scores one pool task needs: an attention row (up to cap positions) or a
- * MoLKV window's keys (window * N), rounded to 16 floats. */
+/* Scores one pool task needs: an attention block (LR_ATTN_BLOCK rows of
+ * up to cap positions) or a MoLKV window's keys (window * N), rounded to 16
+ * floats. */
 static size_t task_scores_len(const lutdb_model *m, uint32_t cap)
 {
 	uint32_t span = m->W && m->W < cap ? m->W : cap;
-	size_t len = (size_t)cap > (size_t)span * m->N ? cap : (size_t)span * m->N;
+	size_t attn = (size_t)cap * LR_ATTN_BLOCK;
+	size_t len = attn > (size_t)span * m->N ? attn : (size_t)span * m->N;
 	return (len + 15) & ~(size_t)15;
 }
 

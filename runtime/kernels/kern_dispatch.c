@@ -357,6 +357,30 @@ void lk_rope_table(float *cos, float *sin, size_t head_dim, float theta, uint32_
 	}
 }
 
+/* ---- causal attention (kern_attn*.c) ----------------------------------------- */
+lk_attn_values_fn lk_attn_values_for(int isa)
+{
+	if (!lk_isa_supported(isa))
+		return NULL;
+	switch (isa) {
+	case LK_ISA_SCALAR: return lk_attn_values_scalar;
+#if defined(__x86_64__) || defined(__i386__)
+	case LK_ISA_AVX2: return lk_attn_values_avx2;
+	case LK_ISA_AVX512: return lk_attn_values_avx512;
+#elif defined(__aarch64__)
+	case LK_ISA_NEON: return lk_attn_values_neon;
+#endif
+	default: return NULL;
+	}
+}
+
+/* The active ISA's, so that it matches the lk_axpy it stands for. */
+void lk_attn_values(const float *P, size_t ldp, size_t rows, size_t t0, const float *V, size_t ldv, size_t n,
+		    float *O, size_t ldo)
+{
+	lk_attn_values_for(lk_isa_active())(P, ldp, rows, t0, V, ldv, n, O, ldo);
+}
+
 /* ---- multi-threaded helpers ------------------------------------------------ */
 #define LK_MT_ALIGN 16
 /* Below this many weight elements per task, threading costs more than it

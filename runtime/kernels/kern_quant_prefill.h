@@ -25,7 +25,13 @@
  * PF_AND, PF_SRL4, PF_CVTF, PF_MULF, PF_FMA, PF_ZEROF and PF_DPB(acc, u8,
  * s8), the 4-byte dot products of unsigned u8 and signed s8 added to acc;
  * without VNNI also PF_ABS8 and PF_NEG8(x, w): x negated where w < 0).
+ * Optional: PF_ACT_BLOCK, a faster act_block with its contract and bits
+ * (act_block when not defined), and PF_STORE4(Y, ldy, r0, r1, r2, r3),
+ * which stores the G outputs of 4 rows token by token (Y + t ldy).
  */
+#ifndef PF_ACT_BLOCK
+#define PF_ACT_BLOCK act_block
+#endif
 
 /* The quantized tokens of one buffer fill: group g, block k: codes
  * q[((g nb + k) 8 + j) G + t] = values 4j..4j+3 of token G g + t, and
@@ -52,7 +58,7 @@ static void PF(quant)(const float *X, size_t ldx, size_t t0, size_t nt, size_t k
 				int32_t sum = 0;
 				if (tok < nt) {
 					__m256i q;
-					dx = act_block(X + (t0 + tok) * ldx + 32 * (k0 + k), &q, &sum);
+					dx = PF_ACT_BLOCK(X + (t0 + tok) * ldx + 32 * (k0 + k), &q, &sum);
 					_mm256_storeu_si256((__m256i *)(void *)w, q);
 				}
 				for (int j = 0; j < 8; j++)
@@ -141,6 +147,29 @@ PF_TARGET INL void PF(tile)(int q8, int mr, int nt, const unsigned char *W, size
 			}
 		}
 	}
+#ifdef PF_STORE4
+	if (mr == 4) {
+		/* each token's 4 rows in one store, not 4 scalars (a whole group;
+		 * the buffer's last partial one below) */
+		PF_UNROLL for (int n = 0; n < nt; n++)
+			if (G * (g0 + (size_t)n) + G <= tnum)
+				PF_STORE4(Yt + G * (g0 + (size_t)n) * ldy, ldy, acc[0][n], acc[1][n], acc[2][n],
+					  acc[3][n]);
+		PF_UNROLL for (int n = 0; n < nt; n++) {
+			if (G * (g0 + (size_t)n) + G <= tnum)
+				continue;
+			PF_UNROLL for (int r = 0; r < 4; r++) {
+				PF_STF(buf, acc[r][n]);
+				for (size_t t = 0; t < G; t++) {
+					size_t tok = G * (g0 + (size_t)n) + t;
+					if (tok < tnum)
+						Yt[tok * ldy + (size_t)r] = buf[t];
+				}
+			}
+		}
+		return;
+	}
+#endif
 	PF_UNROLL for (int r = 0; r < mr; r++)
 		PF_UNROLL for (int n = 0; n < nt; n++) {
 			PF_STF(buf, acc[r][n]);

@@ -288,6 +288,28 @@ int lk_vnni_active(void);
  * benches, as lk_set_isa. */
 int lk_set_vnni(int on);
 
+/* ---- causal attention (kern_attn*.c) ----------------------------------------
+ * The value side of causal attention for a block of consecutive positions
+ * of one sequence, the value rows read once for every query row of a tile
+ * instead of once per (row, position) as lk_axpy calls would:
+ *
+ *   O[i*ldo + j] = sum_{s <= t0 + i} P[i*ldp + s] * V[s*ldv + j]
+ *
+ * for i < rows, j < n: row i is the query at position t0 + i and sums the
+ * value rows of positions 0 .. t0 + i (V[s*ldv ..], F32) with its weights
+ * P[i*ldp ..].  Bitwise, row i equals n zeros followed by one lk_axpy(F32,
+ * P[i*ldp + s], V + s*ldv, ., n) for s = 0, 1, .. t0 + i, on the same ISA
+ * (the terms added in increasing s, each as that ISA's axpy adds it: a
+ * fused multiply-add on AVX2, AVX-512 and NEON, a product and a sum in the
+ * scalar table); so it does not depend on rows, t0 (given the row's
+ * position), the blocking or the thread count.  O must not overlap P or V. */
+void lk_attn_values(const float *P, size_t ldp, size_t rows, size_t t0, const float *V, size_t ldv, size_t n,
+		    float *O, size_t ldo);
+typedef void (*lk_attn_values_fn)(const float *P, size_t ldp, size_t rows, size_t t0, const float *V,
+				  size_t ldv, size_t n, float *O, size_t ldo);
+/* The kernel of isa (tests, benches), or NULL when unknown or unsupported. */
+lk_attn_values_fn lk_attn_values_for(int isa);
+
 /* ---- per-ISA tables (tests, benches) --------------------------------------- */
 typedef struct lk_kernels {
 	const char *name;
@@ -356,11 +378,23 @@ extern const lk_kernels lk_kernels_scalar;
 extern const lk_kernels lk_kernels_avx2;
 extern const lk_kernels lk_kernels_avx512;
 extern const lk_kernels lk_kernels_neon;
+
 /* MoLKV head kernels of each ISA (kern_table_attn*.c) */
 extern const lk_table_attn lk_table_attn_scalar;
 extern const lk_table_attn lk_table_attn_avx2;
 extern const lk_table_attn lk_table_attn_avx512;
 extern const lk_table_attn lk_table_attn_neon;
+
+/* Library-internal: lk_attn_values of each ISA (kern_attn*.c). */
+void lk_attn_values_scalar(const float *P, size_t ldp, size_t rows, size_t t0, const float *V, size_t ldv,
+			   size_t n, float *O, size_t ldo);
+void lk_attn_values_avx2(const float *P, size_t ldp, size_t rows, size_t t0, const float *V, size_t ldv,
+			 size_t n, float *O, size_t ldo);
+void lk_attn_values_avx512(const float *P, size_t ldp, size_t rows, size_t t0, const float *V, size_t ldv,
+			   size_t n, float *O, size_t ldo);
+void lk_attn_values_neon(const float *P, size_t ldp, size_t rows, size_t t0, const float *V, size_t ldv,
+			 size_t n, float *O, size_t ldo);
+
 void lk_bad_dtype(const char *where, int dtype)
 #if defined(__GNUC__)
 	__attribute__((noreturn, cold))

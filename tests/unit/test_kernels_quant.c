@@ -437,6 +437,40 @@ START_TEST(test_dense_hostile)
 						      v[k].name, c, r, (double)y[r]);
 			}
 		}
+		/* the same activations as tokens of a prefill (lk_matmul from 4
+		 * tokens on quantizes them in its own code): each token's outputs
+		 * are its matvec's bits, whatever its neighbours in the lanes */
+		enum { NTOK = 20 };
+		float *X = malloc(NTOK * cols * sizeof(float)), *Y = malloc(NTOK * rows * sizeof(float));
+		for (size_t t = 0; t < NTOK; t++) {
+			memcpy(X + t * cols, x, sizeof x);
+			X[t * cols + (t * 37) % cols] *= (float)(t + 1);
+		}
+		X[3 * cols + 100] = NAN;
+		X[5 * cols + 33] = -INFINITY;
+		X[6 * cols + 70] = INFINITY;
+		memset(X + 7 * cols, 0, cols * sizeof(float));
+		for (size_t j = 0; j < 32; j++) { /* 127 / amax overflows: every code 0 */
+			X[9 * cols + 64 + j] = j % 3 ? 1e-38f : -2e-38f;
+			X[11 * cols + 96 + j] = j == 5 ? -0.0f : 0.0f;
+		}
+		for (int k = 0; k < nv; k++) {
+			kvariant_use(&v[k]);
+			v[k].K->matmul(type, w, cols, rows, cols, X, NTOK, cols, Y, rows);
+			for (size_t t = 0; t < NTOK; t++) {
+				v[k].K->matvec(type, w, cols, rows, cols, X + t * cols, y);
+				const float *yt = Y + t * rows;
+				for (size_t r = 0; r < rows; r++)
+					CHECK(same_value(yt[r], y[r]), "%s %s token %zu row %zu: %g vs matvec %g",
+					      v[k].name, lq_name(type), t, r, (double)yt[r], (double)y[r]);
+				if (t == 3 || t == 5 || t == 6)
+					CHECK(isnan(yt[0]), "%s token %zu: %g", v[k].name, t, (double)yt[0]);
+				if (t == 7)
+					CHECK(same_bits(yt[0], 0.0f), "%s token 7: %g", v[k].name, (double)yt[0]);
+			}
+		}
+		free(X);
+		free(Y);
 		free(w);
 		gbuf_free(&g);
 	}

@@ -3,7 +3,8 @@
  * axpy, rmsnorm (also in place), GELU (erf), softmax, exp and RoPE, against
  * plain double-precision loops (RoPE: the PyTorch float32 steps, bitwise),
  * for all dtypes, odd lengths (tails), unaligned pointers and special values
- * (infinities, NaN, subnormals); no write past n.
+ * (infinities, NaN, subnormals); no write past n.  And the value side of
+ * causal attention (lk_attn_values) bitwise against its axpy chain.
  */
 #include <float.h>
 
@@ -320,6 +321,115 @@ START_TEST(test_rope)
 }
 END_TEST
 
+/* ---- attention values ------------------------------------------------------------------ */
+/* lk_attn_values of one ISA against that ISA's lk_axpy chain (zeros, then
+ * one axpy per position in increasing order), bitwise: rows 1..9 from
+ * positions t0 = 0, 5, 30, head sizes with every tail, strided P, V and O,
+ * no write past a row's n columns; the SIMD ISAs also bitwise against each
+ * other (all fused multiply-adds), every ISA against a double-precision
+ * sum.  The weights hold exact zeros (softmax underflow), products that
+ * round to -0, and a NaN value row that only the rows at or after its
+ * position may see. */
+static void attn_values_case(const int *isas, int n, size_t rows, size_t t0, size_t hd, int nan_at)
+{
+	const size_t npos = t0 + rows, ldp = npos + 3, ldv = hd + 5, ldo = hd + 2;
+	float *P = malloc(rows * ldp * 4), *V = malloc(npos * ldv * 4);
+	float *O = malloc(rows * ldo * 4), *want = malloc(rows * hd * 4), *simd = malloc(rows * hd * 4);
+	for (size_t i = 0; i < rows * ldp; i++)
+		P[i] = rndf(0, 1);
+	for (size_t i = 0; i < npos * ldv; i++)
+		V[i] = rndf(-2, 2);
+	for (size_t i = 0; i < rows; i++) {
+		P[i * ldp + (i * 7) % (t0 + i + 1)] = 0.0f;
+		if (t0 + i >= 1) { /* the first term -1e-50 rounds to -0 */
+			P[i * ldp] = 1e-30f;
+			V[0] = -1e-20f;
+		}
+	}
+	if (nan_at >= 0)
+		for (size_t j = 0; j < hd; j++)
+			V[(size_t)nan_at * ldv + j] = NAN;
+	int have_simd = 0;
+	for (int k = 0; k < n; k++) {
+		const lk_kernels *K = lk_kernels_for(isas[k]);
+		lk_attn_values_fn f = lk_attn_values_for(isas[k]);
+		ck_assert_ptr_nonnull(f);
+		for (size_t i = 0; i < rows; i++) {
+			float *w = want + i * hd;
+			memset(w, 0, hd * 4);
+			for (size_t s = 0; s <= t0 + i; s++)
+				K->axpy(LUTDB_DTYPE_F32, P[i * ldp + s], V + s * ldv, w, hd);
+		}
+		for (size_t i = 0; i < rows * ldo; i++)
+			O[i] = 7.0f;
+		f(P, ldp, rows, t0, V, ldv, hd, O, ldo);
+		for (size_t i = 0; i < rows; i++) {
+			for (size_t j = 0; j < hd; j++)
+				ck_assert_msg(same_bits(O[i * ldo + j], want[i * hd + j]),
+					      "%s rows %zu t0 %zu hd %zu: row %zu col %zu %.9g vs axpy %.9g", K->name,
+					      rows, t0, hd, i, j, (double)O[i * ldo + j], (double)want[i * hd + j]);
+			for (size_t j = hd; j < ldo; j++)
+				ck_assert(O[i * ldo + j] == 7.0f);
+			int sees_nan = nan_at >= 0 && (size_t)nan_at <= t0 + i;
+			for (size_t j = 0; j < hd; j++) {
+				double ref = 0, mag = 0;
+				for (size_t s = 0; s <= t0 + i; s++) {
+					ref += (double)P[i * ldp + s] * (double)V[s * ldv + j];
+					mag += fabs((double)P[i * ldp + s] * (double)V[s * ldv + j]);
+				}
+				double o = (double)O[i * ldo + j];
+				if (sees_nan)
+					ck_assert(isnan(o));
+				else
+					ck_assert_msg(fabs(o - ref) <= 2.0 * (double)(t0 + i + 2) * U * mag + 1e-37,
+						      "%s row %zu col %zu: %.9g vs %.9g", K->name, i, j, o, ref);
+			}
+		}
+		if (isas[k] != LK_ISA_SCALAR) {
+			for (size_t i = 0; i < rows; i++) {
+				if (have_simd)
+					ck_assert(memcmp(simd + i * hd, O + i * ldo, hd * 4) == 0);
+				else
+					memcpy(simd + i * hd, O + i * ldo, hd * 4);
+			}
+			have_simd = 1;
+		}
+	}
+	free(P);
+	free(V);
+	free(O);
+	free(want);
+	free(simd);
+}
+
+START_TEST(test_attn_values)
+{
+	int isas[LK_ISA_COUNT], n = nisas(isas);
+	static const size_t hds[] = {1, 7, 16, 17, 24, 63, 64, 65, 80, 128, 130};
+	static const size_t t0s[] = {0, 5, 30};
+	for (size_t rows = 1; rows <= 9; rows++)
+		for (size_t a = 0; a < sizeof t0s / sizeof t0s[0]; a++)
+			for (size_t h = 0; h < sizeof hds / sizeof hds[0]; h++)
+				attn_values_case(isas, n, rows, t0s[a], hds[h], -1);
+	/* a NaN value row at the block's third position: rows 0 and 1 do not
+	 * reach it (the causal triangle), rows from 2 on do */
+	attn_values_case(isas, n, 7, 5, 64, 7);
+	attn_values_case(isas, n, 4, 0, 17, 2);
+	/* the dispatching entry point is the active ISA's */
+	for (int k = 0; k < n; k++) {
+		ck_assert_int_eq(lk_set_isa(isas[k]), 0);
+		float P[3] = {0.25f, 0.5f, 0.25f}, V[3 * 20], O1[20], O2[20];
+		for (int i = 0; i < 60; i++)
+			V[i] = rndf(-1, 1);
+		lk_attn_values(P, 3, 1, 2, V, 20, 20, O1, 20);
+		lk_attn_values_for(isas[k])(P, 3, 1, 2, V, 20, 20, O2, 20);
+		ck_assert(memcmp(O1, O2, sizeof O1) == 0);
+	}
+	ck_assert_int_eq(lk_set_isa(lk_isa_best()), 0);
+	ck_assert_ptr_null(lk_attn_values_for(LK_ISA_COUNT));
+}
+END_TEST
+
 static Suite *kernels_suite(void)
 {
 	Suite *s = suite_create("kernels-vector");
@@ -331,6 +441,7 @@ static Suite *kernels_suite(void)
 	tcase_add_test(tc, test_softmax);
 	tcase_add_test(tc, test_exp);
 	tcase_add_test(tc, test_rope);
+	tcase_add_test(tc, test_attn_values);
 	suite_add_tcase(s, tc);
 	return s;
 }
