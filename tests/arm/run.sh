@@ -28,17 +28,14 @@
 # (tests/e2e/lib.sh, scaled), as are the Check suites' (tests/unit/time_scale.h).
 #
 # Not run under qemu (they check the x86 toolchain's work, not the aarch64
-# code): e2e/test_abi.sh and e2e/test_make.sh compile and link with the host
-# compiler, e2e/test_concurrency.sh builds its ThreadSanitizer binaries with
-# the host clang, fuzz/replay.sh replays through the x86 fuzz build, and
+# code): e2e/test_abi.sh compiles and links with the host compiler,
+# e2e/test_make.sh checks the Makefile's plan (make -n, the same for every
+# target), e2e/test_concurrency.sh builds its ThreadSanitizer binaries with
+# the host clang, fuzz/replay.sh builds its harnesses with the host compiler, and
 # tokenizer/run.sh drives the npm/PyTorch references (the tokenizer is
 # portable C, and test_tokenizer_units runs here), and e2e/test_pagesize.sh
 # preloads a shim into the program it runs (here qemu itself).  Every other
 # tests/e2e/test_*.sh runs, a new one included.
-#
-# -cpu max runs with pauth-impdef=on: qemu's cheap implementation-defined
-# pointer-authentication hash instead of QARMA (the arm64 libraries sign
-# every return address); the same features, about a tenth less time.
 #
 # The full run gives each CPU its own tests/run.sh at once (LUTDB_ARM_SERIAL=1:
 # one after the other): on two cores that halves the wall time, and the
@@ -81,14 +78,9 @@ if [ ! -f "$fixtures/MANIFEST" ]; then
 	fi
 fi
 
-# qemu's -cpu argument for CPU (max: with the cheap pointer-authentication hash).
-qcpu() {
-	[ "$1" = max ] && echo "max,pauth-impdef=on" || echo "$1"
-}
-
 # wrap REAL WRAPPER CPU: a script that runs REAL under qemu with CPU.
 wrap() {
-	printf '#!/bin/sh\nexec %s -L %s -cpu %s %s "$@"\n' "$QEMU" "$SYSROOT" "$(qcpu "$3")" "$1" >"$2"
+	printf '#!/bin/sh\nexec %s -L %s -cpu %s %s "$@"\n' "$QEMU" "$SYSROOT" "$3" "$1" >"$2"
 	chmod +x "$2"
 }
 
