@@ -15,8 +15,14 @@
 #                                            config.json edits), see below
 #   e2e_finish                               "N passed, N failed, N skipped",
 #                                            exit status (0: none failed, some passed)
+#   scaled SECONDS                           SECONDS times LUTDB_TIME_SCALE
+#   demo_mole DESC OUT                       the demo MoLE packed into OUT (quick
+#                                            mode: one pack per run, then copies)
 #
 # Environment (tests/run.sh sets it): LUTDB_BIN, LUTDB_FIXTURES, LUTDB_BUILD.
+# tests/arm/run.sh also sets LUTDB_TIME_SCALE (how many times slower than
+# native a step of the program is under qemu-user) and LUTDB_TEST_QUICK
+# (E2E_QUICK=1: the heavy scripts' smaller models and fewer rounds).
 # Run directly, this file checks that environment and prints its own
 # closing line (tests/run.sh runs every tests/e2e/*.sh).
 set -u
@@ -34,6 +40,16 @@ E2E_NAME=e2e
 E2E_LAST_ERR=
 E2E_LAST_OUT=
 E2E_LAST_RC=0
+# A wall-clock bound written for native speed, and every sleep or timeout
+# such a bound is measured against, goes through `scaled`: under qemu the
+# bound grows with the program's slowdown, and so does the delay it must stay
+# under, so the check keeps its native margin and can still fail.  Anything
+# but a number from 1 to 1000 is 1: a typo must not widen every bound.
+E2E_TIME_SCALE=1
+[[ ${LUTDB_TIME_SCALE:-} =~ ^[0-9]+(\.[0-9]+)?$ ]] &&
+	awk -v k="$LUTDB_TIME_SCALE" 'BEGIN { exit !(k >= 1 && k <= 1000) }' && E2E_TIME_SCALE=$LUTDB_TIME_SCALE
+E2E_QUICK=0
+[ -n "${LUTDB_TEST_QUICK:-}" ] && [ "$LUTDB_TEST_QUICK" != 0 ] && E2E_QUICK=1
 
 e2e_init() {
 	E2E_NAME=$1
@@ -78,6 +94,29 @@ e2e_finish() {
 	echo "$E2E_NAME: $E2E_PASSED passed, $E2E_FAILED failed, $E2E_SKIPPED skipped"
 	[ "$E2E_FAILED" -eq 0 ] && [ "$E2E_PASSED" -gt 0 ]
 	exit $?
+}
+
+# scaled SECONDS: SECONDS times the time scale (a decimal, for sleep,
+# timeout, curl --max-time and comparisons).
+scaled() {
+	awk -v s="$1" -v k="$E2E_TIME_SCALE" 'BEGIN { printf "%.3f", s * k }'
+}
+
+# demo_mole DESC OUT: expect_ok DESC of `lutdb pack` of the demo MoLE
+# (tests/demo/models/mole, --quiet) into OUT.  In quick mode (qemu, where
+# that pack takes minutes) the first one of a run is kept as
+# $LUTDB_BUILD/demo-mole.lutdb and the later ones copy it, saying so: the
+# same binary wrote it the same way (test_demo.sh seeds it with demo.sh's).
+demo_mole() {
+	local desc=$1 out=$2 keep=$LUTDB_BUILD/demo-mole.lutdb
+	if [ "$E2E_QUICK" = 1 ] && [ -s "$keep" ]; then
+		expect_ok "$desc (quick mode: a copy of this run's first pack)" cp "$keep" "$out"
+		return
+	fi
+	expect_ok "$desc" lutdb pack "$E2E_ROOT/tests/demo/models/mole" "$out" --quiet || return 1
+	if [ "$E2E_QUICK" = 1 ]; then
+		cp "$out" "$keep.tmp" && mv "$keep.tmp" "$keep"
+	fi
 }
 
 # The CLI; under memcheck when LUTDB_VALGRIND is set (exit 99 on an error).

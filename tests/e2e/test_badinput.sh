@@ -175,9 +175,9 @@ expect_fail "run with a malformed id list" 2 "--prompt-ids" lutdb run good.lutdb
 
 # ---- files that are not regular files (tests/e2e/test_paths.sh has the rest) ----
 mkfifo db.fifo
-expect_fail "a FIFO as the database (no hang)" 2 "not a regular file (a FIFO)" timeout 20 "$LUTDB_BIN" info db.fifo
+expect_fail "a FIFO as the database (no hang)" 2 "not a regular file (a FIFO)" timeout "$(scaled 20)" "$LUTDB_BIN" info db.fifo
 expect_fail "eval --ids /dev/zero (refused before reading)" 2 "not a regular file (a character device)" \
-	timeout 20 "$LUTDB_BIN" eval good.lutdb --ids /dev/zero
+	timeout "$(scaled 20)" "$LUTDB_BIN" eval good.lutdb --ids /dev/zero
 lutdb shard good.lutdb sh3 --count 2 --quiet
 rm sh3/model-00002-of-00002.lutdb
 mkdir sh3/model-00002-of-00002.lutdb

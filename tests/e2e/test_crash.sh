@@ -26,12 +26,15 @@
 #     directory left); SIGINT once the temporary directory exists gives 130
 #     and no OUTDIR.
 # The checkpoint is made by gen_model, sized so that a pack takes about a
-# second of CPU.
+# second of CPU.  Quick mode (qemu, where that pack takes minutes): a
+# checkpoint with 1/64 of the pack's arithmetic (about 5 s under qemu, the
+# temporary file there from 0.2 s on) and 12 kills of each kind instead of
+# 20; every kind of kill and signal still lands.
 . "$(dirname "$0")/lib.sh"
 e2e_init crash
 cd "$T" || exit 1
 GEN=$LUTDB_BUILD/tests/tools/gen_model
-RUNS=${CRASH_RUNS:-20}
+RUNS=${CRASH_RUNS:-$([ "$E2E_QUICK" = 1 ] && echo 12 || echo 20)}
 # Crash timing needs the real binary, not memcheck.
 BIN=$LUTDB_BIN
 
@@ -39,8 +42,14 @@ if [ ! -x "$GEN" ]; then
 	fail "gen_model missing ($GEN): make tests-build"
 	e2e_finish
 fi
-"$GEN" ckpt src --vocab 4096 --hidden 256 --layers 4 --experts 4 --inter 1024 --heads 4 >/dev/null ||
-	fail "gen_model ckpt"
+# LIM_MB: the tmpfs and file size limit of part 3, about half the output.
+VOCAB=4096 LIM_MB=16
+if [ "$E2E_QUICK" = 1 ]; then
+	VOCAB=1024 LIM_MB=1
+	"$GEN" ckpt src --vocab $VOCAB --hidden 64 --layers 4 --experts 2 --inter 256 --heads 2 >/dev/null
+else
+	"$GEN" ckpt src --vocab $VOCAB --hidden 256 --layers 4 --experts 4 --inter 1024 --heads 4 >/dev/null
+fi || fail "gen_model ckpt"
 
 now() { date +%s.%N; }
 since() { awk -v a="$1" -v b="$(now)" 'BEGIN { d = b - a; printf "%.3f", d < 0.2 ? 0.2 : d }'; }
@@ -129,7 +138,8 @@ expect_ok "pack next to $stale stale temporary files" "$BIN" pack src out.lutdb 
 expect_ok "that pack verifies" lutdb verify out.lutdb
 check "the stale temporary files are still all there, none was reused" \
 	test "$(tmp_files_of "$T/out.lutdb" | wc -l)" -eq "$stale"
-cmp -s <(lutdb get out.lutdb --layer 3 --token 4095 --raw) <(lutdb get ref.lutdb --layer 3 --token 4095 --raw) &&
+cmp -s <(lutdb get out.lutdb --layer 3 --token $((VOCAB - 1)) --raw) \
+	<(lutdb get ref.lutdb --layer 3 --token $((VOCAB - 1)) --raw) &&
 	pass "its rows equal the reference's" || fail "its rows differ from the reference's"
 rm -f "$T"/.out.lutdb.tmp.*
 
@@ -167,7 +177,7 @@ for s in INT TERM HUP; do
 done
 
 # ---- 3. disk full --------------------------------------------------------------------
-# A 16 MiB tmpfs on small/, in a mount namespace of its own (unshare -m as
+# A 16 MiB tmpfs (quick mode: 1 MiB) on small/, in a mount namespace of its own (unshare -m as
 # root, else a user namespace, unshare -rm, where an ordinary user may mount
 # one): the pack runs and small/ is listed inside it, as the mount ends with
 # it.  Skipped where neither namespace allows the mount.
@@ -180,10 +190,10 @@ for opt in -m -rm; do
 	fi
 done
 if [ -n "$ns" ]; then
-	expect_fail "pack onto a full tmpfs (16 MiB, unshare $ns)" 5 "no space left on device" \
-		unshare $ns sh -c 'mount -t tmpfs -o size=16m tmpfs small || exit 99
+	expect_fail "pack onto a full tmpfs ($LIM_MB MiB, unshare $ns)" 5 "no space left on device" \
+		unshare $ns sh -c 'mount -t tmpfs -o size=$2m tmpfs small || exit 99
 			"$0" pack src small/out.lutdb --quiet --threads 2; rc=$?
-			ls -A small >"$1"; exit $rc' "$BIN" "$T/small.left"
+			ls -A small >"$1"; exit $rc' "$BIN" "$T/small.left" "$LIM_MB"
 	check "pack onto a full tmpfs: no output, no temporary file, the tmpfs empty again ($(cat "$T/small.left"))" \
 		test -f "$T/small.left" -a ! -s "$T/small.left"
 else
@@ -191,8 +201,8 @@ else
 		"no mount namespace may mount a tmpfs here (unshare -m, unshare -rm); the file size limit below stands in"
 fi
 # A file size limit: the preallocation fails (EFBIG), no SIGXFSZ kill.
-expect_fail "pack under a 16 MiB file size limit (ulimit -f)" 5 "file size limit" \
-	bash -c 'ulimit -f 16384; exec "$0" pack src fsize.lutdb --quiet --threads 2' "$BIN"
+expect_fail "pack under a $LIM_MB MiB file size limit (ulimit -f)" 5 "file size limit" \
+	bash -c 'ulimit -f $(($1 * 1024)); exec "$0" pack src fsize.lutdb --quiet --threads 2' "$BIN" "$LIM_MB"
 no_output "pack under a file size limit" "$T/fsize.lutdb"
 
 # ---- 4. read-only directory ---------------------------------------------------------

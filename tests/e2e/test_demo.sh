@@ -19,6 +19,9 @@ ln -s "$LUTDB_BIN" "$T/b/lutdb"
 expect_ok "demo.sh runs" bash "$DEMO/demo.sh" "$T/b"
 out=$E2E_LAST_OUT
 check "demo.sh leaves demo/mole.lutdb" test -s "$T/b/demo/mole.lutdb"
+# Quick mode (qemu): the later scripts copy this pack instead of packing
+# again (lib.sh, demo_mole).
+[ "$E2E_QUICK" = 1 ] && [ -s "$T/b/demo/mole.lutdb" ] && cp "$T/b/demo/mole.lutdb" "$LUTDB_BUILD/demo-mole.lutdb"
 check "demo.sh prints two ---- lines" test "$(grep -c '^----$' <<<"$out")" = 2
 text=$(sed -n '/^----$/,/^----$/p' <<<"$out" | sed '1d;$d')
 check "the text starts with the prompt and goes on" \
@@ -31,10 +34,19 @@ big=$(find "$DEMO/models" -type f -size +4096k)
 check "no demo model file is over 4 MiB${big:+: $big}" test -z "$big"
 
 if [ -f "$DICT" ]; then
-	"$PY" "$DEMO/quality.py" --lutdb "$LUTDB_BIN" "$T/b/demo/mole.lutdb" >"$T/q.txt" 2>&1
+	# Quick mode (qemu): the held-out eval is ~35k tokens, over 15 minutes
+	# under emulation; the bits it depends on are the fidelity suites' ARM
+	# logits against PyTorch, and the goal itself is measured natively.
+	heldout=()
+	[ "$E2E_QUICK" = 1 ] && heldout=(--no-heldout)
+	"$PY" "$DEMO/quality.py" --lutdb "$LUTDB_BIN" "${heldout[@]}" "$T/b/demo/mole.lutdb" >"$T/q.txt" 2>&1
 	cat "$T/q.txt"
 	check "MoLE: readable text (>= 85% wamerican words)" grep -q '^readable: .*: met$' "$T/q.txt"
-	check "MoLE: <= 2.25 bits/char on the held-out text" grep -q '^held-out: .*: met$' "$T/q.txt"
+	if [ "$E2E_QUICK" = 1 ]; then
+		skip "MoLE: <= 2.25 bits/char on the held-out text" "quick mode: the 35k-token eval is measured natively"
+	else
+		check "MoLE: <= 2.25 bits/char on the held-out text" grep -q '^held-out: .*: met$' "$T/q.txt"
+	fi
 else
 	fail "$DICT is missing (Debian package wamerican)"
 fi

@@ -28,13 +28,13 @@ DEMO=$E2E_ROOT/tests/demo
 SRC=$F/mole_rep_f16/ckpt
 # The CLI under a timeout: every command here must return at once, and a
 # FIFO that hangs one fails it (lib.sh's lutdb is a function, which
-# timeout cannot run).
+# timeout cannot run).  20 s natively, scaled under qemu.
 tl() {
 	if [ -n "${LUTDB_VALGRIND:-}" ]; then
 		timeout 300 valgrind -q --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite \
 			"$LUTDB_BIN" "$@"
 	else
-		timeout 20 "$LUTDB_BIN" "$@"
+		timeout "$(scaled 20)" "$LUTDB_BIN" "$@"
 	fi
 }
 TO=tl
@@ -44,7 +44,7 @@ to_full() { "$@" >/dev/full; }
 to_closed() { "$@" >&-; }
 
 expect_ok "pack the reference database" lutdb pack "$SRC" good.lutdb --quiet --threads 2
-expect_ok "pack the demo MoLE (with its tokenizer)" lutdb pack "$DEMO/models/mole" text.lutdb --quiet --threads 2
+demo_mole "pack the demo MoLE (with its tokenizer)" text.lutdb
 
 type_is() { # DESC PATH TYPE (find -type letter)
 	check "$1" test -n "$(find "$2" -maxdepth 0 -type "$3" 2>/dev/null)"

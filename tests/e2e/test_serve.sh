@@ -10,7 +10,10 @@
 # Servers listen on a free port (--port 0; the startup line says which) and
 # are always stopped (trap).  Every wait is a bounded loop; every curl has
 # --max-time.  LUTDB_SERVE_TEST_STEP_MS slows the steps where sequences must
-# overlap in time (the fixture models decode in microseconds).
+# overlap in time (the fixture models decode in microseconds).  Under qemu
+# every bound, wait, step delay and client timeout here is LUTDB_TIME_SCALE
+# times the native one (lib.sh's scaled): the server is that much slower, and
+# the delays a bound must catch grow with it, so each check can still fail.
 . "$(dirname "$0")/lib.sh"
 e2e_init serve
 HERE=$E2E_ROOT/tests/e2e/serve
@@ -18,6 +21,12 @@ CHECK() { "$PY" "$HERE/check.py" "$@"; }
 BIN=$LUTDB_BIN
 PIDS=()
 trap 'for p in "${PIDS[@]}"; do kill -KILL "$p" 2>/dev/null; done; e2e_cleanup' EXIT
+# tries N: N times the time scale, rounded (the rounds of a polling loop).
+tries() { awk -v n="$1" -v k="$E2E_TIME_SCALE" 'BEGIN { printf "%d", n * k + 0.5 }'; }
+# step_ms MS: the server's step delay, scaled (server.c caps it at 1000 ms;
+# every use below still outlasts its checks at that cap for a scale up to 30).
+step_ms() { tries "$1"; }
+MAXT=$(scaled 30)
 
 # start_server LOG DB [ARGS...]: sets SPID and PORT (fails the check on timeout).
 start_server() {
@@ -27,7 +36,7 @@ start_server() {
 	SPID=$!
 	PIDS+=("$SPID")
 	PORT=
-	for i in $(seq 100); do
+	for i in $(seq "$(tries 100)"); do
 		PORT=$(sed -n 's/^lutdb serve: listening on http:\/\/[^ ]*:\([0-9]*\) .*/\1/p' "$log")
 		[ -n "$PORT" ] && return 0
 		kill -0 "$SPID" 2>/dev/null || break
@@ -37,11 +46,12 @@ start_server() {
 	return 1
 }
 
-# stop_server PID: SIGTERM, then the exit status within 15 s (else SIGKILL, 124).
+# stop_server PID: SIGTERM, then the exit status within 15 s (scaled; else
+# SIGKILL, 124).
 stop_server() {
 	local pid=$1 i
 	kill -TERM "$pid" 2>/dev/null
-	for i in $(seq 150); do
+	for i in $(seq "$(tries 150)"); do
 		kill -0 "$pid" 2>/dev/null || break
 		sleep 0.1
 	done
@@ -61,9 +71,9 @@ req() {
 	shift 3
 	[ $# -gt 0 ] && shift
 	if [ "$method" = GET ]; then
-		curl -s --max-time 30 -o "$out" -w '%{http_code}' "$@" "http://127.0.0.1:$PORT$path"
+		curl -s --max-time "$MAXT" -o "$out" -w '%{http_code}' "$@" "http://127.0.0.1:$PORT$path"
 	else
-		curl -s --max-time 30 -o "$out" -w '%{http_code}' -X "$method" -H 'Content-Type: application/json' \
+		curl -s --max-time "$MAXT" -o "$out" -w '%{http_code}' -X "$method" -H 'Content-Type: application/json' \
 			--data-binary "$body" "$@" "http://127.0.0.1:$PORT$path"
 	fi
 }
@@ -220,7 +230,7 @@ for i in $(seq 0 15); do
 	req "$T/conc/solo$i.json" POST /v1/completions "$(cat "$T/conc/b$i.json")" >"$T/conc/solo$i.st"
 done
 stop_server "$SPID"
-LUTDB_SERVE_TEST_STEP_MS=20 start_server "$T/s3.log" "$DB" --parallel 16 --threads 2 || e2e_finish
+LUTDB_SERVE_TEST_STEP_MS=$(step_ms 20) start_server "$T/s3.log" "$DB" --parallel 16 --threads 2 || e2e_finish
 clients=()
 for i in $(seq 0 15); do
 	(sleep "$(cat "$T/conc/d$i")"; req "$T/conc/par$i.json" POST /v1/completions "$(cat "$T/conc/b$i.json")" >"$T/conc/par$i.st") &
@@ -243,61 +253,67 @@ check "the 16 clients were batched together (at most $peak at once)" test "${pea
 
 # A client that disconnects is cancelled; a client that does not read stalls nobody.
 long='{"prompt":[1],"max_tokens":31,"temperature":0,"stream":true}'
-curl -s --max-time 0.3 -o /dev/null -X POST --data-binary "$long" "http://127.0.0.1:$PORT/v1/completions"
-"$PY" - "$PORT" "$long" <<'PY' &
-# A slow reader: sends the request and reads nothing for 4 s.
+curl -s --max-time "$(scaled 0.3)" -o /dev/null -X POST --data-binary "$long" "http://127.0.0.1:$PORT/v1/completions"
+"$PY" - "$PORT" "$long" "$(scaled 4)" <<'PY' &
+# A slow reader: sends the request and reads nothing for 4 s (scaled; twice
+# the bound below, so a request it stalls fails it).
 import socket, sys, time
 s = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
 b = sys.argv[2].encode()
 s.sendall(b"POST /v1/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n%s" % (len(b), b))
-time.sleep(4)
+time.sleep(float(sys.argv[3]))
 s.close()
 PY
 slow=$!
-sleep 0.2
+sleep "$(scaled 0.2)"
 t0=$(date +%s.%N)
 expect_status "a request next to a slow reader" 200 "$T/n.json" POST /v1/completions '{"prompt":[1,2],"max_tokens":5,"temperature":0}'
 t1=$(date +%s.%N)
-check "it is not stalled by the slow reader (took $(echo "$t1 - $t0" | bc) s)" test "$(echo "$t1 - $t0 < 2" | bc)" = 1
-for i in $(seq 50); do
+check "it is not stalled by the slow reader (took $(echo "$t1 - $t0" | bc) s, at most $(scaled 2))" \
+	test "$(echo "$t1 - $t0 < $(scaled 2)" | bc)" = 1
+for i in $(seq "$(tries 50)"); do
 	grep -q '" 499 ' "$T/s3.log" && break
 	sleep 0.1
 done
 check "the disconnected client's sequence was cancelled (499 in the log)" grep -q '"POST /v1/completions" 499 ' "$T/s3.log"
 n=$(sed -n 's/.*"POST \/v1\/completions" 499 prompt=1 completion=\([0-9]*\) .*/\1/p' "$T/s3.log" | head -n 1)
 check "the disconnected client's sequence stopped early ($n of 31 ids)" test "${n:-31}" -lt 31
-wait "$slow"
+# The slow reader's own end does not matter past here (scaled, its sleep is
+# long), and its close comes only now, after the 499 checks above.
+kill "$slow" 2>/dev/null
+wait "$slow" 2>/dev/null
 stop_server "$SPID"
 check "SIGTERM: exit 0" test "$STOP_RC" = 0
 
 # A full queue: 429 with Retry-After; SIGTERM lets a running sequence finish.
-LUTDB_SERVE_TEST_STEP_MS=100 start_server "$T/s4.log" "$DB" --parallel 1 --queue 0 || e2e_finish
+LUTDB_SERVE_TEST_STEP_MS=$(step_ms 100) start_server "$T/s4.log" "$DB" --parallel 1 --queue 0 || e2e_finish
 req "$T/long.json" POST /v1/completions '{"prompt":[1],"max_tokens":20,"temperature":0,"return_tokens":true}' >"$T/long.st" &
 lp=$!
-for i in $(seq 50); do
+for i in $(seq "$(tries 50)"); do
 	req "$T/metrics.txt" GET /metrics >/dev/null
 	grep -q '^lutdb_batch_size 1$' "$T/metrics.txt" && break
 	sleep 0.05
 done
 check "one sequence is running" grep -q '^lutdb_batch_size 1$' "$T/metrics.txt"
-st=$(curl -s --max-time 10 -D "$T/hdr" -o "$T/bad.json" -w '%{http_code}' --data-binary '{"prompt":[1],"max_tokens":1}' \
+st=$(curl -s --max-time "$(scaled 10)" -D "$T/hdr" -o "$T/bad.json" -w '%{http_code}' --data-binary '{"prompt":[1],"max_tokens":1}' \
 	"http://127.0.0.1:$PORT/v1/completions")
 check "a full queue: 429" test "$st" = 429
 check "a full queue: Retry-After" grep -qi '^Retry-After: ' "$T/hdr"
 check "a full queue: an error object" CHECK err "$T/bad.json" rate_limit_error
 kill -TERM "$SPID"
-sleep 0.3
-check "after SIGTERM no new connection is accepted" test "$(curl -s --max-time 5 -o /dev/null -w '%{http_code}' "http://127.0.0.1:$PORT/health")" = 000
+sleep "$(scaled 0.3)"
+check "after SIGTERM no new connection is accepted" test "$(curl -s --max-time "$(scaled 5)" -o /dev/null -w '%{http_code}' "http://127.0.0.1:$PORT/health")" = 000
 wait "$lp"
 check "after SIGTERM the running sequence finished (20 ids)" test "$(cat "$T/long.st"):$(CHECK get "$T/long.json" usage.completion_tokens)" = 200:20
 stop_server "$SPID"
 check "SIGTERM with a sequence running: exit 0" test "$STOP_RC" = 0
 
 # The deadline: a sequence still running after --shutdown-timeout is cut, exit 0.
-LUTDB_SERVE_TEST_STEP_MS=200 start_server "$T/s5.log" "$DB" --parallel 1 --shutdown-timeout 0.5 || e2e_finish
+LUTDB_SERVE_TEST_STEP_MS=$(step_ms 200) start_server "$T/s5.log" "$DB" --parallel 1 \
+	--shutdown-timeout "$(scaled 0.5)" || e2e_finish
 req "$T/cut.json" POST /v1/completions '{"prompt":[1],"max_tokens":30,"temperature":0}' >"$T/cut.st" &
 lp=$!
-sleep 0.5
+sleep "$(scaled 0.5)"
 t0=$(date +%s.%N)
 stop_server "$SPID"
 t1=$(date +%s.%N)
@@ -316,7 +332,7 @@ stop_server "$SPID"
 
 # ---- the demo MoLE with its tokenizer: text ---------------------------------
 MDB=$T/mole.lutdb
-expect_ok "pack the demo MoLE with its tokenizer" lutdb pack "$E2E_ROOT/tests/demo/models/mole" "$MDB" --quiet
+demo_mole "pack the demo MoLE with its tokenizer" "$MDB"
 start_server "$T/s7.log" "$MDB" --parallel 4 || e2e_finish
 for p in "A programmer" "Once upon a time" "Q: Why?"; do
 	run_text=$(lutdb run "$MDB" --prompt "$p" -n 24 --quiet; echo .)
@@ -377,7 +393,7 @@ if [ ! -d "$NODE_DIR/node_modules/openai" ] || ! cmp -s "$HERE/package-lock.json
 		fail "npm ci of the openai client" "$(tail -5 "$T/npm.log")"
 fi
 want=$(lutdb run "$MDB" --prompt "A programmer" -n 16 --quiet)
-if out=$(LUTDB_SERVE_NODE_DIR=$NODE_DIR timeout 60 node "$HERE/openai_client.js" "http://127.0.0.1:$PORT/v1" mole.lutdb \
+if out=$(LUTDB_SERVE_NODE_DIR=$NODE_DIR timeout "$(scaled 60)" node "$HERE/openai_client.js" "http://127.0.0.1:$PORT/v1" mole.lutdb \
 	"A programmer" 16 2>"$T/node.err"); then
 	get() { "$PY" -c 'import json,sys; v=json.loads(sys.argv[1]).get(sys.argv[2]); print(v if isinstance(v, str) else json.dumps(v))' "$out" "$1"; }
 	check "openai client: completion text = lutdb run" test "$(get text)" = "$want"

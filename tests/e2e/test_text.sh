@@ -11,7 +11,7 @@ DB=$T/mole.lutdb
 NODE_DIR=${LUTDB_NODE_DIR:-$LUTDB_BUILD/node}
 export LUTDB_NODE_DIR=$NODE_DIR
 
-expect_ok "pack the demo MoLE with its tokenizer" lutdb pack "$DEMO/models/mole" "$DB" --quiet
+demo_mole "pack the demo MoLE with its tokenizer" "$DB"
 check "info shows the tokenizer" grep -q "^tokenizer   BPE, vocab 4096" <(lutdb info "$DB")
 
 # The text's own ids, as Hugging Face encodes them.
