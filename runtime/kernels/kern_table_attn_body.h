@@ -31,10 +31,10 @@
  * and the arithmetic of each primitive is its table's per-vector kernel's, so every output
  * is bitwise what lk_table_dot / lk_table_axpy give.
  *
- * The quantized loops below test what is left before each step (avx512's shape, which
- * needs it: 16 values may cross a block) rather than the 8-lane files' former
- * while (i + 8 <= n) + tail: with it the avx512 code is instruction for instruction what
- * it was; avx2 runs the same number of instructions within 1% (callgrind, bench_decode).
+ * The quantized loops are the 8-lane files' former shape (while a whole TA_W is left, then
+ * the tail), with the block change only while the run goes on: testing what is left before
+ * each step instead (avx512's former shape) cost avx2 8% more instructions in the Q8_0 value
+ * sums, a quarter of a MoLKV decode's (callgrind, bench_decode on a Q8_0 table).
  */
 #ifndef LUTDB_KERN_TABLE_ATTN_BODY_H
 #define LUTDB_KERN_TABLE_ATTN_BODY_H
@@ -102,14 +102,22 @@ INL ta_v qcur_get(const qcur *k, int t, uint32_t B, size_t bb, size_t ldb, int r
 	return qdec(t, B, bb, k->blk + (size_t)r * ldb, k->j, &k->c[r], rem);
 }
 
-/* TA_W values on, when more than TA_W of the run are left (so the next
- * block, if reached, is read: no read past the run). */
-INL void qcur_next(qcur *k, int t, int R, uint32_t B, size_t bb, size_t ldb)
+/* TA_W values on; into the next block only when more of the run is left
+ * (more), so no block past the run is read. */
+INL void qcur_next(qcur *k, int t, int R, uint32_t B, size_t bb, size_t ldb, int more)
 {
 	k->j += TA_W;
-	if (k->j < B)
+#if TA_W == 8
+	/* 8 values from a multiple of 8 end exactly at a block's end (B is a multiple of 8): this
+	 * test lets the compiler run a block's steps as an inner loop */
+	if (!(k->j == B && more))
+		return;
+	k->j = 0;
+#else
+	if (!(k->j >= B && more))
 		return;
 	k->j -= B;
+#endif
 	k->blk += bb;
 	UNROLL for (int r = 0; r < R; r++)
 		k->c[r] = bctx_of(t, k->blk + (size_t)r * ldb);
@@ -171,22 +179,18 @@ INL void dots(int t, int R, uint32_t B, size_t bb, const unsigned char *p, size_
 	} else {
 		qcur k;
 		qcur_init(&k, t, R, B, bb, p, ldb, off);
-		for (;;) {
-			const size_t rem = n - i;
-			if (rem < TA_W) {
-				const ta_tail tl = ta_tail_of(rem);
-				const ta_v x = ta_ld_tail(q + i, tl);
-				UNROLL for (int r = 0; r < R; r++)
-					acc[r] = ta_fma(ta_keep(qcur_get(&k, t, B, bb, ldb, r, rem), tl), x, acc[r]);
-				break;
-			}
+		while (i + TA_W <= n) {
 			const ta_v x = ta_ld(q + i);
 			UNROLL for (int r = 0; r < R; r++)
-				acc[r] = ta_fma(qcur_get(&k, t, B, bb, ldb, r, rem), x, acc[r]);
+				acc[r] = ta_fma(qcur_get(&k, t, B, bb, ldb, r, n - i), x, acc[r]);
 			i += TA_W;
-			if (i == n)
-				break;
-			qcur_next(&k, t, R, B, bb, ldb);
+			qcur_next(&k, t, R, B, bb, ldb, i < n);
+		}
+		if (i < n) {
+			const ta_tail tl = ta_tail_of(n - i);
+			const ta_v x = ta_ld_tail(q + i, tl);
+			UNROLL for (int r = 0; r < R; r++)
+				acc[r] = ta_fma(ta_keep(qcur_get(&k, t, B, bb, ldb, r, n - i), tl), x, acc[r]);
 		}
 	}
 	UNROLL for (int r = 0; r < R; r++)
@@ -245,24 +249,20 @@ INL void sums(int t, int R, uint32_t B, size_t bb, const unsigned char *p, size_
 	}
 	qcur k;
 	qcur_init(&k, t, R, B, bb, p, ldb, off);
-	for (;;) {
-		const size_t rem = n - i;
-		if (rem < TA_W) {
-			const ta_tail tl = ta_tail_of(rem);
-			ta_v a = ta_ld_tail(y + i, tl);
-			UNROLL for (int r = 0; r < R; r++)
-				a = ta_fma(al[r], qcur_get(&k, t, B, bb, ldb, r, rem), a);
-			ta_st_tail(y + i, a, tl);
-			return;
-		}
+	while (i + TA_W <= n) {
 		ta_v a = ta_ld(y + i);
 		UNROLL for (int r = 0; r < R; r++)
-			a = ta_fma(al[r], qcur_get(&k, t, B, bb, ldb, r, rem), a);
+			a = ta_fma(al[r], qcur_get(&k, t, B, bb, ldb, r, n - i), a);
 		ta_st(y + i, a);
 		i += TA_W;
-		if (i == n)
-			return;
-		qcur_next(&k, t, R, B, bb, ldb);
+		qcur_next(&k, t, R, B, bb, ldb, i < n);
+	}
+	if (i < n) {
+		const ta_tail tl = ta_tail_of(n - i);
+		ta_v a = ta_ld_tail(y + i, tl);
+		UNROLL for (int r = 0; r < R; r++)
+			a = ta_fma(al[r], qcur_get(&k, t, B, bb, ldb, r, n - i), a);
+		ta_st_tail(y + i, a, tl);
 	}
 }
 
