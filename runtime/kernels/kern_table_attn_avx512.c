@@ -25,25 +25,6 @@
 
 #include "kern_quant_simd.h"
 
-/* Positions ahead whose bytes are prefetched (see kern_table_attn_avx2.c). */
-#ifndef TA_PF_SCORES
-#define TA_PF_SCORES 8
-#endif
-#ifndef TA_PF_VALUES
-#define TA_PF_VALUES 3
-#endif
-/* Vectors of a position computed together. */
-#define TA_R 4
-
-#define DT_F32 LUTDB_DTYPE_F32
-#define DT_F16 LUTDB_DTYPE_F16
-#define DT_BF16 LUTDB_DTYPE_BF16
-
-INL int is_float(int t)
-{
-	return t == DT_F32 || t == DT_F16 || t == DT_BF16;
-}
-
 INL __mmask16 lanes(size_t n) /* the low n (< 16) lanes */
 {
 	return (__mmask16)((1u << n) - 1u);
@@ -60,28 +41,23 @@ INL float hsum16(__m512 v)
 }
 
 /* ---- float types: kern_avx512.c's loads -------------------------------------------------- */
-INL size_t esz_of(int t)
-{
-	return t == DT_F32 ? 4 : 2;
-}
-
 INL __m512 ldw(int t, const unsigned char *p)
 {
-	if (t == DT_F32)
+	if (t == LUTDB_DTYPE_F32)
 		return _mm512_loadu_ps(p);
 	__m256i h = _mm256_loadu_si256((const __m256i *)(const void *)p);
-	if (t == DT_F16)
+	if (t == LUTDB_DTYPE_F16)
 		return _mm512_cvtph_ps(h);
 	return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16));
 }
 
 /* The lanes of m, the others +0; reads only those. */
-INL __m512 ldw_mask(int t, const unsigned char *p, __mmask16 m)
+INL __m512 ldw_tail(int t, const unsigned char *p, __mmask16 m)
 {
-	if (t == DT_F32)
+	if (t == LUTDB_DTYPE_F32)
 		return _mm512_maskz_loadu_ps(m, p);
 	__m256i h = _mm256_maskz_loadu_epi16(m, p);
-	if (t == DT_F16)
+	if (t == LUTDB_DTYPE_F16)
 		return _mm512_cvtph_ps(h);
 	return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16));
 }
@@ -183,263 +159,42 @@ INL __m512 join8(__m512 lo, __m512 hi)
 	return _mm512_insertf32x8(lo, _mm512_castps512_ps256(hi), 1);
 }
 
-/* ---- a cursor over the values of R vectors ------------------------------------------------
- * The R vectors' blocks are ldb bytes apart and move together: the position
- * (blk of vector 0, j) and each vector's block context. */
-typedef struct {
-	const unsigned char *blk;
-	size_t j;
-	bctx c[TA_R];
-} qcur;
-
-INL void qcur_init(qcur *k, int t, int R, uint32_t B, size_t bb, const unsigned char *p, size_t ldb, size_t off)
+/* The next 16 values of a block from j (rem >= 16 of the run left), or,
+ * with rem < 16, the next rem in the low lanes (the rest unspecified; reads
+ * only the blocks of those): from two blocks (or nibble halves) when they
+ * cross one's end. */
+INL __m512 qdec(int t, uint32_t B, size_t bb, const unsigned char *blk, size_t j, const bctx *c, size_t rem)
 {
-	k->blk = p + off / B * bb;
-	k->j = off % B;
-	UNROLL for (int r = 0; r < R; r++)
-		k->c[r] = bctx_of(t, k->blk + (size_t)r * ldb);
-}
-
-/* The next 16 values of vector r (rem >= 16 of the run left), or, with
- * rem < 16, the next rem in the low lanes (the rest unspecified; reads
- * only the blocks of those). */
-INL __m512 qcur_get(const qcur *k, int t, uint32_t B, size_t bb, size_t ldb, int r, size_t rem)
-{
-	const unsigned char *blk = k->blk + (size_t)r * ldb;
-	if (rem > 8 && whole16(t, B, k->j))
-		return qdec16(t, blk, k->j, k->c[r]);
-	__m512 lo = qdec8(t, blk, k->j, k->c[r]);
+	if (rem > 8 && whole16(t, B, j))
+		return qdec16(t, blk, j, *c);
+	__m512 lo = qdec8(t, blk, j, *c);
 	if (rem <= 8)
 		return lo;
-	if (k->j + 8 < B) /* Q4_0: the other nibble half of the same block */
-		return join8(lo, qdec8(t, blk, k->j + 8, k->c[r]));
+	if (j + 8 < B) /* Q4_0: the other nibble half of the same block */
+		return join8(lo, qdec8(t, blk, j + 8, *c));
 	return join8(lo, qdec8(t, blk + bb, 0, bctx_of(t, blk + bb)));
 }
 
-/* 16 values on, when rem > 16 of the run are left (so the next block, if
- * reached, is read). */
-INL void qcur_next(qcur *k, int t, int R, uint32_t B, size_t bb, size_t ldb)
-{
-	k->j += 16;
-	if (k->j < B)
-		return;
-	k->j -= B;
-	k->blk += bb;
-	UNROLL for (int r = 0; r < R; r++)
-		k->c[r] = bctx_of(t, k->blk + (size_t)r * ldb);
-}
+/* ---- the primitives kern_table_attn_body.h drives ------------------------------------- */
+#define TA_W 16
+typedef __m512 ta_v;
+typedef __mmask16 ta_tail; /* a partial 16: its lanes */
+#define ta_tail_of lanes
+#define ta_zero _mm512_setzero_ps
+#define ta_set1 _mm512_set1_ps
+#define ta_ld _mm512_loadu_ps
+#define ta_st _mm512_storeu_ps
+#define ta_fma _mm512_fmadd_ps
+#define ta_hsum hsum16
+#define ta_ld_tail(p, m) _mm512_maskz_loadu_ps(m, p)
+#define ta_st_tail(p, v, m) _mm512_mask_storeu_ps(p, m, v)
+#define ta_keep(v, m) _mm512_maskz_mov_ps(m, v)
+#define ta_prefetch(a) _mm_prefetch((const char *)(a), _MM_HINT_T0)
 
-/* ---- prefetch ------------------------------------------------------------------------ */
-/* Bytes [first, last) of each of the N vectors from p on, ldb bytes apart:
- * every line (only the first of each vector: 10-40% slower; none: 25-80%
- * slower, kvstep harness at 2048 positions, busy machine). */
-INL void prefetch_vectors(const unsigned char *p, size_t N, size_t ldb, size_t first, size_t last)
-{
-	for (size_t r = 0; r < N; r++) {
-		const unsigned char *v = p + r * ldb;
-		uintptr_t a = (uintptr_t)(v + first) & ~(uintptr_t)63, e = (uintptr_t)(v + last);
-		for (; a < e; a += 64)
-			_mm_prefetch((const char *)a, _MM_HINT_T0);
-	}
-}
-
-/* The bytes values [off, off + n) of a vector occupy: whole blocks. */
-INL void run_bytes(int t, uint32_t B, size_t bb, size_t off, size_t n, size_t *first, size_t *last)
-{
-	if (is_float(t)) {
-		*first = off * esz_of(t);
-		*last = (off + n) * esz_of(t);
-	} else {
-		*first = off / B * bb;
-		*last = ((off + n - 1) / B + 1) * bb;
-	}
-}
-
-/* ---- scores ---------------------------------------------------------------------------- */
-/* y[r] = dot of vector r (R of them, ldb bytes apart from p) with q. */
-INL void dots(int t, int R, uint32_t B, size_t bb, const unsigned char *p, size_t ldb, size_t off, size_t n,
-	      const float *q, float *y)
-{
-	__m512 acc[TA_R];
-	UNROLL for (int r = 0; r < R; r++)
-		acc[r] = _mm512_setzero_ps();
-	size_t i = 0;
-	if (is_float(t)) {
-		const size_t es = esz_of(t);
-		const unsigned char *v = p + off * es;
-		for (; i + 16 <= n; i += 16) {
-			const __m512 x = _mm512_loadu_ps(q + i);
-			UNROLL for (int r = 0; r < R; r++)
-				acc[r] = _mm512_fmadd_ps(ldw(t, v + (size_t)r * ldb + i * es), x, acc[r]);
-		}
-		if (i < n) {
-			const __mmask16 m = lanes(n - i);
-			const __m512 x = _mm512_maskz_loadu_ps(m, q + i);
-			UNROLL for (int r = 0; r < R; r++)
-				acc[r] = _mm512_fmadd_ps(ldw_mask(t, v + (size_t)r * ldb + i * es, m), x, acc[r]);
-		}
-	} else {
-		qcur k;
-		qcur_init(&k, t, R, B, bb, p, ldb, off);
-		for (;;) {
-			const size_t rem = n - i;
-			if (rem < 16) {
-				const __mmask16 m = lanes(rem);
-				const __m512 x = _mm512_maskz_loadu_ps(m, q + i);
-				UNROLL for (int r = 0; r < R; r++)
-					acc[r] = _mm512_fmadd_ps(_mm512_maskz_mov_ps(m, qcur_get(&k, t, B, bb, ldb, r, rem)),
-								 x, acc[r]);
-				break;
-			}
-			const __m512 x = _mm512_loadu_ps(q + i);
-			UNROLL for (int r = 0; r < R; r++)
-				acc[r] = _mm512_fmadd_ps(qcur_get(&k, t, B, bb, ldb, r, rem), x, acc[r]);
-			i += 16;
-			if (i == n)
-				break;
-			qcur_next(&k, t, R, B, bb, ldb);
-		}
-	}
-	UNROLL for (int r = 0; r < R; r++)
-		y[r] = hsum16(acc[r]);
-}
-
-INL void scores_t(int t, uint32_t B, size_t bb, const unsigned char *const *rows, size_t base, size_t npos,
-		  size_t N, size_t ldb, size_t off, size_t n, const float *q, float *scores)
-{
-	size_t first, last;
-	run_bytes(t, B, bb, off, n, &first, &last);
-	for (size_t s = 0; s < npos && s < TA_PF_SCORES; s++)
-		prefetch_vectors(rows[s] + base, N, ldb, first, last);
-	for (size_t s = 0; s < npos; s++) {
-		if (s + TA_PF_SCORES < npos)
-			prefetch_vectors(rows[s + TA_PF_SCORES] + base, N, ldb, first, last);
-		const unsigned char *p = rows[s] + base;
-		float *y = scores + s * N;
-		size_t r = 0;
-		for (; r + TA_R <= N; r += TA_R)
-			dots(t, TA_R, B, bb, p + r * ldb, ldb, off, n, q, y + r);
-		for (; r < N; r++)
-			dots(t, 1, B, bb, p + r * ldb, ldb, off, n, q, y + r);
-	}
-}
-
-/* ---- value sums ------------------------------------------------------------------------ */
-/* y[i] = fma(w[R-1], v_{R-1}[i], ... fma(w[0], v_0[i], y[i])): R vectors
- * ldb bytes apart from p, in order. */
-INL void sums(int t, int R, uint32_t B, size_t bb, const unsigned char *p, size_t ldb, size_t off, size_t n,
-	      const float *w, float *y)
-{
-	__m512 al[TA_R];
-	UNROLL for (int r = 0; r < R; r++)
-		al[r] = _mm512_set1_ps(w[r]);
-	size_t i = 0;
-	if (is_float(t)) {
-		const size_t es = esz_of(t);
-		const unsigned char *v = p + off * es;
-		for (; i + 16 <= n; i += 16) {
-			__m512 a = _mm512_loadu_ps(y + i);
-			UNROLL for (int r = 0; r < R; r++)
-				a = _mm512_fmadd_ps(al[r], ldw(t, v + (size_t)r * ldb + i * es), a);
-			_mm512_storeu_ps(y + i, a);
-		}
-		if (i < n) {
-			const __mmask16 m = lanes(n - i);
-			__m512 a = _mm512_maskz_loadu_ps(m, y + i);
-			UNROLL for (int r = 0; r < R; r++)
-				a = _mm512_fmadd_ps(al[r], ldw_mask(t, v + (size_t)r * ldb + i * es, m), a);
-			_mm512_mask_storeu_ps(y + i, m, a);
-		}
-		return;
-	}
-	qcur k;
-	qcur_init(&k, t, R, B, bb, p, ldb, off);
-	for (;;) {
-		const size_t rem = n - i;
-		if (rem < 16) {
-			const __mmask16 m = lanes(rem);
-			__m512 a = _mm512_maskz_loadu_ps(m, y + i);
-			UNROLL for (int r = 0; r < R; r++)
-				a = _mm512_fmadd_ps(al[r], qcur_get(&k, t, B, bb, ldb, r, rem), a);
-			_mm512_mask_storeu_ps(y + i, m, a);
-			return;
-		}
-		__m512 a = _mm512_loadu_ps(y + i);
-		UNROLL for (int r = 0; r < R; r++)
-			a = _mm512_fmadd_ps(al[r], qcur_get(&k, t, B, bb, ldb, r, rem), a);
-		_mm512_storeu_ps(y + i, a);
-		i += 16;
-		if (i == n)
-			return;
-		qcur_next(&k, t, R, B, bb, ldb);
-	}
-}
-
-INL void values_t(int t, uint32_t B, size_t bb, const unsigned char *const *rows, size_t base, size_t npos,
-		  size_t N, size_t ldb, size_t off, size_t n, const float *w, float *out)
-{
-	size_t first, last;
-	run_bytes(t, B, bb, off, n, &first, &last);
-	memset(out, 0, n * sizeof *out);
-	for (size_t s = 0; s < npos && s < TA_PF_VALUES; s++)
-		prefetch_vectors(rows[s] + base, N, ldb, first, last);
-	for (size_t s = 0; s < npos; s++) {
-		if (s + TA_PF_VALUES < npos)
-			prefetch_vectors(rows[s + TA_PF_VALUES] + base, N, ldb, first, last);
-		const unsigned char *p = rows[s] + base;
-		const float *ws = w + s * N;
-		size_t r = 0;
-		for (; r + TA_R <= N; r += TA_R)
-			sums(t, TA_R, B, bb, p + r * ldb, ldb, off, n, ws + r, out);
-		for (; r < N; r++)
-			sums(t, 1, B, bb, p + r * ldb, ldb, off, n, ws + r, out);
-	}
-}
-
-/* ---- entry points: one loop per type, the type a constant in it -------------------------- */
-/* Bytes from one vector to the next (ld whole blocks), and the checks of
- * the per-vector kernels. */
-static size_t vector_bytes(int kdt, size_t ld, size_t off, const char *where)
-{
-	if (is_float(kdt))
-		return ld * esz_of(kdt);
-	lkq_check_table(where, kdt, off);
-	size_t ldb = lk_dt_bytes(kdt, ld);
-	if (ldb == 0 && ld != 0)
-		lk_bad_dtype(where, kdt);
-	return ldb;
-}
-
-#define BY_KDT(kdt, F, ...)                                                                          \
-	switch (kdt) {                                                                               \
-	case DT_F32: F(DT_F32, 1, 4, __VA_ARGS__); break;                                            \
-	case DT_F16: F(DT_F16, 1, 2, __VA_ARGS__); break;                                            \
-	case DT_BF16: F(DT_BF16, 1, 2, __VA_ARGS__); break;                                          \
-	default: LKQ_BY_TYPE(kdt, F, __VA_ARGS__)                                                    \
-	}
-
-static void scores_avx512(int kdt, const unsigned char *const *rows, size_t base, size_t npos, size_t N,
-			  size_t ld, size_t off, size_t n, const float *q, float *scores)
-{
-	const size_t ldb = vector_bytes(kdt, ld, off, "lk_table_attn_scores");
-	if (n == 0) {
-		memset(scores, 0, npos * N * sizeof *scores);
-		return;
-	}
-	BY_KDT(kdt, scores_t, rows, base, npos, N, ldb, off, n, q, scores)
-}
-
-static void values_avx512(int kdt, const unsigned char *const *rows, size_t base, size_t npos, size_t N,
-			  size_t ld, size_t off, size_t n, const float *w, float *out)
-{
-	const size_t ldb = vector_bytes(kdt, ld, off, "lk_table_attn_values");
-	if (n == 0)
-		return;
-	BY_KDT(kdt, values_t, rows, base, npos, N, ldb, off, n, w, out)
-}
+#include "kern_table_attn_body.h"
 
 const lk_table_attn lk_table_attn_avx512 = {
 	.name = "avx512",
-	.scores = scores_avx512,
-	.values = values_avx512,
+	.scores = ta_scores,
+	.values = ta_values,
 };

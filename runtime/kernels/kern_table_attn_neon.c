@@ -25,38 +25,14 @@
 
 #define UNROLL _Pragma("GCC unroll 4")
 
-/* Positions ahead whose bytes are prefetched (see kern_table_attn_avx2.c). */
-#ifndef TA_PF_SCORES
-#define TA_PF_SCORES 8
-#endif
-#ifndef TA_PF_VALUES
-#define TA_PF_VALUES 3
-#endif
-/* Vectors of a position computed together. */
-#define TA_R 4
-
-#define DT_F32 LUTDB_DTYPE_F32
-#define DT_F16 LUTDB_DTYPE_F16
-#define DT_BF16 LUTDB_DTYPE_BF16
-
-INL int is_float(int t)
-{
-	return t == DT_F32 || t == DT_F16 || t == DT_BF16;
-}
-
 /* ---- float types: kern_neon.c's loads -------------------------------------------------- */
-INL size_t esz_of(int t)
-{
-	return t == DT_F32 ? 4 : 2;
-}
-
 INL v8f ldw(int t, const unsigned char *p)
 {
-	if (t == DT_F32)
+	if (t == LUTDB_DTYPE_F32)
 		return v8_ld((const float *)(const void *)p);
 	uint8x16_t b = vld1q_u8(p);
 	v8f r;
-	if (t == DT_F16) {
+	if (t == LUTDB_DTYPE_F16) {
 		float16x8_t h = vreinterpretq_f16_u8(b);
 		r.lo = vcvt_f32_f16(vget_low_f16(h));
 		r.hi = vcvt_high_f32_f16(h);
@@ -66,14 +42,6 @@ INL v8f ldw(int t, const unsigned char *p)
 		r.hi = vreinterpretq_f32_u32(vshll_high_n_u16(h, 16));
 	}
 	return r;
-}
-
-/* The first n (< 8) values at p, the rest +0; reads only those n. */
-INL v8f ldw_part(int t, const unsigned char *p, size_t n)
-{
-	unsigned char buf[32] = {0};
-	memcpy(buf, p, n * esz_of(t));
-	return ldw(t, buf);
 }
 
 /* Lanes < n (n < 8) of v, the rest +0. */
@@ -149,181 +117,16 @@ INL v8f qdec8(int t, const unsigned char *blk, size_t j, const bctx *c)
 	}
 }
 
-/* ---- prefetch ------------------------------------------------------------------------ */
-/* Bytes [first, last) of each of the N vectors from p on, ldb bytes apart:
- * every line. */
-INL void prefetch_vectors(const unsigned char *p, size_t N, size_t ldb, size_t first, size_t last)
+/* 8 values never cross a block's end (a block holds a whole number of 8s). */
+INL v8f qdec(int t, uint32_t B, size_t bb, const unsigned char *blk, size_t j, const bctx *c, size_t rem)
 {
-	for (size_t r = 0; r < N; r++) {
-		const unsigned char *v = p + r * ldb;
-		uintptr_t a = (uintptr_t)(v + first) & ~(uintptr_t)63, e = (uintptr_t)(v + last);
-		for (; a < e; a += 64)
-			__builtin_prefetch((const void *)a, 0, 3);
-	}
+	return qdec8(t, blk, j, c);
 }
 
-/* The bytes values [off, off + n) of a vector occupy: whole blocks. */
-INL void run_bytes(int t, uint32_t B, size_t bb, size_t off, size_t n, size_t *first, size_t *last)
-{
-	if (is_float(t)) {
-		*first = off * esz_of(t);
-		*last = (off + n) * esz_of(t);
-	} else {
-		*first = off / B * bb;
-		*last = ((off + n - 1) / B + 1) * bb;
-	}
-}
-
-/* ---- scores ---------------------------------------------------------------------------- */
-/* y[r] = dot of vector r (R of them, ldb bytes apart from p) with q. */
-INL void dots(int t, int R, uint32_t B, size_t bb, const unsigned char *p, size_t ldb, size_t off, size_t n,
-	      const float *q, float *y)
-{
-	v8f acc[TA_R];
-	UNROLL for (int r = 0; r < R; r++)
-		acc[r] = v8_zero();
-	size_t i = 0;
-	if (is_float(t)) {
-		const size_t es = esz_of(t);
-		const unsigned char *v = p + off * es;
-		for (; i + 8 <= n; i += 8) {
-			const v8f x = v8_ld(q + i);
-			UNROLL for (int r = 0; r < R; r++)
-				acc[r] = v8_fma(ldw(t, v + (size_t)r * ldb + i * es), x, acc[r]);
-		}
-		if (i < n) {
-			const v8f x = ldx_part(q + i, n - i);
-			UNROLL for (int r = 0; r < R; r++)
-				acc[r] = v8_fma(ldw_part(t, v + (size_t)r * ldb + i * es, n - i), x, acc[r]);
-		}
-	} else {
-		const unsigned char *blk = p + off / B * bb;
-		size_t j = off % B;
-		bctx c[TA_R];
-		UNROLL for (int r = 0; r < R; r++)
-			c[r] = bctx_of(t, blk + (size_t)r * ldb);
-		while (i + 8 <= n) {
-			const v8f x = v8_ld(q + i);
-			UNROLL for (int r = 0; r < R; r++)
-				acc[r] = v8_fma(qdec8(t, blk + (size_t)r * ldb, j, &c[r]), x, acc[r]);
-			i += 8;
-			j += 8;
-			if (j == B && i < n) { /* the next block (only when the run goes on: no read past it) */
-				j = 0;
-				blk += bb;
-				UNROLL for (int r = 0; r < R; r++)
-					c[r] = bctx_of(t, blk + (size_t)r * ldb);
-			}
-		}
-		if (i < n) {
-			const v8f x = ldx_part(q + i, n - i);
-			UNROLL for (int r = 0; r < R; r++)
-				acc[r] = v8_fma(keep(qdec8(t, blk + (size_t)r * ldb, j, &c[r]), n - i), x, acc[r]);
-		}
-	}
-	UNROLL for (int r = 0; r < R; r++)
-		y[r] = hsum8(acc[r]);
-}
-
-INL void scores_t(int t, uint32_t B, size_t bb, const unsigned char *const *rows, size_t base, size_t npos,
-		  size_t N, size_t ldb, size_t off, size_t n, const float *q, float *scores)
-{
-	size_t first, last;
-	run_bytes(t, B, bb, off, n, &first, &last);
-	for (size_t s = 0; s < npos && s < TA_PF_SCORES; s++)
-		prefetch_vectors(rows[s] + base, N, ldb, first, last);
-	for (size_t s = 0; s < npos; s++) {
-		if (s + TA_PF_SCORES < npos)
-			prefetch_vectors(rows[s + TA_PF_SCORES] + base, N, ldb, first, last);
-		const unsigned char *p = rows[s] + base;
-		float *y = scores + s * N;
-		size_t r = 0;
-		for (; r + TA_R <= N; r += TA_R)
-			dots(t, TA_R, B, bb, p + r * ldb, ldb, off, n, q, y + r);
-		for (; r < N; r++)
-			dots(t, 1, B, bb, p + r * ldb, ldb, off, n, q, y + r);
-	}
-}
-
-/* ---- value sums ------------------------------------------------------------------------ */
-/* y[i] = fma(w[R-1], v_{R-1}[i], ... fma(w[0], v_0[i], y[i])): R vectors
- * ldb bytes apart from p, in order. */
-INL void sums(int t, int R, uint32_t B, size_t bb, const unsigned char *p, size_t ldb, size_t off, size_t n,
-	      const float *w, float *y)
-{
-	v8f al[TA_R];
-	UNROLL for (int r = 0; r < R; r++)
-		al[r] = v8_set1(w[r]);
-	size_t i = 0;
-	if (is_float(t)) {
-		const size_t es = esz_of(t);
-		const unsigned char *v = p + off * es;
-		for (; i + 8 <= n; i += 8) {
-			v8f a = v8_ld(y + i);
-			UNROLL for (int r = 0; r < R; r++)
-				a = v8_fma(al[r], ldw(t, v + (size_t)r * ldb + i * es), a);
-			v8_st(y + i, a);
-		}
-		if (i < n) {
-			v8f a = ldx_part(y + i, n - i);
-			UNROLL for (int r = 0; r < R; r++)
-				a = v8_fma(al[r], ldw_part(t, v + (size_t)r * ldb + i * es, n - i), a);
-			st_part(y + i, a, n - i);
-		}
-		return;
-	}
-	const unsigned char *blk = p + off / B * bb;
-	size_t j = off % B;
-	bctx c[TA_R];
-	UNROLL for (int r = 0; r < R; r++)
-		c[r] = bctx_of(t, blk + (size_t)r * ldb);
-	while (i + 8 <= n) {
-		v8f a = v8_ld(y + i);
-		UNROLL for (int r = 0; r < R; r++)
-			a = v8_fma(al[r], qdec8(t, blk + (size_t)r * ldb, j, &c[r]), a);
-		v8_st(y + i, a);
-		i += 8;
-		j += 8;
-		if (j == B && i < n) {
-			j = 0;
-			blk += bb;
-			UNROLL for (int r = 0; r < R; r++)
-				c[r] = bctx_of(t, blk + (size_t)r * ldb);
-		}
-	}
-	if (i < n) {
-		v8f a = ldx_part(y + i, n - i);
-		UNROLL for (int r = 0; r < R; r++)
-			a = v8_fma(al[r], qdec8(t, blk + (size_t)r * ldb, j, &c[r]), a);
-		st_part(y + i, a, n - i);
-	}
-}
-
-INL void values_t(int t, uint32_t B, size_t bb, const unsigned char *const *rows, size_t base, size_t npos,
-		  size_t N, size_t ldb, size_t off, size_t n, const float *w, float *out)
-{
-	size_t first, last;
-	run_bytes(t, B, bb, off, n, &first, &last);
-	memset(out, 0, n * sizeof *out);
-	for (size_t s = 0; s < npos && s < TA_PF_VALUES; s++)
-		prefetch_vectors(rows[s] + base, N, ldb, first, last);
-	for (size_t s = 0; s < npos; s++) {
-		if (s + TA_PF_VALUES < npos)
-			prefetch_vectors(rows[s + TA_PF_VALUES] + base, N, ldb, first, last);
-		const unsigned char *p = rows[s] + base;
-		const float *ws = w + s * N;
-		size_t r = 0;
-		for (; r + TA_R <= N; r += TA_R)
-			sums(t, TA_R, B, bb, p + r * ldb, ldb, off, n, ws + r, out);
-		for (; r < N; r++)
-			sums(t, 1, B, bb, p + r * ldb, ldb, off, n, ws + r, out);
-	}
-}
-
-/* ---- entry points: one loop per type, the type a constant in it -------------------------- */
+/* ---- the primitives kern_table_attn_body.h drives ------------------------------------- */
 /* F(type, B, block bytes, ...) with the type and, for Q8_0 and Q4_0, the
  * block as constants (kern_quant_neon.c's LKQ_BY_TYPE). */
-#define QBY_TYPE(kdt, F, ...)                                                                       \
+#define LKQ_BY_TYPE(kdt, F, ...)                                                                    \
 	switch (lkq_type(kdt)) {                                                                    \
 	case LQ_DTYPE_Q8_0: F(LQ_DTYPE_Q8_0, 32, 34, __VA_ARGS__); break;                           \
 	case LQ_DTYPE_Q4_0: F(LQ_DTYPE_Q4_0, 32, 18, __VA_ARGS__); break;                           \
@@ -331,49 +134,25 @@ INL void values_t(int t, uint32_t B, size_t bb, const unsigned char *const *rows
 	default: F(LQ_DTYPE_NF3, lkq_block(kdt), 2 + lkq_block(kdt) / 8 * 3, __VA_ARGS__); break;      \
 	}
 
-/* Bytes from one vector to the next (ld whole blocks), and the checks of
- * the per-vector kernels. */
-static size_t vector_bytes(int kdt, size_t ld, size_t off, const char *where)
-{
-	if (is_float(kdt))
-		return ld * esz_of(kdt);
-	lkq_check_table(where, kdt, off);
-	size_t ldb = lk_dt_bytes(kdt, ld);
-	if (ldb == 0 && ld != 0)
-		lk_bad_dtype(where, kdt);
-	return ldb;
-}
+#define TA_W 8
+typedef v8f ta_v;
+typedef size_t ta_tail; /* a partial 8: its count */
+#define ta_tail_of(n) (n)
+#define ta_zero v8_zero
+#define ta_set1 v8_set1
+#define ta_ld v8_ld
+#define ta_st v8_st
+#define ta_fma v8_fma
+#define ta_hsum hsum8
+#define ta_ld_tail ldx_part
+#define ta_st_tail st_part
+#define ta_keep keep
+#define ta_prefetch(a) __builtin_prefetch((const void *)(a), 0, 3)
 
-#define BY_KDT(kdt, F, ...)                                                                          \
-	switch (kdt) {                                                                               \
-	case DT_F32: F(DT_F32, 1, 4, __VA_ARGS__); break;                                            \
-	case DT_F16: F(DT_F16, 1, 2, __VA_ARGS__); break;                                            \
-	case DT_BF16: F(DT_BF16, 1, 2, __VA_ARGS__); break;                                          \
-	default: QBY_TYPE(kdt, F, __VA_ARGS__)                                                    \
-	}
-
-static void scores_neon(int kdt, const unsigned char *const *rows, size_t base, size_t npos, size_t N, size_t ld,
-			size_t off, size_t n, const float *q, float *scores)
-{
-	const size_t ldb = vector_bytes(kdt, ld, off, "lk_table_attn_scores");
-	if (n == 0) {
-		memset(scores, 0, npos * N * sizeof *scores);
-		return;
-	}
-	BY_KDT(kdt, scores_t, rows, base, npos, N, ldb, off, n, q, scores)
-}
-
-static void values_neon(int kdt, const unsigned char *const *rows, size_t base, size_t npos, size_t N, size_t ld,
-			size_t off, size_t n, const float *w, float *out)
-{
-	const size_t ldb = vector_bytes(kdt, ld, off, "lk_table_attn_values");
-	if (n == 0)
-		return;
-	BY_KDT(kdt, values_t, rows, base, npos, N, ldb, off, n, w, out)
-}
+#include "kern_table_attn_body.h"
 
 const lk_table_attn lk_table_attn_neon = {
 	.name = "neon",
-	.scores = scores_neon,
-	.values = values_neon,
+	.scores = ta_scores,
+	.values = ta_values,
 };
