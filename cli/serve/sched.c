@@ -224,7 +224,11 @@ static void *sched_main(void *arg)
 		lutdb_batch_step(s->batch, on_event, s, &st);
 		double dt = serve_now() - t0;
 		if (s->step_delay > 0) {
-			struct timespec d = {0, (long)(s->step_delay * 1e9)};
+			/* whole seconds apart: tv_nsec must stay below 1e9, or
+			 * nanosleep fails at once (EINVAL) and the delay of 1 s,
+			 * the cap scaled tests reach under qemu, is lost */
+			const time_t whole = (time_t)s->step_delay;
+			struct timespec d = {whole, (long)((s->step_delay - (double)whole) * 1e9)};
 			nanosleep(&d, NULL);
 		}
 		pthread_mutex_lock(&s->mu);

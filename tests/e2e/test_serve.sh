@@ -321,6 +321,17 @@ wait "$lp"
 check "past --shutdown-timeout: exit 0 (in $(echo "$t1 - $t0" | bc) s)" test "$STOP_RC" = 0
 check "past --shutdown-timeout: the running request got 503" test "$(cat "$T/cut.st")" = 503
 
+# The step delay at its 1 s cap (the value scaled runs under qemu reach):
+# four ids take at least three whole delays.  A delay of 1 s once became an
+# invalid timespec and no delay at all.
+LUTDB_SERVE_TEST_STEP_MS=1000 start_server "$T/s7.log" "$DB" --parallel 1 || e2e_finish
+t0=$(date +%s.%N)
+req "$T/slow.json" POST /v1/completions '{"prompt":[1],"max_tokens":4,"temperature":0}' >"$T/slow.st"
+t1=$(date +%s.%N)
+check "a step delay of 1 s holds (4 ids in $(echo "$t1 - $t0" | bc) s, at least 3)" \
+	test "$(cat "$T/slow.st"):$(echo "$t1 - $t0 >= 3" | bc)" = 200:1
+stop_server "$SPID"
+
 # The API key.
 start_server "$T/s6.log" "$DB" --api-key sekrit || e2e_finish
 bad "no API key" 401 invalid_request_error '{"prompt":[1]}'
