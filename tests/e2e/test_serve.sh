@@ -286,7 +286,8 @@ stop_server "$SPID"
 check "SIGTERM: exit 0" test "$STOP_RC" = 0
 
 # A full queue: 429 with Retry-After; SIGTERM lets a running sequence finish.
-LUTDB_SERVE_TEST_STEP_MS=$(step_ms 100) start_server "$T/s4.log" "$DB" --parallel 1 --queue 0 || e2e_finish
+LUTDB_SERVE_TEST_STEP_MS=$(step_ms 100) start_server "$T/s4.log" "$DB" --parallel 1 --queue 0 \
+	--shutdown-timeout "$(scaled 5)" || e2e_finish
 req "$T/long.json" POST /v1/completions '{"prompt":[1],"max_tokens":20,"temperature":0,"return_tokens":true}' >"$T/long.st" &
 lp=$!
 for i in $(seq "$(tries 50)"); do
