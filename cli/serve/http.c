@@ -337,6 +337,9 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 			return MHD_NO;
 		k->s = s;
 		k->t0 = serve_now();
+		pthread_mutex_lock(&s->mu);
+		s->requests_open++;
+		pthread_mutex_unlock(&s->mu);
 		snprintf(k->method, sizeof k->method, "%s", method);
 		snprintf(k->path, sizeof k->path, "%s", url);
 		const union MHD_ConnectionInfo *ci = mhd.get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
@@ -403,6 +406,7 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls, en
 	if (k->j && k->j->state != JOB_DONE)
 		sched_cancel(s, k->j);
 	job_unref(k->j);
+	s->requests_open--;
 	s->req_total++;
 	s->req_by_class[status / 100 < 6 ? status / 100 : 5]++;
 	pthread_mutex_unlock(&s->mu);

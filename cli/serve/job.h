@@ -24,6 +24,7 @@
 #include "serve.h"
 
 #define SERVE_OUT_MAX (1u << 20) /* bytes a streaming client may fall behind */
+#define SERVE_DRAIN_SECONDS 5.0 /* shutdown: the last answers are written within it */
 
 typedef struct serve_buf {
 	char *p;
@@ -92,6 +93,7 @@ struct server {
 	int draining;          /* SIGTERM: no new jobs; running ones until deadline */
 	double deadline;
 	int quit;              /* the scheduler thread ends */
+	uint32_t requests_open; /* requests begun and not yet answered in full (http.c) */
 	uint64_t next_id;
 	job **run;             /* the running jobs (parallel entries, NULL: free) */
 	pthread_t sched;

@@ -50,6 +50,15 @@ static uint32_t busy(server *s)
 	return n;
 }
 
+/* Requests whose answer is not yet sent in full (mu). */
+static uint32_t answering(server *s)
+{
+	pthread_mutex_lock(&s->mu);
+	uint32_t n = s->requests_open;
+	pthread_mutex_unlock(&s->mu);
+	return n;
+}
+
 int serve_run(lutdb_db *db, const serve_opts *o, volatile sig_atomic_t *stop)
 {
 	server srv, *s = &srv;
@@ -122,7 +131,13 @@ int serve_run(lutdb_db *db, const serve_opts *o, volatile sig_atomic_t *stop)
 	double give_up = serve_now() + o->shutdown_timeout + 2.0;
 	while (busy(s) && serve_now() < give_up)
 		nap(0.02);
-	/* Connections get their last bytes (a stuck reader at most its idle timeout). */
+	/* A job that ended has still to be written by its connection's thread
+	 * (a cut one: its 503), and stopping the daemon closes every connection
+	 * at once: so wait for the answers, a stuck reader SERVE_DRAIN_SECONDS
+	 * at most. */
+	give_up = serve_now() + SERVE_DRAIN_SECONDS;
+	while (answering(s) && serve_now() < give_up)
+		nap(0.02);
 	mhd.stop_daemon(d);
 	d = NULL;
 	rc = LUTDB_OK;
