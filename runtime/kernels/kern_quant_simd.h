@@ -162,35 +162,6 @@ INL uint32_t ld32(const unsigned char *p)
 	return v;
 }
 
-/* Where value e of a quantized run is: its block and its index there. */
-typedef struct {
-	const unsigned char *blk;
-	size_t j;
-} qpos;
-
-INL qpos qpos_at(const unsigned char *p, uint32_t B, size_t bb, size_t e)
-{
-	qpos c = {p + e / B * bb, e % B};
-	return c;
-}
-
-/* n (<= B) values on. */
-INL void qpos_adv(qpos *c, uint32_t B, size_t bb, size_t n)
-{
-	c->j += n;
-	if (c->j >= B) {
-		c->j -= B;
-		c->blk += bb;
-	}
-}
-
-/* The next position n values on (<= B), without moving c. */
-INL qpos qpos_next(qpos c, uint32_t B, size_t bb, size_t n)
-{
-	qpos_adv(&c, B, bb, n);
-	return c;
-}
-
 /* Values j .. j + 7 of the block at blk (j a multiple of 8); t is a
  * constant at every call, so the switch folds away. */
 INL __m256 dec8(int t, const unsigned char *blk, size_t j)
@@ -229,16 +200,6 @@ INL __m256 dec8(int t, const unsigned char *blk, size_t j)
 	}
 	}
 }
-
-/* Calls F(type, B, block bytes, ...) with the type and, for Q8_0 and
- * Q4_0, the block as constants, so each type gets its own loop. */
-#define LKQ_BY_TYPE(kdt, F, ...)                                                                    \
-	switch (lkq_type(kdt)) {                                                                    \
-	case LQ_DTYPE_Q8_0: F(LQ_DTYPE_Q8_0, 32, 34, __VA_ARGS__); break;                           \
-	case LQ_DTYPE_Q4_0: F(LQ_DTYPE_Q4_0, 32, 18, __VA_ARGS__); break;                           \
-	case LQ_DTYPE_NF4: F(LQ_DTYPE_NF4, lkq_block(kdt), 2 + lkq_block(kdt) / 2, __VA_ARGS__); break; \
-	default: F(LQ_DTYPE_NF3, lkq_block(kdt), 2 + lkq_block(kdt) / 8 * 3, __VA_ARGS__); break;      \
-	}
 
 /* Lanes < n of v, the rest +0. */
 INL __m256 keep(__m256 v, size_t n)

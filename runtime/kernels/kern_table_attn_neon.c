@@ -124,16 +124,6 @@ INL v8f qdec(int t, uint32_t B, size_t bb, const unsigned char *blk, size_t j, c
 }
 
 /* ---- the primitives kern_table_attn_body.h drives ------------------------------------- */
-/* F(type, B, block bytes, ...) with the type and, for Q8_0 and Q4_0, the
- * block as constants (kern_quant_neon.c's LKQ_BY_TYPE). */
-#define LKQ_BY_TYPE(kdt, F, ...)                                                                    \
-	switch (lkq_type(kdt)) {                                                                    \
-	case LQ_DTYPE_Q8_0: F(LQ_DTYPE_Q8_0, 32, 34, __VA_ARGS__); break;                           \
-	case LQ_DTYPE_Q4_0: F(LQ_DTYPE_Q4_0, 32, 18, __VA_ARGS__); break;                           \
-	case LQ_DTYPE_NF4: F(LQ_DTYPE_NF4, lkq_block(kdt), 2 + lkq_block(kdt) / 2, __VA_ARGS__); break; \
-	default: F(LQ_DTYPE_NF3, lkq_block(kdt), 2 + lkq_block(kdt) / 8 * 3, __VA_ARGS__); break;      \
-	}
-
 #define TA_W 8
 typedef v8f ta_v;
 typedef size_t ta_tail; /* a partial 8: its count */
