@@ -76,14 +76,6 @@ void lkq_matmul_neon(int kdt, const void *W, size_t ld, size_t rows, size_t cols
 /* ---- table vectors ------------------------------------------------------------------- */
 static const float *nf4 = lq_nf4_code, *nf3 = lq_nf3_code;
 
-INL v8f cvt8_s16(int16x8_t q, float d) /* (float)q * d, 8 lanes */
-{
-	const float32x4_t vd = vdupq_n_f32(d);
-	v8f r = {vmulq_f32(vcvtq_f32_s32(vmovl_s16(vget_low_s16(q))), vd),
-		 vmulq_f32(vcvtq_f32_s32(vmovl_high_s16(q)), vd)};
-	return r;
-}
-
 /* Values j .. j + 7 of the block at blk (j a multiple of 8), each the
  * float32 product code x F32(scale) as lq_dequantize() gives; t is a
  * constant at every call, so the switch folds away. */
