@@ -16,13 +16,10 @@
 #define INL static inline __attribute__((always_inline))
 #define UNROLL _Pragma("GCC unroll 16")
 
+#include "kern_isa_avx512.h"
+
 #define AV_ROWS 4
 #define AV_VECS 4 /* 16-float registers per row of a tile */
-
-INL __mmask16 lanes(size_t n)
-{
-	return n >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << n) - 1u);
-}
 
 /* Rows [0, MR) of a tile, columns [c, c + nc) (nc <= 64): row i sums
  * positions 0 .. t + i. */
@@ -32,7 +29,7 @@ INL void tile(int MR, const float *P, size_t ldp, size_t t, const float *V, size
 	__m512 acc[AV_ROWS][AV_VECS];
 	__mmask16 m[AV_VECS];
 	UNROLL for (int k = 0; k < AV_VECS; k++)
-		m[k] = lanes(nc > 16 * (size_t)k ? nc - 16 * (size_t)k : 0);
+		m[k] = rem_mask(nc > 16 * (size_t)k ? nc - 16 * (size_t)k : 0);
 	UNROLL for (int i = 0; i < MR; i++)
 		UNROLL for (int k = 0; k < AV_VECS; k++)
 			acc[i][k] = _mm512_setzero_ps();

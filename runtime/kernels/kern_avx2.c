@@ -21,6 +21,8 @@
 #define INL static inline __attribute__((always_inline))
 #define UNROLL _Pragma("GCC unroll 16")
 
+#include "kern_isa_avx2.h"
+
 #ifndef MV_PF16
 #define MV_PF16 1
 #endif
@@ -29,17 +31,7 @@
 #define DT_F16 LUTDB_DTYPE_F16
 #define DT_BF16 LUTDB_DTYPE_BF16
 
-/* ---- loads ----------------------------------------------------------------- */
-INL __m256 ldw(int dt, const unsigned char *p)
-{
-	if (dt == DT_F32)
-		return _mm256_loadu_ps((const float *)(const void *)p);
-	__m128i h = _mm_loadu_si128((const __m128i *)(const void *)p);
-	if (dt == DT_F16)
-		return _mm256_cvtph_ps(h);
-	return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(h), 16));
-}
-
+/* ---- loads (ldw, ldx_part, st_part, hsum8: kern_isa_avx2.h) --------------- */
 INL size_t esz_of(int dt)
 {
 	return dt == DT_F32 ? 4 : 2;
@@ -51,28 +43,6 @@ INL __m256 ldw_part(int dt, const unsigned char *p, size_t n)
 	unsigned char buf[32] = {0};
 	memcpy(buf, p, n * esz_of(dt));
 	return ldw(dt, buf);
-}
-
-INL __m256 ldx_part(const float *p, size_t n)
-{
-	float buf[8] = {0};
-	memcpy(buf, p, n * sizeof(float));
-	return _mm256_loadu_ps(buf);
-}
-
-INL void st_part(float *p, __m256 v, size_t n)
-{
-	float buf[8];
-	_mm256_storeu_ps(buf, v);
-	memcpy(p, buf, n * sizeof(float));
-}
-
-INL float hsum8(__m256 v)
-{
-	__m128 b = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-	__m128 c = _mm_add_ps(b, _mm_movehl_ps(b, b));
-	__m128 d = _mm_add_ss(c, _mm_movehdup_ps(c));
-	return _mm_cvtss_f32(d);
 }
 
 /* ---- the shared dot-product tile --------------------------------------------

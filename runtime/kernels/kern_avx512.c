@@ -20,6 +20,8 @@
 #include "kern_quant.h"
 
 #define INL static inline __attribute__((always_inline))
+
+#include "kern_isa_avx512.h"
 #define UNROLL _Pragma("GCC unroll 16")
 
 /* matvec of 16-bit weights: 64-byte loads (see tile()); 0 disables */
@@ -35,50 +37,10 @@
 #define DT_F16 LUTDB_DTYPE_F16
 #define DT_BF16 LUTDB_DTYPE_BF16
 
-/* ---- loads ----------------------------------------------------------------- */
-INL __m512 ldw(int dt, const unsigned char *p)
-{
-	if (dt == DT_F32)
-		return _mm512_loadu_ps(p);
-	__m256i h = _mm256_loadu_si256((const __m256i *)p);
-	if (dt == DT_F16)
-		return _mm512_cvtph_ps(h);
-	return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16));
-}
-
-INL __m512 ldw_mask(int dt, const unsigned char *p, __mmask16 m)
-{
-	if (dt == DT_F32)
-		return _mm512_maskz_loadu_ps(m, p);
-	__m256i h = _mm256_maskz_loadu_epi16(m, p);
-	if (dt == DT_F16)
-		return _mm512_cvtph_ps(h);
-	return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16));
-}
-
+/* ---- loads (ldw, ldw_mask, the masks, hsum16: kern_isa_avx512.h) ---------- */
 INL size_t esz_of(int dt)
 {
 	return dt == DT_F32 ? 4 : 2;
-}
-
-INL __mmask16 tail_mask(size_t n)
-{
-	return (__mmask16)((1u << n) - 1u);
-}
-
-/* Mask of min(rem, 16) low lanes. */
-INL __mmask16 rem_mask(size_t rem)
-{
-	return rem >= 16 ? (__mmask16)0xffff : tail_mask(rem);
-}
-
-INL float hsum16(__m512 v)
-{
-	__m256 a = _mm256_add_ps(_mm512_castps512_ps256(v), _mm512_extractf32x8_ps(v, 1));
-	__m128 b = _mm_add_ps(_mm256_castps256_ps128(a), _mm256_extractf128_ps(a, 1));
-	__m128 c = _mm_add_ps(b, _mm_movehl_ps(b, b));
-	__m128 d = _mm_add_ss(c, _mm_movehdup_ps(c));
-	return _mm_cvtss_f32(d);
 }
 
 /* Sixteen hsum16 at once, bitwise: element 4q + j of the result is

@@ -35,28 +35,10 @@
 #define DT_F16 LUTDB_DTYPE_F16
 #define DT_BF16 LUTDB_DTYPE_BF16
 
-/* ---- loads ----------------------------------------------------------------- */
+/* ---- loads (ldw, ldx_part, st_part, hsum8: kern_neon_v8.h) ---------------- */
 INL size_t esz_of(int dt)
 {
 	return dt == DT_F32 ? 4 : 2;
-}
-
-INL v8f ldw(int dt, const unsigned char *p)
-{
-	if (dt == DT_F32)
-		return v8_ld((const float *)(const void *)p);
-	uint8x16_t b = vld1q_u8(p);
-	v8f r;
-	if (dt == DT_F16) {
-		float16x8_t h = vreinterpretq_f16_u8(b);
-		r.lo = vcvt_f32_f16(vget_low_f16(h));
-		r.hi = vcvt_high_f32_f16(h);
-	} else {
-		uint16x8_t h = vreinterpretq_u16_u8(b);
-		r.lo = vreinterpretq_f32_u32(vshll_n_u16(vget_low_u16(h), 16));
-		r.hi = vreinterpretq_f32_u32(vshll_high_n_u16(h, 16));
-	}
-	return r;
 }
 
 /* 8 elements from p, the first n (< 8) real and the rest zero. */

@@ -1,9 +1,14 @@
 /*
- * kern_neon_v8.h - eight float32 lanes as a pair of ASIMD registers, for the
- * aarch64 kernels (kern_neon.c, kern_quant_neon.c): the unit of every float
- * reduction there, so that the order is kern_avx2.c's (one 8-lane
- * accumulator, the fixed tree hsum8).  Byte loads and stores: any pointer
- * may be unaligned.
+ * kern_neon_v8.h - the aarch64 ASIMD primitives the NEON kernels share
+ * (kern_neon.c, kern_quant_neon.c, kern_table_attn_neon.c): eight float32
+ * lanes as a pair of registers, the float-type loader, the decode of 8
+ * quantized codes, the zero-padded partial loads and stores, and the
+ * reduction tree.  Byte loads and stores: any pointer may be unaligned.
+ *
+ * Reduction order (kernels.h's contract): kern_isa_avx2.h's, on register
+ * pairs - one 8-lane accumulator, then hsum8 ((lo + hi), lanes 0+2 / 1+3,
+ * then 0+1) - so the NEON kernels agree bitwise with each other and with
+ * the AVX2 ones wherever those give plain IEEE arithmetic.
  */
 #ifndef LUTDB_KERN_NEON_V8_H
 #define LUTDB_KERN_NEON_V8_H
@@ -11,6 +16,8 @@
 #include <arm_neon.h>
 #include <stddef.h>
 #include <string.h>
+
+#include "lutdb_types.h"
 
 #ifndef INL
 #define INL static inline __attribute__((always_inline))
@@ -70,6 +77,37 @@ INL v8f v8_mul(v8f a, v8f b)
 INL v8f v8_add(v8f a, v8f b)
 {
 	v8f r = {vaddq_f32(a.lo, b.lo), vaddq_f32(a.hi, b.hi)};
+	return r;
+}
+
+/* 8 values of float type dt (F32, F16, BF16) at p, as float32: F16 widened
+ * by fcvtl (exact; a NaN quieted with its payload kept, as F16C does), BF16
+ * by a 16-bit shift. */
+INL v8f ldw(int dt, const unsigned char *p)
+{
+	if (dt == LUTDB_DTYPE_F32)
+		return v8_ld((const float *)(const void *)p);
+	uint8x16_t b = vld1q_u8(p);
+	v8f r;
+	if (dt == LUTDB_DTYPE_F16) {
+		float16x8_t h = vreinterpretq_f16_u8(b);
+		r.lo = vcvt_f32_f16(vget_low_f16(h));
+		r.hi = vcvt_high_f32_f16(h);
+	} else {
+		uint16x8_t h = vreinterpretq_u16_u8(b);
+		r.lo = vreinterpretq_f32_u32(vshll_n_u16(vget_low_u16(h), 16));
+		r.hi = vreinterpretq_f32_u32(vshll_high_n_u16(h, 16));
+	}
+	return r;
+}
+
+/* (float)q * d, 8 lanes: a quantized block's codes times its scale, one
+ * rounding (kernels.h's value of a code). */
+INL v8f cvt8_s16(int16x8_t q, float d)
+{
+	const float32x4_t vd = vdupq_n_f32(d);
+	v8f r = {vmulq_f32(vcvtq_f32_s32(vmovl_s16(vget_low_s16(q))), vd),
+		 vmulq_f32(vcvtq_f32_s32(vmovl_high_s16(q)), vd)};
 	return r;
 }
 

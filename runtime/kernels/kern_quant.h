@@ -1,7 +1,8 @@
 /*
  * kern_quant.h - library-internal: the kernel dtype codes of the
  * block-quantized types (kernels.h, "block-quantized types"), the checks
- * every ISA's quantized entry points share, and those entry points.
+ * every ISA's quantized entry points share, the ISA-neutral pieces of the
+ * SIMD table kernels (qpos, LKQ_BY_TYPE), and those entry points.
  *
  * Per ISA (kern_quant_scalar.c, kern_quant_avx2.c, kern_quant_avx512.c,
  * kern_quant_neon.c):
@@ -75,6 +76,50 @@ static inline size_t lkq_block_bytes(int kdt)
 	default: return 2 + lkq_block(kdt) / 8 * 3;
 	}
 }
+
+/* The SIMD table kernels' position in a quantized run; always inlined, as
+ * the rest of their loops, so a constant n and B fold into them. */
+#define LKQ_INL static inline __attribute__((always_inline))
+
+/* Where value e of a quantized run is: its block and its index there. */
+typedef struct {
+	const unsigned char *blk;
+	size_t j;
+} qpos;
+
+LKQ_INL qpos qpos_at(const unsigned char *p, uint32_t B, size_t bb, size_t e)
+{
+	qpos c = {p + e / B * bb, e % B};
+	return c;
+}
+
+/* n (<= B) values on. */
+LKQ_INL void qpos_adv(qpos *c, uint32_t B, size_t bb, size_t n)
+{
+	c->j += n;
+	if (c->j >= B) {
+		c->j -= B;
+		c->blk += bb;
+	}
+}
+
+/* The next position n values on (<= B), without moving c. */
+LKQ_INL qpos qpos_next(qpos c, uint32_t B, size_t bb, size_t n)
+{
+	qpos_adv(&c, B, bb, n);
+	return c;
+}
+
+/* Calls F(type, B, block bytes, ...) for a valid quantized kdt with the type
+ * and, for Q8_0 and Q4_0, the block as constants, so each type gets its own
+ * loop in the SIMD table kernels (the bytes are lkq_block_bytes()'s). */
+#define LKQ_BY_TYPE(kdt, F, ...)                                                                    \
+	switch (lkq_type(kdt)) {                                                                    \
+	case LQ_DTYPE_Q8_0: F(LQ_DTYPE_Q8_0, 32, 34, __VA_ARGS__); break;                           \
+	case LQ_DTYPE_Q4_0: F(LQ_DTYPE_Q4_0, 32, 18, __VA_ARGS__); break;                           \
+	case LQ_DTYPE_NF4: F(LQ_DTYPE_NF4, lkq_block(kdt), 2 + lkq_block(kdt) / 2, __VA_ARGS__); break; \
+	default: F(LQ_DTYPE_NF3, lkq_block(kdt), 2 + lkq_block(kdt) / 8 * 3, __VA_ARGS__); break;      \
+	}
 
 /* Aborts unless kdt is Q8_0/Q4_0 and the shape has whole blocks. */
 void lkq_check_dense(const char *where, int kdt, size_t ld, size_t cols);

@@ -19,6 +19,7 @@
 
 #define INL static inline __attribute__((always_inline))
 
+#include "kern_isa_avx2.h"
 #include "kern_quant_simd.h"
 
 #define QD(name) name##_base

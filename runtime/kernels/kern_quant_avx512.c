@@ -19,6 +19,7 @@
 
 #define INL static inline __attribute__((always_inline))
 
+#include "kern_isa_avx512.h"
 #include "kern_quant_simd.h"
 
 #define QD(name) name##_base
@@ -68,15 +69,6 @@ void lkq_matmul_avx512(int kdt, const void *W, size_t ld, size_t rows, size_t co
 }
 
 /* ---- table vectors ------------------------------------------------------------------- */
-INL float hsum16(__m512 v)
-{
-	__m256 a = _mm256_add_ps(_mm512_castps512_ps256(v), _mm512_extractf32x8_ps(v, 1));
-	__m128 b = _mm_add_ps(_mm256_castps256_ps128(a), _mm256_extractf128_ps(a, 1));
-	__m128 c = _mm_add_ps(b, _mm_movehl_ps(b, b));
-	__m128 d = _mm_add_ss(c, _mm_movehdup_ps(c));
-	return _mm_cvtss_f32(d);
-}
-
 /* Values j .. j + 15 from c on (j a multiple of 8).  When they are not 16
  * values of one block that one load takes (a block boundary, or the two
  * nibble halves of a Q4_0 block), two dec8. */

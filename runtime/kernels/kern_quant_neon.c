@@ -76,36 +76,6 @@ void lkq_matmul_neon(int kdt, const void *W, size_t ld, size_t rows, size_t cols
 /* ---- table vectors ------------------------------------------------------------------- */
 static const float *nf4 = lq_nf4_code, *nf3 = lq_nf3_code;
 
-/* Where value e of a quantized run is: its block and its index there. */
-typedef struct {
-	const unsigned char *blk;
-	size_t j;
-} qpos;
-
-INL qpos qpos_at(const unsigned char *p, uint32_t B, size_t bb, size_t e)
-{
-	qpos c = {p + e / B * bb, e % B};
-	return c;
-}
-
-/* 8 values on (B is a multiple of 8). */
-INL void qpos_adv8(qpos *c, uint32_t B, size_t bb)
-{
-	c->j += 8;
-	if (c->j >= B) {
-		c->j -= B;
-		c->blk += bb;
-	}
-}
-
-INL v8f cvt8_s16(int16x8_t q, float d) /* (float)q * d, 8 lanes */
-{
-	const float32x4_t vd = vdupq_n_f32(d);
-	v8f r = {vmulq_f32(vcvtq_f32_s32(vmovl_s16(vget_low_s16(q))), vd),
-		 vmulq_f32(vcvtq_f32_s32(vmovl_high_s16(q)), vd)};
-	return r;
-}
-
 /* Values j .. j + 7 of the block at blk (j a multiple of 8), each the
  * float32 product code x F32(scale) as lq_dequantize() gives; t is a
  * constant at every call, so the switch folds away. */
@@ -141,16 +111,6 @@ INL v8f dec8(int t, const unsigned char *blk, size_t j)
 	}
 }
 
-/* Calls F(type, B, block bytes, ...) with the type and, for Q8_0 and
- * Q4_0, the block as constants, so each type gets its own loop. */
-#define LKQ_BY_TYPE(kdt, F, ...)                                                                    \
-	switch (lkq_type(kdt)) {                                                                    \
-	case LQ_DTYPE_Q8_0: F(LQ_DTYPE_Q8_0, 32, 34, __VA_ARGS__); break;                           \
-	case LQ_DTYPE_Q4_0: F(LQ_DTYPE_Q4_0, 32, 18, __VA_ARGS__); break;                           \
-	case LQ_DTYPE_NF4: F(LQ_DTYPE_NF4, lkq_block(kdt), 2 + lkq_block(kdt) / 2, __VA_ARGS__); break; \
-	default: F(LQ_DTYPE_NF3, lkq_block(kdt), 2 + lkq_block(kdt) / 8 * 3, __VA_ARGS__); break;      \
-	}
-
 /* Lanes < n (n < 8) of v, the rest +0. */
 INL v8f keep(v8f v, size_t n)
 {
@@ -169,7 +129,7 @@ INL float tdot_at(int t, uint32_t B, size_t bb, qpos c, const float *b, size_t n
 	size_t i = 0;
 	for (; i + 8 <= n; i += 8) {
 		acc = v8_fma(dec8(t, c.blk, c.j), v8_ld(b + i), acc);
-		qpos_adv8(&c, B, bb);
+		qpos_adv(&c, B, bb, 8);
 	}
 	if (i < n)
 		acc = v8_fma(keep(dec8(t, c.blk, c.j), n - i), ldx_part(b + i, n - i), acc);
@@ -188,7 +148,7 @@ INL void taxpy(int t, uint32_t B, size_t bb, float alpha, const unsigned char *x
 	size_t i = 0;
 	for (; i + 8 <= n; i += 8) {
 		v8_st(y + i, v8_fma(al, dec8(t, c.blk, c.j), v8_ld(y + i)));
-		qpos_adv8(&c, B, bb);
+		qpos_adv(&c, B, bb, 8);
 	}
 	if (i < n)
 		st_part(y + i, v8_fma(al, dec8(t, c.blk, c.j), ldx_part(y + i, n - i)), n - i);
@@ -200,7 +160,7 @@ INL void tcvt(int t, uint32_t B, size_t bb, const unsigned char *src, float *dst
 	size_t i = 0;
 	for (; i + 8 <= n; i += 8) {
 		v8_st(dst + i, dec8(t, c.blk, c.j));
-		qpos_adv8(&c, B, bb);
+		qpos_adv(&c, B, bb, 8);
 	}
 	if (i < n)
 		st_part(dst + i, dec8(t, c.blk, c.j), n - i);

@@ -4,7 +4,9 @@
  * for its ISA): the activation of the dense kernels (kernels.h's rule, laid
  * out as kern_quant_dense.h reads it), the rows of a dense tile and their
  * scales, and dec8(), which decodes 8 values of any quantized table type
- * into a register.
+ * into a register.  The 8-lane reduction and partial loads the AVX2 table
+ * loops add are kern_isa_avx2.h's (not included here: the AVX-512 files,
+ * which include this one, have their own ldw).
  */
 #ifndef LUTDB_KERN_QUANT_SIMD_H
 #define LUTDB_KERN_QUANT_SIMD_H
@@ -147,48 +149,11 @@ INL __m256 scales8(const unsigned char *base, const qd_rows *ro)
 /* ---- table vectors: 8 values in a register ----------------------------------------- */
 static const float *nf4 = lq_nf4_code, *nf3 = lq_nf3_code;
 
-INL float hsum8(__m256 v)
-{
-	__m128 b = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-	__m128 c = _mm_add_ps(b, _mm_movehl_ps(b, b));
-	__m128 d = _mm_add_ss(c, _mm_movehdup_ps(c));
-	return _mm_cvtss_f32(d);
-}
-
 INL uint32_t ld32(const unsigned char *p)
 {
 	uint32_t v;
 	memcpy(&v, p, 4);
 	return v;
-}
-
-/* Where value e of a quantized run is: its block and its index there. */
-typedef struct {
-	const unsigned char *blk;
-	size_t j;
-} qpos;
-
-INL qpos qpos_at(const unsigned char *p, uint32_t B, size_t bb, size_t e)
-{
-	qpos c = {p + e / B * bb, e % B};
-	return c;
-}
-
-/* n (<= B) values on. */
-INL void qpos_adv(qpos *c, uint32_t B, size_t bb, size_t n)
-{
-	c->j += n;
-	if (c->j >= B) {
-		c->j -= B;
-		c->blk += bb;
-	}
-}
-
-/* The next position n values on (<= B), without moving c. */
-INL qpos qpos_next(qpos c, uint32_t B, size_t bb, size_t n)
-{
-	qpos_adv(&c, B, bb, n);
-	return c;
 }
 
 /* Values j .. j + 7 of the block at blk (j a multiple of 8); t is a
@@ -228,30 +193,6 @@ INL __m256 dec8(int t, const unsigned char *blk, size_t j)
 		return _mm256_mul_ps(_mm256_permutevar8x32_ps(_mm256_loadu_ps(nf3), q), d);
 	}
 	}
-}
-
-/* Calls F(type, B, block bytes, ...) with the type and, for Q8_0 and
- * Q4_0, the block as constants, so each type gets its own loop. */
-#define LKQ_BY_TYPE(kdt, F, ...)                                                                    \
-	switch (lkq_type(kdt)) {                                                                    \
-	case LQ_DTYPE_Q8_0: F(LQ_DTYPE_Q8_0, 32, 34, __VA_ARGS__); break;                           \
-	case LQ_DTYPE_Q4_0: F(LQ_DTYPE_Q4_0, 32, 18, __VA_ARGS__); break;                           \
-	case LQ_DTYPE_NF4: F(LQ_DTYPE_NF4, lkq_block(kdt), 2 + lkq_block(kdt) / 2, __VA_ARGS__); break; \
-	default: F(LQ_DTYPE_NF3, lkq_block(kdt), 2 + lkq_block(kdt) / 8 * 3, __VA_ARGS__); break;      \
-	}
-
-/* Lanes < n of v, the rest +0. */
-INL __m256 keep(__m256 v, size_t n)
-{
-	const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
-	return _mm256_and_ps(v, _mm256_castsi256_ps(_mm256_cmpgt_epi32(_mm256_set1_epi32((int)n), lane)));
-}
-
-INL __m256 ldx_part(const float *p, size_t n)
-{
-	float buf[8] = {0};
-	memcpy(buf, p, n * sizeof(float));
-	return _mm256_loadu_ps(buf);
 }
 
 #endif

@@ -5,7 +5,7 @@
  *   #define LKQ_ENTRY(name) name##_avx2
  *   #include "kern_quant_table_entry.h"
  *
- * The including file defines INL, qpos_at, tdot, tdot_at, taxpy and tcvt (its
+ * The including file defines INL, tdot, tdot_at, taxpy and tcvt (its
  * ISA's loops over one type's blocks); what is left per ISA is only the
  * dispatch by type, which is the same everywhere and written once here.
  */

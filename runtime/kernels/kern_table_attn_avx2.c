@@ -28,25 +28,8 @@
 #define INL static inline __attribute__((always_inline))
 #define UNROLL _Pragma("GCC unroll 4")
 
+#include "kern_isa_avx2.h" /* float types: ldw, and the body's ldw_tail through its buffer */
 #include "kern_quant_simd.h"
-
-/* ---- float types: kern_avx2.c's loads -------------------------------------------------- */
-INL __m256 ldw(int t, const unsigned char *p)
-{
-	if (t == LUTDB_DTYPE_F32)
-		return _mm256_loadu_ps((const float *)(const void *)p);
-	__m128i h = _mm_loadu_si128((const __m128i *)(const void *)p);
-	if (t == LUTDB_DTYPE_F16)
-		return _mm256_cvtph_ps(h);
-	return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(h), 16));
-}
-
-INL void st_part(float *p, __m256 v, size_t n)
-{
-	float buf[8];
-	_mm256_storeu_ps(buf, v);
-	memcpy(p, buf, n * sizeof(float));
-}
 
 /* ---- quantized types: a block's scale once, then values by index ------------------------ */
 /* Q8_0: a = the scale.  Q4_0, NF4: a, b = the values of codes 0..7 and

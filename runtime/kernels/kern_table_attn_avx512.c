@@ -23,44 +23,8 @@
 #define INL static inline __attribute__((always_inline))
 #define UNROLL _Pragma("GCC unroll 4")
 
+#include "kern_isa_avx512.h"
 #include "kern_quant_simd.h"
-
-INL __mmask16 lanes(size_t n) /* the low n (< 16) lanes */
-{
-	return (__mmask16)((1u << n) - 1u);
-}
-
-/* kern_avx512.c's and kern_quant_avx512.c's reduction tree */
-INL float hsum16(__m512 v)
-{
-	__m256 a = _mm256_add_ps(_mm512_castps512_ps256(v), _mm512_extractf32x8_ps(v, 1));
-	__m128 b = _mm_add_ps(_mm256_castps256_ps128(a), _mm256_extractf128_ps(a, 1));
-	__m128 c = _mm_add_ps(b, _mm_movehl_ps(b, b));
-	__m128 d = _mm_add_ss(c, _mm_movehdup_ps(c));
-	return _mm_cvtss_f32(d);
-}
-
-/* ---- float types: kern_avx512.c's loads -------------------------------------------------- */
-INL __m512 ldw(int t, const unsigned char *p)
-{
-	if (t == LUTDB_DTYPE_F32)
-		return _mm512_loadu_ps(p);
-	__m256i h = _mm256_loadu_si256((const __m256i *)(const void *)p);
-	if (t == LUTDB_DTYPE_F16)
-		return _mm512_cvtph_ps(h);
-	return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16));
-}
-
-/* The lanes of m, the others +0; reads only those. */
-INL __m512 ldw_tail(int t, const unsigned char *p, __mmask16 m)
-{
-	if (t == LUTDB_DTYPE_F32)
-		return _mm512_maskz_loadu_ps(m, p);
-	__m256i h = _mm256_maskz_loadu_epi16(m, p);
-	if (t == LUTDB_DTYPE_F16)
-		return _mm512_cvtph_ps(h);
-	return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16));
-}
 
 /* ---- quantized types: a block's scale once, then values by index ------------------------ */
 /* Q8_0: the scale.  Q4_0, NF4: the values of codes 0..15 (Q4_0's code c is
@@ -179,7 +143,7 @@ INL __m512 qdec(int t, uint32_t B, size_t bb, const unsigned char *blk, size_t j
 #define TA_W 16
 typedef __m512 ta_v;
 typedef __mmask16 ta_tail; /* a partial 16: its lanes */
-#define ta_tail_of lanes
+#define ta_tail_of tail_mask
 #define ta_zero _mm512_setzero_ps
 #define ta_set1 _mm512_set1_ps
 #define ta_ld _mm512_loadu_ps
@@ -190,6 +154,8 @@ typedef __mmask16 ta_tail; /* a partial 16: its lanes */
 #define ta_st_tail(p, v, m) _mm512_mask_storeu_ps(p, m, v)
 #define ta_keep(v, m) _mm512_maskz_mov_ps(m, v)
 #define ta_prefetch(a) _mm_prefetch((const char *)(a), _MM_HINT_T0)
+/* float types: kern_isa_avx512.h's ldw, and its ldw_mask as the body's ldw_tail */
+#define ldw_tail ldw_mask
 
 #include "kern_table_attn_body.h"
 

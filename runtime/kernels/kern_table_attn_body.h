@@ -27,7 +27,7 @@
  *                                values; context c), or with rem < TA_W only the first rem
  *                                of them in the low lanes, the rest unspecified; j is a
  *                                multiple of 8 and TA_W values may run into the next block
- *   LKQ_BY_TYPE(kdt, F, ...)     F(type, B, block bytes, ...) per quantized type (kern_quant_simd.h)
+ *   LKQ_BY_TYPE(kdt, F, ...)     F(type, B, block bytes, ...) per quantized type (kern_quant.h)
  * and the arithmetic of each primitive is its table's per-vector kernel's, so every output
  * is bitwise what lk_table_dot / lk_table_axpy give.
  *

@@ -25,25 +25,7 @@
 
 #define UNROLL _Pragma("GCC unroll 4")
 
-/* ---- float types: kern_neon.c's loads -------------------------------------------------- */
-INL v8f ldw(int t, const unsigned char *p)
-{
-	if (t == LUTDB_DTYPE_F32)
-		return v8_ld((const float *)(const void *)p);
-	uint8x16_t b = vld1q_u8(p);
-	v8f r;
-	if (t == LUTDB_DTYPE_F16) {
-		float16x8_t h = vreinterpretq_f16_u8(b);
-		r.lo = vcvt_f32_f16(vget_low_f16(h));
-		r.hi = vcvt_high_f32_f16(h);
-	} else {
-		uint16x8_t h = vreinterpretq_u16_u8(b);
-		r.lo = vreinterpretq_f32_u32(vshll_n_u16(vget_low_u16(h), 16));
-		r.hi = vreinterpretq_f32_u32(vshll_high_n_u16(h, 16));
-	}
-	return r;
-}
-
+/* ---- float types: kern_neon_v8.h's ldw, and the body's ldw_tail through its buffer ------- */
 /* Lanes < n (n < 8) of v, the rest +0. */
 INL v8f keep(v8f v, size_t n)
 {
@@ -76,14 +58,6 @@ INL bctx bctx_of(int t, const unsigned char *blk)
 		for (int i = 0; i < 8; i++)
 			c.tab[i] = nf3[i] * c.d;
 	return c;
-}
-
-INL v8f cvt8_s16(int16x8_t q, float d) /* (float)q * d, 8 lanes */
-{
-	const float32x4_t vd = vdupq_n_f32(d);
-	v8f r = {vmulq_f32(vcvtq_f32_s32(vmovl_s16(vget_low_s16(q))), vd),
-		 vmulq_f32(vcvtq_f32_s32(vmovl_high_s16(q)), vd)};
-	return r;
 }
 
 /* Values j .. j + 7 (j a multiple of 8) of the block at blk, whose context
@@ -124,16 +98,6 @@ INL v8f qdec(int t, uint32_t B, size_t bb, const unsigned char *blk, size_t j, c
 }
 
 /* ---- the primitives kern_table_attn_body.h drives ------------------------------------- */
-/* F(type, B, block bytes, ...) with the type and, for Q8_0 and Q4_0, the
- * block as constants (kern_quant_neon.c's LKQ_BY_TYPE). */
-#define LKQ_BY_TYPE(kdt, F, ...)                                                                    \
-	switch (lkq_type(kdt)) {                                                                    \
-	case LQ_DTYPE_Q8_0: F(LQ_DTYPE_Q8_0, 32, 34, __VA_ARGS__); break;                           \
-	case LQ_DTYPE_Q4_0: F(LQ_DTYPE_Q4_0, 32, 18, __VA_ARGS__); break;                           \
-	case LQ_DTYPE_NF4: F(LQ_DTYPE_NF4, lkq_block(kdt), 2 + lkq_block(kdt) / 2, __VA_ARGS__); break; \
-	default: F(LQ_DTYPE_NF3, lkq_block(kdt), 2 + lkq_block(kdt) / 8 * 3, __VA_ARGS__); break;      \
-	}
-
 #define TA_W 8
 typedef v8f ta_v;
 typedef size_t ta_tail; /* a partial 8: its count */
