@@ -309,38 +309,16 @@ void lk_table_matvec(int kdt, const void *W, size_t ld, size_t off, size_t rows,
 	lk_kernels_active()->table_matvec(kdt, W, ld, off, rows, n, x, y);
 }
 
-/* ---- MoLKV head kernels (kern_table_attn*.c): their own per-ISA tables ---------- */
-/* isa's table; the scalar one for an ISA this build lacks (never asked: the
- * active ISA and lk_table_attn_for's are supported ones). */
-static const lk_table_attn *table_attn_of(int isa)
-{
-	switch (isa) {
-	case LK_ISA_SCALAR: return &lk_table_attn_scalar;
-#if defined(__x86_64__) || defined(__i386__)
-	case LK_ISA_AVX2: return &lk_table_attn_avx2;
-	case LK_ISA_AVX512: return &lk_table_attn_avx512;
-#elif defined(__aarch64__)
-	case LK_ISA_NEON: return &lk_table_attn_neon;
-#endif
-	default: return &lk_table_attn_scalar;
-	}
-}
-
-const lk_table_attn *lk_table_attn_for(int isa)
-{
-	return lk_isa_supported(isa) ? table_attn_of(isa) : NULL;
-}
-
 void lk_table_attn_scores(int kdt, const unsigned char *const *rows, size_t base, size_t npos, size_t N,
 			  size_t ld, size_t off, size_t n, const float *q, float *scores)
 {
-	table_attn_of(lk_isa_active())->scores(kdt, rows, base, npos, N, ld, off, n, q, scores);
+	lk_kernels_active()->table_attn_scores(kdt, rows, base, npos, N, ld, off, n, q, scores);
 }
 
 void lk_table_attn_values(int kdt, const unsigned char *const *rows, size_t base, size_t npos, size_t N,
 			  size_t ld, size_t off, size_t n, const float *w, float *out)
 {
-	table_attn_of(lk_isa_active())->values(kdt, rows, base, npos, N, ld, off, n, w, out);
+	lk_kernels_active()->table_attn_values(kdt, rows, base, npos, N, ld, off, n, w, out);
 }
 
 void lk_rope_table(float *cos, float *sin, size_t head_dim, float theta, uint32_t pos)
@@ -357,28 +335,11 @@ void lk_rope_table(float *cos, float *sin, size_t head_dim, float theta, uint32_
 	}
 }
 
-/* ---- causal attention (kern_attn*.c) ----------------------------------------- */
-lk_attn_values_fn lk_attn_values_for(int isa)
-{
-	if (!lk_isa_supported(isa))
-		return NULL;
-	switch (isa) {
-	case LK_ISA_SCALAR: return lk_attn_values_scalar;
-#if defined(__x86_64__) || defined(__i386__)
-	case LK_ISA_AVX2: return lk_attn_values_avx2;
-	case LK_ISA_AVX512: return lk_attn_values_avx512;
-#elif defined(__aarch64__)
-	case LK_ISA_NEON: return lk_attn_values_neon;
-#endif
-	default: return NULL;
-	}
-}
-
 /* The active ISA's, so that it matches the lk_axpy it stands for. */
 void lk_attn_values(const float *P, size_t ldp, size_t rows, size_t t0, const float *V, size_t ldv, size_t n,
 		    float *O, size_t ldo)
 {
-	lk_attn_values_for(lk_isa_active())(P, ldp, rows, t0, V, ldv, n, O, ldo);
+	lk_kernels_active()->attn_values(P, ldp, rows, t0, V, ldv, n, O, ldo);
 }
 
 /* ---- multi-threaded helpers ------------------------------------------------ */

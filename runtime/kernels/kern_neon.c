@@ -439,4 +439,7 @@ const lk_kernels lk_kernels_neon = {
 	.table_dot = v_table_dot,
 	.table_axpy = v_table_axpy,
 	.table_matvec = v_table_matvec,
+	.table_attn_scores = lk_table_attn_scores_neon,
+	.table_attn_values = lk_table_attn_values_neon,
+	.attn_values = lk_attn_values_neon,
 };

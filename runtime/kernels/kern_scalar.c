@@ -369,4 +369,7 @@ const lk_kernels lk_kernels_scalar = {
 	.table_dot = s_table_dot,
 	.table_axpy = s_table_axpy,
 	.table_matvec = s_table_matvec,
+	.table_attn_scores = lk_table_attn_scores_scalar,
+	.table_attn_values = lk_table_attn_values_scalar,
+	.attn_values = lk_attn_values_scalar,
 };

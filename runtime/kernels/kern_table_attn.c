@@ -23,8 +23,8 @@ static size_t vector_bytes(int kdt, size_t ld, const char *where)
 	return ldb;
 }
 
-static void scores_scalar(int kdt, const unsigned char *const *rows, size_t base, size_t npos, size_t N,
-			  size_t ld, size_t off, size_t n, const float *q, float *scores)
+void lk_table_attn_scores_scalar(int kdt, const unsigned char *const *rows, size_t base, size_t npos, size_t N,
+				 size_t ld, size_t off, size_t n, const float *q, float *scores)
 {
 	const size_t ldb = vector_bytes(kdt, ld, "lk_table_attn_scores (ld not whole blocks)");
 	for (size_t s = 0; s < npos; s++)
@@ -32,8 +32,8 @@ static void scores_scalar(int kdt, const unsigned char *const *rows, size_t base
 			scores[s * N + r] = lk_kernels_scalar.table_dot(kdt, rows[s] + base + r * ldb, off, q, n);
 }
 
-static void values_scalar(int kdt, const unsigned char *const *rows, size_t base, size_t npos, size_t N,
-			  size_t ld, size_t off, size_t n, const float *w, float *out)
+void lk_table_attn_values_scalar(int kdt, const unsigned char *const *rows, size_t base, size_t npos, size_t N,
+				 size_t ld, size_t off, size_t n, const float *w, float *out)
 {
 	const size_t ldb = vector_bytes(kdt, ld, "lk_table_attn_values (ld not whole blocks)");
 	memset(out, 0, n * sizeof *out);
@@ -41,9 +41,3 @@ static void values_scalar(int kdt, const unsigned char *const *rows, size_t base
 		for (size_t r = 0; r < N; r++)
 			lk_kernels_scalar.table_axpy(kdt, w[s * N + r], rows[s] + base + r * ldb, off, out, n);
 }
-
-const lk_table_attn lk_table_attn_scalar = {
-	.name = "scalar",
-	.scores = scores_scalar,
-	.values = values_scalar,
-};

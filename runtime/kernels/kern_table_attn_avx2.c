@@ -117,10 +117,6 @@ typedef size_t ta_tail; /* a partial 8: its count */
 #define ta_keep keep
 #define ta_prefetch(a) _mm_prefetch((const char *)(a), _MM_HINT_T0)
 
+#define TA_SCORES lk_table_attn_scores_avx2
+#define TA_VALUES lk_table_attn_values_avx2
 #include "kern_table_attn_body.h"
-
-const lk_table_attn lk_table_attn_avx2 = {
-	.name = "avx2",
-	.scores = ta_scores,
-	.values = ta_values,
-};

@@ -157,10 +157,6 @@ typedef __mmask16 ta_tail; /* a partial 16: its lanes */
 /* float types: kern_isa_avx512.h's ldw, and its ldw_mask as the body's ldw_tail */
 #define ldw_tail ldw_mask
 
+#define TA_SCORES lk_table_attn_scores_avx512
+#define TA_VALUES lk_table_attn_values_avx512
 #include "kern_table_attn_body.h"
-
-const lk_table_attn lk_table_attn_avx512 = {
-	.name = "avx512",
-	.scores = ta_scores,
-	.values = ta_values,
-};

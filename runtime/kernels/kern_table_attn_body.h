@@ -4,7 +4,7 @@
  * over the window's positions with its prefetch schedule, the N vectors of
  * a position in groups of TA_R, the dots and value sums over a run of
  * values, the float / quantized dispatch and the two entry points
- * ta_scores / ta_values.  Only the ISA's primitives differ, so each
+ * (kernels.h's lk_table_attn_scores / _values for one ISA).  Only the ISA's primitives differ, so each
  * kern_table_attn_<isa>.c defines them and then includes this file once
  * (as kern_blocking.h is for the matmul kernels).
  *
@@ -27,7 +27,7 @@
  *                                values; context c), or with rem < TA_W only the first rem
  *                                of them in the low lanes, the rest unspecified; j is a
  *                                multiple of 8 and TA_W values may run into the next block
- *   LKQ_BY_TYPE(kdt, F, ...)     F(type, B, block bytes, ...) per quantized type (kern_quant.h)
+ *   TA_SCORES, TA_VALUES         the names of the two entry points (lk_table_attn_scores_<isa>, ...)
  * and the arithmetic of each primitive is its table's per-vector kernel's, so every output
  * is bitwise what lk_table_dot / lk_table_axpy give.
  *
@@ -309,8 +309,8 @@ static size_t vector_bytes(int kdt, size_t ld, size_t off, const char *where)
 	default: LKQ_BY_TYPE(kdt, F, __VA_ARGS__)                                                    \
 	}
 
-static void ta_scores(int kdt, const unsigned char *const *rows, size_t base, size_t npos, size_t N, size_t ld,
-		      size_t off, size_t n, const float *q, float *scores)
+void TA_SCORES(int kdt, const unsigned char *const *rows, size_t base, size_t npos, size_t N, size_t ld, size_t off,
+	       size_t n, const float *q, float *scores)
 {
 	const size_t ldb = vector_bytes(kdt, ld, off, "lk_table_attn_scores");
 	if (n == 0) {
@@ -320,8 +320,8 @@ static void ta_scores(int kdt, const unsigned char *const *rows, size_t base, si
 	BY_KDT(kdt, scores_t, rows, base, npos, N, ldb, off, n, q, scores)
 }
 
-static void ta_values(int kdt, const unsigned char *const *rows, size_t base, size_t npos, size_t N, size_t ld,
-		      size_t off, size_t n, const float *w, float *out)
+void TA_VALUES(int kdt, const unsigned char *const *rows, size_t base, size_t npos, size_t N, size_t ld, size_t off,
+	       size_t n, const float *w, float *out)
 {
 	const size_t ldb = vector_bytes(kdt, ld, off, "lk_table_attn_values");
 	if (n == 0)

@@ -113,10 +113,6 @@ typedef size_t ta_tail; /* a partial 8: its count */
 #define ta_keep keep
 #define ta_prefetch(a) __builtin_prefetch((const void *)(a), 0, 3)
 
+#define TA_SCORES lk_table_attn_scores_neon
+#define TA_VALUES lk_table_attn_values_neon
 #include "kern_table_attn_body.h"
-
-const lk_table_attn lk_table_attn_neon = {
-	.name = "neon",
-	.scores = ta_scores,
-	.values = ta_values,
-};

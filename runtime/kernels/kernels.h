@@ -261,18 +261,6 @@ void lk_table_attn_scores(int kdt, const unsigned char *const *rows, size_t base
 void lk_table_attn_values(int kdt, const unsigned char *const *rows, size_t base, size_t npos, size_t N,
 			  size_t ld, size_t off, size_t n, const float *w, float *out);
 
-/* The two kernels of one ISA (tests, benches): lk_table_attn_for(isa) is
- * NULL when lk_kernels_for(isa) is; the entry points above use the active
- * ISA's. */
-typedef struct lk_table_attn {
-	const char *name;
-	void (*scores)(int kdt, const unsigned char *const *rows, size_t base, size_t npos, size_t N, size_t ld,
-		       size_t off, size_t n, const float *q, float *scores);
-	void (*values)(int kdt, const unsigned char *const *rows, size_t base, size_t npos, size_t N, size_t ld,
-		       size_t off, size_t n, const float *w, float *out);
-} lk_table_attn;
-const lk_table_attn *lk_table_attn_for(int isa);
-
 /* VNNI: the Q8_0/Q4_0 dense kernels of the avx2 and avx512 tables use
  * vpdpbusd (AVX-VNNI, AVX512_VNNI) when the CPU has it, else vpmaddubsw +
  * vpmaddwd; those of the neon table use the ARMv8.2 dot product sdot when
@@ -305,10 +293,6 @@ int lk_set_vnni(int on);
  * position), the blocking or the thread count.  O must not overlap P or V. */
 void lk_attn_values(const float *P, size_t ldp, size_t rows, size_t t0, const float *V, size_t ldv, size_t n,
 		    float *O, size_t ldo);
-typedef void (*lk_attn_values_fn)(const float *P, size_t ldp, size_t rows, size_t t0, const float *V,
-				  size_t ldv, size_t n, float *O, size_t ldo);
-/* The kernel of isa (tests, benches), or NULL when unknown or unsupported. */
-lk_attn_values_fn lk_attn_values_for(int isa);
 
 /* ---- per-ISA tables (tests, benches) --------------------------------------- */
 typedef struct lk_kernels {
@@ -329,6 +313,12 @@ typedef struct lk_kernels {
 	void (*table_axpy)(int kdt, float alpha, const void *x, size_t off, float *y, size_t n);
 	void (*table_matvec)(int kdt, const void *W, size_t ld, size_t off, size_t rows, size_t n,
 			     const float *x, float *y);
+	void (*table_attn_scores)(int kdt, const unsigned char *const *rows, size_t base, size_t npos, size_t N,
+				  size_t ld, size_t off, size_t n, const float *q, float *scores);
+	void (*table_attn_values)(int kdt, const unsigned char *const *rows, size_t base, size_t npos, size_t N,
+				  size_t ld, size_t off, size_t n, const float *w, float *out);
+	void (*attn_values)(const float *P, size_t ldp, size_t rows, size_t t0, const float *V, size_t ldv,
+			    size_t n, float *O, size_t ldo);
 } lk_kernels;
 
 /* The table of isa, or NULL when unknown or unsupported by this CPU. */
@@ -379,21 +369,32 @@ extern const lk_kernels lk_kernels_avx2;
 extern const lk_kernels lk_kernels_avx512;
 extern const lk_kernels lk_kernels_neon;
 
-/* MoLKV head kernels of each ISA (kern_table_attn*.c) */
-extern const lk_table_attn lk_table_attn_scalar;
-extern const lk_table_attn lk_table_attn_avx2;
-extern const lk_table_attn lk_table_attn_avx512;
-extern const lk_table_attn lk_table_attn_neon;
-
-/* Library-internal: lk_attn_values of each ISA (kern_attn*.c). */
-void lk_attn_values_scalar(const float *P, size_t ldp, size_t rows, size_t t0, const float *V, size_t ldv,
-			   size_t n, float *O, size_t ldo);
-void lk_attn_values_avx2(const float *P, size_t ldp, size_t rows, size_t t0, const float *V, size_t ldv,
-			 size_t n, float *O, size_t ldo);
-void lk_attn_values_avx512(const float *P, size_t ldp, size_t rows, size_t t0, const float *V, size_t ldv,
-			   size_t n, float *O, size_t ldo);
-void lk_attn_values_neon(const float *P, size_t ldp, size_t rows, size_t t0, const float *V, size_t ldv,
-			 size_t n, float *O, size_t ldo);
+/* Library-internal: each ISA's MoLKV head kernels (kern_table_attn*.c) and
+ * lk_attn_values (kern_attn*.c), its table's entries. */
+void lk_table_attn_scores_scalar(int kdt, const unsigned char *const *rows, size_t base, size_t npos, size_t N,
+				 size_t ld, size_t off, size_t n, const float *q, float *scores);
+void lk_table_attn_values_scalar(int kdt, const unsigned char *const *rows, size_t base, size_t npos, size_t N,
+				 size_t ld, size_t off, size_t n, const float *w, float *out);
+void lk_attn_values_scalar(const float *P, size_t ldp, size_t rows, size_t t0, const float *V, size_t ldv, size_t n,
+			  float *O, size_t ldo);
+void lk_table_attn_scores_avx2(int kdt, const unsigned char *const *rows, size_t base, size_t npos, size_t N,
+				 size_t ld, size_t off, size_t n, const float *q, float *scores);
+void lk_table_attn_values_avx2(int kdt, const unsigned char *const *rows, size_t base, size_t npos, size_t N,
+				 size_t ld, size_t off, size_t n, const float *w, float *out);
+void lk_attn_values_avx2(const float *P, size_t ldp, size_t rows, size_t t0, const float *V, size_t ldv, size_t n,
+			  float *O, size_t ldo);
+void lk_table_attn_scores_avx512(int kdt, const unsigned char *const *rows, size_t base, size_t npos, size_t N,
+				 size_t ld, size_t off, size_t n, const float *q, float *scores);
+void lk_table_attn_values_avx512(int kdt, const unsigned char *const *rows, size_t base, size_t npos, size_t N,
+				 size_t ld, size_t off, size_t n, const float *w, float *out);
+void lk_attn_values_avx512(const float *P, size_t ldp, size_t rows, size_t t0, const float *V, size_t ldv, size_t n,
+			  float *O, size_t ldo);
+void lk_table_attn_scores_neon(int kdt, const unsigned char *const *rows, size_t base, size_t npos, size_t N,
+				 size_t ld, size_t off, size_t n, const float *q, float *scores);
+void lk_table_attn_values_neon(int kdt, const unsigned char *const *rows, size_t base, size_t npos, size_t N,
+				 size_t ld, size_t off, size_t n, const float *w, float *out);
+void lk_attn_values_neon(const float *P, size_t ldp, size_t rows, size_t t0, const float *V, size_t ldv, size_t n,
+			  float *O, size_t ldo);
 
 void lk_bad_dtype(const char *where, int dtype)
 #if defined(__GNUC__)

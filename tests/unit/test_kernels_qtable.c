@@ -411,26 +411,25 @@ static void check_attn(const window *w, size_t s0, size_t npos, size_t off, size
 	int isas[LK_ISA_COUNT], ni = nisas(isas);
 	for (int ii = 0; ii < ni; ii++) {
 		const lk_kernels *K = lk_kernels_for(isas[ii]);
-		const lk_table_attn *A = lk_table_attn_for(isas[ii]);
-		ck_assert_ptr_nonnull(A);
-		A->scores(w->kdt, rows, w->base, npos, N, w->ld, off, n, q, sc);
+		ck_assert_ptr_nonnull(K->table_attn_scores);
+		K->table_attn_scores(w->kdt, rows, w->base, npos, N, w->ld, off, n, q, sc);
 		for (size_t s = 0; s < npos; s++)
 			for (size_t r = 0; r < N; r++) {
 				float d = K->table_dot(w->kdt, rows[s] + w->base + r * w->vbytes, off, q, n);
 				CHECK(same_value(sc[s * N + r], d), "%s kdt %d N %zu s %zu/%zu r %zu off %zu n %zu: score %.9g, "
-				      "table_dot %.9g", A->name, w->kdt, N, s, npos, r, off, n, (double)sc[s * N + r],
+				      "table_dot %.9g", K->name, w->kdt, N, s, npos, r, off, n, (double)sc[s * N + r],
 				      (double)d);
 			}
 		for (size_t i = 0; i <= n; i++)
 			out[i] = want[i] = 7.0f; /* overwritten, and nothing past n */
-		A->values(w->kdt, rows, w->base, npos, N, w->ld, off, n, wt, out);
+		K->table_attn_values(w->kdt, rows, w->base, npos, N, w->ld, off, n, wt, out);
 		memset(want, 0, n * sizeof *want);
 		for (size_t s = 0; s < npos; s++)
 			for (size_t r = 0; r < N; r++)
 				K->table_axpy(w->kdt, wt[s * N + r], rows[s] + w->base + r * w->vbytes, off, want, n);
 		for (size_t i = 0; i <= n; i++)
 			CHECK(same_value(out[i], want[i]), "%s kdt %d N %zu npos %zu off %zu n %zu: value %zu %.9g, "
-			      "table_axpy %.9g", A->name, w->kdt, N, npos, off, n, i, (double)out[i], (double)want[i]);
+			      "table_axpy %.9g", K->name, w->kdt, N, npos, off, n, i, (double)out[i], (double)want[i]);
 		if (ii == 0) { /* the scalar table: the reference of the others */
 			memcpy(sc0, sc, k * sizeof *sc);
 			memcpy(out0, out, n * sizeof *out);
@@ -443,14 +442,14 @@ static void check_attn(const window *w, size_t s0, size_t npos, size_t off, size
 			for (size_t i = 0; i < n; i++)
 				mag += fabs((double)v[i] * q[i]);
 			CHECK(near(sc[z], sc0[z], (double)(n + 16) * U * mag), "%s kdt %d score %zu: %.9g vs scalar %.9g",
-			      A->name, w->kdt, z, (double)sc[z], (double)sc0[z]);
+			      K->name, w->kdt, z, (double)sc[z], (double)sc0[z]);
 		}
 		for (size_t i = 0; i < n; i++) {
 			double mag = 0;
 			for (size_t z = 0; z < k; z++)
 				mag += fabs((double)wt[z] * w->deq[(s0 * N + z) * w->ld + off + i]);
 			CHECK(near(out[i], out0[i], 2.0 * (double)(k + 1) * U * mag),
-			      "%s kdt %d value %zu: %.9g vs scalar %.9g", A->name, w->kdt, i, (double)out[i], (double)out0[i]);
+			      "%s kdt %d value %zu: %.9g vs scalar %.9g", K->name, w->kdt, i, (double)out[i], (double)out0[i]);
 		}
 	}
 	free(q);
@@ -524,8 +523,8 @@ START_TEST(test_attn_quant)
 }
 END_TEST
 
-/* lk_table_attn_scores / _values follow lk_set_isa; lk_table_attn_for
- * answers NULL for an ISA the CPU (or build) lacks. */
+/* lk_table_attn_scores / _values follow lk_set_isa: they are the active
+ * table's; lk_kernels_for answers NULL for an ISA the CPU (or build) lacks. */
 START_TEST(test_attn_entry)
 {
 	window w = window_new(LQ_DTYPE_NF4, 64, 5, 4, 192, 3);
@@ -535,17 +534,17 @@ START_TEST(test_attn_entry)
 	for (int i = 0; i < 20; i++)
 		wt[i] = rndf(0, 1);
 	for (int isa = 0; isa < LK_ISA_COUNT; isa++) {
-		const lk_table_attn *A = lk_table_attn_for(isa);
+		const lk_kernels *A = lk_kernels_for(isa);
 		ck_assert_int_eq(A != NULL, lk_isa_supported(isa));
 		if (!A)
 			continue;
 		ck_assert_str_eq(A->name, lk_isa_name(isa));
 		ck_assert_int_eq(lk_set_isa(isa), 0);
 		lk_table_attn_scores(w.kdt, w.rows, w.base, 5, 4, 192, 32, 32, q, a);
-		A->scores(w.kdt, w.rows, w.base, 5, 4, 192, 32, 32, q, b);
+		A->table_attn_scores(w.kdt, w.rows, w.base, 5, 4, 192, 32, 32, q, b);
 		ck_assert(memcmp(a, b, sizeof a) == 0);
 		lk_table_attn_values(w.kdt, w.rows, w.base, 5, 4, 192, 64, 64, wt, oa);
-		A->values(w.kdt, w.rows, w.base, 5, 4, 192, 64, 64, wt, ob);
+		A->table_attn_values(w.kdt, w.rows, w.base, 5, 4, 192, 64, 64, wt, ob);
 		ck_assert(memcmp(oa, ob, sizeof oa) == 0);
 	}
 	ck_assert_int_eq(lk_set_isa(lk_isa_best()), 0);

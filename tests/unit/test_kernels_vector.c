@@ -352,8 +352,7 @@ static void attn_values_case(const int *isas, int n, size_t rows, size_t t0, siz
 	int have_simd = 0;
 	for (int k = 0; k < n; k++) {
 		const lk_kernels *K = lk_kernels_for(isas[k]);
-		lk_attn_values_fn f = lk_attn_values_for(isas[k]);
-		ck_assert_ptr_nonnull(f);
+		ck_assert_ptr_nonnull(K->attn_values);
 		for (size_t i = 0; i < rows; i++) {
 			float *w = want + i * hd;
 			memset(w, 0, hd * 4);
@@ -362,7 +361,7 @@ static void attn_values_case(const int *isas, int n, size_t rows, size_t t0, siz
 		}
 		for (size_t i = 0; i < rows * ldo; i++)
 			O[i] = 7.0f;
-		f(P, ldp, rows, t0, V, ldv, hd, O, ldo);
+		K->attn_values(P, ldp, rows, t0, V, ldv, hd, O, ldo);
 		for (size_t i = 0; i < rows; i++) {
 			for (size_t j = 0; j < hd; j++)
 				ck_assert_msg(same_bits(O[i * ldo + j], want[i * hd + j]),
@@ -422,11 +421,11 @@ START_TEST(test_attn_values)
 		for (int i = 0; i < 60; i++)
 			V[i] = rndf(-1, 1);
 		lk_attn_values(P, 3, 1, 2, V, 20, 20, O1, 20);
-		lk_attn_values_for(isas[k])(P, 3, 1, 2, V, 20, 20, O2, 20);
+		lk_kernels_for(isas[k])->attn_values(P, 3, 1, 2, V, 20, 20, O2, 20);
 		ck_assert(memcmp(O1, O2, sizeof O1) == 0);
 	}
 	ck_assert_int_eq(lk_set_isa(lk_isa_best()), 0);
-	ck_assert_ptr_null(lk_attn_values_for(LK_ISA_COUNT));
+	ck_assert_ptr_null(lk_kernels_for(LK_ISA_COUNT));
 }
 END_TEST
 
