@@ -48,10 +48,5 @@ INL void av_strow(float *o, const av_v acc[AV_VECS], av_cols c)
 #define av_set1 _mm256_set1_ps
 #define av_fma(acc, p, v) _mm256_fmadd_ps(p, v, acc)
 
+#define AV_VALUES lk_attn_values_avx2
 #include "kern_attn_body.h"
-
-void lk_attn_values_avx2(const float *P, size_t ldp, size_t rows, size_t t0, const float *V, size_t ldv,
-			 size_t n, float *O, size_t ldo)
-{
-	av_values(P, ldp, rows, t0, V, ldv, n, O, ldo);
-}

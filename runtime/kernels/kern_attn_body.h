@@ -21,6 +21,7 @@
  *   av_ldrow(vv, v, cols)  the tile's columns of value row v into vv[AV_VECS],
  *                          those past the last +0; reads only the tile's columns
  *   av_strow(o, acc, cols) writes a row's sums acc[AV_VECS] to the tile's columns of o
+ *   AV_VALUES              the entry point's name (lk_attn_values_<isa>)
  */
 #define AV_ROWS 4
 #define AV_COLS (AV_W * AV_VECS)
@@ -60,8 +61,8 @@ INL void av_tile(int MR, const float *P, size_t ldp, size_t t, const float *V, s
 }
 
 /* lk_attn_values: whole tiles of AV_ROWS rows, then the rows left one by one. */
-INL void av_values(const float *P, size_t ldp, size_t rows, size_t t0, const float *V, size_t ldv, size_t n,
-		   float *O, size_t ldo)
+void AV_VALUES(const float *P, size_t ldp, size_t rows, size_t t0, const float *V, size_t ldv, size_t n, float *O,
+	       size_t ldo)
 {
 	size_t r = 0;
 	for (; r + AV_ROWS <= rows; r += AV_ROWS)

@@ -60,10 +60,5 @@ INL void av_strow(float *o, const av_v acc[AV_VECS], size_t nc)
 #define av_set1 vdupq_n_f32
 #define av_fma(acc, p, v) vfmaq_f32(acc, p, v)
 
+#define AV_VALUES lk_attn_values_neon
 #include "kern_attn_body.h"
-
-void lk_attn_values_neon(const float *P, size_t ldp, size_t rows, size_t t0, const float *V, size_t ldv,
-			 size_t n, float *O, size_t ldo)
-{
-	av_values(P, ldp, rows, t0, V, ldv, n, O, ldo);
-}
